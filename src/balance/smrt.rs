@@ -1,0 +1,274 @@
+//! SMRT: one VAE per class that needs rows, synthetic rows drawn from it.
+
+use std::collections::BTreeMap;
+
+use ndarray::{Array2, ArrayView2, Axis};
+
+use super::{Origin, Resampled};
+use crate::check;
+use crate::error::{Error, Result};
+use crate::rng::{permutation, Purpose, Stream};
+use crate::scale::Scaling;
+use crate::strategy::{Label, Strategy};
+use crate::vae::{
+    Activation, BiasInit, EarlyStopping, Generation, Init, Latent, Likelihood, Optimizer, Vae,
+    VaeConfig,
+};
+
+/// The SMRT balancer (Synthetic Minority Reconstruction Technique).
+///
+/// For each class the [`Strategy`] asks to grow, trains a VAE on that class's rows (or reuses a
+/// model passed in) and draws synthetic rows from it.
+///
+/// ```
+/// use ndarray::Array2;
+/// use smrt::{Smrt, Strategy};
+///
+/// // 60 rows of class "a" around (0, 0), 12 of class "b" around (4, 4).
+/// let x = Array2::from_shape_fn((72, 2), |(i, j)| {
+///     let centre = if i < 60 { 0.0 } else { 4.0 };
+///     centre + ((i * 7 + j * 3) % 10) as f32 * 0.1
+/// });
+/// let y: Vec<&str> = (0..72).map(|i| if i < 60 { "a" } else { "b" }).collect();
+/// let smrt = Smrt::builder().strategy(Strategy::Ratio(0.5)).epochs(30).seed(7).build()?;
+/// let out = smrt.fit_resample(x.view(), &y)?;
+/// assert_eq!(out.class_counts()[&"b"], 30);
+/// assert_eq!(out.x.slice(ndarray::s![..72, ..]), x); // input rows first, unchanged
+/// # Ok::<(), smrt::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Smrt<L> {
+    strategy: Strategy<L>,
+    vae: VaeConfig,
+    generation: Generation,
+    shuffle: bool,
+    seed: u64,
+    models: BTreeMap<L, Vae>,
+}
+
+impl<L: Label> Smrt<L> {
+    /// A builder with the defaults: [`Strategy::NotMajority`], [`VaeConfig::default`], prior
+    /// generation, no shuffle, seed 0.
+    pub fn builder() -> SmrtBuilder<L> {
+        SmrtBuilder {
+            inner: Smrt {
+                strategy: Strategy::NotMajority,
+                vae: VaeConfig::default(),
+                generation: Generation::Prior,
+                shuffle: false,
+                seed: 0,
+                models: BTreeMap::new(),
+            },
+        }
+    }
+
+    /// The VAE settings used for every class.
+    pub fn vae_config(&self) -> &VaeConfig {
+        &self.vae
+    }
+
+    /// Balances `x` (rows) with labels `y`.
+    pub fn fit_resample(&self, x: ArrayView2<'_, f32>, y: &[L]) -> Result<Resampled<L>> {
+        check::finite_matrix(x)?;
+        if y.len() != x.nrows() {
+            return Err(Error::ShapeMismatch {
+                what: "labels (one per row)",
+                expected: x.nrows(),
+                got: y.len(),
+            });
+        }
+        let mut rows_of: BTreeMap<&L, Vec<usize>> = BTreeMap::new();
+        for (i, l) in y.iter().enumerate() {
+            rows_of.entry(l).or_default().push(i);
+        }
+        let counts: BTreeMap<L, usize> = rows_of
+            .iter()
+            .map(|(l, r)| ((*l).clone(), r.len()))
+            .collect();
+        let to_add = self.strategy.samples_to_add(&counts)?;
+        for (label, model) in &self.models {
+            check::width(x, model.features()).map_err(|_| {
+                Error::DataModel(format!(
+                    "the model passed in for class {label:?} has {} features, the data {}",
+                    model.features(),
+                    x.ncols()
+                ))
+            })?;
+        }
+
+        let mut models = BTreeMap::new();
+        let mut synthetic: Vec<(L, Array2<f32>, Vec<Origin>)> = Vec::new();
+        for (class_no, (label, rows)) in rows_of.iter().enumerate() {
+            let Some(&n) = to_add.get(*label) else {
+                continue;
+            };
+            let class_x = x.select(Axis(0), rows);
+            let seeds = Stream::new(self.seed, Purpose::ClassSeed, 0);
+            let model = match self.models.get(*label) {
+                Some(m) => m.clone(),
+                None => {
+                    if rows.len() < 2 {
+                        return Err(Error::ClassTooSmall {
+                            class: format!("{label:?}"),
+                            count: rows.len(),
+                            needed: 2,
+                        });
+                    }
+                    let config = VaeConfig {
+                        seed: seeds.derive_seed(2 * class_no as u64),
+                        ..self.vae.clone()
+                    };
+                    Vae::fit(class_x.view(), &config)?
+                }
+            };
+            let gen_seed = seeds.derive_seed(2 * class_no as u64 + 1);
+            let (rows_out, origin) = match self.generation {
+                Generation::Prior => (
+                    model.generate(n, gen_seed)?,
+                    vec![Origin::Synthetic { source: None }; n],
+                ),
+                Generation::Posterior => {
+                    let (g, src) = model.generate_from(class_x.view(), n, gen_seed)?;
+                    let origin = src
+                        .into_iter()
+                        .map(|s| Origin::Synthetic {
+                            source: Some(rows[s]),
+                        })
+                        .collect();
+                    (g, origin)
+                }
+            };
+            synthetic.push(((*label).clone(), rows_out, origin));
+            models.insert((*label).clone(), model);
+        }
+
+        let total = x.nrows() + synthetic.iter().map(|s| s.1.nrows()).sum::<usize>();
+        let mut out_x = Array2::zeros((0, x.ncols()));
+        out_x.append(Axis(0), x).expect("same width");
+        let mut out_y = y.to_vec();
+        let mut origin: Vec<Origin> = (0..x.nrows()).map(Origin::Real).collect();
+        for (label, rows, o) in synthetic {
+            out_x.append(Axis(0), rows.view()).expect("same width");
+            out_y.extend(std::iter::repeat_n(label, rows.nrows()));
+            origin.extend(o);
+        }
+        debug_assert_eq!(out_x.nrows(), total);
+        if self.shuffle {
+            let order: Vec<usize> =
+                permutation(&Stream::new(self.seed, Purpose::OutputShuffle, 0), total)
+                    .into_iter()
+                    .map(|i| i as usize)
+                    .collect();
+            out_x = out_x.select(Axis(0), &order);
+            out_y = order.iter().map(|&i| out_y[i].clone()).collect();
+            origin = order.iter().map(|&i| origin[i]).collect();
+        }
+        Ok(Resampled {
+            x: out_x,
+            y: out_y,
+            origin,
+            models,
+        })
+    }
+}
+
+/// Builds a [`Smrt`]; every VAE setting of [`VaeConfig`] has a method. `build` validates.
+#[derive(Debug, Clone)]
+pub struct SmrtBuilder<L> {
+    inner: Smrt<L>,
+}
+
+macro_rules! vae_setter {
+    ($(#[$doc:meta] $name:ident : $ty:ty => $field:ident),* $(,)?) => {$(
+        #[$doc]
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.inner.vae.$field = value.into();
+            self
+        }
+    )*};
+}
+
+impl<L: Label> SmrtBuilder<L> {
+    /// Which classes grow, and to what size.
+    pub fn strategy(mut self, strategy: Strategy<L>) -> Self {
+        self.inner.strategy = strategy;
+        self
+    }
+
+    /// Shorthand for `strategy(Strategy::Ratio(r))`.
+    pub fn ratio(self, r: f32) -> Self {
+        self.strategy(Strategy::Ratio(r))
+    }
+
+    /// All VAE settings at once.
+    pub fn vae(mut self, config: VaeConfig) -> Self {
+        self.inner.vae = config;
+        self
+    }
+
+    /// Draw synthetic rows from the prior or from the posterior of real rows.
+    pub fn generation(mut self, generation: Generation) -> Self {
+        self.inner.generation = generation;
+        self
+    }
+
+    /// Shuffle the output rows (the origin of each row is still reported).
+    pub fn shuffle(mut self, shuffle: bool) -> Self {
+        self.inner.shuffle = shuffle;
+        self
+    }
+
+    /// Seed of all randomness: per-class training seeds and generation draws derive from it.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.inner.seed = seed;
+        self
+    }
+
+    /// A model already fitted for `class`: used instead of training one.
+    pub fn prefit(mut self, class: L, model: Vae) -> Self {
+        self.inner.models.insert(class, model);
+        self
+    }
+
+    vae_setter! {
+        /// Widths of the hidden layers.
+        hidden: Vec<usize> => hidden,
+        /// Latent size: a count or a fraction of the features.
+        latent: Latent => latent,
+        /// Hidden nonlinearity.
+        activation: Activation => activation,
+        /// Weight initialisation.
+        init: Init => init,
+        /// Bias initialisation.
+        bias_init: BiasInit => bias_init,
+        /// Optimizer.
+        optimizer: Optimizer => optimizer,
+        /// Learning rate.
+        learning_rate: f32 => learning_rate,
+        /// Maximum epochs.
+        epochs: usize => epochs,
+        /// Mini-batch size.
+        batch_size: usize => batch_size,
+        /// L2 penalty on weights.
+        l2: f32 => l2,
+        /// Global gradient-norm clipping (`None` disables).
+        clip_norm: Option<f32> => clip_norm,
+        /// Dropout rate on hidden activations.
+        dropout: f32 => dropout,
+        /// Early stopping (`None` disables).
+        early_stopping: Option<EarlyStopping> => early_stopping,
+        /// KL weight.
+        beta: f32 => beta,
+        /// Reconstruction likelihood.
+        likelihood: Likelihood => likelihood,
+        /// Input scaling.
+        scaling: Scaling => scaling,
+    }
+
+    /// Validates every setting and returns the balancer.
+    pub fn build(self) -> Result<Smrt<L>> {
+        self.inner.strategy.validate()?;
+        self.inner.vae.validate()?;
+        Ok(self.inner)
+    }
+}

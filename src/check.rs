@@ -1,0 +1,33 @@
+//! Input checks shared by the public entry points.
+
+use ndarray::ArrayView2;
+
+use crate::error::{Error, Result};
+
+/// Rejects matrices with no rows or columns and any NaN or infinite value.
+pub(crate) fn finite_matrix(x: ArrayView2<'_, f32>) -> Result<()> {
+    if x.nrows() == 0 {
+        return Err(Error::EmptyInput("the matrix has no rows"));
+    }
+    if x.ncols() == 0 {
+        return Err(Error::EmptyInput("the matrix has no feature columns"));
+    }
+    for ((row, col), &value) in x.indexed_iter() {
+        if !value.is_finite() {
+            return Err(Error::NonFinite { row, col, value });
+        }
+    }
+    Ok(())
+}
+
+/// Rejects a matrix whose width is not `features`.
+pub(crate) fn width(x: ArrayView2<'_, f32>, features: usize) -> Result<()> {
+    if x.ncols() != features {
+        return Err(Error::ShapeMismatch {
+            what: "feature columns",
+            expected: features,
+            got: x.ncols(),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,204 @@
+//! The engine interface: the kernels the one training loop ([`crate::vae`]) is written against.
+//!
+//! An engine owns its buffers. The loop allocates every buffer once per fit and then only records
+//! operations on them; nothing here returns data to the host except [`Engine::read`], which the loop
+//! calls at most once per epoch (for the losses). A device engine can therefore keep the whole fit
+//! resident and queue an epoch's work without a round trip per batch.
+//!
+//! Shapes are passed explicitly: a buffer may be larger than the rows an operation uses (the last
+//! mini-batch of an epoch is smaller), and only the first `rows * cols` elements are touched.
+//! All matrices are row-major.
+
+mod cpu;
+
+pub use cpu::CpuEngine;
+
+use crate::error::Result;
+use crate::rng::Stream;
+use crate::vae::{Activation, Likelihood, Optimizer};
+
+/// The shape of `C = op(A) op(B)`: `op(A)` is `m x k`, `op(B)` is `k x n`, `C` is `m x n`.
+///
+/// With `a_t`, `A` is stored as `k x m` and transposed; likewise `b_t` for `B` stored `n x k`.
+/// The three products of a dense layer are `Y = X W`, `dX = dY W^T` (`b_t`) and `dW = X^T dY` (`a_t`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MatMul {
+    /// Rows of `C`.
+    pub m: usize,
+    /// The summed dimension.
+    pub k: usize,
+    /// Columns of `C`.
+    pub n: usize,
+    /// `A` is stored transposed.
+    pub a_t: bool,
+    /// `B` is stored transposed.
+    pub b_t: bool,
+}
+
+/// What happens to `C` after the product.
+#[derive(Debug, Clone, Copy)]
+pub enum Epilogue<'a, B> {
+    /// `C = A B`.
+    None,
+    /// `C = act(A B + bias)`, the bias broadcast over rows.
+    BiasActivation(&'a B, Activation),
+}
+
+/// The step-dependent inputs of an optimizer update.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Update {
+    /// Which optimizer.
+    pub optimizer: Optimizer,
+    /// Learning rate.
+    pub learning_rate: f32,
+    /// Step number, from 1 (for Adam's bias correction).
+    pub t: u32,
+}
+
+/// The kernels of VAE training and generation.
+///
+/// Loss kernels *add* their sums into a slot of a loss buffer, so one buffer can collect a whole
+/// epoch and be read once.
+pub trait Engine {
+    /// A resident array of `f32`.
+    type Buffer;
+    /// A resident array of `u32` row indices.
+    type Indices;
+
+    /// A short name for messages ("cpu", or the adapter's name).
+    fn name(&self) -> String;
+
+    /// A zero-filled buffer of `len` elements.
+    fn zeros(&mut self, len: usize) -> Result<Self::Buffer>;
+    /// A buffer holding `data`.
+    fn upload(&mut self, data: &[f32]) -> Result<Self::Buffer>;
+    /// Index buffer holding `idx`.
+    fn upload_indices(&mut self, idx: &[u32]) -> Result<Self::Indices>;
+    /// Overwrites the first `data.len()` elements of `buf`.
+    fn write(&mut self, buf: &mut Self::Buffer, data: &[f32]) -> Result<()>;
+    /// Copies the first `len` elements back to the host (waits for queued work).
+    fn read(&mut self, buf: &Self::Buffer, len: usize) -> Result<Vec<f32>>;
+
+    /// Sets the first `len` elements to `value`.
+    fn fill(&mut self, buf: &mut Self::Buffer, len: usize, value: f32);
+    /// `dst[..len] = src[..len]`.
+    fn copy(&mut self, src: &Self::Buffer, dst: &mut Self::Buffer, len: usize);
+    /// `dst[r, :] = src[idx[start + r], :]` for `r < rows`, rows of width `cols`.
+    fn gather_rows(
+        &mut self,
+        src: &Self::Buffer,
+        cols: usize,
+        idx: &Self::Indices,
+        start: usize,
+        rows: usize,
+        dst: &mut Self::Buffer,
+    );
+
+    /// `C = op(A) op(B)`, then the epilogue.
+    fn matmul(
+        &mut self,
+        a: &Self::Buffer,
+        b: &Self::Buffer,
+        c: &mut Self::Buffer,
+        shape: MatMul,
+        epilogue: Epilogue<'_, Self::Buffer>,
+    );
+    /// `grad *= act'(.)`, with the derivative written in terms of the activation's output `y`.
+    fn activation_backward(
+        &mut self,
+        act: Activation,
+        y: &Self::Buffer,
+        grad: &mut Self::Buffer,
+        len: usize,
+    );
+    /// `db[j] = sum_r grad[r, j]`.
+    fn bias_grad(&mut self, grad: &Self::Buffer, rows: usize, cols: usize, db: &mut Self::Buffer);
+    /// Inverted dropout in place: element `i` is zeroed when the uniform draw at `offset + i` of
+    /// `stream` is `<= rate`, the rest are scaled by `1 / (1 - rate)`. Applying it again with the
+    /// same stream and offset applies the same mask, which is the backward pass.
+    fn dropout(
+        &mut self,
+        buf: &mut Self::Buffer,
+        len: usize,
+        rate: f32,
+        stream: Stream,
+        offset: u64,
+    );
+    /// Standard normal draws for elements `offset..offset + len` of `stream`.
+    fn normal(&mut self, dst: &mut Self::Buffer, len: usize, stream: Stream, offset: u64);
+
+    /// Reparameterisation. `head` is `rows x 2L` (`[mu | logvar]` per row); draws
+    /// `eps = N(0, I)` (elements `offset..` of `stream`) and sets `z = mu + eps * exp(0.5 logvar)`.
+    #[allow(clippy::too_many_arguments)]
+    fn reparameterize(
+        &mut self,
+        head: &Self::Buffer,
+        rows: usize,
+        latent: usize,
+        stream: Stream,
+        offset: u64,
+        z: &mut Self::Buffer,
+        eps: &mut Self::Buffer,
+    );
+    /// Reconstruction loss and its gradient for logits `o` against targets `x` (`rows x cols`):
+    /// adds the summed loss to `losses[slot]` and writes `grad = d(loss)/d(o) / rows`.
+    #[allow(clippy::too_many_arguments)]
+    fn reconstruction(
+        &mut self,
+        likelihood: Likelihood,
+        o: &Self::Buffer,
+        x: &Self::Buffer,
+        rows: usize,
+        cols: usize,
+        grad: &mut Self::Buffer,
+        losses: &mut Self::Buffer,
+        slot: usize,
+    );
+    /// KL divergence of `N(mu, exp(logvar))` to `N(0, I)`, summed into `losses[slot]`, and the
+    /// gradient at the encoder head given `dz`, the gradient reaching `z` (already divided by `rows`):
+    /// `dmu = dz + beta mu / rows`,
+    /// `dlogvar = 0.5 dz eps exp(0.5 logvar) + 0.5 beta (exp(logvar) - 1) / rows`.
+    #[allow(clippy::too_many_arguments)]
+    fn kl(
+        &mut self,
+        head: &Self::Buffer,
+        eps: &Self::Buffer,
+        dz: &Self::Buffer,
+        rows: usize,
+        latent: usize,
+        beta: f32,
+        dhead: &mut Self::Buffer,
+        losses: &mut Self::Buffer,
+        slot: usize,
+    );
+    /// L2 penalty: `grad += l2 * w` and `losses[slot] += 0.5 * l2 * sum(w^2)`.
+    fn l2(
+        &mut self,
+        w: &Self::Buffer,
+        grad: &mut Self::Buffer,
+        len: usize,
+        l2: f32,
+        losses: &mut Self::Buffer,
+        slot: usize,
+    );
+    /// `acc[slot] += sum(buf[..len]^2)`.
+    fn sum_squares(&mut self, buf: &Self::Buffer, len: usize, acc: &mut Self::Buffer, slot: usize);
+    /// Global-norm clipping: with `norm = sqrt(acc[slot])`, `buf *= max_norm / norm` when `norm > max_norm`.
+    fn clip(
+        &mut self,
+        buf: &mut Self::Buffer,
+        len: usize,
+        acc: &Self::Buffer,
+        slot: usize,
+        max_norm: f32,
+    );
+    /// One optimizer update of `param` from `grad`, with the optimizer's state tensors.
+    fn optimizer_step(
+        &mut self,
+        update: Update,
+        param: &mut Self::Buffer,
+        grad: &Self::Buffer,
+        state: &mut [Self::Buffer],
+        len: usize,
+    );
+}

@@ -1,0 +1,103 @@
+//! The one error type of the crate.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in `smrt`, as a value: bad input, bad settings, files.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input has no rows (or no feature columns).
+    #[error("empty input: {0}")]
+    EmptyInput(&'static str),
+
+    /// Two things that must have the same length do not.
+    #[error("shape mismatch: {what} (expected {expected}, got {got})")]
+    ShapeMismatch {
+        /// What was compared.
+        what: &'static str,
+        /// The length required.
+        expected: usize,
+        /// The length found.
+        got: usize,
+    },
+
+    /// A NaN or infinite value in the input.
+    #[error("non-finite value {value} at row {row}, column {col}")]
+    NonFinite {
+        /// Zero-based row.
+        row: usize,
+        /// Zero-based column.
+        col: usize,
+        /// The offending value.
+        value: f32,
+    },
+
+    /// A class that must be modelled has too few rows.
+    #[error("class {class} has {count} row(s); at least {needed} are needed to model it")]
+    ClassTooSmall {
+        /// The class label, as debug text.
+        class: String,
+        /// Its number of rows.
+        count: usize,
+        /// The minimum.
+        needed: usize,
+    },
+
+    /// A class named by the caller does not occur in the labels.
+    #[error("unknown class {0}: it does not occur in the labels")]
+    UnknownClass(String),
+
+    /// A setting is outside its domain.
+    #[error("invalid setting `{name}`: {reason}")]
+    InvalidConfig {
+        /// The setting.
+        name: &'static str,
+        /// Why it is rejected.
+        reason: String,
+    },
+
+    /// The data does not fit the chosen model (for example Bernoulli likelihood on data outside [0, 1]).
+    #[error("data does not fit the model: {0}")]
+    DataModel(String),
+
+    /// Training diverged (the loss became NaN or infinite).
+    #[error("training diverged at epoch {epoch}: loss is {loss}; lower the learning rate or enable gradient clipping")]
+    Diverged {
+        /// Zero-based epoch.
+        epoch: usize,
+        /// The loss seen.
+        loss: f64,
+    },
+
+    /// A table file could not be parsed.
+    #[error("{path}: line {line}: {reason}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// One-based line number in the file.
+        line: u64,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// An I/O failure on a named file.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// Shorthand for [`Error::InvalidConfig`].
+    pub(crate) fn config(name: &'static str, reason: impl Into<String>) -> Self {
+        Error::InvalidConfig {
+            name,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,178 @@
+//! The `smrt` command: balance CSV files from the shell.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use smrt::table::Table;
+use smrt::{Error, Smrt, Strategy};
+
+/// Repair class imbalance in tabular data with variational auto-encoders.
+#[derive(Parser)]
+#[command(name = "smrt", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Balance a CSV file: input rows first and unchanged, then synthetic rows.
+    Balance(BalanceArgs),
+    /// Balance the embedded digits data with one digit made rare, and print class counts.
+    Demo(DemoArgs),
+}
+
+#[derive(clap::Args)]
+struct BalanceArgs {
+    /// CSV file with a header row.
+    #[arg(long)]
+    input: PathBuf,
+    /// Where to write the balanced CSV (never the input file).
+    #[arg(long)]
+    output: PathBuf,
+    /// Name of the label column (default: the last column).
+    #[arg(long)]
+    label: Option<String>,
+    /// Bring every class up to at least RATIO x the majority count, RATIO in (0, 1]
+    /// (default: every class up to the majority count).
+    #[arg(long)]
+    ratio: Option<f32>,
+    /// Seed of all randomness.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Training epochs per class.
+    #[arg(long)]
+    epochs: Option<usize>,
+}
+
+#[derive(clap::Args)]
+struct DemoArgs {
+    /// The digit made rare.
+    #[arg(long, default_value = "0")]
+    digit: String,
+    /// Seed of all randomness.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Training epochs per class.
+    #[arg(long)]
+    epochs: Option<usize>,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version.
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("error: invalid arguments");
+            eprintln!("{first}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Balance(args) => balance(args),
+        Command::Demo(args) => demo(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+fn balancer(ratio: Option<f32>, seed: u64, epochs: Option<usize>) -> Result<Smrt<String>, Error> {
+    let mut b = Smrt::builder().seed(seed);
+    if let Some(r) = ratio {
+        b = b.strategy(Strategy::Ratio(r));
+    }
+    if let Some(n) = epochs {
+        b = b.epochs(n);
+    }
+    b.build()
+}
+
+fn balance(args: BalanceArgs) -> Result<(), Error> {
+    if same_file(&args.input, &args.output) {
+        return Err(Error::InvalidConfig {
+            name: "output",
+            reason: "is the input file; the input is never overwritten".into(),
+        });
+    }
+    let smrt = balancer(args.ratio, args.seed, args.epochs)?;
+    let table = Table::read_csv(&args.input, args.label.as_deref())?;
+    let started = Instant::now();
+    let out = smrt.fit_resample(table.x.view(), &table.y)?;
+    let n = table.x.nrows();
+    table.write_with(&args.output, out.x.slice(ndarray::s![n.., ..]), &out.y[n..])?;
+    eprintln!(
+        "{} rows in, {} rows out ({} synthetic) in {:.2} s",
+        n,
+        out.y.len(),
+        out.synthetic_count(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn demo(args: DemoArgs) -> Result<(), Error> {
+    let digits = smrt::data::digits()?;
+    let mut keep = Vec::new();
+    let mut seen = 0usize;
+    for (i, label) in digits.y.iter().enumerate() {
+        if *label == args.digit {
+            seen += 1;
+            // One row in ten of the rare digit stays.
+            if seen % 10 != 1 {
+                continue;
+            }
+        }
+        keep.push(i);
+    }
+    if seen == 0 {
+        return Err(Error::UnknownClass(format!(
+            "{:?} (digits are 0..9)",
+            args.digit
+        )));
+    }
+    let x = digits.x.select(ndarray::Axis(0), &keep);
+    let y: Vec<String> = keep.iter().map(|&i| digits.y[i].clone()).collect();
+    let smrt = balancer(None, args.seed, args.epochs)?;
+    let started = Instant::now();
+    let out = smrt.fit_resample(x.view(), &y)?;
+    let secs = started.elapsed().as_secs_f64();
+    let mut before = std::collections::BTreeMap::new();
+    for l in &y {
+        *before.entry(l).or_insert(0usize) += 1;
+    }
+    let after = out.class_counts();
+    println!("digit  before  after");
+    for (label, n) in &before {
+        println!("{label:>5}  {n:>6}  {:>5}", after[*label]);
+    }
+    let model = &out.models[&args.digit];
+    let last = model.history().epochs.last().map_or(f64::NAN, |e| e.total);
+    println!(
+        "digit {} made rare ({} of {} rows kept); {} synthetic rows; {} epochs, final loss {last:.3}; {secs:.2} s",
+        args.digit,
+        before[&args.digit],
+        seen,
+        out.synthetic_count(),
+        model.history().epochs.len(),
+    );
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! Labelled tables in CSV files: numeric feature columns plus one label column kept as text.
+//!
+//! Input rows are kept as read, so balanced output repeats them byte for byte; only synthetic rows
+//! are formatted (shortest representation that reads back to the same `f32`).
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use ndarray::{Array2, ArrayView2};
+
+use crate::error::{Error, Result};
+
+/// A CSV table split into a feature matrix and a label column.
+#[derive(Debug, Clone)]
+pub struct Table {
+    /// Column names in file order.
+    pub header: Vec<String>,
+    /// Position of the label column in `header`.
+    pub label_col: usize,
+    /// Features, one row per record, columns in file order without the label.
+    pub x: Array2<f32>,
+    /// Labels exactly as written.
+    pub y: Vec<String>,
+    records: Vec<csv::StringRecord>,
+}
+
+impl Table {
+    /// Reads a CSV file with a header row; `label` names the label column (default: the last).
+    pub fn read_csv(path: &Path, label: Option<&str>) -> Result<Table> {
+        let file = std::fs::File::open(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Table::from_reader(file, path, label)
+    }
+
+    /// Reads CSV from `reader`; `source` names it in error messages.
+    pub fn from_reader<R: Read>(reader: R, source: &Path, label: Option<&str>) -> Result<Table> {
+        let parse = |line: u64, reason: String| Error::Parse {
+            path: source.to_path_buf(),
+            line,
+            reason,
+        };
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(reader);
+        let header: Vec<String> = rdr
+            .headers()
+            .map_err(|e| csv_error(source, e))?
+            .iter()
+            .map(str::to_string)
+            .collect();
+        if header.is_empty() || header.iter().all(String::is_empty) {
+            return Err(Error::EmptyInput("the file has no header row"));
+        }
+        if header.len() < 2 {
+            return Err(parse(
+                1,
+                "need at least one feature column and a label column".into(),
+            ));
+        }
+        let label_col = match label {
+            None => header.len() - 1,
+            Some(name) => header.iter().position(|h| h == name).ok_or_else(|| {
+                Error::config(
+                    "label",
+                    format!(
+                        "no column named {name:?}; columns are {}",
+                        header.join(", ")
+                    ),
+                )
+            })?,
+        };
+        let features = header.len() - 1;
+        let mut values = Vec::new();
+        let mut y = Vec::new();
+        let mut records = Vec::new();
+        for rec in rdr.records() {
+            let rec = rec.map_err(|e| csv_error(source, e))?;
+            let line = rec.position().map_or(0, |p| p.line());
+            for (col, field) in rec.iter().enumerate() {
+                if col == label_col {
+                    y.push(field.to_string());
+                    continue;
+                }
+                let v: f32 = field.trim().parse().map_err(|_| {
+                    parse(
+                        line,
+                        format!("column {:?}: {field:?} is not a number", header[col]),
+                    )
+                })?;
+                if !v.is_finite() {
+                    return Err(parse(
+                        line,
+                        format!("column {:?}: {field:?} is not finite", header[col]),
+                    ));
+                }
+                values.push(v);
+            }
+            records.push(rec);
+        }
+        if records.is_empty() {
+            return Err(Error::EmptyInput("the file has a header but no rows"));
+        }
+        let x = Array2::from_shape_vec((records.len(), features), values)
+            .expect("every record has the header's width");
+        Ok(Table {
+            header,
+            label_col,
+            x,
+            y,
+            records,
+        })
+    }
+
+    /// Writes the table's own rows unchanged, then `extra` rows with labels `extra_y`, to `path`
+    /// atomically: a temporary file in the same folder, renamed when complete.
+    pub fn write_with(
+        &self,
+        path: &Path,
+        extra: ArrayView2<'_, f32>,
+        extra_y: &[String],
+    ) -> Result<()> {
+        write_atomic(path, |w| {
+            let mut out = csv::Writer::from_writer(w);
+            out.write_record(&self.header)?;
+            for rec in &self.records {
+                out.write_record(rec)?;
+            }
+            let mut fields: Vec<String> = Vec::with_capacity(self.header.len());
+            for (row, label) in extra.rows().into_iter().zip(extra_y) {
+                fields.clear();
+                fields.extend(row.iter().map(|v| v.to_string()));
+                fields.insert(self.label_col, label.clone());
+                out.write_record(&fields)?;
+            }
+            out.flush()?;
+            Ok(())
+        })
+    }
+}
+
+fn csv_error(source: &Path, e: csv::Error) -> Error {
+    let line = e.position().map_or(0, |p| p.line());
+    let reason = match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("{len} fields where the header has {expected_len}"),
+        csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".to_string(),
+        _ => e.to_string(),
+    };
+    Error::Parse {
+        path: source.to_path_buf(),
+        line,
+        reason,
+    }
+}
+
+/// Runs `fill` on a temporary file beside `path`, then renames it to `path`. On any error the
+/// temporary file is removed and `path` is untouched.
+pub fn write_atomic(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> std::result::Result<(), Box<dyn std::error::Error>>,
+) -> Result<()> {
+    let io = |source: std::io::Error| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io)?;
+    {
+        let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+        fill(&mut w).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+        w.flush().map_err(io)?;
+    }
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_label_by_name_and_reports_bad_cells() {
+        let csv = "a,label,b\n1,x,2\n3,y,4.5\n";
+        let t = Table::from_reader(csv.as_bytes(), Path::new("t.csv"), Some("label")).unwrap();
+        assert_eq!(t.label_col, 1);
+        assert_eq!(t.y, vec!["x", "y"]);
+        assert_eq!(t.x, ndarray::array![[1.0, 2.0], [3.0, 4.5]]);
+
+        let bad = "a,label\n1,x\nfoo,y\n";
+        let err = Table::from_reader(bad.as_bytes(), Path::new("t.csv"), None).unwrap_err();
+        assert!(err.to_string().contains("line 3"), "{err}");
+        let ragged = "a,label\n1,x\n2\n";
+        let err = Table::from_reader(ragged.as_bytes(), Path::new("t.csv"), None).unwrap_err();
+        assert!(err.to_string().contains("line 3"), "{err}");
+    }
+}

@@ -1,0 +1,209 @@
+//! Inference with a fitted VAE: encode, decode, reconstruct, and draw synthetic rows, in chunks
+//! of bounded size on any engine.
+
+use ndarray::{Array2, ArrayView2};
+
+use super::network::{forward, DeviceLayer, StackBuffers};
+use super::{Activation, Likelihood, Vae};
+use crate::engine::{CpuEngine, Engine};
+use crate::error::Result;
+use crate::rng::{Purpose, Stream};
+
+/// Rows per chunk: bounds the memory of generation whatever the number of rows asked for.
+const CHUNK: usize = 8192;
+
+/// The model's layers uploaded once, with buffers for one chunk.
+struct Inference<'e, E: Engine> {
+    e: &'e mut E,
+    enc: Vec<DeviceLayer<E::Buffer>>,
+    dec: Vec<DeviceLayer<E::Buffer>>,
+    enc_bufs: StackBuffers<E::Buffer>,
+    dec_bufs: StackBuffers<E::Buffer>,
+    x: E::Buffer,
+    z: E::Buffer,
+    eps: E::Buffer,
+    features: usize,
+}
+
+impl<'e, E: Engine> Inference<'e, E> {
+    fn new(e: &'e mut E, vae: &Vae) -> Result<Self> {
+        let out_act = match vae.config.likelihood {
+            Likelihood::Bernoulli => Activation::Sigmoid,
+            Likelihood::Gaussian => Activation::Identity,
+        };
+        let enc = vae
+            .encoder
+            .iter()
+            .map(|d| DeviceLayer::upload(e, d, d.activation))
+            .collect::<Result<Vec<_>>>()?;
+        let last = vae.decoder.len() - 1;
+        let dec = vae
+            .decoder
+            .iter()
+            .enumerate()
+            .map(|(i, d)| DeviceLayer::upload(e, d, if i == last { out_act } else { d.activation }))
+            .collect::<Result<Vec<_>>>()?;
+        let (features, latent) = (vae.features(), vae.latent);
+        Ok(Inference {
+            enc_bufs: StackBuffers::new(e, &enc, CHUNK, false)?,
+            dec_bufs: StackBuffers::new(e, &dec, CHUNK, false)?,
+            x: e.zeros(CHUNK * features)?,
+            z: e.zeros(CHUNK * latent)?,
+            eps: e.zeros(CHUNK * latent)?,
+            e,
+            enc,
+            dec,
+            features,
+        })
+    }
+
+    /// Encodes `x` (scaled, `rows <= CHUNK`) into the head buffer `[mu | logvar]`.
+    fn encode(&mut self, x: &[f32], rows: usize) -> Result<()> {
+        self.e.write(&mut self.x, x)?;
+        forward(self.e, &self.enc, &self.x, rows, &mut self.enc_bufs, None);
+        Ok(())
+    }
+
+    /// Decodes `self.z` (`rows` rows) and returns the outputs, still scaled.
+    fn decode_z(&mut self, rows: usize) -> Result<Vec<f32>> {
+        forward(self.e, &self.dec, &self.z, rows, &mut self.dec_bufs, None);
+        self.e.read(self.dec_bufs.output(), rows * self.features)
+    }
+}
+
+impl Vae {
+    /// The posterior parameters `(mu, logvar)` of each row of `x` (original units).
+    pub fn encode(&self, x: ArrayView2<'_, f32>) -> Result<(Array2<f32>, Array2<f32>)> {
+        self.check_input(x)?;
+        let scaled = self.scaler.transform(x);
+        let data = scaled.as_slice().expect("standard layout");
+        let (d, l, n) = (self.features(), self.latent, x.nrows());
+        let mut e = CpuEngine::new();
+        let mut inf = Inference::new(&mut e, self)?;
+        let mut mu = Vec::with_capacity(n * l);
+        let mut logvar = Vec::with_capacity(n * l);
+        for start in (0..n).step_by(CHUNK) {
+            let rows = CHUNK.min(n - start);
+            inf.encode(&data[start * d..(start + rows) * d], rows)?;
+            let head = inf.e.read(inf.enc_bufs.output(), rows * 2 * l)?;
+            for h in head.chunks_exact(2 * l) {
+                mu.extend_from_slice(&h[..l]);
+                logvar.extend_from_slice(&h[l..]);
+            }
+        }
+        let shape = (n, l);
+        Ok((
+            Array2::from_shape_vec(shape, mu).expect("n * latent values"),
+            Array2::from_shape_vec(shape, logvar).expect("n * latent values"),
+        ))
+    }
+
+    /// Decodes latent vectors `z` (`n x latent`) to rows in the original units.
+    pub fn decode(&self, z: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+        crate::check::finite_matrix(z)?;
+        crate::check::width(z, self.latent)?;
+        let z = z.as_standard_layout();
+        let data = z.as_slice().expect("standard layout");
+        let mut e = CpuEngine::new();
+        let mut inf = Inference::new(&mut e, self)?;
+        let (l, n) = (self.latent, z.nrows());
+        let mut out = Vec::with_capacity(n * self.features());
+        for start in (0..n).step_by(CHUNK) {
+            let rows = CHUNK.min(n - start);
+            inf.e
+                .write(&mut inf.z, &data[start * l..(start + rows) * l])?;
+            out.extend(inf.decode_z(rows)?);
+        }
+        self.finish(out, n)
+    }
+
+    /// Decodes the posterior mean of each row of `x`: the model's reconstruction of `x`.
+    pub fn reconstruct(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+        let (mu, _) = self.encode(x)?;
+        self.decode(mu.view())
+    }
+
+    /// Draws `n` synthetic rows from the prior: `z ~ N(0, I)`, decoded. Same seed, same rows.
+    pub fn generate(&self, n: usize, seed: u64) -> Result<Array2<f32>> {
+        self.generate_with(&mut CpuEngine::new(), n, seed)
+    }
+
+    /// [`Vae::generate`] on `engine`.
+    pub fn generate_with<E: Engine>(
+        &self,
+        engine: &mut E,
+        n: usize,
+        seed: u64,
+    ) -> Result<Array2<f32>> {
+        let mut inf = Inference::new(engine, self)?;
+        let stream = Stream::new(seed, Purpose::Generate, 0);
+        let l = self.latent;
+        let mut out = Vec::with_capacity(n * self.features());
+        for start in (0..n).step_by(CHUNK) {
+            let rows = CHUNK.min(n - start);
+            inf.e
+                .normal(&mut inf.z, rows * l, stream, (start * l) as u64);
+            out.extend(inf.decode_z(rows)?);
+        }
+        self.finish(out, n)
+    }
+
+    /// Draws `n` synthetic rows from the posterior of rows of `x` chosen uniformly at random:
+    /// `z ~ N(mu(x_i), exp(logvar(x_i)))`, decoded. Returns the rows and, for each, the index `i`
+    /// of the row of `x` it was drawn from.
+    pub fn generate_from(
+        &self,
+        x: ArrayView2<'_, f32>,
+        n: usize,
+        seed: u64,
+    ) -> Result<(Array2<f32>, Vec<usize>)> {
+        self.generate_from_with(&mut CpuEngine::new(), x, n, seed)
+    }
+
+    /// [`Vae::generate_from`] on `engine`.
+    pub fn generate_from_with<E: Engine>(
+        &self,
+        engine: &mut E,
+        x: ArrayView2<'_, f32>,
+        n: usize,
+        seed: u64,
+    ) -> Result<(Array2<f32>, Vec<usize>)> {
+        self.check_input(x)?;
+        let scaled = self.scaler.transform(x);
+        let (d, l) = (self.features(), self.latent);
+        let choose = Stream::new(seed, Purpose::Choose, 0);
+        let sources: Vec<usize> = (0..n)
+            .map(|i| choose.below_at(i as u64, x.nrows() as u32) as usize)
+            .collect();
+        let noise = Stream::new(seed, Purpose::Generate, 1);
+        let mut inf = Inference::new(engine, self)?;
+        let mut out = Vec::with_capacity(n * d);
+        let mut batch = Vec::with_capacity(CHUNK * d);
+        for start in (0..n).step_by(CHUNK) {
+            let rows = CHUNK.min(n - start);
+            batch.clear();
+            for &s in &sources[start..start + rows] {
+                batch.extend(scaled.row(s).iter());
+            }
+            inf.encode(&batch, rows)?;
+            let head = inf.enc_bufs.output();
+            inf.e.reparameterize(
+                head,
+                rows,
+                l,
+                noise,
+                (start * l) as u64,
+                &mut inf.z,
+                &mut inf.eps,
+            );
+            out.extend(inf.decode_z(rows)?);
+        }
+        Ok((self.finish(out, n)?, sources))
+    }
+
+    /// Inverts the scaling of decoded rows.
+    fn finish(&self, mut out: Vec<f32>, n: usize) -> Result<Array2<f32>> {
+        self.scaler.inverse_in_place(&mut out);
+        Ok(Array2::from_shape_vec((n, self.features()), out).expect("n * features values"))
+    }
+}

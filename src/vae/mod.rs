@@ -1,0 +1,13 @@
+//! The variational auto-encoder: settings, model, the one training loop, generation.
+
+mod config;
+mod generate;
+mod model;
+mod network;
+mod train;
+
+pub use config::{
+    Activation, BiasInit, EarlyStopping, Generation, Init, Latent, Likelihood, Optimizer, VaeConfig,
+};
+pub use model::{Dense, Vae};
+pub use train::{EpochStats, History};

@@ -1,0 +1,205 @@
+//! The fitted VAE: its layers, scaler and training history.
+
+use ndarray::{Array1, Array2, ArrayView2};
+
+use super::train::{train, History};
+use super::{Activation, BiasInit, Init, Likelihood, VaeConfig};
+use crate::check;
+use crate::engine::{CpuEngine, Engine};
+use crate::error::{Error, Result};
+use crate::rng::{Purpose, Stream};
+use crate::scale::Scaler;
+
+/// One dense layer: `act(x W + b)`, `W` stored `fan_in x fan_out`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dense {
+    /// Weights, `fan_in x fan_out`.
+    pub w: Array2<f32>,
+    /// Bias, `fan_out`.
+    pub b: Array1<f32>,
+    /// Nonlinearity applied after the affine map.
+    pub activation: Activation,
+}
+
+impl Dense {
+    /// A freshly initialised layer; draws come from `stream`.
+    pub(crate) fn init(
+        fan_in: usize,
+        fan_out: usize,
+        activation: Activation,
+        init: Init,
+        bias: BiasInit,
+        stream: Stream,
+    ) -> Dense {
+        let w = Array2::from_shape_fn((fan_in, fan_out), |(i, j)| {
+            let index = (i * fan_out + j) as u64;
+            match init {
+                Init::XavierUniform => {
+                    let a = (6.0 / (fan_in + fan_out) as f32).sqrt();
+                    a * (2.0 * stream.uniform_at(index) - 1.0)
+                }
+                Init::HeNormal => (2.0 / fan_in as f32).sqrt() * stream.normal_at(index),
+            }
+        });
+        let b = Array1::from_elem(
+            fan_out,
+            match bias {
+                BiasInit::Zeros => 0.0,
+                BiasInit::Ones => 1.0,
+            },
+        );
+        Dense { w, b, activation }
+    }
+}
+
+/// A variational auto-encoder fitted to the rows of one class.
+///
+/// The encoder maps a row to `[mu | logvar]` (the last encoder layer is the linear head of width
+/// `2 * latent`); the decoder maps a latent vector to the reconstruction. Rows go in and come out
+/// in the original units: the fitted [`Scaler`] is applied on the way in and inverted on the way out.
+///
+/// ```
+/// use ndarray::Array2;
+/// use smrt::{Vae, VaeConfig};
+///
+/// // 40 rows on a noisy line.
+/// let x = Array2::from_shape_fn((40, 2), |(i, j)| i as f32 * 0.1 + j as f32 + (i % 3) as f32 * 0.01);
+/// let config = VaeConfig { epochs: 20, ..VaeConfig::default() };
+/// let vae = Vae::fit(x.view(), &config)?;
+/// let synthetic = vae.generate(5, 42)?;
+/// assert_eq!(synthetic.dim(), (5, 2));
+/// assert!(vae.history().epochs.len() <= 20);
+/// # Ok::<(), smrt::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vae {
+    pub(crate) config: VaeConfig,
+    pub(crate) scaler: Scaler,
+    pub(crate) encoder: Vec<Dense>,
+    pub(crate) decoder: Vec<Dense>,
+    pub(crate) latent: usize,
+    pub(crate) history: History,
+}
+
+impl Vae {
+    /// Fits a VAE to the rows of `x` on the CPU engine.
+    pub fn fit(x: ArrayView2<'_, f32>, config: &VaeConfig) -> Result<Vae> {
+        Vae::fit_with(&mut CpuEngine::new(), x, config)
+    }
+
+    /// Fits a VAE to the rows of `x` on `engine`.
+    pub fn fit_with<E: Engine>(
+        engine: &mut E,
+        x: ArrayView2<'_, f32>,
+        config: &VaeConfig,
+    ) -> Result<Vae> {
+        config.validate()?;
+        check::finite_matrix(x)?;
+        if x.nrows() < 2 {
+            return Err(Error::ClassTooSmall {
+                class: "(the training rows)".into(),
+                count: x.nrows(),
+                needed: 2,
+            });
+        }
+        let scaler = Scaler::fit(config.scaling, x);
+        let scaled = scaler.transform(x);
+        if config.likelihood == Likelihood::Bernoulli {
+            if let Some(v) = scaled.iter().find(|v| !(0.0..=1.0).contains(*v)) {
+                return Err(Error::DataModel(format!(
+                    "bernoulli likelihood needs values in [0, 1] after scaling, found {v}; use min-max scaling"
+                )));
+            }
+        }
+        let features = x.ncols();
+        let latent = config.latent.resolve(features);
+        let (encoder, decoder) = init_layers(config, features, latent);
+        let mut vae = Vae {
+            config: config.clone(),
+            scaler,
+            encoder,
+            decoder,
+            latent,
+            history: History::default(),
+        };
+        vae.history = train(engine, &mut vae, scaled.view())?;
+        Ok(vae)
+    }
+
+    /// The settings it was fitted with.
+    pub fn config(&self) -> &VaeConfig {
+        &self.config
+    }
+
+    /// Number of features (input and output columns).
+    pub fn features(&self) -> usize {
+        self.encoder[0].w.nrows()
+    }
+
+    /// Latent size.
+    pub fn latent(&self) -> usize {
+        self.latent
+    }
+
+    /// The fitted input scaler.
+    pub fn scaler(&self) -> &Scaler {
+        &self.scaler
+    }
+
+    /// Encoder layers; the last is the linear `[mu | logvar]` head.
+    pub fn encoder(&self) -> &[Dense] {
+        &self.encoder
+    }
+
+    /// Decoder layers; the last produces the output logits (Bernoulli) or means (Gaussian).
+    pub fn decoder(&self) -> &[Dense] {
+        &self.decoder
+    }
+
+    /// Per-epoch losses and times of the fit.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// Checks that `x` has this model's width and finite values.
+    pub(crate) fn check_input(&self, x: ArrayView2<'_, f32>) -> Result<()> {
+        check::finite_matrix(x)?;
+        check::width(x, self.features())
+    }
+}
+
+/// The encoder `D -> h1 -> .. -> hn -> 2L` and the decoder `L -> hn -> .. -> h1 -> D`.
+fn init_layers(cfg: &VaeConfig, features: usize, latent: usize) -> (Vec<Dense>, Vec<Dense>) {
+    let mut widths = vec![features];
+    widths.extend(&cfg.hidden);
+    let enc_out: Vec<usize> = cfg.hidden.iter().copied().chain([2 * latent]).collect();
+    let dec_in: Vec<usize> = std::iter::once(latent)
+        .chain(cfg.hidden.iter().rev().copied())
+        .collect();
+    let dec_out: Vec<usize> = cfg.hidden.iter().rev().copied().chain([features]).collect();
+    let mut layer_no = 0u32;
+    let mut make = |fan_in: usize, fan_out: usize, last: bool| {
+        let act = if last {
+            Activation::Identity
+        } else {
+            cfg.activation
+        };
+        let stream = Stream::new(cfg.seed, Purpose::Init, layer_no);
+        layer_no += 1;
+        Dense::init(fan_in, fan_out, act, cfg.init, cfg.bias_init, stream)
+    };
+    let n = enc_out.len();
+    let encoder = widths
+        .iter()
+        .zip(&enc_out)
+        .enumerate()
+        .map(|(i, (&a, &b))| make(a, b, i + 1 == n))
+        .collect();
+    let decoder = dec_in
+        .iter()
+        .zip(&dec_out)
+        .enumerate()
+        .map(|(i, (&a, &b))| make(a, b, i + 1 == n))
+        .collect();
+    (encoder, decoder)
+}

@@ -1,0 +1,230 @@
+//! A stack of dense layers resident on an engine: forward and backward passes.
+//!
+//! The encoder and the decoder are each one stack. Layer `i` computes
+//! `out_i = act_i(in_i W_i + b_i)`; in training, hidden outputs (all but the stack's last layer) may
+//! pass through dropout before feeding the next layer.
+
+use crate::engine::{Engine, Epilogue, MatMul};
+use crate::error::Result;
+use crate::rng::{Purpose, Stream};
+use crate::vae::{Activation, Dense};
+
+/// One dense layer's parameters on the engine.
+pub(crate) struct DeviceLayer<B> {
+    pub w: B,
+    pub b: B,
+    pub fan_in: usize,
+    pub fan_out: usize,
+    pub act: Activation,
+}
+
+impl<B> DeviceLayer<B> {
+    /// Uploads `dense`, computing with `act` (generation swaps the output activation).
+    pub fn upload<E: Engine<Buffer = B>>(
+        e: &mut E,
+        dense: &Dense,
+        act: Activation,
+    ) -> Result<Self> {
+        Ok(DeviceLayer {
+            w: e.upload(dense.w.as_slice().expect("standard layout"))?,
+            b: e.upload(dense.b.as_slice().expect("standard layout"))?,
+            fan_in: dense.w.nrows(),
+            fan_out: dense.w.ncols(),
+            act,
+        })
+    }
+
+    /// Reads the parameters back.
+    pub fn download<E: Engine<Buffer = B>>(&self, e: &mut E, act: Activation) -> Result<Dense> {
+        let w = e.read(&self.w, self.fan_in * self.fan_out)?;
+        let b = e.read(&self.b, self.fan_out)?;
+        Ok(Dense {
+            w: ndarray::Array2::from_shape_vec((self.fan_in, self.fan_out), w)
+                .expect("length is fan_in * fan_out"),
+            b: ndarray::Array1::from(b),
+            activation: act,
+        })
+    }
+}
+
+/// Dropout on the hidden outputs of a stack during one training step.
+#[derive(Clone, Copy)]
+pub(crate) struct Dropout {
+    pub rate: f32,
+    pub seed: u64,
+    /// The optimizer step.
+    pub step: u32,
+    /// Distinguishes the encoder (0) from the decoder (1).
+    pub stack: u64,
+}
+
+impl Dropout {
+    /// Stream and element offset of layer `i`'s mask: disjoint ranges of one stream per step.
+    fn mask(&self, layer: usize) -> (Stream, u64) {
+        let stream = Stream::new(self.seed, Purpose::Dropout, self.step);
+        (stream, ((self.stack << 8) + layer as u64) << 40)
+    }
+}
+
+/// Per-layer outputs of a stack, sized for `rows` rows.
+pub(crate) struct StackBuffers<B> {
+    pub out: Vec<B>,
+    /// Outputs after dropout (hidden layers only); empty without dropout.
+    pub dropped: Vec<B>,
+}
+
+impl<B> StackBuffers<B> {
+    pub fn new<E: Engine<Buffer = B>>(
+        e: &mut E,
+        layers: &[DeviceLayer<B>],
+        rows: usize,
+        with_dropout: bool,
+    ) -> Result<Self> {
+        let out = layers
+            .iter()
+            .map(|l| e.zeros(rows * l.fan_out))
+            .collect::<Result<Vec<_>>>()?;
+        let hidden = &layers[..layers.len() - 1];
+        let dropped = if with_dropout {
+            hidden
+                .iter()
+                .map(|l| e.zeros(rows * l.fan_out))
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        Ok(StackBuffers { out, dropped })
+    }
+
+    /// The input that layer `i` saw.
+    fn input<'a>(&'a self, stack_input: &'a B, i: usize, dropout: bool) -> &'a B {
+        match i {
+            0 => stack_input,
+            _ if dropout => &self.dropped[i - 1],
+            _ => &self.out[i - 1],
+        }
+    }
+
+    /// The stack's output (the last layer's).
+    pub fn output(&self) -> &B {
+        self.out.last().expect("a stack has at least one layer")
+    }
+}
+
+/// Runs `input` (`rows x fan_in`) through the stack; the result is in `bufs.output()`.
+pub(crate) fn forward<E: Engine>(
+    e: &mut E,
+    layers: &[DeviceLayer<E::Buffer>],
+    input: &E::Buffer,
+    rows: usize,
+    bufs: &mut StackBuffers<E::Buffer>,
+    dropout: Option<Dropout>,
+) {
+    let last = layers.len() - 1;
+    for (i, l) in layers.iter().enumerate() {
+        let shape = MatMul {
+            m: rows,
+            k: l.fan_in,
+            n: l.fan_out,
+            a_t: false,
+            b_t: false,
+        };
+        let (before, after) = bufs.out.split_at_mut(i);
+        let x = match i {
+            0 => input,
+            _ if dropout.is_some() => &bufs.dropped[i - 1],
+            _ => &before[i - 1],
+        };
+        e.matmul(
+            x,
+            &l.w,
+            &mut after[0],
+            shape,
+            Epilogue::BiasActivation(&l.b, l.act),
+        );
+        if let (Some(d), true) = (dropout, i < last) {
+            let len = rows * l.fan_out;
+            e.copy(&bufs.out[i], &mut bufs.dropped[i], len);
+            let (stream, offset) = d.mask(i);
+            e.dropout(&mut bufs.dropped[i], len, d.rate, stream, offset);
+        }
+    }
+}
+
+/// Gradients of one layer's parameters, and the optimizer's state for them.
+pub(crate) struct LayerGrads<B> {
+    pub w: B,
+    pub b: B,
+    pub state_w: Vec<B>,
+    pub state_b: Vec<B>,
+}
+
+impl<B> LayerGrads<B> {
+    pub fn new<E: Engine<Buffer = B>>(
+        e: &mut E,
+        l: &DeviceLayer<B>,
+        states: usize,
+    ) -> Result<Self> {
+        let n = l.fan_in * l.fan_out;
+        Ok(LayerGrads {
+            w: e.zeros(n)?,
+            b: e.zeros(l.fan_out)?,
+            state_w: (0..states).map(|_| e.zeros(n)).collect::<Result<_>>()?,
+            state_b: (0..states)
+                .map(|_| e.zeros(l.fan_out))
+                .collect::<Result<_>>()?,
+        })
+    }
+}
+
+/// Back-propagates through the stack. On entry `gout[last]` holds the gradient with respect to
+/// the stack's output; on exit `grads` hold the parameter gradients and, if given, `input_grad`
+/// the gradient with respect to the stack's input.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn backward<E: Engine>(
+    e: &mut E,
+    layers: &[DeviceLayer<E::Buffer>],
+    grads: &mut [LayerGrads<E::Buffer>],
+    input: &E::Buffer,
+    rows: usize,
+    bufs: &StackBuffers<E::Buffer>,
+    gout: &mut [E::Buffer],
+    input_grad: Option<&mut E::Buffer>,
+    dropout: Option<Dropout>,
+) {
+    let last = layers.len() - 1;
+    let mut input_grad = input_grad;
+    for i in (0..=last).rev() {
+        let l = &layers[i];
+        let len = rows * l.fan_out;
+        let (lower, upper) = gout.split_at_mut(i);
+        let g = &mut upper[0];
+        if let (Some(d), true) = (dropout, i < last) {
+            let (stream, offset) = d.mask(i);
+            e.dropout(g, len, d.rate, stream, offset);
+        }
+        e.activation_backward(l.act, &bufs.out[i], g, len);
+        let x = bufs.input(input, i, dropout.is_some());
+        let dw = MatMul {
+            m: l.fan_in,
+            k: rows,
+            n: l.fan_out,
+            a_t: true,
+            b_t: false,
+        };
+        e.matmul(x, g, &mut grads[i].w, dw, Epilogue::None);
+        e.bias_grad(g, rows, l.fan_out, &mut grads[i].b);
+        let dx = MatMul {
+            m: rows,
+            k: l.fan_out,
+            n: l.fan_in,
+            a_t: false,
+            b_t: true,
+        };
+        if i > 0 {
+            e.matmul(g, &l.w, &mut lower[i - 1], dx, Epilogue::None);
+        } else if let Some(ig) = input_grad.as_deref_mut() {
+            e.matmul(g, &l.w, ig, dx, Epilogue::None);
+        }
+    }
+}

@@ -1,0 +1,370 @@
+//! The one training loop: mini-batches, forward, loss, backward, L2, clipping, optimizer, early
+//! stopping. Written once against [`Engine`]; engines implement only the kernels.
+//!
+//! Everything a fit touches is allocated on the engine before the first epoch. Per batch the loop
+//! only records kernels; per epoch it uploads one shuffle and reads back one loss buffer.
+
+use std::time::Instant;
+
+use ndarray::ArrayView2;
+
+use super::network::{backward, forward, DeviceLayer, Dropout, LayerGrads, StackBuffers};
+use super::{Vae, VaeConfig};
+use crate::engine::{Engine, Update};
+use crate::error::{Error, Result};
+use crate::rng::{permutation, Purpose, Stream};
+
+/// Losses and time of one epoch, averaged per row (the L2 term per batch).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochStats {
+    /// Mean reconstruction loss per row.
+    pub reconstruction: f64,
+    /// Mean KL divergence per row (before the beta weight).
+    pub kl: f64,
+    /// Mean L2 penalty per batch.
+    pub l2: f64,
+    /// `reconstruction + beta * kl + l2`: the minimised objective.
+    pub total: f64,
+    /// Wall-clock seconds of the epoch.
+    pub seconds: f64,
+}
+
+/// The training record of one VAE.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct History {
+    /// One entry per epoch run.
+    pub epochs: Vec<EpochStats>,
+    /// Whether early stopping ended the fit before the last configured epoch.
+    pub stopped_early: bool,
+}
+
+/// Loss-buffer slots per batch: reconstruction, KL, L2.
+const SLOTS: usize = 3;
+
+/// The whole state of one fit on an engine.
+pub(crate) struct Trainer<'e, E: Engine> {
+    e: &'e mut E,
+    cfg: VaeConfig,
+    latent: usize,
+    features: usize,
+    rows: usize,
+    enc: Vec<DeviceLayer<E::Buffer>>,
+    dec: Vec<DeviceLayer<E::Buffer>>,
+    enc_grads: Vec<LayerGrads<E::Buffer>>,
+    dec_grads: Vec<LayerGrads<E::Buffer>>,
+    enc_bufs: StackBuffers<E::Buffer>,
+    dec_bufs: StackBuffers<E::Buffer>,
+    enc_gout: Vec<E::Buffer>,
+    dec_gout: Vec<E::Buffer>,
+    data: E::Buffer,
+    xb: E::Buffer,
+    z: E::Buffer,
+    eps: E::Buffer,
+    dz: E::Buffer,
+    /// `SLOTS` sums per batch of the current epoch.
+    pub(crate) losses: E::Buffer,
+    norm: E::Buffer,
+}
+
+impl<'e, E: Engine> Trainer<'e, E> {
+    /// Uploads the model's initial layers and the scaled data; allocates everything else.
+    pub fn new(e: &'e mut E, vae: &Vae, data: ArrayView2<'_, f32>) -> Result<Self> {
+        let cfg = vae.config.clone();
+        let (rows, features) = data.dim();
+        let batch = cfg.batch_size.min(rows);
+        let n_batches = rows.div_ceil(batch);
+        let upload = |e: &mut E, layers: &[super::Dense]| {
+            layers
+                .iter()
+                .map(|d| DeviceLayer::upload(e, d, d.activation))
+                .collect::<Result<Vec<_>>>()
+        };
+        let enc = upload(e, &vae.encoder)?;
+        let dec = upload(e, &vae.decoder)?;
+        let states = cfg.optimizer.state_tensors();
+        let grads = |e: &mut E, layers: &[DeviceLayer<E::Buffer>]| {
+            layers
+                .iter()
+                .map(|l| LayerGrads::new(e, l, states))
+                .collect::<Result<Vec<_>>>()
+        };
+        let enc_grads = grads(e, &enc)?;
+        let dec_grads = grads(e, &dec)?;
+        let with_dropout = cfg.dropout > 0.0;
+        let enc_bufs = StackBuffers::new(e, &enc, batch, with_dropout)?;
+        let dec_bufs = StackBuffers::new(e, &dec, batch, with_dropout)?;
+        let gouts = |e: &mut E, layers: &[DeviceLayer<E::Buffer>]| {
+            layers
+                .iter()
+                .map(|l| e.zeros(batch * l.fan_out))
+                .collect::<Result<Vec<_>>>()
+        };
+        let enc_gout = gouts(e, &enc)?;
+        let dec_gout = gouts(e, &dec)?;
+        let contiguous = data.as_standard_layout();
+        let data_buf = e.upload(contiguous.as_slice().expect("standard layout"))?;
+        let latent = vae.latent;
+        Ok(Trainer {
+            xb: e.zeros(batch * features)?,
+            z: e.zeros(batch * latent)?,
+            eps: e.zeros(batch * latent)?,
+            dz: e.zeros(batch * latent)?,
+            losses: e.zeros(n_batches * SLOTS)?,
+            norm: e.zeros(1)?,
+            data: data_buf,
+            e,
+            cfg,
+            latent,
+            features,
+            rows,
+            enc,
+            dec,
+            enc_grads,
+            dec_grads,
+            enc_bufs,
+            dec_bufs,
+            enc_gout,
+            dec_gout,
+        })
+    }
+
+    /// Mini-batch size actually used.
+    pub fn batch(&self) -> usize {
+        self.cfg.batch_size.min(self.rows)
+    }
+
+    /// Forward and backward pass of one batch (`rows` rows of `order` from `start`) at optimizer
+    /// step `t`: adds the batch's loss sums to slots `SLOTS * slot ..` and leaves the gradients
+    /// (L2 included, before clipping) in the gradient buffers.
+    pub fn forward_backward(
+        &mut self,
+        order: &E::Indices,
+        start: usize,
+        rows: usize,
+        t: u32,
+        slot: usize,
+    ) {
+        let (l, d) = (self.latent, self.features);
+        let seed = self.cfg.seed;
+        let dropout = |stack| {
+            (self.cfg.dropout > 0.0).then_some(Dropout {
+                rate: self.cfg.dropout,
+                seed,
+                step: t,
+                stack,
+            })
+        };
+        let (enc_drop, dec_drop) = (dropout(0), dropout(1));
+        let e = &mut *self.e;
+        e.gather_rows(&self.data, d, order, start, rows, &mut self.xb);
+        forward(e, &self.enc, &self.xb, rows, &mut self.enc_bufs, enc_drop);
+        let head = self.enc_bufs.output();
+        let noise = Stream::new(seed, Purpose::Noise, t);
+        e.reparameterize(head, rows, l, noise, 0, &mut self.z, &mut self.eps);
+        forward(e, &self.dec, &self.z, rows, &mut self.dec_bufs, dec_drop);
+
+        let base = SLOTS * slot;
+        let last = self.dec.len() - 1;
+        e.reconstruction(
+            self.cfg.likelihood,
+            self.dec_bufs.output(),
+            &self.xb,
+            rows,
+            d,
+            &mut self.dec_gout[last],
+            &mut self.losses,
+            base,
+        );
+        backward(
+            e,
+            &self.dec,
+            &mut self.dec_grads,
+            &self.z,
+            rows,
+            &self.dec_bufs,
+            &mut self.dec_gout,
+            Some(&mut self.dz),
+            dec_drop,
+        );
+        let last = self.enc.len() - 1;
+        e.kl(
+            self.enc_bufs.output(),
+            &self.eps,
+            &self.dz,
+            rows,
+            l,
+            self.cfg.beta,
+            &mut self.enc_gout[last],
+            &mut self.losses,
+            base + 1,
+        );
+        backward(
+            e,
+            &self.enc,
+            &mut self.enc_grads,
+            &self.xb,
+            rows,
+            &self.enc_bufs,
+            &mut self.enc_gout,
+            None,
+            enc_drop,
+        );
+        if self.cfg.l2 > 0.0 {
+            let layers = self.enc.iter().zip(self.enc_grads.iter_mut());
+            let layers = layers.chain(self.dec.iter().zip(self.dec_grads.iter_mut()));
+            for (layer, g) in layers {
+                let n = layer.fan_in * layer.fan_out;
+                e.l2(
+                    &layer.w,
+                    &mut g.w,
+                    n,
+                    self.cfg.l2,
+                    &mut self.losses,
+                    base + 2,
+                );
+            }
+        }
+    }
+
+    /// Clips the gradients (if configured) and applies one optimizer step `t`.
+    pub fn update(&mut self, t: u32) {
+        let e = &mut *self.e;
+        let pairs = self
+            .enc
+            .iter_mut()
+            .zip(self.enc_grads.iter_mut())
+            .chain(self.dec.iter_mut().zip(self.dec_grads.iter_mut()));
+        let mut params: Vec<_> = pairs.collect();
+        if let Some(max_norm) = self.cfg.clip_norm {
+            e.fill(&mut self.norm, 1, 0.0);
+            for (l, g) in &params {
+                e.sum_squares(&g.w, l.fan_in * l.fan_out, &mut self.norm, 0);
+                e.sum_squares(&g.b, l.fan_out, &mut self.norm, 0);
+            }
+            for (l, g) in &mut params {
+                e.clip(&mut g.w, l.fan_in * l.fan_out, &self.norm, 0, max_norm);
+                e.clip(&mut g.b, l.fan_out, &self.norm, 0, max_norm);
+            }
+        }
+        let update = Update {
+            optimizer: self.cfg.optimizer,
+            learning_rate: self.cfg.learning_rate,
+            t,
+        };
+        for (l, g) in params {
+            let n = l.fan_in * l.fan_out;
+            e.optimizer_step(update, &mut l.w, &g.w, &mut g.state_w, n);
+            e.optimizer_step(update, &mut l.b, &g.b, &mut g.state_b, l.fan_out);
+        }
+    }
+
+    /// Every parameter tensor and its gradient, as engine buffers with their lengths.
+    #[cfg(test)]
+    pub(crate) fn tensors(&mut self) -> Vec<(&mut E::Buffer, &E::Buffer, usize)> {
+        self.enc
+            .iter_mut()
+            .zip(self.enc_grads.iter())
+            .chain(self.dec.iter_mut().zip(self.dec_grads.iter()))
+            .flat_map(|(l, g)| {
+                let n = l.fan_in * l.fan_out;
+                let m = l.fan_out;
+                [(&mut l.w, &g.w, n), (&mut l.b, &g.b, m)]
+            })
+            .collect()
+    }
+
+    /// Access to the engine, for tests that read buffers.
+    #[cfg(test)]
+    pub(crate) fn engine(&mut self) -> &mut E {
+        self.e
+    }
+
+    /// Reads the trained layers back into `vae`.
+    pub fn download(self, vae: &mut Vae) -> Result<()> {
+        let e = self.e;
+        for (dst, src) in vae.encoder.iter_mut().zip(&self.enc) {
+            *dst = src.download(e, dst.activation)?;
+        }
+        for (dst, src) in vae.decoder.iter_mut().zip(&self.dec) {
+            *dst = src.download(e, dst.activation)?;
+        }
+        Ok(())
+    }
+}
+
+/// Trains `vae`'s layers on `data` (already scaled) and returns the history.
+pub(crate) fn train<E: Engine>(
+    e: &mut E,
+    vae: &mut Vae,
+    data: ArrayView2<'_, f32>,
+) -> Result<History> {
+    let cfg = vae.config.clone();
+    let rows = data.nrows();
+    let mut trainer = Trainer::new(e, vae, data)?;
+    let batch = trainer.batch();
+    let n_batches = rows.div_ceil(batch);
+    let mut history = History::default();
+    let mut best = f64::INFINITY;
+    let mut waited = 0usize;
+    let mut t = 0u32;
+    for epoch in 0..cfg.epochs {
+        let started = Instant::now();
+        let order = permutation(&Stream::new(cfg.seed, Purpose::Shuffle, epoch as u32), rows);
+        let order = trainer.e.upload_indices(&order)?;
+        trainer.e.fill(&mut trainer.losses, n_batches * SLOTS, 0.0);
+        for b in 0..n_batches {
+            t += 1;
+            let start = b * batch;
+            let n = batch.min(rows - start);
+            trainer.forward_backward(&order, start, n, t, b);
+            trainer.update(t);
+        }
+        let sums = trainer.e.read(&trainer.losses, n_batches * SLOTS)?;
+        let stats = epoch_stats(
+            &sums,
+            rows,
+            n_batches,
+            cfg.beta,
+            started.elapsed().as_secs_f64(),
+        );
+        if !stats.total.is_finite() {
+            return Err(Error::Diverged {
+                epoch,
+                loss: stats.total,
+            });
+        }
+        history.epochs.push(stats);
+        if let Some(es) = cfg.early_stopping {
+            if stats.total < best - f64::from(es.min_delta) {
+                best = stats.total;
+                waited = 0;
+            } else {
+                waited += 1;
+                if waited >= es.patience && epoch + 1 < cfg.epochs {
+                    history.stopped_early = true;
+                    break;
+                }
+            }
+        }
+    }
+    trainer.download(vae)?;
+    Ok(history)
+}
+
+fn epoch_stats(sums: &[f32], rows: usize, batches: usize, beta: f32, seconds: f64) -> EpochStats {
+    let total = |k: usize| {
+        sums.chunks_exact(SLOTS)
+            .map(|c| f64::from(c[k]))
+            .sum::<f64>()
+    };
+    let reconstruction = total(0) / rows as f64;
+    let kl = total(1) / rows as f64;
+    let l2 = total(2) / batches as f64;
+    EpochStats {
+        reconstruction,
+        kl,
+        l2,
+        total: reconstruction + f64::from(beta) * kl + l2,
+        seconds,
+    }
+}
