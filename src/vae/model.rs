@@ -169,7 +169,11 @@ impl Vae {
 }
 
 /// The encoder `D -> h1 -> .. -> hn -> 2L` and the decoder `L -> hn -> .. -> h1 -> D`.
-fn init_layers(cfg: &VaeConfig, features: usize, latent: usize) -> (Vec<Dense>, Vec<Dense>) {
+pub(crate) fn init_layers(
+    cfg: &VaeConfig,
+    features: usize,
+    latent: usize,
+) -> (Vec<Dense>, Vec<Dense>) {
     let mut widths = vec![features];
     widths.extend(&cfg.hidden);
     let enc_out: Vec<usize> = cfg.hidden.iter().copied().chain([2 * latent]).collect();

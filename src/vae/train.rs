@@ -258,25 +258,22 @@ impl<'e, E: Engine> Trainer<'e, E> {
         }
     }
 
-    /// Every parameter tensor and its gradient, as engine buffers with their lengths.
+    /// Parameter tensor `k` (weights and bias of each layer in order, encoder then decoder), its
+    /// gradient, and its length.
     #[cfg(test)]
-    pub(crate) fn tensors(&mut self) -> Vec<(&mut E::Buffer, &E::Buffer, usize)> {
-        self.enc
-            .iter_mut()
-            .zip(self.enc_grads.iter())
-            .chain(self.dec.iter_mut().zip(self.dec_grads.iter()))
-            .flat_map(|(l, g)| {
-                let n = l.fan_in * l.fan_out;
-                let m = l.fan_out;
-                [(&mut l.w, &g.w, n), (&mut l.b, &g.b, m)]
-            })
-            .collect()
-    }
-
-    /// Access to the engine, for tests that read buffers.
-    #[cfg(test)]
-    pub(crate) fn engine(&mut self) -> &mut E {
-        self.e
+    fn tensor(&mut self, k: usize) -> (&mut E::Buffer, &mut E::Buffer, usize) {
+        let n_enc = self.enc.len();
+        let (layers, grads, i) = if k / 2 < n_enc {
+            (&mut self.enc, &mut self.enc_grads, k / 2)
+        } else {
+            (&mut self.dec, &mut self.dec_grads, k / 2 - n_enc)
+        };
+        let (l, g) = (&mut layers[i], &mut grads[i]);
+        if k % 2 == 0 {
+            (&mut l.w, &mut g.w, l.fan_in * l.fan_out)
+        } else {
+            (&mut l.b, &mut g.b, l.fan_out)
+        }
     }
 
     /// Reads the trained layers back into `vae`.
@@ -366,5 +363,115 @@ fn epoch_stats(sums: &[f32], rows: usize, batches: usize, beta: f32, seconds: f6
         l2,
         total: reconstruction + f64::from(beta) * kl + l2,
         seconds,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::CpuEngine;
+    use crate::scale::Scaler;
+    use crate::vae::model::init_layers;
+    use crate::vae::{Activation, Likelihood};
+    use ndarray::Array2;
+
+    /// The objective of one batch as the loop minimises it: `(recon + beta kl) / rows + l2`.
+    fn batch_loss<E: Engine>(tr: &mut Trainer<'_, E>, order: &E::Indices, rows: usize) -> f64 {
+        tr.e.fill(&mut tr.losses, SLOTS, 0.0);
+        tr.forward_backward(order, 0, rows, 1, 0);
+        let s = tr.e.read(&tr.losses, SLOTS).unwrap();
+        (f64::from(s[0]) + f64::from(tr.cfg.beta) * f64::from(s[1])) / rows as f64 + f64::from(s[2])
+    }
+
+    fn untrained(cfg: VaeConfig, features: usize) -> Vae {
+        let latent = cfg.latent.resolve(features);
+        let (encoder, decoder) = init_layers(&cfg, features, latent);
+        Vae {
+            scaler: Scaler::identity(features),
+            config: cfg,
+            encoder,
+            decoder,
+            latent,
+            history: History::default(),
+        }
+    }
+
+    /// Central differences of the full loss against the analytic gradient of every parameter.
+    fn gradcheck(act: Activation, likelihood: Likelihood, dropout: f32) {
+        let (rows, d) = (6, 5);
+        let noise = Stream::new(99, Purpose::Init, 0);
+        let x = Array2::from_shape_fn((rows, d), |(i, j)| {
+            0.05 + 0.9 * noise.uniform_at((i * d + j) as u64)
+        });
+        let cfg = VaeConfig {
+            hidden: vec![4, 3],
+            latent: crate::vae::Latent::Count(2),
+            activation: act,
+            likelihood,
+            l2: 0.1,
+            beta: 0.7,
+            dropout,
+            clip_norm: None,
+            batch_size: rows,
+            seed: 3,
+            ..VaeConfig::default()
+        };
+        let vae = untrained(cfg, d);
+        let mut engine = CpuEngine::new();
+        let mut tr = Trainer::new(&mut engine, &vae, x.view()).unwrap();
+        let order =
+            tr.e.upload_indices(&(0..rows as u32).collect::<Vec<_>>())
+                .unwrap();
+        batch_loss(&mut tr, &order, rows);
+        let n_tensors = 2 * (vae.encoder.len() + vae.decoder.len());
+        let h = 2e-3f32;
+        let mut worst = 0.0f64;
+        for k in 0..n_tensors {
+            let (p, g, len) = tr.tensor(k);
+            let (p, g) = (p.clone(), g.clone());
+            let analytic = tr.e.read(&g, len).unwrap();
+            let mut values = tr.e.read(&p, len).unwrap();
+            for i in 0..len {
+                let orig = values[i];
+                let mut at = |v: f32, tr: &mut Trainer<'_, CpuEngine>| {
+                    values[i] = v;
+                    let (p, _, _) = tr.tensor(k);
+                    p[..len].copy_from_slice(&values);
+                    batch_loss(tr, &order, rows)
+                };
+                let numeric =
+                    (at(orig + h, &mut tr) - at(orig - h, &mut tr)) / (2.0 * f64::from(h));
+                at(orig, &mut tr);
+                let a = f64::from(analytic[i]);
+                let err = (numeric - a).abs();
+                let tol = 2e-3 + 2e-2 * numeric.abs().max(a.abs());
+                assert!(
+                    err <= tol,
+                    "{act:?}/{likelihood:?}/dropout {dropout}: tensor {k} element {i}: numeric {numeric}, analytic {a}"
+                );
+                worst = worst.max(err);
+            }
+        }
+        assert!(worst.is_finite());
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences_for_every_activation_and_likelihood() {
+        for act in [
+            Activation::Relu,
+            Activation::Elu,
+            Activation::Tanh,
+            Activation::Sigmoid,
+            Activation::Identity,
+        ] {
+            for lik in [Likelihood::Bernoulli, Likelihood::Gaussian] {
+                gradcheck(act, lik, 0.0);
+            }
+        }
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences_with_dropout() {
+        gradcheck(Activation::Tanh, Likelihood::Gaussian, 0.3);
     }
 }

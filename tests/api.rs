@@ -1,0 +1,365 @@
+//! The public library API: balancing, determinism, learning, errors.
+
+use std::collections::BTreeMap;
+
+use ndarray::{array, s, Array2, ArrayView2, Axis};
+use smrt::rng::{Purpose, Stream};
+use smrt::{EarlyStopping, Error, Generation, Latent, Origin, Smrt, Strategy, Vae, VaeConfig};
+
+/// `n` draws from N(mean, L L^T), L lower-triangular 2x2.
+fn gaussian(n: usize, mean: [f32; 2], l: [[f32; 2]; 2], seed: u64) -> Array2<f32> {
+    let s = Stream::new(seed, Purpose::Generate, 99);
+    Array2::from_shape_fn((n, 2), |(i, j)| {
+        let (e0, e1) = (s.normal_at(2 * i as u64), s.normal_at(2 * i as u64 + 1));
+        mean[j] + l[j][0] * e0 + l[j][1] * e1
+    })
+}
+
+fn mean_cov(x: ArrayView2<f32>) -> ([f64; 2], [[f64; 2]; 2]) {
+    let n = x.nrows() as f64;
+    let m = [0, 1].map(|j| x.column(j).iter().map(|&v| f64::from(v)).sum::<f64>() / n);
+    let mut c = [[0.0; 2]; 2];
+    for row in x.rows() {
+        for a in 0..2 {
+            for b in 0..2 {
+                c[a][b] += (f64::from(row[a]) - m[a]) * (f64::from(row[b]) - m[b]) / n;
+            }
+        }
+    }
+    (m, c)
+}
+
+/// Three classes of 2-D blobs with string labels: 120 "big", 30 "mid", 12 "small".
+fn blobs() -> (Array2<f32>, Vec<String>) {
+    let id = [[1.0, 0.0], [0.0, 1.0]];
+    let parts = [
+        (gaussian(120, [0.0, 0.0], id, 1), "big"),
+        (gaussian(30, [5.0, 5.0], id, 2), "mid"),
+        (gaussian(12, [-5.0, 5.0], id, 3), "small"),
+    ];
+    let mut x = Array2::zeros((0, 2));
+    let mut y = Vec::new();
+    for (p, label) in parts {
+        x.append(Axis(0), p.view()).unwrap();
+        y.extend(std::iter::repeat_n(label.to_string(), p.nrows()));
+    }
+    (x, y)
+}
+
+fn quick() -> smrt::SmrtBuilder<String> {
+    Smrt::builder().epochs(15).seed(11)
+}
+
+#[test]
+fn vae_learns_a_correlated_gaussian() {
+    // Covariance L L^T = [[1, 0.6], [0.6, 0.8]].
+    let l = [[1.0, 0.0], [0.6, (0.8f32 - 0.36).sqrt()]];
+    let x = gaussian(500, [3.0, -2.0], l, 5);
+    let vae = Vae::fit(x.view(), &VaeConfig::default()).unwrap();
+    let h = &vae.history().epochs;
+    assert!(
+        h.last().unwrap().total < 0.8 * h[0].total,
+        "loss did not fall: {} -> {}",
+        h[0].total,
+        h.last().unwrap().total
+    );
+    let g = vae.generate(4000, 1).unwrap();
+    let (m, c) = mean_cov(g.view());
+    let (m0, c0) = mean_cov(x.view());
+    // Stated tolerances: means within 0.15 (0.15 sd), covariance entries within 0.2.
+    for j in 0..2 {
+        assert!(
+            (m[j] - m0[j]).abs() < 0.15,
+            "mean {j}: {} vs {}",
+            m[j],
+            m0[j]
+        );
+        for k in 0..2 {
+            assert!(
+                (c[j][k] - c0[j][k]).abs() < 0.2,
+                "cov {j}{k}: {} vs {}",
+                c[j][k],
+                c0[j][k]
+            );
+        }
+    }
+}
+
+#[test]
+fn same_seed_same_rows_other_seed_other_rows() {
+    let (x, y) = blobs();
+    let run = |seed: u64, generation| {
+        Smrt::builder()
+            .epochs(10)
+            .seed(seed)
+            .generation(generation)
+            .dropout(0.1)
+            .build()
+            .unwrap()
+            .fit_resample(x.view(), &y)
+            .unwrap()
+    };
+    for generation in [Generation::Prior, Generation::Posterior] {
+        let a = run(4, generation);
+        let b = run(4, generation);
+        let c = run(5, generation);
+        let bits = |m: &Array2<f32>| m.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&a.x), bits(&b.x));
+        assert_eq!(a.origin, b.origin);
+        let n = x.nrows();
+        assert_eq!(a.x.nrows(), c.x.nrows());
+        assert!(a
+            .x
+            .slice(s![n.., ..])
+            .iter()
+            .zip(c.x.slice(s![n.., ..]))
+            .all(|(p, q)| p != q));
+    }
+}
+
+#[test]
+fn exact_counts_for_every_strategy_with_string_labels() {
+    let (x, y) = blobs();
+    let n = x.nrows();
+    let cases: Vec<(Strategy<String>, [usize; 3])> = vec![
+        (Strategy::NotMajority, [120, 120, 120]),
+        (Strategy::Minority, [120, 30, 120]),
+        (Strategy::Ratio(0.5), [120, 60, 60]),
+        (Strategy::Ratio(0.2), [120, 30, 24]),
+        (
+            Strategy::Targets([("small".to_string(), 50), ("mid".to_string(), 31)].into()),
+            [120, 31, 50],
+        ),
+    ];
+    for (strategy, want) in cases {
+        let out = quick()
+            .strategy(strategy.clone())
+            .build()
+            .unwrap()
+            .fit_resample(x.view(), &y)
+            .unwrap();
+        let counts = out.class_counts();
+        let got = ["big", "mid", "small"].map(|l| counts[&l.to_string()]);
+        assert_eq!(got, want, "{strategy:?}");
+        assert_eq!(out.x.slice(s![..n, ..]), x, "input rows changed");
+        assert_eq!(&out.y[..n], &y[..]);
+        assert!(out.origin[..n]
+            .iter()
+            .enumerate()
+            .all(|(i, o)| *o == Origin::Real(i)));
+        assert!(out.origin[n..].iter().all(|o| o.is_synthetic()));
+        assert_eq!(out.synthetic_count(), out.x.nrows() - n);
+        // A model per grown class, with its history.
+        for (label, model) in &out.models {
+            assert!(counts[label] > y.iter().filter(|l| *l == label).count());
+            assert_eq!(model.history().epochs.len(), 15);
+        }
+    }
+}
+
+#[test]
+fn binary_integer_labels() {
+    let x = gaussian(50, [1.0, 1.0], [[1.0, 0.0], [0.0, 1.0]], 9);
+    let y: Vec<i64> = (0..50).map(|i| if i < 42 { -1 } else { 1 }).collect();
+    let out = Smrt::builder()
+        .epochs(5)
+        .ratio(0.5)
+        .build()
+        .unwrap()
+        .fit_resample(x.view(), &y)
+        .unwrap();
+    assert_eq!(out.class_counts(), BTreeMap::from([(&-1, 42), (&1, 21)]));
+}
+
+#[test]
+fn synthetic_rows_land_near_their_class() {
+    let (x, y) = blobs();
+    let out = quick()
+        .epochs(200)
+        .build()
+        .unwrap()
+        .fit_resample(x.view(), &y)
+        .unwrap();
+    let n = x.nrows();
+    let centre = |l: &str| match l {
+        "big" => [0.0, 0.0],
+        "mid" => [5.0, 5.0],
+        _ => [-5.0, 5.0],
+    };
+    for (row, label) in out.x.slice(s![n.., ..]).rows().into_iter().zip(&out.y[n..]) {
+        let c = centre(label);
+        let d = ((row[0] - c[0]).powi(2) + (row[1] - c[1]).powi(2)).sqrt();
+        assert!(d < 4.0, "{label} row {row} is {d} from its centre");
+    }
+}
+
+#[test]
+fn posterior_generation_reports_real_sources_of_the_same_class() {
+    let (x, y) = blobs();
+    let out = quick()
+        .generation(Generation::Posterior)
+        .build()
+        .unwrap()
+        .fit_resample(x.view(), &y)
+        .unwrap();
+    let n = x.nrows();
+    for (o, label) in out.origin[n..].iter().zip(&out.y[n..]) {
+        let Origin::Synthetic { source: Some(src) } = *o else {
+            panic!("no source: {o:?}")
+        };
+        assert_eq!(&y[src], label);
+    }
+    let prior = quick().build().unwrap().fit_resample(x.view(), &y).unwrap();
+    assert!(prior.origin[n..]
+        .iter()
+        .all(|o| *o == Origin::Synthetic { source: None }));
+}
+
+#[test]
+fn shuffled_output_keeps_track_of_origins() {
+    let (x, y) = blobs();
+    let out = quick()
+        .shuffle(true)
+        .build()
+        .unwrap()
+        .fit_resample(x.view(), &y)
+        .unwrap();
+    assert_ne!(out.origin[0], Origin::Real(0));
+    let mut seen = vec![false; x.nrows()];
+    for (i, o) in out.origin.iter().enumerate() {
+        if let Origin::Real(r) = *o {
+            assert_eq!(out.x.row(i), x.row(r));
+            assert_eq!(out.y[i], y[r]);
+            seen[r] = true;
+        }
+    }
+    assert!(seen.iter().all(|&s| s));
+}
+
+#[test]
+fn prefit_models_are_reused() {
+    let (x, y) = blobs();
+    let small: Vec<usize> = (0..y.len()).filter(|&i| y[i] == "small").collect();
+    let cfg = VaeConfig {
+        epochs: 3,
+        seed: 77,
+        ..VaeConfig::default()
+    };
+    let model = Vae::fit(x.select(Axis(0), &small).view(), &cfg).unwrap();
+    let out = quick()
+        .prefit("small".to_string(), model.clone())
+        .build()
+        .unwrap()
+        .fit_resample(x.view(), &y)
+        .unwrap();
+    assert_eq!(out.models["small"], model);
+    assert_eq!(out.models["mid"].history().epochs.len(), 15);
+
+    let wide = Vae::fit(array![[0.0f32, 1.0, 2.0], [1.0, 2.0, 4.0]].view(), &cfg).unwrap();
+    let err = quick()
+        .prefit("small".to_string(), wide)
+        .build()
+        .unwrap()
+        .fit_resample(x.view(), &y);
+    assert!(matches!(err, Err(Error::DataModel(_))), "{err:?}");
+}
+
+#[test]
+fn vae_round_trips_and_encodes() {
+    let x = gaussian(200, [10.0, -4.0], [[2.0, 0.0], [1.0, 0.5]], 3);
+    let cfg = VaeConfig {
+        latent: Latent::Fraction(1.0),
+        early_stopping: Some(EarlyStopping {
+            min_delta: 1e-3,
+            patience: 5,
+        }),
+        ..VaeConfig::default()
+    };
+    let vae = Vae::fit(x.view(), &cfg).unwrap();
+    assert_eq!(vae.latent(), 2);
+    let (mu, logvar) = vae.encode(x.view()).unwrap();
+    assert_eq!(mu.dim(), (200, 2));
+    assert!(logvar.iter().all(|v| v.is_finite()));
+    let r = vae.reconstruct(x.view()).unwrap();
+    // Reconstructions from the posterior mean are close to the input (units of the input).
+    let err = (&r - &x).mapv(|v| v * v).mean().unwrap().sqrt();
+    assert!(err < 0.8, "reconstruction rmse {err}");
+    let (g, src) = vae.generate_from(x.view(), 10, 3).unwrap();
+    assert_eq!(g.nrows(), 10);
+    assert!(src.iter().all(|&s| s < 200));
+    assert!(vae
+        .decode(array![[0.0f32, 0.0]].view())
+        .unwrap()
+        .iter()
+        .all(|v| v.is_finite()));
+}
+
+#[test]
+fn bad_input_is_an_error_not_a_panic() {
+    let smrt = quick().build().unwrap();
+    let x = array![[0.0f32, 1.0], [1.0, 0.0], [2.0, 2.0], [3.0, 1.0]];
+    let y: Vec<String> = ["a", "a", "a", "b"].map(String::from).to_vec();
+
+    let empty = Array2::<f32>::zeros((0, 2));
+    assert!(matches!(
+        smrt.fit_resample(empty.view(), &[]),
+        Err(Error::EmptyInput(_))
+    ));
+    assert!(matches!(
+        smrt.fit_resample(x.view(), &y[..3]),
+        Err(Error::ShapeMismatch {
+            expected: 4,
+            got: 3,
+            ..
+        })
+    ));
+    for bad in [f32::NAN, f32::INFINITY] {
+        let mut xb = x.clone();
+        xb[[2, 1]] = bad;
+        assert!(matches!(
+            smrt.fit_resample(xb.view(), &y),
+            Err(Error::NonFinite { row: 2, col: 1, .. })
+        ));
+    }
+    // Class "b" has one row: it cannot be modelled.
+    let err = smrt.fit_resample(x.view(), &y).unwrap_err();
+    assert!(
+        matches!(err, Error::ClassTooSmall { count: 1, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("\"b\""), "{err}");
+
+    for r in [0.0, 1.5, -1.0, f32::NAN] {
+        assert!(matches!(
+            quick().ratio(r).build(),
+            Err(Error::InvalidConfig { name: "ratio", .. })
+        ));
+    }
+    let unknown = quick()
+        .strategy(Strategy::Targets([("zebra".to_string(), 10)].into()))
+        .build()
+        .unwrap();
+    assert!(matches!(
+        unknown.fit_resample(x.view(), &y),
+        Err(Error::UnknownClass(_))
+    ));
+    assert!(quick().batch_size(0).build().is_err());
+    assert!(quick().dropout(1.0).build().is_err());
+    assert!(Vae::fit(
+        x.view(),
+        &VaeConfig {
+            likelihood: smrt::Likelihood::Bernoulli,
+            ..VaeConfig::default()
+        }
+    )
+    .is_err());
+    let bern = VaeConfig {
+        likelihood: smrt::Likelihood::Bernoulli,
+        scaling: smrt::Scaling::None,
+        ..VaeConfig::default()
+    };
+    assert!(matches!(
+        Vae::fit(x.view(), &bern),
+        Err(Error::DataModel(_))
+    ));
+}
