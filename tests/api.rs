@@ -363,3 +363,26 @@ fn bad_input_is_an_error_not_a_panic() {
         Err(Error::DataModel(_))
     ));
 }
+
+#[test]
+fn threaded_generation_equals_one_engine_bit_for_bit() {
+    let x = gaussian(100, [1.0, 2.0], [[1.0, 0.0], [0.5, 1.0]], 4);
+    let vae = Vae::fit(
+        x.view(),
+        &VaeConfig {
+            epochs: 5,
+            ..VaeConfig::default()
+        },
+    )
+    .unwrap();
+    let n = 20_000; // several chunks, split over threads
+    let a = vae.generate(n, 9).unwrap();
+    let b = vae
+        .generate_with(&mut smrt::engine::CpuEngine::new(), n, 9)
+        .unwrap();
+    assert!(a
+        .iter()
+        .zip(b.iter())
+        .all(|(p, q)| p.to_bits() == q.to_bits()));
+    assert_ne!(a.row(0), vae.generate(1, 10).unwrap().row(0));
+}
