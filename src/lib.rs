@@ -46,3 +46,8 @@ pub use vae::{
     Activation, BiasInit, EarlyStopping, EpochStats, Generation, History, Init, Latent, Likelihood,
     Optimizer, Vae, VaeConfig,
 };
+
+/// The README's examples run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -13,9 +13,10 @@ impl<T: Clone + Eq + Hash + Ord + Debug> Label for T {}
 /// Which classes are over-sampled, and to what size.
 ///
 /// The majority class is the one with the most rows (ties: every tied class counts as majority).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub enum Strategy<L> {
     /// Every class except the majority is brought up to the majority count. The default.
+    #[default]
     NotMajority,
     /// Only the smallest class (ties: the smallest label) is brought up to the majority count.
     Minority,
@@ -28,12 +29,6 @@ pub enum Strategy<L> {
     /// The final count of each named class; classes not named are left alone. A target below a
     /// class's current count is an error (this is over-sampling).
     Targets(BTreeMap<L, usize>),
-}
-
-impl<L> Default for Strategy<L> {
-    fn default() -> Self {
-        Strategy::NotMajority
-    }
 }
 
 impl<L: Label> Strategy<L> {

@@ -406,7 +406,7 @@ mod tests {
         // s2 = 0.29, w2 = 0.9 + 0.1 * 0.2 / sqrt(0.29) = 0.9 + 0.0371390676 = 0.9371390676
         let w = step(Optimizer::Adagrad, 0.1, [0.5, -0.2], 1.0);
         assert_relative_eq!(w[0], 0.9, max_relative = 1e-6);
-        assert_relative_eq!(w[1], 0.937_139_07, max_relative = 1e-6);
+        assert_relative_eq!(w[1], 0.937_139_1, max_relative = 1e-6);
     }
 
     #[test]
@@ -414,8 +414,8 @@ mod tests {
         // v1 = 0.1 * 0.25 = 0.025, w1 = 1 - 0.1 * 0.5 / sqrt(0.025) = 1 - 0.316227766 = 0.683772234
         // v2 = 0.0225 + 0.1 * 0.04 = 0.0265, w2 = w1 + 0.1 * 0.2 / sqrt(0.0265) = w1 + 0.122859388
         let w = step(Optimizer::RmsProp, 0.1, [0.5, -0.2], 1.0);
-        assert_relative_eq!(w[0], 0.683_772_23, max_relative = 1e-5);
-        assert_relative_eq!(w[1], 0.806_631_62, max_relative = 1e-5);
+        assert_relative_eq!(w[0], 0.683_772_2, max_relative = 1e-5);
+        assert_relative_eq!(w[1], 0.806_631_6, max_relative = 1e-5);
     }
 
     #[test]

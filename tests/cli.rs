@@ -1,0 +1,284 @@
+//! The `smrt` binary on small files, including its error paths.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn smrt(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_smrt"))
+        .args(args)
+        .output()
+        .expect("run smrt")
+}
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("smrt-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// 40 rows of "common" and 8 of "rare", label column in the middle, with irregular number text.
+fn write_input(path: &Path) -> String {
+    let mut s = String::from("width,kind,height\n");
+    for i in 0..48 {
+        let (label, base) = if i < 40 {
+            ("common", 0.0)
+        } else {
+            ("rare", 10.0)
+        };
+        s.push_str(&format!(
+            "{:.3},{label},{}\n",
+            base + (i % 7) as f64 * 0.25,
+            base + (i % 5) as f64 * 1.5e0
+        ));
+    }
+    std::fs::write(path, &s).unwrap();
+    s
+}
+
+fn assert_failed_cleanly(out: &Output, output_file: &Path, needle: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "exit code; stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "one line on stderr: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(err.contains(needle), "{err:?} should mention {needle:?}");
+    assert!(!output_file.exists(), "no output file on failure");
+}
+
+#[test]
+fn balance_keeps_input_rows_and_reaches_the_ratio() {
+    let d = dir("ok");
+    let (input, output) = (d.join("in.csv"), d.join("out.csv"));
+    let text = write_input(&input);
+    let args = [
+        "balance",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ];
+    let out = smrt(
+        &[
+            &args[..],
+            &[
+                "--label", "kind", "--ratio", "0.5", "--seed", "3", "--epochs", "20",
+            ],
+        ]
+        .concat(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = std::fs::read_to_string(&output).unwrap();
+    assert!(
+        written.starts_with(&text),
+        "input rows must come first, byte for byte"
+    );
+    let extra: Vec<&str> = written[text.len()..].lines().collect();
+    assert_eq!(extra.len(), 12, "8 rare rows grow to floor(0.5 * 40) = 20");
+    for line in extra {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f.len(), 3);
+        assert_eq!(f[1], "rare");
+        let w: f32 = f[0].parse().unwrap();
+        assert!(
+            (5.0..15.0).contains(&w),
+            "synthetic width {w} far from the rare class"
+        );
+    }
+    assert_eq!(
+        std::fs::read_to_string(&input).unwrap(),
+        text,
+        "input unchanged"
+    );
+
+    // Same seed, same file; the default label is the last column.
+    let again = d.join("again.csv");
+    let out = smrt(&[
+        "balance",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        again.to_str().unwrap(),
+        "--label",
+        "kind",
+        "--ratio",
+        "0.5",
+        "--seed",
+        "3",
+        "--epochs",
+        "20",
+    ]);
+    assert!(out.status.success());
+    assert_eq!(
+        std::fs::read(&again).unwrap(),
+        std::fs::read(&output).unwrap()
+    );
+}
+
+#[test]
+fn label_defaults_to_last_column() {
+    let d = dir("last");
+    let (input, output) = (d.join("in.csv"), d.join("out.csv"));
+    std::fs::write(
+        &input,
+        "a,b,y\n1,2,x\n1.5,2.5,x\n2,2,x\n0.5,1,x\n9,9,z\n9.5,8,z\n",
+    )
+    .unwrap();
+    let out = smrt(&[
+        "balance",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+        "--epochs",
+        "5",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&output).unwrap();
+    assert_eq!(text.lines().filter(|l| l.ends_with(",z")).count(), 4);
+    assert_eq!(text.lines().filter(|l| l.ends_with(",x")).count(), 4);
+}
+
+#[test]
+fn bad_flags_and_files_fail_cleanly() {
+    let d = dir("bad");
+    let (input, output) = (d.join("in.csv"), d.join("out.csv"));
+    write_input(&input);
+    let (i, o) = (input.to_str().unwrap(), output.to_str().unwrap());
+
+    assert_failed_cleanly(
+        &smrt(&["balance", "--input", i, "--output", o, "--frobnicate"]),
+        &output,
+        "--frobnicate",
+    );
+    assert_failed_cleanly(
+        &smrt(&["balance", "--input", i, "--output", o, "--ratio", "1.5"]),
+        &output,
+        "ratio",
+    );
+    assert_failed_cleanly(
+        &smrt(&["balance", "--input", i, "--output", o, "--ratio", "abc"]),
+        &output,
+        "abc",
+    );
+    assert_failed_cleanly(
+        &smrt(&["balance", "--input", i, "--output", o, "--label", "nope"]),
+        &output,
+        "nope",
+    );
+    let missing = d.join("missing.csv");
+    assert_failed_cleanly(
+        &smrt(&[
+            "balance",
+            "--input",
+            missing.to_str().unwrap(),
+            "--output",
+            o,
+        ]),
+        &output,
+        "missing.csv",
+    );
+
+    let malformed = d.join("malformed.csv");
+    std::fs::write(&malformed, "a,y\n1,x\n2,x\nhello,z\n").unwrap();
+    assert_failed_cleanly(
+        &smrt(&[
+            "balance",
+            "--input",
+            malformed.to_str().unwrap(),
+            "--output",
+            o,
+        ]),
+        &output,
+        "line 4",
+    );
+    let ragged = d.join("ragged.csv");
+    std::fs::write(&ragged, "a,b,y\n1,2,x\n3,z\n").unwrap();
+    assert_failed_cleanly(
+        &smrt(&[
+            "balance",
+            "--input",
+            ragged.to_str().unwrap(),
+            "--output",
+            o,
+        ]),
+        &output,
+        "line 3",
+    );
+    let lonely = d.join("lonely.csv");
+    std::fs::write(&lonely, "a,y\n1,x\n2,x\n3,x\n4,z\n").unwrap();
+    assert_failed_cleanly(
+        &smrt(&[
+            "balance",
+            "--input",
+            lonely.to_str().unwrap(),
+            "--output",
+            o,
+        ]),
+        &output,
+        "\"z\" has 1 row",
+    );
+    let empty = d.join("empty.csv");
+    std::fs::write(&empty, "a,y\n").unwrap();
+    assert_failed_cleanly(
+        &smrt(&["balance", "--input", empty.to_str().unwrap(), "--output", o]),
+        &output,
+        "no rows",
+    );
+
+    // The input is never the output.
+    let before = std::fs::read(&input).unwrap();
+    let out = smrt(&["balance", "--input", i, "--output", i]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("input"));
+    assert_eq!(std::fs::read(&input).unwrap(), before);
+    // Nothing left behind in the folder (no temporary files).
+    let mut names: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "empty.csv",
+            "in.csv",
+            "lonely.csv",
+            "malformed.csv",
+            "ragged.csv"
+        ]
+    );
+}
+
+#[test]
+fn demo_prints_counts_before_and_after() {
+    let out = smrt(&["demo", "--epochs", "20"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let row0 = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("0 "))
+        .expect("a row for digit 0");
+    let nums: Vec<usize> = row0
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(nums, vec![0, 18, 183]);
+    assert!(text.contains("synthetic rows"));
+}
