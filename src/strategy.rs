@@ -6,9 +6,10 @@ use std::hash::Hash;
 
 use crate::error::{Error, Result};
 
-/// What a class label must support: integers, strings and most enums qualify.
-pub trait Label: Clone + Eq + Hash + Ord + Debug {}
-impl<T: Clone + Eq + Hash + Ord + Debug> Label for T {}
+/// What a class label must support: integers, strings and most enums qualify. (`Send + Sync`
+/// because classes are trained on separate threads.)
+pub trait Label: Clone + Eq + Hash + Ord + Debug + Send + Sync {}
+impl<T: Clone + Eq + Hash + Ord + Debug + Send + Sync> Label for T {}
 
 /// Which classes are over-sampled, and to what size.
 ///

@@ -96,50 +96,30 @@ impl<L: Label> Smrt<L> {
             })?;
         }
 
+        let jobs: Vec<(usize, &L, &Vec<usize>, usize)> = rows_of
+            .iter()
+            .enumerate()
+            .filter_map(|(k, (l, r))| to_add.get(*l).map(|&n| (k, *l, r, n)))
+            .collect();
+        for &(_, label, rows, _) in &jobs {
+            if rows.len() < 2 && !self.models.contains_key(label) {
+                return Err(Error::ClassTooSmall {
+                    class: format!("{label:?}"),
+                    count: rows.len(),
+                    needed: 2,
+                });
+            }
+        }
+        // Classes are independent: train them side by side, one per core.
+        let grown = super::parallel_map(&jobs, |&(class_no, label, rows, n)| {
+            self.grow_class(x, class_no, label, rows, n)
+        });
         let mut models = BTreeMap::new();
         let mut synthetic: Vec<(L, Array2<f32>, Vec<Origin>)> = Vec::new();
-        for (class_no, (label, rows)) in rows_of.iter().enumerate() {
-            let Some(&n) = to_add.get(*label) else {
-                continue;
-            };
-            let class_x = x.select(Axis(0), rows);
-            let seeds = Stream::new(self.seed, Purpose::ClassSeed, 0);
-            let model = match self.models.get(*label) {
-                Some(m) => m.clone(),
-                None => {
-                    if rows.len() < 2 {
-                        return Err(Error::ClassTooSmall {
-                            class: format!("{label:?}"),
-                            count: rows.len(),
-                            needed: 2,
-                        });
-                    }
-                    let config = VaeConfig {
-                        seed: seeds.derive_seed(2 * class_no as u64),
-                        ..self.vae.clone()
-                    };
-                    Vae::fit(class_x.view(), &config)?
-                }
-            };
-            let gen_seed = seeds.derive_seed(2 * class_no as u64 + 1);
-            let (rows_out, origin) = match self.generation {
-                Generation::Prior => (
-                    model.generate(n, gen_seed)?,
-                    vec![Origin::Synthetic { source: None }; n],
-                ),
-                Generation::Posterior => {
-                    let (g, src) = model.generate_from(class_x.view(), n, gen_seed)?;
-                    let origin = src
-                        .into_iter()
-                        .map(|s| Origin::Synthetic {
-                            source: Some(rows[s]),
-                        })
-                        .collect();
-                    (g, origin)
-                }
-            };
-            synthetic.push(((*label).clone(), rows_out, origin));
-            models.insert((*label).clone(), model);
+        for (&(_, label, _, _), result) in jobs.iter().zip(grown) {
+            let (model, rows_out, origin) = result?;
+            synthetic.push((label.clone(), rows_out, origin));
+            models.insert(label.clone(), model);
         }
 
         let total = x.nrows() + synthetic.iter().map(|s| s.1.nrows()).sum::<usize>();
@@ -169,6 +149,47 @@ impl<L: Label> Smrt<L> {
             origin,
             models,
         })
+    }
+
+    /// Trains (or takes) the model of one class and draws its `n` synthetic rows.
+    fn grow_class(
+        &self,
+        x: ArrayView2<'_, f32>,
+        class_no: usize,
+        label: &L,
+        rows: &[usize],
+        n: usize,
+    ) -> Result<(Vae, Array2<f32>, Vec<Origin>)> {
+        let class_x = x.select(Axis(0), rows);
+        let seeds = Stream::new(self.seed, Purpose::ClassSeed, 0);
+        let model = match self.models.get(label) {
+            Some(m) => m.clone(),
+            None => {
+                let config = VaeConfig {
+                    seed: seeds.derive_seed(2 * class_no as u64),
+                    ..self.vae.clone()
+                };
+                Vae::fit(class_x.view(), &config)?
+            }
+        };
+        let gen_seed = seeds.derive_seed(2 * class_no as u64 + 1);
+        let (rows_out, origin) = match self.generation {
+            Generation::Prior => (
+                model.generate(n, gen_seed)?,
+                vec![Origin::Synthetic { source: None }; n],
+            ),
+            Generation::Posterior => {
+                let (g, src) = model.generate_from(class_x.view(), n, gen_seed)?;
+                let origin = src
+                    .into_iter()
+                    .map(|s| Origin::Synthetic {
+                        source: Some(rows[s]),
+                    })
+                    .collect();
+                (g, origin)
+            }
+        };
+        Ok((model, rows_out, origin))
     }
 }
 
