@@ -2,7 +2,9 @@
 //! hidden 128, latent 16, batch 256, sigmoid hidden units, Bernoulli likelihood, Adam — the model
 //! of `shared/bench/torch_vae.py` (PyTorch) with its defaults.
 //!
-//! `cargo bench --bench train` (throughput in rows/s: elements = rows x epochs).
+//! Generation: 1,000,000 rows from the prior with the trained decoder (16 -> 128 -> 64).
+//!
+//! `cargo bench --bench train` (throughput in rows/s: elements = rows x epochs, or rows generated).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ndarray::Array2;
@@ -41,7 +43,7 @@ fn bench_train(c: &mut Criterion) {
     g.finish();
 
     let vae = Vae::fit(x.view(), &config(1)).expect("fit");
-    let n = 100_000;
+    let n = 1_000_000;
     let mut g = c.benchmark_group("generate");
     g.sample_size(10);
     g.throughput(Throughput::Elements(n as u64));
