@@ -32,6 +32,7 @@ mod check;
 pub mod data;
 pub mod engine;
 mod error;
+mod parallel;
 pub mod rng;
 pub mod scale;
 mod strategy;

@@ -158,85 +158,35 @@ fn bad_flags_and_files_fail_cleanly() {
     write_input(&input);
     let (i, o) = (input.to_str().unwrap(), output.to_str().unwrap());
 
-    assert_failed_cleanly(
-        &smrt(&["balance", "--input", i, "--output", o, "--frobnicate"]),
-        &output,
-        "--frobnicate",
-    );
-    assert_failed_cleanly(
-        &smrt(&["balance", "--input", i, "--output", o, "--ratio", "1.5"]),
-        &output,
-        "ratio",
-    );
-    assert_failed_cleanly(
-        &smrt(&["balance", "--input", i, "--output", o, "--ratio", "abc"]),
-        &output,
-        "abc",
-    );
-    assert_failed_cleanly(
-        &smrt(&["balance", "--input", i, "--output", o, "--label", "nope"]),
-        &output,
-        "nope",
-    );
+    // Bad flags: (extra arguments, what the message names).
+    let flag_cases: [(&[&str], &str); 4] = [
+        (&["--frobnicate"], "--frobnicate"),
+        (&["--ratio", "1.5"], "ratio"),
+        (&["--ratio", "abc"], "abc"),
+        (&["--label", "nope"], "nope"),
+    ];
+    for (extra, needle) in flag_cases {
+        let args = [&["balance", "--input", i, "--output", o][..], extra].concat();
+        assert_failed_cleanly(&smrt(&args), &output, needle);
+    }
     let missing = d.join("missing.csv");
-    assert_failed_cleanly(
-        &smrt(&[
-            "balance",
-            "--input",
-            missing.to_str().unwrap(),
-            "--output",
-            o,
-        ]),
-        &output,
-        "missing.csv",
-    );
+    let missing = missing.to_str().unwrap();
+    let out = smrt(&["balance", "--input", missing, "--output", o]);
+    assert_failed_cleanly(&out, &output, "missing.csv");
 
-    let malformed = d.join("malformed.csv");
-    std::fs::write(&malformed, "a,y\n1,x\n2,x\nhello,z\n").unwrap();
-    assert_failed_cleanly(
-        &smrt(&[
-            "balance",
-            "--input",
-            malformed.to_str().unwrap(),
-            "--output",
-            o,
-        ]),
-        &output,
-        "line 4",
-    );
-    let ragged = d.join("ragged.csv");
-    std::fs::write(&ragged, "a,b,y\n1,2,x\n3,z\n").unwrap();
-    assert_failed_cleanly(
-        &smrt(&[
-            "balance",
-            "--input",
-            ragged.to_str().unwrap(),
-            "--output",
-            o,
-        ]),
-        &output,
-        "line 3",
-    );
-    let lonely = d.join("lonely.csv");
-    std::fs::write(&lonely, "a,y\n1,x\n2,x\n3,x\n4,z\n").unwrap();
-    assert_failed_cleanly(
-        &smrt(&[
-            "balance",
-            "--input",
-            lonely.to_str().unwrap(),
-            "--output",
-            o,
-        ]),
-        &output,
-        "\"z\" has 1 row",
-    );
-    let empty = d.join("empty.csv");
-    std::fs::write(&empty, "a,y\n").unwrap();
-    assert_failed_cleanly(
-        &smrt(&["balance", "--input", empty.to_str().unwrap(), "--output", o]),
-        &output,
-        "no rows",
-    );
+    // Bad files: (name, contents, what the message names).
+    let file_cases = [
+        ("malformed.csv", "a,y\n1,x\n2,x\nhello,z\n", "line 4"),
+        ("ragged.csv", "a,b,y\n1,2,x\n3,z\n", "line 3"),
+        ("lonely.csv", "a,y\n1,x\n2,x\n3,x\n4,z\n", "\"z\" has 1 row"),
+        ("empty.csv", "a,y\n", "no rows"),
+    ];
+    for (name, contents, needle) in file_cases {
+        let path = d.join(name);
+        std::fs::write(&path, contents).unwrap();
+        let out = smrt(&["balance", "--input", path.to_str().unwrap(), "--output", o]);
+        assert_failed_cleanly(&out, &output, needle);
+    }
 
     // The input is never the output.
     let before = std::fs::read(&input).unwrap();

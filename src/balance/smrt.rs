@@ -111,7 +111,7 @@ impl<L: Label> Smrt<L> {
             }
         }
         // Classes are independent: train them side by side, one per core.
-        let grown = super::parallel_map(&jobs, |&(class_no, label, rows, n)| {
+        let grown = crate::parallel::parallel_map(&jobs, |&(class_no, label, rows, n)| {
             self.grow_class(x, class_no, label, rows, n)
         });
         let mut models = BTreeMap::new();

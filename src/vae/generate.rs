@@ -129,28 +129,16 @@ impl Vae {
     /// so the result does not depend on the number of threads.
     pub fn generate(&self, n: usize, seed: u64) -> Result<Array2<f32>> {
         let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
-        let per = n
-            .div_ceil(threads.max(1))
-            .next_multiple_of(CHUNK)
-            .max(CHUNK);
-        let parts: Vec<Result<Vec<f32>>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..n)
-                .step_by(per)
-                .map(|start| {
-                    let count = per.min(n - start);
-                    s.spawn(move || self.prior_rows(&mut CpuEngine::new(), start, count, seed))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("generation thread panicked"))
-                .collect()
+        let per = n.div_ceil(threads).next_multiple_of(CHUNK).max(CHUNK);
+        let starts: Vec<usize> = (0..n).step_by(per).collect();
+        let parts = crate::parallel::parallel_map(&starts, |&start| {
+            self.prior_rows(&mut CpuEngine::new(), start, per.min(n - start), seed)
         });
         let mut out = Vec::with_capacity(n * self.features());
         for part in parts {
             out.extend(part?);
         }
-        Ok(Array2::from_shape_vec((n, self.features()), out).expect("n * features values"))
+        Ok(self.matrix(out, n))
     }
 
     /// [`Vae::generate`] on `engine`.
@@ -161,7 +149,7 @@ impl Vae {
         seed: u64,
     ) -> Result<Array2<f32>> {
         let out = self.prior_rows(engine, 0, n, seed)?;
-        Ok(Array2::from_shape_vec((n, self.features()), out).expect("n * features values"))
+        Ok(self.matrix(out, n))
     }
 
     /// Prior draws for rows `start..start + count` of the stream of `seed`, in original units.
@@ -242,6 +230,11 @@ impl Vae {
     /// Inverts the scaling of decoded rows.
     fn finish(&self, mut out: Vec<f32>, n: usize) -> Result<Array2<f32>> {
         self.scaler.inverse_in_place(&mut out);
-        Ok(Array2::from_shape_vec((n, self.features()), out).expect("n * features values"))
+        Ok(self.matrix(out, n))
+    }
+
+    /// `n` rows of this model's width.
+    fn matrix(&self, out: Vec<f32>, n: usize) -> Array2<f32> {
+        Array2::from_shape_vec((n, self.features()), out).expect("n * features values")
     }
 }

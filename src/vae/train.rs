@@ -425,7 +425,6 @@ mod tests {
         batch_loss(&mut tr, &order, rows);
         let n_tensors = 2 * (vae.encoder.len() + vae.decoder.len());
         let h = 2e-3f32;
-        let mut worst = 0.0f64;
         for k in 0..n_tensors {
             let (p, g, len) = tr.tensor(k);
             let (p, g) = (p.clone(), g.clone());
@@ -449,10 +448,8 @@ mod tests {
                     err <= tol,
                     "{act:?}/{likelihood:?}/dropout {dropout}: tensor {k} element {i}: numeric {numeric}, analytic {a}"
                 );
-                worst = worst.max(err);
             }
         }
-        assert!(worst.is_finite());
     }
 
     #[test]
