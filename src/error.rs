@@ -79,6 +79,19 @@ pub enum Error {
         reason: String,
     },
 
+    /// No GPU adapter could be used where one was asked for.
+    #[error("no GPU: {0}")]
+    NoGpu(String),
+
+    /// The GPU reported an error: validation, out of memory, a lost device, a limit exceeded.
+    #[error("GPU error in {op}: {reason}")]
+    Gpu {
+        /// The operation (kernel, upload, read-back).
+        op: String,
+        /// What the device or driver said.
+        reason: String,
+    },
+
     /// An I/O failure on a named file.
     #[error("{path}: {source}")]
     Io {
@@ -95,6 +108,14 @@ impl Error {
         Error::InvalidConfig {
             name,
             reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::Gpu`].
+    pub(crate) fn gpu(op: impl Into<String>, reason: impl std::fmt::Display) -> Self {
+        Error::Gpu {
+            op: op.into(),
+            reason: reason.to_string(),
         }
     }
 }

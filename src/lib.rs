@@ -7,8 +7,10 @@
 //! - [`Smrt`]: the balancer (`fit_resample`), configured with a builder.
 //! - [`Vae`]: one fitted model (fit, encode, decode, reconstruct, generate).
 //! - [`Strategy`]: how many rows each class should have.
-//! - [`engine`]: the kernels the one training loop is written against; [`engine::CpuEngine`]
-//!   computes them on the host.
+//! - [`Backend`] / [`Device`]: where to compute. A hardware GPU is used when there is one
+//!   ([`engine::GpuEngine`]: hand-written WGSL kernels run through wgpu), else the CPU engine
+//!   ([`engine::CpuEngine`]).
+//! - [`engine`]: the kernels the one training loop is written against.
 //!
 //! All randomness comes from one counter-based generator ([`rng`], Philox4x32-10): the same seed
 //! gives bit-identical output.
@@ -40,6 +42,7 @@ pub mod table;
 pub mod vae;
 
 pub use balance::{Origin, Resampled, Smrt, SmrtBuilder};
+pub use engine::{Backend, Device};
 pub use error::{Error, Result};
 pub use scale::{Scaler, Scaling};
 pub use strategy::{Label, Strategy};

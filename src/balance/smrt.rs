@@ -6,6 +6,7 @@ use ndarray::{Array2, ArrayView2, Axis};
 
 use super::{Origin, Resampled};
 use crate::check;
+use crate::engine::{Backend, Device};
 use crate::error::{Error, Result};
 use crate::rng::{permutation, Purpose, Stream};
 use crate::scale::Scaling;
@@ -43,6 +44,7 @@ pub struct Smrt<L> {
     generation: Generation,
     shuffle: bool,
     seed: u64,
+    backend: Backend,
     models: BTreeMap<L, Vae>,
 }
 
@@ -57,6 +59,7 @@ impl<L: Label> Smrt<L> {
                 generation: Generation::Prior,
                 shuffle: false,
                 seed: 0,
+                backend: Backend::Auto,
                 models: BTreeMap::new(),
             },
         }
@@ -110,10 +113,16 @@ impl<L: Label> Smrt<L> {
                 });
             }
         }
-        // Classes are independent: train them side by side, one per core.
-        let grown = crate::parallel::parallel_map(&jobs, |&(class_no, label, rows, n)| {
-            self.grow_class(x, class_no, label, rows, n)
-        });
+        let device = Device::new(self.backend)?;
+        let grow = |&(class_no, label, rows, n): &(usize, &L, &Vec<usize>, usize)| {
+            self.grow_class(&device, x, class_no, label, rows, n)
+        };
+        let grown: Vec<_> = match device {
+            // Classes are independent: on the CPU, train them side by side, one per core.
+            Device::Cpu => crate::parallel::parallel_map(&jobs, grow),
+            // On a GPU, one after another: each fit already fills the device's queue.
+            Device::Gpu(_) => jobs.iter().map(grow).collect(),
+        };
         let mut models = BTreeMap::new();
         let mut synthetic: Vec<(L, Array2<f32>, Vec<Origin>)> = Vec::new();
         for (&(_, label, _, _), result) in jobs.iter().zip(grown) {
@@ -154,6 +163,7 @@ impl<L: Label> Smrt<L> {
     /// Trains (or takes) the model of one class and draws its `n` synthetic rows.
     fn grow_class(
         &self,
+        device: &Device,
         x: ArrayView2<'_, f32>,
         class_no: usize,
         label: &L,
@@ -169,17 +179,17 @@ impl<L: Label> Smrt<L> {
                     seed: seeds.derive_seed(2 * class_no as u64),
                     ..self.vae.clone()
                 };
-                Vae::fit(class_x.view(), &config)?
+                Vae::fit_on(device, class_x.view(), &config)?
             }
         };
         let gen_seed = seeds.derive_seed(2 * class_no as u64 + 1);
         let (rows_out, origin) = match self.generation {
             Generation::Prior => (
-                model.generate(n, gen_seed)?,
+                model.generate_on(device, n, gen_seed)?,
                 vec![Origin::Synthetic { source: None }; n],
             ),
             Generation::Posterior => {
-                let (g, src) = model.generate_from(class_x.view(), n, gen_seed)?;
+                let (g, src) = model.generate_from_on(device, class_x.view(), n, gen_seed)?;
                 let origin = src
                     .into_iter()
                     .map(|s| Origin::Synthetic {
@@ -242,6 +252,13 @@ impl<L: Label> SmrtBuilder<L> {
     /// Seed of all randomness: per-class training seeds and generation draws derive from it.
     pub fn seed(mut self, seed: u64) -> Self {
         self.inner.seed = seed;
+        self
+    }
+
+    /// Where to compute: a hardware GPU when there is one ([`Backend::Auto`], the default), any
+    /// GPU adapter, or the CPU engine.
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.inner.backend = backend;
         self
     }
 

@@ -10,8 +10,12 @@
 //! All matrices are row-major.
 
 mod cpu;
+mod device;
+mod gpu;
 
 pub use cpu::CpuEngine;
+pub use device::{Backend, Device, BACKEND_VAR};
+pub use gpu::{adapters, AdapterSummary, Gpu, GpuBuffer, GpuEngine};
 
 use crate::error::Result;
 use crate::rng::Stream;

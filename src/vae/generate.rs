@@ -5,7 +5,7 @@ use ndarray::{Array2, ArrayView2};
 
 use super::network::{forward, DeviceLayer, StackBuffers};
 use super::{Activation, Likelihood, Vae};
-use crate::engine::{CpuEngine, Engine};
+use crate::engine::{Backend, CpuEngine, Device, Engine};
 use crate::error::Result;
 use crate::rng::{Purpose, Stream};
 
@@ -124,10 +124,17 @@ impl Vae {
     }
 
     /// Draws `n` synthetic rows from the prior: `z ~ N(0, I)`, decoded. Same seed, same rows.
-    ///
-    /// Uses every core: row ranges are decoded on separate threads. Draws are addressed by row,
-    /// so the result does not depend on the number of threads.
+    /// Runs on the device [`Backend::Auto`] picks.
     pub fn generate(&self, n: usize, seed: u64) -> Result<Array2<f32>> {
+        self.generate_on(&Device::new(Backend::Auto)?, n, seed)
+    }
+
+    /// [`Vae::generate`] on `device`. On the CPU, row ranges are decoded on separate threads;
+    /// draws are addressed by row, so the result does not depend on the number of threads.
+    pub fn generate_on(&self, device: &Device, n: usize, seed: u64) -> Result<Array2<f32>> {
+        if let Device::Gpu(gpu) = device {
+            return self.generate_with(&mut gpu.engine()?, n, seed);
+        }
         let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
         let per = n.div_ceil(threads).next_multiple_of(CHUNK).max(CHUNK);
         let starts: Vec<usize> = (0..n).step_by(per).collect();
@@ -177,13 +184,28 @@ impl Vae {
     /// Draws `n` synthetic rows from the posterior of rows of `x` chosen uniformly at random:
     /// `z ~ N(mu(x_i), exp(logvar(x_i)))`, decoded. Returns the rows and, for each, the index `i`
     /// of the row of `x` it was drawn from.
+    /// Runs on the device [`Backend::Auto`] picks.
     pub fn generate_from(
         &self,
         x: ArrayView2<'_, f32>,
         n: usize,
         seed: u64,
     ) -> Result<(Array2<f32>, Vec<usize>)> {
-        self.generate_from_with(&mut CpuEngine::new(), x, n, seed)
+        self.generate_from_on(&Device::new(Backend::Auto)?, x, n, seed)
+    }
+
+    /// [`Vae::generate_from`] on `device`.
+    pub fn generate_from_on(
+        &self,
+        device: &Device,
+        x: ArrayView2<'_, f32>,
+        n: usize,
+        seed: u64,
+    ) -> Result<(Array2<f32>, Vec<usize>)> {
+        match device {
+            Device::Cpu => self.generate_from_with(&mut CpuEngine::new(), x, n, seed),
+            Device::Gpu(gpu) => self.generate_from_with(&mut gpu.engine()?, x, n, seed),
+        }
     }
 
     /// [`Vae::generate_from`] on `engine`.

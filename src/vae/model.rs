@@ -5,7 +5,7 @@ use ndarray::{Array1, Array2, ArrayView2};
 use super::train::{train, History};
 use super::{Activation, BiasInit, Init, Likelihood, VaeConfig};
 use crate::check;
-use crate::engine::{CpuEngine, Engine};
+use crate::engine::{Backend, CpuEngine, Device, Engine};
 use crate::error::{Error, Result};
 use crate::rng::{Purpose, Stream};
 use crate::scale::Scaler;
@@ -82,9 +82,18 @@ pub struct Vae {
 }
 
 impl Vae {
-    /// Fits a VAE to the rows of `x` on the CPU engine.
+    /// Fits a VAE to the rows of `x` on the device [`Backend::Auto`] picks (a hardware GPU if
+    /// there is one, else the CPU engine).
     pub fn fit(x: ArrayView2<'_, f32>, config: &VaeConfig) -> Result<Vae> {
-        Vae::fit_with(&mut CpuEngine::new(), x, config)
+        Vae::fit_on(&Device::new(Backend::Auto)?, x, config)
+    }
+
+    /// Fits a VAE to the rows of `x` on `device`.
+    pub fn fit_on(device: &Device, x: ArrayView2<'_, f32>, config: &VaeConfig) -> Result<Vae> {
+        match device {
+            Device::Cpu => Vae::fit_with(&mut CpuEngine::new(), x, config),
+            Device::Gpu(gpu) => Vae::fit_with(&mut gpu.engine()?, x, config),
+        }
     }
 
     /// Fits a VAE to the rows of `x` on `engine`.

@@ -1,0 +1,157 @@
+// Losses with their gradients, and sums. A sum is taken in two dispatches: each workgroup
+// reduces its share into partials[workgroup], then `finish_sum` adds scale * sum(partials) into
+// out[slot]. Both are deterministic: same inputs, same bits.
+
+struct LossParams {
+    len: u32,
+    latent: u32,
+    slot: u32,
+    likelihood: u32,
+    scale: f32,
+    beta: f32,
+    count: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: LossParams;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read> aux: array<f32>;
+@group(0) @binding(3) var<storage, read_write> grad: array<f32>;
+@group(0) @binding(4) var<storage, read_write> partials: array<f32>;
+@group(0) @binding(5) var<storage, read> dz: array<f32>;
+@group(0) @binding(6) var<storage, read_write> out: array<f32>;
+
+var<workgroup> shared_sum: array<f32, WG>;
+
+fn stride(groups: vec3<u32>) -> u32 {
+    return groups.x * WG;
+}
+
+// Tree reduction of each invocation's `value` over the workgroup into partials[workgroup].
+fn reduce_to_partial(value: f32, lid: u32, wid: u32) {
+    shared_sum[lid] = value;
+    workgroupBarrier();
+    for (var half = WG / 2u; half > 0u; half /= 2u) {
+        if lid < half {
+            shared_sum[lid] += shared_sum[lid + half];
+        }
+        workgroupBarrier();
+    }
+    if lid == 0u {
+        partials[wid] = shared_sum[0];
+    }
+}
+
+// ln(1 + e^x), stable for large |x|.
+fn softplus(x: f32) -> f32 {
+    return max(x, 0.0) + log(1.0 + exp(-abs(x)));
+}
+
+// Reconstruction of targets x = aux from logits o = src, per element:
+//   bernoulli: loss = softplus(o) - x o,   d/do = sigmoid(o) - x
+//   gaussian:  loss = (x - o)^2 / 2,       d/do = o - x
+// grad = d/do * scale (scale = 1 / rows).
+@compute @workgroup_size(WG)
+fn reconstruction(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    var sum = 0.0;
+    for (var i = gid.x; i < p.len; i += stride(groups)) {
+        let o = src[i];
+        let x = aux[i];
+        var loss: f32;
+        var d: f32;
+        if p.likelihood == LIKELIHOOD_BERNOULLI {
+            loss = softplus(o) - x * o;
+            d = sigmoid(o) - x;
+        } else {
+            loss = 0.5 * (x - o) * (x - o);
+            d = o - x;
+        }
+        sum += loss;
+        grad[i] = d * p.scale;
+    }
+    reduce_to_partial(sum, lid, wid.x);
+}
+
+// KL(N(mu, exp(logvar)) || N(0, I)) = -1/2 (1 + logvar - mu^2 - exp(logvar)) per element, with
+// head = src ([mu | logvar] rows), eps = aux, dz the gradient reaching z (already / rows):
+//   dmu = dz + beta mu scale,  dlogvar = dz eps exp(logvar / 2) / 2 + beta (exp(logvar) - 1) scale / 2.
+@compute @workgroup_size(WG)
+fn kl(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    var sum = 0.0;
+    for (var i = gid.x; i < p.len; i += stride(groups)) {
+        let r = i / p.latent;
+        let j = i % p.latent;
+        let at_mu = r * 2u * p.latent + j;
+        let at_logvar = at_mu + p.latent;
+        let mu = src[at_mu];
+        let logvar = src[at_logvar];
+        let variance = exp(logvar);
+        sum += -0.5 * (1.0 + logvar - mu * mu - variance);
+        grad[at_mu] = dz[i] + p.beta * mu * p.scale;
+        grad[at_logvar] = 0.5 * dz[i] * aux[i] * exp(0.5 * logvar) + 0.5 * p.beta * (variance - 1.0) * p.scale;
+    }
+    reduce_to_partial(sum, lid, wid.x);
+}
+
+// L2 penalty on w = src: grad += beta w (beta carries the l2 weight); partial sums of w^2.
+@compute @workgroup_size(WG)
+fn l2(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    var sum = 0.0;
+    for (var i = gid.x; i < p.len; i += stride(groups)) {
+        let w = src[i];
+        grad[i] += p.beta * w;
+        sum += w * w;
+    }
+    reduce_to_partial(sum, lid, wid.x);
+}
+
+// Partial sums of src^2.
+@compute @workgroup_size(WG)
+fn sum_squares(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    var sum = 0.0;
+    for (var i = gid.x; i < p.len; i += stride(groups)) {
+        let v = src[i];
+        sum += v * v;
+    }
+    reduce_to_partial(sum, lid, wid.x);
+}
+
+// out[slot] += scale * sum(partials[..count]), in one workgroup.
+@compute @workgroup_size(WG)
+fn finish_sum(@builtin(local_invocation_index) lid: u32) {
+    var sum = 0.0;
+    for (var i = lid; i < p.count; i += WG) {
+        sum += partials[i];
+    }
+    shared_sum[lid] = sum;
+    workgroupBarrier();
+    for (var half = WG / 2u; half > 0u; half /= 2u) {
+        if lid < half {
+            shared_sum[lid] += shared_sum[lid + half];
+        }
+        workgroupBarrier();
+    }
+    if lid == 0u {
+        out[p.slot] += p.scale * shared_sum[0];
+    }
+}

@@ -1,0 +1,72 @@
+// Optimizer updates, element-wise over a parameter tensor. The constants (OPT_*) are injected
+// from Rust (`Optimizer`); Adam's bias corrections c1 = 1 - beta1^t, c2 = 1 - beta2^t come per step.
+
+struct OptimParams {
+    len: u32,
+    learning_rate: f32,
+    c1: f32,
+    c2: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: OptimParams;
+@group(0) @binding(1) var<storage, read_write> param: array<f32>;
+@group(0) @binding(2) var<storage, read> grad: array<f32>;
+@group(0) @binding(3) var<storage, read_write> s0: array<f32>;
+@group(0) @binding(4) var<storage, read_write> s1: array<f32>;
+
+fn stride(groups: vec3<u32>) -> u32 {
+    return groups.x * WG;
+}
+
+// w -= lr g
+@compute @workgroup_size(WG)
+fn sgd_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    for (var i = gid.x; i < p.len; i += stride(groups)) {
+        param[i] -= p.learning_rate * grad[i];
+    }
+}
+
+// m = mu m + g; w -= lr m
+@compute @workgroup_size(WG)
+fn momentum_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    for (var i = gid.x; i < p.len; i += stride(groups)) {
+        let m = OPT_MOMENTUM * s0[i] + grad[i];
+        s0[i] = m;
+        param[i] -= p.learning_rate * m;
+    }
+}
+
+// s += g^2; w -= lr g / (sqrt(s) + eps)
+@compute @workgroup_size(WG)
+fn adagrad_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    for (var i = gid.x; i < p.len; i += stride(groups)) {
+        let g = grad[i];
+        let s = s0[i] + g * g;
+        s0[i] = s;
+        param[i] -= p.learning_rate * g / (sqrt(s) + OPT_EPS);
+    }
+}
+
+// v = rho v + (1 - rho) g^2; w -= lr g / (sqrt(v) + eps)
+@compute @workgroup_size(WG)
+fn rmsprop_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    for (var i = gid.x; i < p.len; i += stride(groups)) {
+        let g = grad[i];
+        let v = OPT_RMSPROP_RHO * s0[i] + (1.0 - OPT_RMSPROP_RHO) * g * g;
+        s0[i] = v;
+        param[i] -= p.learning_rate * g / (sqrt(v) + OPT_EPS);
+    }
+}
+
+// m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; w -= lr (m / c1) / (sqrt(v / c2) + eps)
+@compute @workgroup_size(WG)
+fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    for (var i = gid.x; i < p.len; i += stride(groups)) {
+        let g = grad[i];
+        let m = OPT_ADAM_BETA1 * s0[i] + (1.0 - OPT_ADAM_BETA1) * g;
+        let v = OPT_ADAM_BETA2 * s1[i] + (1.0 - OPT_ADAM_BETA2) * g * g;
+        s0[i] = m;
+        s1[i] = v;
+        param[i] -= p.learning_rate * (m / p.c1) / (sqrt(v / p.c2) + OPT_ADAM_EPS);
+    }
+}

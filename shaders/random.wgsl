@@ -1,0 +1,71 @@
+// Kernels that draw from the Philox stream (philox.wgsl): dropout masks, normal draws and the
+// reparameterisation z = mu + eps * exp(0.5 logvar).
+
+struct RandomParams {
+    len: u32,
+    latent: u32,
+    rate: f32,
+    _pad: u32,
+    seed_lo: u32,
+    seed_hi: u32,
+    step: u32,
+    purpose: u32,
+    offset_lo: u32,
+    offset_hi: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+fn params_stream() -> Stream {
+    return Stream(p.seed_lo, p.seed_hi, p.step, p.purpose, p.offset_lo, p.offset_hi);
+}
+
+@group(0) @binding(0) var<uniform> p: RandomParams;
+@group(0) @binding(1) var<storage, read> head: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+@group(0) @binding(3) var<storage, read_write> eps: array<f32>;
+@group(0) @binding(4) var<storage, read_write> bits: array<u32>;
+
+fn stride(groups: vec3<u32>) -> u32 {
+    return groups.x * WG;
+}
+
+// The raw 32-bit words of the stream: the bit-for-bit check against the Rust generator.
+@compute @workgroup_size(WG)
+fn philox_words(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    for (var i = gid.x; i < p.len; i += stride(groups)) {
+        bits[i] = stream_word(params_stream(), i);
+    }
+}
+
+// Inverted dropout: zero where the uniform draw is <= rate, scale the rest by 1 / (1 - rate).
+@compute @workgroup_size(WG)
+fn dropout(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let keep_scale = 1.0 / (1.0 - p.rate);
+    for (var i = gid.x; i < p.len; i += stride(groups)) {
+        let u = unit_open(stream_word(params_stream(), i));
+        dst[i] = select(dst[i] * keep_scale, 0.0, u <= p.rate);
+    }
+}
+
+// dst[i] = N(0, 1) draw at element offset + i.
+@compute @workgroup_size(WG)
+fn normal(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    for (var i = gid.x; i < p.len; i += stride(groups)) {
+        dst[i] = stream_normal(params_stream(), i);
+    }
+}
+
+// head is rows x 2L ([mu | logvar] per row); eps[i] = N(0, 1), z = dst[i] = mu + eps exp(logvar / 2).
+@compute @workgroup_size(WG)
+fn reparameterize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    for (var i = gid.x; i < p.len; i += stride(groups)) {
+        let r = i / p.latent;
+        let j = i % p.latent;
+        let mu = head[r * 2u * p.latent + j];
+        let logvar = head[r * 2u * p.latent + p.latent + j];
+        let e = stream_normal(params_stream(), i);
+        eps[i] = e;
+        dst[i] = mu + e * exp(0.5 * logvar);
+    }
+}

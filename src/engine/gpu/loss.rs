@@ -1,0 +1,142 @@
+//! Launchers of `shaders/loss.wgsl`: each loss is a first pass writing per-workgroup partial
+//! sums, then `finish_sum` adding them into a slot.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::kernels::Kernel;
+use super::recorder::Binding;
+use super::{GpuBuffer, GpuEngine, PARTIALS};
+use crate::error::Result;
+use crate::vae::Likelihood;
+
+/// Mirrors `LossParams` in the shader.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, Pod, Zeroable)]
+struct LossParams {
+    len: u32,
+    latent: u32,
+    slot: u32,
+    likelihood: u32,
+    scale: f32,
+    beta: f32,
+    count: u32,
+    _pad: u32,
+}
+
+/// The first pass over `len` elements, then `out[slot] += scale * sum`.
+fn reduce(
+    e: &mut GpuEngine,
+    kernel: Kernel,
+    p: LossParams,
+    inputs: &[Binding<'_>],
+    out: &GpuBuffer,
+    slot: usize,
+    scale: f32,
+) -> Result<()> {
+    let [groups, _, _] = e.groups(p.len as usize);
+    let groups = groups.min(PARTIALS);
+    if groups == 0 {
+        return Ok(());
+    }
+    let partials = Binding::from(&e.partials);
+    let mut bindings = inputs.to_vec();
+    bindings.push(partials);
+    e.rec.dispatch(kernel, &p, &bindings, [groups, 1, 1])?;
+    let finish = LossParams {
+        slot: slot as u32,
+        scale,
+        count: groups,
+        ..LossParams::default()
+    };
+    e.rec.dispatch(
+        Kernel::FinishSum,
+        &finish,
+        &[partials, out.into()],
+        [1, 1, 1],
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn reconstruction(
+    e: &mut GpuEngine,
+    likelihood: Likelihood,
+    o: &GpuBuffer,
+    x: &GpuBuffer,
+    rows: usize,
+    cols: usize,
+    grad: &GpuBuffer,
+    losses: &GpuBuffer,
+    slot: usize,
+) -> Result<()> {
+    let p = LossParams {
+        len: (rows * cols) as u32,
+        likelihood: likelihood as u32,
+        scale: 1.0 / rows as f32,
+        ..LossParams::default()
+    };
+    let inputs = [o.into(), x.into(), grad.into()];
+    reduce(e, Kernel::Reconstruction, p, &inputs, losses, slot, 1.0)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn kl(
+    e: &mut GpuEngine,
+    head: &GpuBuffer,
+    eps: &GpuBuffer,
+    dz: &GpuBuffer,
+    rows: usize,
+    latent: usize,
+    beta: f32,
+    dhead: &GpuBuffer,
+    losses: &GpuBuffer,
+    slot: usize,
+) -> Result<()> {
+    let p = LossParams {
+        len: (rows * latent) as u32,
+        latent: latent as u32,
+        scale: 1.0 / rows as f32,
+        beta,
+        ..LossParams::default()
+    };
+    let inputs = [head.into(), eps.into(), dz.into(), dhead.into()];
+    reduce(e, Kernel::Kl, p, &inputs, losses, slot, 1.0)
+}
+
+pub(super) fn l2(
+    e: &mut GpuEngine,
+    w: &GpuBuffer,
+    grad: &GpuBuffer,
+    len: usize,
+    l2: f32,
+    losses: &GpuBuffer,
+    slot: usize,
+) -> Result<()> {
+    let p = LossParams {
+        len: len as u32,
+        beta: l2,
+        ..LossParams::default()
+    };
+    reduce(
+        e,
+        Kernel::L2,
+        p,
+        &[w.into(), grad.into()],
+        losses,
+        slot,
+        0.5 * l2,
+    )
+}
+
+pub(super) fn sum_squares(
+    e: &mut GpuEngine,
+    buf: &GpuBuffer,
+    len: usize,
+    acc: &GpuBuffer,
+    slot: usize,
+) -> Result<()> {
+    let p = LossParams {
+        len: len as u32,
+        ..LossParams::default()
+    };
+    reduce(e, Kernel::SumSquares, p, &[buf.into()], acc, slot, 1.0)
+}

@@ -1,0 +1,402 @@
+//! The GPU engine: every kernel in hand-written WGSL (`shaders/`), run through wgpu.
+//!
+//! [`Gpu`] is one device with its queue and compiled pipelines; it is cheap to clone and can be
+//! built from an application's own `wgpu::Device` and `wgpu::Queue`. [`GpuEngine`] records the
+//! kernels of one fit (or one generation) on it. Nothing is global: two engines on two devices
+//! work side by side.
+//!
+//! Kernel launchers live beside their shaders: `matmul.rs`, `elementwise.rs`, `random.rs`,
+//! `loss.rs`, `optim.rs`.
+
+mod context;
+mod elementwise;
+mod kernels;
+mod loss;
+mod matmul;
+mod optim;
+mod random;
+mod recorder;
+mod scope;
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub use context::{adapters, AdapterSummary};
+
+use self::kernels::{PipelineCache, WG};
+use self::recorder::Recorder;
+use self::scope::checked;
+use super::{Engine, Epilogue, MatMul, Update};
+use crate::error::{Error, Result};
+use crate::rng::Stream;
+use crate::vae::{Activation, Likelihood};
+
+/// One GPU device, its queue and its compiled kernels. Clones share them.
+#[derive(Clone)]
+pub struct Gpu {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    adapter: AdapterSummary,
+    pipelines: Arc<PipelineCache>,
+    next_buffer: AtomicU64,
+}
+
+impl fmt::Debug for Gpu {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Gpu({})", self.shared.adapter)
+    }
+}
+
+impl Gpu {
+    /// Opens the best adapter found: a discrete GPU before an integrated one, a hardware adapter
+    /// before a software one (see [`adapters`] for the order and the `WGPU_*` variables).
+    pub fn new() -> Result<Gpu> {
+        Self::open(false)?.ok_or_else(|| Error::NoGpu(no_adapter_reason()))
+    }
+
+    /// Opens the best hardware adapter, or `None` when only software adapters (or none) exist.
+    pub fn hardware() -> Result<Option<Gpu>> {
+        Self::open(true)
+    }
+
+    fn open(hardware_only: bool) -> Result<Option<Gpu>> {
+        Ok(context::open_best(hardware_only)?.map(|(d, q)| Gpu::from_device(d, q)))
+    }
+
+    /// Runs on an application's own device and queue. Kernels compile on first use.
+    ///
+    /// ```no_run
+    /// # fn app_device() -> (wgpu::Device, wgpu::Queue) { unimplemented!() }
+    /// let (device, queue) = app_device();
+    /// let gpu = smrt::engine::Gpu::from_device(device, queue);
+    /// let x = ndarray::Array2::from_shape_fn((64, 3), |(i, j)| (i * 3 + j) as f32);
+    /// let config = smrt::VaeConfig { epochs: 10, ..Default::default() };
+    /// let vae = smrt::Vae::fit_on(&smrt::Device::Gpu(gpu), x.view(), &config)?;
+    /// # Ok::<(), smrt::Error>(())
+    /// ```
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue) -> Gpu {
+        let adapter = AdapterSummary::of(&device.adapter_info());
+        Gpu {
+            shared: Arc::new(Shared {
+                device,
+                queue,
+                adapter,
+                pipelines: Arc::default(),
+                next_buffer: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The adapter this device runs on.
+    pub fn adapter(&self) -> &AdapterSummary {
+        &self.shared.adapter
+    }
+
+    /// The device's limits.
+    pub fn limits(&self) -> wgpu::Limits {
+        self.shared.device.limits()
+    }
+
+    /// A new engine recording on this device.
+    pub fn engine(&self) -> Result<GpuEngine> {
+        let s = &self.shared;
+        let recorder = Recorder::new(s.device.clone(), s.queue.clone(), s.pipelines.clone())?;
+        let partials = self.buffer(PARTIALS as u64 * 4, "partial sums")?;
+        Ok(GpuEngine {
+            gpu: self.clone(),
+            rec: recorder,
+            partials,
+            failed: None,
+        })
+    }
+
+    fn buffer(&self, bytes: u64, label: &str) -> Result<GpuBuffer> {
+        let d = &self.shared.device;
+        let max = d.limits().max_buffer_size;
+        // Zero-length buffers are legal but cannot be bound; keep one element.
+        let size = bytes.max(4).next_multiple_of(wgpu::COPY_BUFFER_ALIGNMENT);
+        if size > max {
+            return Err(Error::gpu(
+                format!("allocating {label}"),
+                format!("{size} bytes exceed the device's max_buffer_size ({max})"),
+            ));
+        }
+        let buffer = checked(d, &format!("allocating {label}"), || {
+            d.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size,
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        })?;
+        Ok(GpuBuffer {
+            buffer,
+            id: self.shared.next_buffer.fetch_add(1, Ordering::Relaxed),
+            alive: Arc::new(()),
+        })
+    }
+}
+
+fn no_adapter_reason() -> String {
+    "wgpu found no adapter (install a Vulkan, Metal or DX12 driver; on Debian, \
+     mesa-vulkan-drivers provides lavapipe)"
+        .to_string()
+}
+
+/// A buffer on the GPU.
+#[derive(Debug)]
+pub struct GpuBuffer {
+    buffer: wgpu::Buffer,
+    id: u64,
+    /// Dropped with the buffer: tells the recorder's bind-group cache the buffer is gone.
+    alive: Arc<()>,
+}
+
+impl GpuBuffer {
+    fn bytes(&self) -> u64 {
+        self.buffer.size()
+    }
+}
+
+/// Workgroups (and partial sums) of a reduction's first pass.
+const PARTIALS: u32 = 256;
+
+/// Records kernels on a [`Gpu`]. Kernels that fail (validation, limits) do not panic: the first
+/// error is kept and returned by the next call that returns a `Result` (a read, write or upload).
+pub struct GpuEngine {
+    gpu: Gpu,
+    rec: Recorder,
+    partials: GpuBuffer,
+    failed: Option<Error>,
+}
+
+impl fmt::Debug for GpuEngine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GpuEngine({})", self.gpu.shared.adapter)
+    }
+}
+
+impl GpuEngine {
+    /// Keeps the first error of a kernel for the next fallible call.
+    fn record(&mut self, r: Result<()>) {
+        if let (Err(e), None) = (r, &self.failed) {
+            self.failed = Some(e);
+        }
+    }
+
+    fn check(&mut self) -> Result<()> {
+        self.failed.take().map_or(Ok(()), Err)
+    }
+
+    /// Workgroups for a grid-stride loop over `len` elements.
+    fn groups(&self, len: usize) -> [u32; 3] {
+        let max = self.gpu.limits().max_compute_workgroups_per_dimension;
+        let g = len.div_ceil(WG as usize).min(max as usize) as u32;
+        [g, 1, 1]
+    }
+
+    /// The raw 32-bit words of `stream` at elements `offset..offset + len`, computed on the
+    /// device (the check that the WGSL generator equals [`crate::rng`]).
+    pub fn random_words(&mut self, stream: Stream, offset: u64, len: usize) -> Result<Vec<u32>> {
+        let mut out = self.gpu.buffer(len as u64 * 4, "random words")?;
+        let r = random::philox_words(self, stream, offset, len, &mut out);
+        self.record(r);
+        self.check()?;
+        let bytes = self.rec.read(&out, len as u64 * 4)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+}
+
+impl Engine for GpuEngine {
+    type Buffer = GpuBuffer;
+    type Indices = GpuBuffer;
+
+    fn name(&self) -> String {
+        format!("gpu: {}", self.gpu.shared.adapter.name)
+    }
+
+    fn zeros(&mut self, len: usize) -> Result<GpuBuffer> {
+        self.check()?;
+        // wgpu zero-initialises new buffers.
+        self.gpu.buffer(len as u64 * 4, "tensor")
+    }
+
+    fn upload(&mut self, data: &[f32]) -> Result<GpuBuffer> {
+        let buf = self.zeros(data.len())?;
+        self.rec.write(&buf, bytemuck::cast_slice(data))?;
+        Ok(buf)
+    }
+
+    fn upload_indices(&mut self, idx: &[u32]) -> Result<GpuBuffer> {
+        self.check()?;
+        let buf = self.gpu.buffer(idx.len() as u64 * 4, "indices")?;
+        self.rec.write(&buf, bytemuck::cast_slice(idx))?;
+        Ok(buf)
+    }
+
+    fn write(&mut self, buf: &mut GpuBuffer, data: &[f32]) -> Result<()> {
+        self.check()?;
+        self.rec.write(buf, bytemuck::cast_slice(data))
+    }
+
+    fn read(&mut self, buf: &GpuBuffer, len: usize) -> Result<Vec<f32>> {
+        self.check()?;
+        let bytes = self.rec.read(buf, len as u64 * 4)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    fn fill(&mut self, buf: &mut GpuBuffer, len: usize, value: f32) {
+        let r = elementwise::fill(self, buf, len, value);
+        self.record(r);
+    }
+
+    fn copy(&mut self, src: &GpuBuffer, dst: &mut GpuBuffer, len: usize) {
+        let r = elementwise::copy(self, src, dst, len);
+        self.record(r);
+    }
+
+    fn gather_rows(
+        &mut self,
+        src: &GpuBuffer,
+        cols: usize,
+        idx: &GpuBuffer,
+        start: usize,
+        rows: usize,
+        dst: &mut GpuBuffer,
+    ) {
+        let r = elementwise::gather_rows(self, src, cols, idx, start, rows, dst);
+        self.record(r);
+    }
+
+    fn matmul(
+        &mut self,
+        a: &GpuBuffer,
+        b: &GpuBuffer,
+        c: &mut GpuBuffer,
+        shape: MatMul,
+        epilogue: Epilogue<'_, GpuBuffer>,
+    ) {
+        let r = matmul::matmul(self, a, b, c, shape, epilogue);
+        self.record(r);
+    }
+
+    fn activation_backward(
+        &mut self,
+        act: Activation,
+        y: &GpuBuffer,
+        grad: &mut GpuBuffer,
+        len: usize,
+    ) {
+        let r = elementwise::activation_backward(self, act, y, grad, len);
+        self.record(r);
+    }
+
+    fn bias_grad(&mut self, grad: &GpuBuffer, rows: usize, cols: usize, db: &mut GpuBuffer) {
+        let r = elementwise::bias_grad(self, grad, rows, cols, db);
+        self.record(r);
+    }
+
+    fn dropout(&mut self, buf: &mut GpuBuffer, len: usize, rate: f32, stream: Stream, offset: u64) {
+        let r = random::dropout(self, buf, len, rate, stream, offset);
+        self.record(r);
+    }
+
+    fn normal(&mut self, dst: &mut GpuBuffer, len: usize, stream: Stream, offset: u64) {
+        let r = random::normal(self, dst, len, stream, offset);
+        self.record(r);
+    }
+
+    fn reparameterize(
+        &mut self,
+        head: &GpuBuffer,
+        rows: usize,
+        latent: usize,
+        stream: Stream,
+        offset: u64,
+        z: &mut GpuBuffer,
+        eps: &mut GpuBuffer,
+    ) {
+        let r = random::reparameterize(self, head, rows, latent, stream, offset, z, eps);
+        self.record(r);
+    }
+
+    fn reconstruction(
+        &mut self,
+        likelihood: Likelihood,
+        o: &GpuBuffer,
+        x: &GpuBuffer,
+        rows: usize,
+        cols: usize,
+        grad: &mut GpuBuffer,
+        losses: &mut GpuBuffer,
+        slot: usize,
+    ) {
+        let r = loss::reconstruction(self, likelihood, o, x, rows, cols, grad, losses, slot);
+        self.record(r);
+    }
+
+    fn kl(
+        &mut self,
+        head: &GpuBuffer,
+        eps: &GpuBuffer,
+        dz: &GpuBuffer,
+        rows: usize,
+        latent: usize,
+        beta: f32,
+        dhead: &mut GpuBuffer,
+        losses: &mut GpuBuffer,
+        slot: usize,
+    ) {
+        let r = loss::kl(self, head, eps, dz, rows, latent, beta, dhead, losses, slot);
+        self.record(r);
+    }
+
+    fn l2(
+        &mut self,
+        w: &GpuBuffer,
+        grad: &mut GpuBuffer,
+        len: usize,
+        l2: f32,
+        losses: &mut GpuBuffer,
+        slot: usize,
+    ) {
+        let r = loss::l2(self, w, grad, len, l2, losses, slot);
+        self.record(r);
+    }
+
+    fn sum_squares(&mut self, buf: &GpuBuffer, len: usize, acc: &mut GpuBuffer, slot: usize) {
+        let r = loss::sum_squares(self, buf, len, acc, slot);
+        self.record(r);
+    }
+
+    fn clip(
+        &mut self,
+        buf: &mut GpuBuffer,
+        len: usize,
+        acc: &GpuBuffer,
+        slot: usize,
+        max_norm: f32,
+    ) {
+        let r = elementwise::clip(self, buf, len, acc, slot, max_norm);
+        self.record(r);
+    }
+
+    fn optimizer_step(
+        &mut self,
+        update: Update,
+        param: &mut GpuBuffer,
+        grad: &GpuBuffer,
+        state: &mut [GpuBuffer],
+        len: usize,
+    ) {
+        let r = optim::step(self, update, param, grad, state, len);
+        self.record(r);
+    }
+}

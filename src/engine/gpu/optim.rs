@@ -1,0 +1,50 @@
+//! Launchers of `shaders/optim.wgsl`.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::kernels::Kernel;
+use super::recorder::Binding;
+use super::{GpuBuffer, GpuEngine};
+use crate::engine::Update;
+use crate::error::Result;
+use crate::vae::Optimizer;
+
+/// Mirrors `OptimParams` in the shader.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+struct OptimParams {
+    len: u32,
+    learning_rate: f32,
+    c1: f32,
+    c2: f32,
+}
+
+pub(super) fn step(
+    e: &mut GpuEngine,
+    u: Update,
+    param: &GpuBuffer,
+    grad: &GpuBuffer,
+    state: &[GpuBuffer],
+    len: usize,
+) -> Result<()> {
+    // Adam's bias corrections, computed as the CPU engine computes them.
+    let c1 = 1.0 - Optimizer::ADAM_BETA1.powi(u.t as i32);
+    let c2 = 1.0 - Optimizer::ADAM_BETA2.powi(u.t as i32);
+    let p = OptimParams {
+        len: len as u32,
+        learning_rate: u.learning_rate,
+        c1,
+        c2,
+    };
+    let kernel = match u.optimizer {
+        Optimizer::Sgd => Kernel::SgdStep,
+        Optimizer::Momentum => Kernel::MomentumStep,
+        Optimizer::Adagrad => Kernel::AdagradStep,
+        Optimizer::RmsProp => Kernel::RmspropStep,
+        Optimizer::Adam => Kernel::AdamStep,
+    };
+    let mut bindings: Vec<Binding<'_>> = vec![param.into(), grad.into()];
+    bindings.extend(state.iter().map(Binding::from));
+    let groups = e.groups(len);
+    e.rec.dispatch(kernel, &p, &bindings, groups)
+}

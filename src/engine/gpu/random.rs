@@ -1,0 +1,109 @@
+//! Launchers of `shaders/random.wgsl` (with `shaders/philox.wgsl`).
+
+use bytemuck::{Pod, Zeroable};
+
+use super::kernels::Kernel;
+use super::recorder::Binding;
+use super::{GpuBuffer, GpuEngine};
+use crate::error::Result;
+use crate::rng::Stream;
+
+/// Mirrors `RandomParams` in the shader.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Pod, Zeroable)]
+struct RandomParams {
+    len: u32,
+    latent: u32,
+    rate: f32,
+    _pad: u32,
+    seed: [u32; 2],
+    step: u32,
+    purpose: u32,
+    offset: [u32; 2],
+    _pad1: [u32; 2],
+}
+
+impl RandomParams {
+    fn new(len: usize, stream: Stream, offset: u64) -> Self {
+        RandomParams {
+            len: len as u32,
+            latent: 1,
+            rate: 0.0,
+            _pad: 0,
+            seed: [stream.seed as u32, (stream.seed >> 32) as u32],
+            step: stream.step,
+            purpose: stream.purpose as u32,
+            offset: [offset as u32, (offset >> 32) as u32],
+            _pad1: [0; 2],
+        }
+    }
+}
+
+fn run(e: &mut GpuEngine, kernel: Kernel, p: RandomParams, bindings: &[Binding<'_>]) -> Result<()> {
+    let groups = e.groups(p.len as usize);
+    e.rec.dispatch(kernel, &p, bindings, groups)
+}
+
+pub(super) fn philox_words(
+    e: &mut GpuEngine,
+    stream: Stream,
+    offset: u64,
+    len: usize,
+    out: &mut GpuBuffer,
+) -> Result<()> {
+    let p = RandomParams::new(len, stream, offset);
+    run(e, Kernel::PhiloxWords, p, &[Binding::from(&*out)])
+}
+
+pub(super) fn dropout(
+    e: &mut GpuEngine,
+    buf: &GpuBuffer,
+    len: usize,
+    rate: f32,
+    stream: Stream,
+    offset: u64,
+) -> Result<()> {
+    let p = RandomParams {
+        rate,
+        ..RandomParams::new(len, stream, offset)
+    };
+    run(e, Kernel::Dropout, p, &[buf.into()])
+}
+
+pub(super) fn normal(
+    e: &mut GpuEngine,
+    dst: &GpuBuffer,
+    len: usize,
+    stream: Stream,
+    offset: u64,
+) -> Result<()> {
+    run(
+        e,
+        Kernel::Normal,
+        RandomParams::new(len, stream, offset),
+        &[dst.into()],
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn reparameterize(
+    e: &mut GpuEngine,
+    head: &GpuBuffer,
+    rows: usize,
+    latent: usize,
+    stream: Stream,
+    offset: u64,
+    z: &GpuBuffer,
+    eps: &GpuBuffer,
+) -> Result<()> {
+    let p = RandomParams {
+        latent: latent as u32,
+        ..RandomParams::new(rows * latent, stream, offset)
+    };
+    run(
+        e,
+        Kernel::Reparameterize,
+        p,
+        &[head.into(), z.into(), eps.into()],
+    )
+}

@@ -1,0 +1,496 @@
+//! Every GPU kernel against the CPU engine (the oracle), on random inputs of awkward sizes.
+//!
+//! Each case is written once as a generic function over [`Engine`] and run on both engines.
+//! Outputs are poisoned with NaN before each run, so an element a kernel never writes fails.
+//! Comparisons use `|gpu - cpu| <= max(REL * |cpu|, ABS)` and fail on NaN.
+//!
+//! In CI these run on Mesa's lavapipe. They skip (and say so) only where wgpu finds no adapter.
+
+use std::sync::OnceLock;
+
+use smrt::engine::{CpuEngine, Engine, Epilogue, Gpu, GpuEngine, MatMul, Update};
+use smrt::rng::{Purpose, Stream};
+use smrt::{Activation, Device, Latent, Likelihood, Optimizer, Vae, VaeConfig};
+
+/// Relative tolerance: a few ulps of f32 accumulated over a few hundred terms, plus the
+/// different `exp`/`log`/`tanh` of the two engines.
+const REL: f32 = 1e-4;
+/// Absolute tolerance, for results near zero.
+const ABS: f32 = 1e-5;
+
+const SIZES: [usize; 4] = [1, 7, 65, 300];
+
+/// One device for the whole file (its pipelines compile once); `None`, with a notice, when wgpu
+/// finds no adapter at all.
+fn gpu() -> Option<Gpu> {
+    static GPU: OnceLock<Option<Gpu>> = OnceLock::new();
+    GPU.get_or_init(|| match Gpu::new() {
+        Ok(g) => Some(g),
+        Err(smrt::Error::NoGpu(why)) => {
+            eprintln!("GPU tests skipped: {why}");
+            None
+        }
+        Err(e) => panic!("opening the GPU failed: {e}"),
+    })
+    .clone()
+}
+
+fn gpu_engine() -> Option<GpuEngine> {
+    gpu().map(|g| g.engine().expect("a GPU engine"))
+}
+
+fn data(n: usize, seed: u64, lo: f32, hi: f32) -> Vec<f32> {
+    let s = Stream::new(seed, Purpose::Init, 9);
+    (0..n)
+        .map(|i| lo + (hi - lo) * s.uniform_at(i as u64))
+        .collect()
+}
+
+#[track_caller]
+fn assert_close(what: &str, gpu: &[f32], cpu: &[f32], rel: f32, abs: f32) {
+    assert_eq!(gpu.len(), cpu.len(), "{what}: lengths");
+    for (i, (&g, &c)) in gpu.iter().zip(cpu).enumerate() {
+        let err = (g - c).abs();
+        assert!(
+            err <= (rel * c.abs()).max(abs),
+            "{what}: element {i}: gpu {g}, cpu {c} (|diff| {err})"
+        );
+    }
+}
+
+/// A buffer of `len` NaNs.
+fn poisoned<E: Engine>(e: &mut E, len: usize) -> E::Buffer {
+    e.upload(&vec![f32::NAN; len]).unwrap()
+}
+
+fn matmul_case<E: Engine>(e: &mut E, s: MatMul, act: Option<Activation>) -> Vec<f32> {
+    let a = e.upload(&data(s.m * s.k, 1, -1.0, 1.0)).unwrap();
+    let b = e.upload(&data(s.k * s.n, 2, -1.0, 1.0)).unwrap();
+    let bias = e.upload(&data(s.n, 3, -0.5, 0.5)).unwrap();
+    let mut c = poisoned(e, s.m * s.n);
+    let epilogue = match act {
+        Some(act) => Epilogue::BiasActivation(&bias, act),
+        None => Epilogue::None,
+    };
+    e.matmul(&a, &b, &mut c, s, epilogue);
+    e.read(&c, s.m * s.n).unwrap()
+}
+
+#[test]
+fn matmul_matches_cpu() {
+    let Some(mut g) = gpu_engine() else { return };
+    let mut c = CpuEngine::new();
+    for &m in &SIZES {
+        for &k in &SIZES {
+            for &n in &SIZES {
+                for (a_t, b_t) in [(false, false), (true, false), (false, true), (true, true)] {
+                    let s = MatMul { m, k, n, a_t, b_t };
+                    let what = format!("matmul {s:?}");
+                    // Sums of k products of values in [-1, 1]: absolute error grows with k.
+                    let abs = 1e-6 * k as f32;
+                    assert_close(
+                        &what,
+                        &matmul_case(&mut g, s, None),
+                        &matmul_case(&mut c, s, None),
+                        REL,
+                        abs,
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn matmul_epilogue_matches_cpu_for_every_activation() {
+    let Some(mut g) = gpu_engine() else { return };
+    let mut c = CpuEngine::new();
+    for act in [
+        Activation::Relu,
+        Activation::Elu,
+        Activation::Tanh,
+        Activation::Sigmoid,
+        Activation::Identity,
+    ] {
+        for (m, k, n) in [(1, 1, 1), (65, 7, 300), (300, 65, 7)] {
+            let s = MatMul {
+                m,
+                k,
+                n,
+                a_t: false,
+                b_t: false,
+            };
+            let what = format!("matmul {s:?} + bias, {act:?}");
+            assert_close(
+                &what,
+                &matmul_case(&mut g, s, Some(act)),
+                &matmul_case(&mut c, s, Some(act)),
+                REL,
+                1e-5,
+            );
+        }
+    }
+}
+
+/// A test running one generic case on both engines. The case returns labelled outputs; each
+/// is compared element by element.
+macro_rules! parity_test {
+    ($test:ident, $rel:expr, $abs:expr, |$e:ident| $body:block) => {
+        #[test]
+        fn $test() {
+            fn case<E: Engine>($e: &mut E) -> Vec<(String, Vec<f32>)> $body
+            let Some(mut g) = gpu_engine() else { return };
+            let got = case(&mut g);
+            let want = case(&mut CpuEngine::new());
+            assert_eq!(got.len(), want.len());
+            for ((label, g), (_, c)) in got.iter().zip(&want) {
+                assert_close(&format!("{}: {label}", stringify!($test)), g, c, $rel, $abs);
+            }
+        }
+    };
+}
+
+parity_test!(fill_and_copy_match_cpu, 0.0, 0.0, |e| {
+    let mut out = Vec::new();
+    for n in [1, 7, 65, 300, 5000] {
+        // One element past `len` stays NaN: kernels touch only what they are asked to.
+        let src = e.upload(&data(n, 4, -1.0, 1.0)).unwrap();
+        let mut dst = poisoned(e, n + 1);
+        e.copy(&src, &mut dst, n);
+        let copied = e.read(&dst, n + 1).unwrap();
+        assert!(copied[n].is_nan(), "copy wrote past len {n}");
+        out.push((format!("copy {n}"), copied[..n].to_vec()));
+        e.fill(&mut dst, n, 2.5);
+        let filled = e.read(&dst, n + 1).unwrap();
+        assert!(filled[n].is_nan(), "fill wrote past len {n}");
+        out.push((format!("fill {n}"), filled[..n].to_vec()));
+    }
+    out
+});
+
+parity_test!(gather_rows_matches_cpu, 0.0, 0.0, |e| {
+    let mut out = Vec::new();
+    for cols in SIZES {
+        let rows = 300;
+        let src = e.upload(&data(rows * cols, 5, -1.0, 1.0)).unwrap();
+        let order = smrt::rng::permutation(&Stream::new(1, Purpose::Shuffle, 0), rows);
+        let idx = e.upload_indices(&order).unwrap();
+        for (start, n) in [(0, 1), (5, 65), (0, 300)] {
+            let mut dst = poisoned(e, n * cols);
+            e.gather_rows(&src, cols, &idx, start, n, &mut dst);
+            out.push((
+                format!("cols {cols} start {start} rows {n}"),
+                e.read(&dst, n * cols).unwrap(),
+            ));
+        }
+    }
+    out
+});
+
+parity_test!(activation_backward_matches_cpu, REL, ABS, |e| {
+    let mut out = Vec::new();
+    for act in [
+        Activation::Relu,
+        Activation::Elu,
+        Activation::Tanh,
+        Activation::Sigmoid,
+        Activation::Identity,
+    ] {
+        for n in [1, 7, 65, 300, 5000] {
+            let y = e.upload(&data(n, 6, -0.9, 0.9)).unwrap();
+            let mut g = e.upload(&data(n, 7, -2.0, 2.0)).unwrap();
+            e.activation_backward(act, &y, &mut g, n);
+            out.push((format!("{act:?} {n}"), e.read(&g, n).unwrap()));
+        }
+    }
+    out
+});
+
+parity_test!(bias_grad_matches_cpu, REL, ABS, |e| {
+    let mut out = Vec::new();
+    for rows in SIZES {
+        for cols in SIZES {
+            let g = e.upload(&data(rows * cols, 8, -1.0, 1.0)).unwrap();
+            let mut db = poisoned(e, cols);
+            e.bias_grad(&g, rows, cols, &mut db);
+            out.push((format!("{rows} x {cols}"), e.read(&db, cols).unwrap()));
+        }
+    }
+    out
+});
+
+parity_test!(clip_and_sum_squares_match_cpu, REL, ABS, |e| {
+    let mut out = Vec::new();
+    for n in [1, 7, 65, 300, 5000] {
+        let v = data(n, 9, -1.0, 1.0);
+        let buf = e.upload(&v).unwrap();
+        // Slot 1 of a buffer already holding 0.25 there: the kernel adds.
+        let mut acc = e.upload(&[f32::NAN, 0.25]).unwrap();
+        e.sum_squares(&buf, n, &mut acc, 1);
+        let sums = e.read(&acc, 2).unwrap();
+        assert!(sums[0].is_nan(), "sum_squares wrote the wrong slot");
+        out.push((format!("sum_squares {n}"), vec![sums[1]]));
+        // A norm above the limit scales; one below leaves the buffer alone.
+        for max_norm in [0.5, 1e6] {
+            let mut b = e.upload(&v).unwrap();
+            e.clip(&mut b, n, &acc, 1, max_norm);
+            out.push((format!("clip {n} to {max_norm}"), e.read(&b, n).unwrap()));
+        }
+    }
+    out
+});
+
+parity_test!(dropout_and_normal_match_cpu, REL, ABS, |e| {
+    let mut out = Vec::new();
+    let stream = Stream::new(0xDEAD_BEEF_0123, Purpose::Dropout, 17);
+    // Offsets past 2^32 and 2^40, as the dropout masks of deeper layers use.
+    for offset in [0u64, 3, (1 << 32) - 6, (257 << 40) + 5] {
+        for n in [1, 7, 65, 300, 5000] {
+            let mut b = e.upload(&data(n, 10, -1.0, 1.0)).unwrap();
+            e.dropout(&mut b, n, 0.3, stream, offset);
+            out.push((format!("dropout {n} at {offset}"), e.read(&b, n).unwrap()));
+            let mut z = poisoned(e, n);
+            e.normal(&mut z, n, stream, offset);
+            out.push((format!("normal {n} at {offset}"), e.read(&z, n).unwrap()));
+        }
+    }
+    out
+});
+
+parity_test!(reparameterize_matches_cpu, REL, ABS, |e| {
+    let mut out = Vec::new();
+    let stream = Stream::new(42, Purpose::Noise, 3);
+    for rows in SIZES {
+        for latent in [1, 7, 65] {
+            let head = e.upload(&data(rows * 2 * latent, 11, -2.0, 2.0)).unwrap();
+            let (mut z, mut eps) = (poisoned(e, rows * latent), poisoned(e, rows * latent));
+            e.reparameterize(&head, rows, latent, stream, 64, &mut z, &mut eps);
+            out.push((
+                format!("z {rows} x {latent}"),
+                e.read(&z, rows * latent).unwrap(),
+            ));
+            out.push((
+                format!("eps {rows} x {latent}"),
+                e.read(&eps, rows * latent).unwrap(),
+            ));
+        }
+    }
+    out
+});
+
+parity_test!(reconstruction_matches_cpu, REL, ABS, |e| {
+    let mut out = Vec::new();
+    for likelihood in [Likelihood::Bernoulli, Likelihood::Gaussian] {
+        for rows in SIZES {
+            for cols in SIZES {
+                let n = rows * cols;
+                let o = e.upload(&data(n, 12, -4.0, 4.0)).unwrap();
+                let x = e.upload(&data(n, 13, 0.0, 1.0)).unwrap();
+                let mut grad = poisoned(e, n);
+                let mut losses = e.upload(&[f32::NAN, 0.5]).unwrap();
+                e.reconstruction(likelihood, &o, &x, rows, cols, &mut grad, &mut losses, 1);
+                let label = format!("{likelihood:?} {rows} x {cols}");
+                out.push((format!("grad {label}"), e.read(&grad, n).unwrap()));
+                let l = e.read(&losses, 2).unwrap();
+                assert!(l[0].is_nan(), "reconstruction wrote the wrong slot");
+                out.push((format!("loss {label}"), vec![l[1]]));
+            }
+        }
+    }
+    out
+});
+
+parity_test!(kl_and_l2_match_cpu, REL, ABS, |e| {
+    let mut out = Vec::new();
+    for rows in SIZES {
+        for latent in [1, 7, 65] {
+            let n = rows * latent;
+            let head = e.upload(&data(2 * n, 14, -2.0, 2.0)).unwrap();
+            let eps = e.upload(&data(n, 15, -2.0, 2.0)).unwrap();
+            let dz = e.upload(&data(n, 16, -0.1, 0.1)).unwrap();
+            let mut dhead = poisoned(e, 2 * n);
+            let mut losses = e.upload(&[0.0]).unwrap();
+            e.kl(
+                &head,
+                &eps,
+                &dz,
+                rows,
+                latent,
+                0.7,
+                &mut dhead,
+                &mut losses,
+                0,
+            );
+            out.push((
+                format!("dhead {rows} x {latent}"),
+                e.read(&dhead, 2 * n).unwrap(),
+            ));
+            out.push((format!("kl {rows} x {latent}"), e.read(&losses, 1).unwrap()));
+        }
+    }
+    for n in [1, 7, 65, 300, 5000] {
+        let w = e.upload(&data(n, 17, -1.0, 1.0)).unwrap();
+        let mut grad = e.upload(&data(n, 18, -1.0, 1.0)).unwrap();
+        let mut losses = e.upload(&[1.0]).unwrap();
+        e.l2(&w, &mut grad, n, 0.01, &mut losses, 0);
+        out.push((format!("l2 grad {n}"), e.read(&grad, n).unwrap()));
+        out.push((format!("l2 loss {n}"), e.read(&losses, 1).unwrap()));
+    }
+    out
+});
+
+parity_test!(every_optimizer_matches_cpu, REL, ABS, |e| {
+    let mut out = Vec::new();
+    for optimizer in [
+        Optimizer::Sgd,
+        Optimizer::Momentum,
+        Optimizer::Adagrad,
+        Optimizer::RmsProp,
+        Optimizer::Adam,
+    ] {
+        for n in [1, 7, 65, 300, 5000] {
+            let mut param = e.upload(&data(n, 19, -1.0, 1.0)).unwrap();
+            let mut state: Vec<_> = (0..optimizer.state_tensors())
+                .map(|_| e.zeros(n).unwrap())
+                .collect();
+            for t in 1..=3 {
+                let grad = e.upload(&data(n, 20 + u64::from(t), -1.0, 1.0)).unwrap();
+                let update = Update {
+                    optimizer,
+                    learning_rate: 0.01,
+                    t,
+                };
+                e.optimizer_step(update, &mut param, &grad, &mut state, n);
+            }
+            out.push((format!("{optimizer:?} {n}"), e.read(&param, n).unwrap()));
+            for (k, s) in state.iter().enumerate() {
+                out.push((
+                    format!("{optimizer:?} {n} state {k}"),
+                    e.read(s, n).unwrap(),
+                ));
+            }
+        }
+    }
+    out
+});
+
+#[test]
+fn philox_stream_equals_rust_bit_for_bit() {
+    let Some(mut g) = gpu_engine() else { return };
+    for stream in [
+        Stream::new(0, Purpose::Noise, 0),
+        Stream::new(u64::MAX, Purpose::OutputShuffle, u32::MAX),
+        Stream::new(0x0123_4567_89AB_CDEF, Purpose::Dropout, 1234),
+    ] {
+        for offset in [0u64, 1, (1 << 32) - 3, (3 << 40) + 7] {
+            let got = g.random_words(stream, offset, 1000).unwrap();
+            let want: Vec<u32> = (0..1000).map(|i| stream.u32_at(offset + i)).collect();
+            assert_eq!(got, want, "{stream:?} at offset {offset}");
+        }
+    }
+}
+
+/// Rows of a correlated 2-D Gaussian plus three noisy functions of it.
+fn table(rows: usize) -> ndarray::Array2<f32> {
+    let s = Stream::new(77, Purpose::Init, 1);
+    ndarray::Array2::from_shape_fn((rows, 5), |(i, j)| {
+        let a = s.normal_at(2 * i as u64);
+        let b = 0.6 * a + 0.8 * s.normal_at(2 * i as u64 + 1);
+        match j {
+            0 => a,
+            1 => b,
+            2 => a * b,
+            3 => (a - b).tanh(),
+            _ => 2.0 + 0.1 * s.normal_at(10_000 + i as u64),
+        }
+    })
+}
+
+fn small_config() -> VaeConfig {
+    VaeConfig {
+        hidden: vec![16, 8],
+        latent: Latent::Count(3),
+        activation: Activation::Elu,
+        epochs: 40,
+        batch_size: 16,
+        dropout: 0.1,
+        l2: 1e-3,
+        seed: 5,
+        ..VaeConfig::default()
+    }
+}
+
+#[test]
+fn a_whole_fit_and_generation_match_cpu() {
+    let Some(gpu) = gpu() else { return };
+    let x = table(70);
+    let cfg = small_config();
+    let on_gpu = Vae::fit_on(&Device::Gpu(gpu.clone()), x.view(), &cfg).unwrap();
+    let on_cpu = Vae::fit_on(&Device::Cpu, x.view(), &cfg).unwrap();
+    let (hg, hc) = (&on_gpu.history().epochs, &on_cpu.history().epochs);
+    assert_eq!(hg.len(), hc.len());
+    // Rounding differences compound over 200 optimizer steps; the losses stay within 0.1%.
+    for (epoch, (g, c)) in hg.iter().zip(hc).enumerate() {
+        for (what, a, b) in [
+            ("reconstruction", g.reconstruction, c.reconstruction),
+            ("kl", g.kl, c.kl),
+            ("l2", g.l2, c.l2),
+        ] {
+            assert!(
+                (a - b).abs() <= 1e-3 * b.abs() + 1e-6,
+                "epoch {epoch} {what}: gpu {a}, cpu {b}"
+            );
+        }
+    }
+    // The same model generates the same rows on either engine.
+    let prior_gpu = on_cpu
+        .generate_on(&Device::Gpu(gpu.clone()), 500, 9)
+        .unwrap();
+    let prior_cpu = on_cpu.generate_on(&Device::Cpu, 500, 9).unwrap();
+    assert_close(
+        "prior rows",
+        prior_gpu.as_slice().unwrap(),
+        prior_cpu.as_slice().unwrap(),
+        1e-4,
+        1e-4,
+    );
+    let (post_gpu, src_gpu) = on_cpu
+        .generate_from_on(&Device::Gpu(gpu.clone()), x.view(), 300, 9)
+        .unwrap();
+    let (post_cpu, src_cpu) = on_cpu
+        .generate_from_on(&Device::Cpu, x.view(), 300, 9)
+        .unwrap();
+    assert_eq!(src_gpu, src_cpu);
+    assert_close(
+        "posterior rows",
+        post_gpu.as_slice().unwrap(),
+        post_cpu.as_slice().unwrap(),
+        1e-4,
+        1e-4,
+    );
+    // And the GPU-trained model's rows are close to the CPU-trained model's.
+    let rows_gpu = on_gpu.generate_on(&Device::Gpu(gpu), 500, 9).unwrap();
+    let worst = rows_gpu
+        .iter()
+        .zip(prior_cpu.iter())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-2, "rows of the two fits differ by up to {worst}");
+}
+
+#[test]
+fn same_seed_same_bits_on_the_gpu() {
+    let Some(gpu) = gpu() else { return };
+    let x = table(50);
+    let device = Device::Gpu(gpu);
+    let fit = || Vae::fit_on(&device, x.view(), &small_config()).unwrap();
+    let (a, b) = (fit(), fit());
+    assert_eq!(a.history().epochs.len(), b.history().epochs.len());
+    for (ea, eb) in a.history().epochs.iter().zip(&b.history().epochs) {
+        assert_eq!(ea.total.to_bits(), eb.total.to_bits());
+    }
+    assert_eq!(a.decoder()[0].w, b.decoder()[0].w);
+    let ga = a.generate_on(&device, 100, 3).unwrap();
+    assert_eq!(ga, b.generate_on(&device, 100, 3).unwrap());
+    assert_ne!(ga, a.generate_on(&device, 100, 4).unwrap());
+}
