@@ -5,8 +5,9 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
+use smrt::engine::{adapters, Gpu};
 use smrt::table::Table;
-use smrt::{Error, Smrt, Strategy};
+use smrt::{Backend, Device, Error, Smrt, Strategy};
 
 /// Repair class imbalance in tabular data with variational auto-encoders.
 #[derive(Parser)]
@@ -22,6 +23,8 @@ enum Command {
     Balance(BalanceArgs),
     /// Balance the embedded digits data with one digit made rare, and print class counts.
     Demo(DemoArgs),
+    /// Print the version, the GPU adapters found, the engine `auto` picks, and its limits.
+    Info,
 }
 
 #[derive(clap::Args)]
@@ -45,6 +48,10 @@ struct BalanceArgs {
     /// Training epochs per class.
     #[arg(long)]
     epochs: Option<usize>,
+    /// Where to compute: auto (a hardware GPU if present, else the CPU; the SMRT_BACKEND
+    /// environment variable can set it), gpu (any adapter, software ones too) or cpu.
+    #[arg(long, default_value = "auto")]
+    backend: Backend,
 }
 
 #[derive(clap::Args)]
@@ -58,6 +65,9 @@ struct DemoArgs {
     /// Training epochs per class.
     #[arg(long)]
     epochs: Option<usize>,
+    /// Where to compute: auto, gpu or cpu (as for `balance`).
+    #[arg(long, default_value = "auto")]
+    backend: Backend,
 }
 
 fn main() -> ExitCode {
@@ -78,6 +88,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Balance(args) => balance(args),
         Command::Demo(args) => demo(args),
+        Command::Info => info(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -95,8 +106,13 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-fn balancer(ratio: Option<f32>, seed: u64, epochs: Option<usize>) -> Result<Smrt<String>, Error> {
-    let mut b = Smrt::builder().seed(seed);
+fn balancer(
+    ratio: Option<f32>,
+    seed: u64,
+    epochs: Option<usize>,
+    backend: Backend,
+) -> Result<Smrt<String>, Error> {
+    let mut b = Smrt::builder().seed(seed).backend(backend);
     if let Some(r) = ratio {
         b = b.strategy(Strategy::Ratio(r));
     }
@@ -113,18 +129,19 @@ fn balance(args: BalanceArgs) -> Result<(), Error> {
             reason: "is the input file; the input is never overwritten".into(),
         });
     }
-    let smrt = balancer(args.ratio, args.seed, args.epochs)?;
+    let smrt = balancer(args.ratio, args.seed, args.epochs, args.backend)?;
     let table = Table::read_csv(&args.input, args.label.as_deref())?;
     let started = Instant::now();
     let out = smrt.fit_resample(table.x.view(), &table.y)?;
     let n = table.x.nrows();
     table.write_with(&args.output, out.x.slice(ndarray::s![n.., ..]), &out.y[n..])?;
     eprintln!(
-        "{} rows in, {} rows out ({} synthetic) in {:.2} s",
+        "{} rows in, {} rows out ({} synthetic) in {:.2} s on {}",
         n,
         out.y.len(),
         out.synthetic_count(),
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        smrt.device()?.name()
     );
     Ok(())
 }
@@ -151,7 +168,7 @@ fn demo(args: DemoArgs) -> Result<(), Error> {
     }
     let x = digits.x.select(ndarray::Axis(0), &keep);
     let y: Vec<String> = keep.iter().map(|&i| digits.y[i].clone()).collect();
-    let smrt = balancer(None, args.seed, args.epochs)?;
+    let smrt = balancer(None, args.seed, args.epochs, args.backend)?;
     let started = Instant::now();
     let out = smrt.fit_resample(x.view(), &y)?;
     let secs = started.elapsed().as_secs_f64();
@@ -167,12 +184,59 @@ fn demo(args: DemoArgs) -> Result<(), Error> {
     let model = &out.models[&args.digit];
     let last = model.history().epochs.last().map_or(f64::NAN, |e| e.total);
     println!(
-        "digit {} made rare ({} of {} rows kept); {} synthetic rows; {} epochs, final loss {last:.3}; {secs:.2} s",
+        "digit {} made rare ({} of {} rows kept); {} synthetic rows; {} epochs, final loss {last:.3}; {secs:.2} s on {}",
         args.digit,
         before[&args.digit],
         seen,
         out.synthetic_count(),
         model.history().epochs.len(),
+        smrt.device()?.name(),
     );
+    Ok(())
+}
+
+fn info() -> Result<(), Error> {
+    println!("smrt {}", env!("CARGO_PKG_VERSION"));
+    let found = adapters();
+    if found.is_empty() {
+        println!("adapters: none found");
+    } else {
+        println!("adapters (best first):");
+        for a in &found {
+            let kind = if a.software { "  [software]" } else { "" };
+            println!("  {a}{kind}");
+        }
+    }
+    let device = Device::new(Backend::Auto)?;
+    println!("auto picks: {}", device.name());
+    let gpu = match device {
+        Device::Gpu(g) => Some(g),
+        Device::Cpu => Gpu::new().ok(),
+    };
+    if let Some(g) = gpu {
+        let l = g.limits();
+        println!("limits of {}:", g.adapter().name);
+        for (name, value) in [
+            (
+                "max_storage_buffer_binding_size",
+                l.max_storage_buffer_binding_size,
+            ),
+            ("max_buffer_size", l.max_buffer_size),
+            (
+                "max_compute_workgroups_per_dimension",
+                l.max_compute_workgroups_per_dimension.into(),
+            ),
+            (
+                "max_compute_invocations_per_workgroup",
+                l.max_compute_invocations_per_workgroup.into(),
+            ),
+            (
+                "max_compute_workgroup_storage_size",
+                l.max_compute_workgroup_storage_size.into(),
+            ),
+        ] {
+            println!("  {name:<38} {value}");
+        }
+    }
     Ok(())
 }

@@ -3,11 +3,39 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Runs the binary with the CPU engine unless the arguments choose (so stderr carries only
+/// smrt's own lines, not the notice of `auto` or a driver's messages).
 fn smrt(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_smrt"))
-        .args(args)
-        .output()
-        .expect("run smrt")
+    smrt_with(args, &[("SMRT_BACKEND", "cpu")])
+}
+
+fn smrt_with(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_smrt"));
+    cmd.args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run smrt")
+}
+
+/// The synthetic rows written after the input's text, as (width, label, height).
+fn synthetic_rows(written: &str, input: &str) -> Vec<(f32, String, f32)> {
+    assert!(
+        written.starts_with(input),
+        "input rows must come first, byte for byte"
+    );
+    written[input.len()..]
+        .lines()
+        .map(|line| {
+            let f: Vec<&str> = line.split(',').collect();
+            assert_eq!(f.len(), 3, "{line}");
+            (
+                f[0].parse().unwrap(),
+                f[1].to_string(),
+                f[2].parse().unwrap(),
+            )
+        })
+        .collect()
 }
 
 fn dir(name: &str) -> PathBuf {
@@ -231,4 +259,95 @@ fn demo_prints_counts_before_and_after() {
         .collect();
     assert_eq!(nums, vec![0, 18, 183]);
     assert!(text.contains("synthetic rows"));
+}
+
+#[test]
+fn balance_on_the_gpu_backend_agrees_with_the_cpu() {
+    if smrt::engine::adapters().is_empty() {
+        eprintln!("skipped: wgpu finds no GPU adapter on this machine");
+        return;
+    }
+    let d = dir("gpu");
+    let input = d.join("in.csv");
+    let text = write_input(&input);
+    let mut rows = Vec::new();
+    for backend in ["gpu", "cpu"] {
+        let output = d.join(format!("out-{backend}.csv"));
+        let args = [
+            "balance",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+            "--label",
+            "kind",
+            "--seed",
+            "3",
+            "--epochs",
+            "30",
+            "--backend",
+            backend,
+        ];
+        // An explicit --backend wins over the environment.
+        let out = smrt_with(&args, &[("SMRT_BACKEND", "cpu")]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        let want = if backend == "gpu" {
+            "on gpu: "
+        } else {
+            "on cpu"
+        };
+        assert!(err.contains(want), "summary names the engine: {err}");
+        rows.push(synthetic_rows(
+            &std::fs::read_to_string(&output).unwrap(),
+            &text,
+        ));
+    }
+    let (gpu, cpu) = (&rows[0], &rows[1]);
+    assert_eq!(gpu.len(), 32, "8 rare rows grow to the 40 of the majority");
+    assert_eq!(gpu.len(), cpu.len());
+    for (g, c) in gpu.iter().zip(cpu) {
+        assert_eq!(g.1, "rare");
+        assert!(
+            (g.0 - c.0).abs() < 0.05 && (g.2 - c.2).abs() < 0.05,
+            "same seed, either engine: {g:?} vs {c:?}"
+        );
+    }
+}
+
+#[test]
+fn backend_choices_are_checked() {
+    let d = dir("backend");
+    let (input, output) = (d.join("in.csv"), d.join("out.csv"));
+    write_input(&input);
+    let (i, o) = (input.to_str().unwrap(), output.to_str().unwrap());
+    let out = smrt(&[
+        "balance",
+        "--input",
+        i,
+        "--output",
+        o,
+        "--backend",
+        "quantum",
+    ]);
+    assert_failed_cleanly(&out, &output, "quantum");
+    let out = smrt_with(
+        &["balance", "--input", i, "--output", o, "--label", "kind"],
+        &[("SMRT_BACKEND", "abacus")],
+    );
+    assert_failed_cleanly(&out, &output, "SMRT_BACKEND");
+}
+
+#[test]
+fn info_lists_adapters_and_the_choice() {
+    let out = smrt_with(&["info"], &[]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("smrt "), "{text}");
+    assert!(text.contains("adapters"), "{text}");
+    assert!(text.contains("auto picks: "), "{text}");
+    let found = smrt::engine::adapters();
+    for a in &found {
+        assert!(text.contains(&a.name), "{} missing from {text}", a.name);
+    }
 }

@@ -1,6 +1,7 @@
 //! SMRT: one VAE per class that needs rows, synthetic rows drawn from it.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use ndarray::{Array2, ArrayView2, Axis};
 
@@ -45,6 +46,8 @@ pub struct Smrt<L> {
     shuffle: bool,
     seed: u64,
     backend: Backend,
+    /// Resolved from `backend` on first use unless given.
+    device: OnceLock<Device>,
     models: BTreeMap<L, Vae>,
 }
 
@@ -60,9 +63,20 @@ impl<L: Label> Smrt<L> {
                 shuffle: false,
                 seed: 0,
                 backend: Backend::Auto,
+                device: OnceLock::new(),
                 models: BTreeMap::new(),
             },
         }
+    }
+
+    /// Where it computes: the device given to the builder, or the one its backend resolves to
+    /// (once; later calls and every `fit_resample` reuse it).
+    pub fn device(&self) -> Result<Device> {
+        if let Some(d) = self.device.get() {
+            return Ok(d.clone());
+        }
+        let d = Device::new(self.backend)?;
+        Ok(self.device.get_or_init(|| d).clone())
     }
 
     /// The VAE settings used for every class.
@@ -113,7 +127,7 @@ impl<L: Label> Smrt<L> {
                 });
             }
         }
-        let device = Device::new(self.backend)?;
+        let device = self.device()?;
         let grow = |&(class_no, label, rows, n): &(usize, &L, &Vec<usize>, usize)| {
             self.grow_class(&device, x, class_no, label, rows, n)
         };
@@ -259,6 +273,13 @@ impl<L: Label> SmrtBuilder<L> {
     /// GPU adapter, or the CPU engine.
     pub fn backend(mut self, backend: Backend) -> Self {
         self.inner.backend = backend;
+        self
+    }
+
+    /// Compute on this device: for an application that owns its GPU
+    /// ([`crate::engine::Gpu::from_device`]). Takes precedence over [`SmrtBuilder::backend`].
+    pub fn device(mut self, device: Device) -> Self {
+        self.inner.device = OnceLock::from(device);
         self
     }
 

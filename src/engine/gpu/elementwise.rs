@@ -5,7 +5,7 @@ use bytemuck::{Pod, Zeroable};
 use super::kernels::Kernel;
 use super::recorder::Binding;
 use super::{GpuBuffer, GpuEngine};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::vae::Activation;
 
 /// Mirrors `ElementParams` in the shader.
@@ -66,6 +66,15 @@ pub(super) fn gather_rows(
     let align = u64::from(e.gpu.limits().min_storage_buffer_offset_alignment);
     let rows_per_align = align / gcd(align, row_bytes);
     let window_rows = (e.rec.max_binding() / row_bytes) / rows_per_align * rows_per_align;
+    if window_rows == 0 {
+        return Err(Error::gpu(
+            "gather_rows",
+            format!(
+                "rows of {row_bytes} bytes do not fit the device's max_storage_buffer_binding_size ({})",
+                e.rec.max_binding()
+            ),
+        ));
+    }
     let total_rows = src.bytes() / row_bytes;
     let len = rows * cols;
     let mut first = 0u64;

@@ -400,3 +400,95 @@ impl Engine for GpuEngine {
         self.record(r);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::CpuEngine;
+
+    /// A GPU engine, or `None` (with a notice) where wgpu finds no adapter at all.
+    fn engine() -> Option<GpuEngine> {
+        match Gpu::new() {
+            Ok(g) => Some(g.engine().unwrap()),
+            Err(Error::NoGpu(why)) => {
+                eprintln!("skipped: {why}");
+                None
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn gather_rows_through_binding_windows_matches_cpu() {
+        let Some(mut g) = engine() else { return };
+        let mut c = CpuEngine::new();
+        for cols in [3usize, 7] {
+            // Bindings just large enough for the 200 gathered rows: the 300 source rows take
+            // two windows.
+            g.rec.limit_binding(200 * cols as u64 * 4);
+            let rows = 300;
+            let src: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+            let order =
+                crate::rng::permutation(&Stream::new(3, crate::rng::Purpose::Shuffle, 0), rows);
+            let want = {
+                let mut dst = vec![f32::NAN; 200 * cols];
+                c.gather_rows(&src, cols, &order, 50, 200, &mut dst);
+                dst
+            };
+            let (s, i) = (g.upload(&src).unwrap(), g.upload_indices(&order).unwrap());
+            let mut dst = g.upload(&vec![f32::NAN; 200 * cols]).unwrap();
+            g.gather_rows(&s, cols, &i, 50, 200, &mut dst);
+            assert_eq!(g.read(&dst, 200 * cols).unwrap(), want, "cols {cols}");
+        }
+    }
+
+    #[test]
+    fn limits_and_device_errors_are_values_not_panics() {
+        let Some(mut g) = engine() else { return };
+        // Larger than any device allows.
+        let err = g.zeros(1 << 60).unwrap_err();
+        assert!(err.to_string().contains("max_buffer_size"), "{err}");
+
+        // A binding over the device's limit: the kernel is refused, the next read says why.
+        let mut big = g.zeros(1024).unwrap();
+        g.rec.limit_binding(1024);
+        g.fill(&mut big, 1024, 1.0);
+        let err = g.read(&big, 4).unwrap_err();
+        assert!(
+            err.to_string().contains("max_storage_buffer_binding_size"),
+            "{err}"
+        );
+        // The engine goes on working after an error.
+        g.rec.limit_binding(1 << 20);
+        g.fill(&mut big, 1024, 2.0);
+        assert_eq!(g.read(&big, 2).unwrap(), vec![2.0, 2.0]);
+
+        // A product needing more workgroups than a dispatch allows.
+        let max = g.gpu.limits().max_compute_workgroups_per_dimension as usize;
+        let m = max * 64 + 1;
+        let a = g.zeros(m).unwrap();
+        let b = g.zeros(1).unwrap();
+        let mut c = g.zeros(m).unwrap();
+        let shape = MatMul {
+            m,
+            k: 1,
+            n: 1,
+            a_t: false,
+            b_t: false,
+        };
+        g.matmul(&a, &b, &mut c, shape, Epilogue::None);
+        let err = g.read(&c, 1).unwrap_err();
+        assert!(err.to_string().contains("workgroups"), "{err}");
+    }
+
+    #[test]
+    fn a_destroyed_device_gives_errors() {
+        let Some(mut g) = engine() else { return };
+        let buf = g.upload(&[1.0, 2.0]).unwrap();
+        g.gpu.shared.device.destroy();
+        let mut out = g.zeros(2).unwrap();
+        g.copy(&buf, &mut out, 2);
+        let err = g.read(&out, 2).unwrap_err();
+        assert!(matches!(err, Error::Gpu { .. }), "{err}");
+    }
+}

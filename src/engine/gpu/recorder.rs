@@ -91,6 +91,12 @@ impl Recorder {
         self.max_binding
     }
 
+    /// Pretends the device allows bindings of at most `bytes`, to test windowing and limits.
+    #[cfg(test)]
+    pub fn limit_binding(&mut self, bytes: u64) {
+        self.max_binding = bytes;
+    }
+
     /// Records one dispatch of `kernel` with uniform `params` over `buffers` (in the kernel's
     /// binding order).
     pub fn dispatch<P: bytemuck::Pod>(
@@ -253,9 +259,11 @@ impl Recorder {
         self.submit(|enc| enc.copy_buffer_to_buffer(&buf.buffer, 0, &staging, 0, needed))?;
         let slice = staging.slice(..needed);
         let (tx, rx) = std::sync::mpsc::channel();
-        slice.map_async(wgpu::MapMode::Read, move |r| {
-            let _ = tx.send(r);
-        });
+        checked(&self.device, "reading a buffer back", || {
+            slice.map_async(wgpu::MapMode::Read, move |r| {
+                let _ = tx.send(r);
+            })
+        })?;
         // Another thread polling the same device may run the callback; poll until it has run.
         let deadline = Instant::now() + TIMEOUT;
         loop {
@@ -281,7 +289,7 @@ impl Recorder {
             .get_mapped_range()
             .map_err(|e| Error::gpu("reading a buffer back", e))?[..bytes as usize]
             .to_vec();
-        staging.unmap();
+        checked(&self.device, "reading a buffer back", || staging.unmap())?;
         Ok(data)
     }
 }
