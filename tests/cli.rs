@@ -264,6 +264,10 @@ fn demo_prints_counts_before_and_after() {
 #[test]
 fn balance_on_the_gpu_backend_agrees_with_the_cpu() {
     if smrt::engine::adapters().is_empty() {
+        assert!(
+            std::env::var_os("SMRT_TEST_REQUIRE_GPU").is_none(),
+            "SMRT_TEST_REQUIRE_GPU is set but wgpu finds no adapter"
+        );
         eprintln!("skipped: wgpu finds no GPU adapter on this machine");
         return;
     }

@@ -4,7 +4,8 @@
 //! Outputs are poisoned with NaN before each run, so an element a kernel never writes fails.
 //! Comparisons use `|gpu - cpu| <= max(REL * |cpu|, ABS)` and fail on NaN.
 //!
-//! In CI these run on Mesa's lavapipe. They skip (and say so) only where wgpu finds no adapter.
+//! In CI these run on Mesa's lavapipe. They skip (and say so) only where wgpu finds no adapter,
+//! and never when `SMRT_TEST_REQUIRE_GPU` is set (as CI sets it).
 
 use std::sync::OnceLock;
 
@@ -27,6 +28,11 @@ fn gpu() -> Option<Gpu> {
     GPU.get_or_init(|| match Gpu::new() {
         Ok(g) => Some(g),
         Err(smrt::Error::NoGpu(why)) => {
+            // CI installs lavapipe and sets this, so the tests cannot skip there unnoticed.
+            assert!(
+                std::env::var_os("SMRT_TEST_REQUIRE_GPU").is_none(),
+                "SMRT_TEST_REQUIRE_GPU is set but there is no GPU: {why}"
+            );
             eprintln!("GPU tests skipped: {why}");
             None
         }
@@ -493,4 +499,36 @@ fn same_seed_same_bits_on_the_gpu() {
     let ga = a.generate_on(&device, 100, 3).unwrap();
     assert_eq!(ga, b.generate_on(&device, 100, 3).unwrap());
     assert_ne!(ga, a.generate_on(&device, 100, 4).unwrap());
+}
+
+/// The application's own device, opened with wgpu directly (on the adapter `Gpu::new` picks).
+fn own_device() -> Option<(wgpu::Device, wgpu::Queue)> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    let wanted = gpu()?.adapter().name.clone();
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    let adapter = adapters.into_iter().find(|a| a.get_info().name == wanted)?;
+    pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor::default())).ok()
+}
+
+#[test]
+fn an_application_device_and_two_devices_side_by_side() {
+    let Some(shared) = gpu() else { return };
+    let Some((device, queue)) = own_device() else {
+        panic!("wgpu found an adapter for Gpu::new but not for the application");
+    };
+    let theirs = Gpu::from_device(device, queue);
+    let x = table(60);
+    let cfg = small_config();
+    // Two fits at once, each on its own device, from two threads.
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| Vae::fit_on(&Device::Gpu(shared.clone()), x.view(), &cfg).unwrap());
+        let b = s.spawn(|| Vae::fit_on(&Device::Gpu(theirs.clone()), x.view(), &cfg).unwrap());
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    // Same adapter, same kernels, same seed: the same bits.
+    assert_eq!(a.decoder()[0].w, b.decoder()[0].w);
+    assert_eq!(
+        a.generate_on(&Device::Gpu(shared), 50, 1).unwrap(),
+        b.generate_on(&Device::Gpu(theirs), 50, 1).unwrap()
+    );
 }

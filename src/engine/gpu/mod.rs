@@ -411,6 +411,10 @@ mod tests {
         match Gpu::new() {
             Ok(g) => Some(g.engine().unwrap()),
             Err(Error::NoGpu(why)) => {
+                assert!(
+                    std::env::var_os("SMRT_TEST_REQUIRE_GPU").is_none(),
+                    "SMRT_TEST_REQUIRE_GPU is set but there is no GPU: {why}"
+                );
                 eprintln!("skipped: {why}");
                 None
             }
