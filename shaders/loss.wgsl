@@ -27,8 +27,8 @@ fn stride(groups: vec3<u32>) -> u32 {
     return groups.x * WG;
 }
 
-// Tree reduction of each invocation's `value` over the workgroup into partials[workgroup].
-fn reduce_to_partial(value: f32, lid: u32, wid: u32) {
+// The sum of every invocation's `value` over the workgroup (a tree in workgroup memory).
+fn workgroup_sum(value: f32, lid: u32) -> f32 {
     shared_sum[lid] = value;
     workgroupBarrier();
     for (var half = WG / 2u; half > 0u; half /= 2u) {
@@ -37,8 +37,14 @@ fn reduce_to_partial(value: f32, lid: u32, wid: u32) {
         }
         workgroupBarrier();
     }
+    return shared_sum[0];
+}
+
+// partials[workgroup] = the workgroup's sum of `value`.
+fn reduce_to_partial(value: f32, lid: u32, wid: u32) {
+    let total = workgroup_sum(value, lid);
     if lid == 0u {
-        partials[wid] = shared_sum[0];
+        partials[wid] = total;
     }
 }
 
@@ -143,15 +149,8 @@ fn finish_sum(@builtin(local_invocation_index) lid: u32) {
     for (var i = lid; i < p.count; i += WG) {
         sum += partials[i];
     }
-    shared_sum[lid] = sum;
-    workgroupBarrier();
-    for (var half = WG / 2u; half > 0u; half /= 2u) {
-        if lid < half {
-            shared_sum[lid] += shared_sum[lid + half];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_sum(sum, lid);
     if lid == 0u {
-        out[p.slot] += p.scale * shared_sum[0];
+        out[p.slot] += p.scale * total;
     }
 }

@@ -72,7 +72,8 @@ impl<'e, E: Engine> Inference<'e, E> {
 }
 
 impl Vae {
-    /// The posterior parameters `(mu, logvar)` of each row of `x` (original units).
+    /// The posterior parameters `(mu, logvar)` of each row of `x` (original units), on the CPU
+    /// engine (one pass, no training: rarely worth a device round trip).
     pub fn encode(&self, x: ArrayView2<'_, f32>) -> Result<(Array2<f32>, Array2<f32>)> {
         self.check_input(x)?;
         let scaled = self.scaler.transform(x);
@@ -98,7 +99,7 @@ impl Vae {
         ))
     }
 
-    /// Decodes latent vectors `z` (`n x latent`) to rows in the original units.
+    /// Decodes latent vectors `z` (`n x latent`) to rows in the original units, on the CPU engine.
     pub fn decode(&self, z: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
         crate::check::finite_matrix(z)?;
         crate::check::width(z, self.latent)?;

@@ -38,7 +38,7 @@ pub(super) fn matmul(
         Epilogue::BiasActivation(bias, act) => (bias, act as u32, 1),
     };
     let groups = [s.n.div_ceil(TILE), s.m.div_ceil(TILE)];
-    let max = e.gpu.limits().max_compute_workgroups_per_dimension as usize;
+    let max = e.max_groups as usize;
     if groups.iter().any(|&g| g > max) {
         return Err(Error::gpu(
             "matmul",

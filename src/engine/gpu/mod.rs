@@ -108,6 +108,7 @@ impl Gpu {
         let recorder = Recorder::new(s.device.clone(), s.queue.clone(), s.pipelines.clone())?;
         let partials = self.buffer(PARTIALS as u64 * 4, "partial sums")?;
         Ok(GpuEngine {
+            max_groups: s.device.limits().max_compute_workgroups_per_dimension,
             gpu: self.clone(),
             rec: recorder,
             partials,
@@ -172,6 +173,8 @@ const PARTIALS: u32 = 256;
 /// error is kept and returned by the next call that returns a `Result` (a read, write or upload).
 pub struct GpuEngine {
     gpu: Gpu,
+    /// The device's workgroups per dispatch dimension.
+    max_groups: u32,
     rec: Recorder,
     partials: GpuBuffer,
     failed: Option<Error>,
@@ -197,8 +200,7 @@ impl GpuEngine {
 
     /// Workgroups for a grid-stride loop over `len` elements.
     fn groups(&self, len: usize) -> [u32; 3] {
-        let max = self.gpu.limits().max_compute_workgroups_per_dimension;
-        let g = len.div_ceil(WG as usize).min(max as usize) as u32;
+        let g = len.div_ceil(WG as usize).min(self.max_groups as usize) as u32;
         [g, 1, 1]
     }
 
