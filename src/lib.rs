@@ -34,6 +34,7 @@ mod check;
 pub mod data;
 pub mod engine;
 mod error;
+pub mod knn;
 mod parallel;
 pub mod rng;
 pub mod scale;
@@ -41,7 +42,9 @@ mod strategy;
 pub mod table;
 pub mod vae;
 
-pub use balance::{Origin, Resampled, Smrt, SmrtBuilder};
+pub use balance::{
+    Balancer, Origin, RandomOverSampler, RandomUnderSampler, Resampled, Smote, Smrt, SmrtBuilder,
+};
 pub use engine::{Backend, Device};
 pub use error::{Error, Result};
 pub use scale::{Scaler, Scaling};

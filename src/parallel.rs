@@ -1,13 +1,16 @@
 //! Independent work spread over the cores.
 
+/// The number of cores to use.
+pub(crate) fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |t| t.get())
+}
+
 /// `f` over `items` on up to one thread per core; results in the order of `items`.
 pub(crate) fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
 
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .min(items.len());
+    let threads = threads().min(items.len());
     if threads <= 1 {
         return items.iter().map(f).collect();
     }

@@ -50,6 +50,12 @@ pub enum Purpose {
     Choose = 7,
     /// Shuffle of a balanced output.
     OutputShuffle = 8,
+    /// SMOTE's choices of row, neighbour and gap (step = class).
+    Smote = 9,
+    /// Random over-sampling's row choices and shrinkage noise (step = class).
+    RandomOver = 10,
+    /// Random under-sampling's choice of rows to keep (step = class).
+    RandomUnder = 11,
 }
 
 /// One random stream: `(seed, purpose, step)`; elements are addressed by index.

@@ -11,9 +11,11 @@ use crate::error::{Error, Result};
 pub trait Label: Clone + Eq + Hash + Ord + Debug + Send + Sync {}
 impl<T: Clone + Eq + Hash + Ord + Debug + Send + Sync> Label for T {}
 
-/// Which classes are over-sampled, and to what size.
+/// Which classes are resampled, and to what size.
 ///
 /// The majority class is the one with the most rows (ties: every tied class counts as majority).
+/// Over-samplers read each variant as documented; under-samplers
+/// ([`crate::RandomUnderSampler`]) read its mirror image (see [`Strategy::rows_to_keep`]).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Strategy<L> {
     /// Every class except the majority is brought up to the majority count. The default.
@@ -89,6 +91,53 @@ impl<L: Label> Strategy<L> {
     }
 }
 
+impl<L: Label> Strategy<L> {
+    /// For under-sampling: how many rows to keep of each class that shrinks, given `counts`
+    /// (with `m` the minority count, the smallest class's):
+    /// - `NotMajority` (the default): every class down to `m` (imbalanced-learn's `not minority`);
+    /// - `Minority`: only the majority class down to `m` (imbalanced-learn's `majority`);
+    /// - `Ratio(r)`: every class down to at most `ceil(m / r)`;
+    /// - `Targets`: each named class down to its target (a target above the class's count is an
+    ///   error: under-sampling never adds rows).
+    ///
+    /// Classes left alone are absent from the result.
+    pub fn rows_to_keep(&self, counts: &BTreeMap<L, usize>) -> Result<BTreeMap<L, usize>> {
+        self.validate()?;
+        let minority = counts.values().copied().min().unwrap_or(0);
+        let majority = counts.values().copied().max().unwrap_or(0);
+        let down_to = |cap: usize, only_majority: bool| -> BTreeMap<L, usize> {
+            counts
+                .iter()
+                .filter(|&(_, &c)| c > cap && (!only_majority || c == majority))
+                .map(|(l, _)| (l.clone(), cap))
+                .collect()
+        };
+        Ok(match self {
+            Strategy::NotMajority => down_to(minority, false),
+            Strategy::Minority => down_to(minority, true),
+            Strategy::Ratio(r) => down_to((minority as f64 / f64::from(*r)).ceil() as usize, false),
+            Strategy::Targets(targets) => {
+                let mut keep = BTreeMap::new();
+                for (label, &target) in targets {
+                    let Some(&have) = counts.get(label) else {
+                        return Err(Error::UnknownClass(format!("{label:?}")));
+                    };
+                    if target > have {
+                        return Err(Error::config(
+                            "targets",
+                            format!("class {label:?} has {have} rows, fewer than its target {target}; under-sampling never adds rows"),
+                        ));
+                    }
+                    if target < have {
+                        keep.insert(label.clone(), target);
+                    }
+                }
+                keep
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +171,26 @@ mod tests {
                 Err(Error::InvalidConfig { name: "ratio", .. })
             ));
         }
+    }
+
+    #[test]
+    fn under_sampling_mirrors_each_strategy() {
+        let c = counts(); // a 100, b 10, c 40, d 10
+        let keep = |s: Strategy<&'static str>| s.rows_to_keep(&c).unwrap();
+        assert_eq!(
+            keep(Strategy::NotMajority),
+            [("a", 10), ("c", 10)].into_iter().collect()
+        );
+        assert_eq!(keep(Strategy::Minority), [("a", 10)].into_iter().collect());
+        // ceil(10 / 0.3) = 34: a and c shrink to it.
+        assert_eq!(
+            keep(Strategy::Ratio(0.3)),
+            [("a", 34), ("c", 34)].into_iter().collect()
+        );
+        let t = Strategy::Targets([("a", 50), ("b", 10)].into_iter().collect());
+        assert_eq!(keep(t), [("a", 50)].into_iter().collect());
+        let grow = Strategy::Targets([("b", 11)].into_iter().collect());
+        assert!(grow.rows_to_keep(&c).is_err());
     }
 
     #[test]

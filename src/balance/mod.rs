@@ -1,14 +1,111 @@
-//! Balancers: take a labelled matrix, return it with synthetic rows added.
+//! Balancers: take a labelled matrix, return it resampled. Every one implements [`Balancer`],
+//! so callers can swap them.
 
+mod random;
+mod smote;
 mod smrt;
 
+pub use random::{RandomOverSampler, RandomUnderSampler};
+pub use smote::Smote;
 pub use smrt::{Smrt, SmrtBuilder};
 
 use std::collections::BTreeMap;
 
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2, Axis};
 
+use crate::check;
+use crate::error::{Error, Result};
+use crate::strategy::Label;
 use crate::vae::Vae;
+
+/// A resampler of labelled rows: SMRT, SMOTE, random over- or under-sampling.
+///
+/// ```
+/// use smrt::{Balancer, RandomOverSampler, Smote, Strategy};
+///
+/// let x = ndarray::Array2::from_shape_fn((30, 2), |(i, j)| (i * 3 + j) as f32);
+/// let y: Vec<u8> = (0..30).map(|i| u8::from(i >= 24)).collect(); // 24 vs 6
+/// let samplers: Vec<Box<dyn Balancer<u8>>> = vec![
+///     Box::new(Smote::new().k_neighbors(3)),
+///     Box::new(RandomOverSampler::new().strategy(Strategy::Ratio(0.5))),
+/// ];
+/// for s in &samplers {
+///     let out = s.fit_resample(x.view(), &y)?;
+///     assert!(out.class_counts()[&1] >= 12);
+/// }
+/// # Ok::<(), smrt::Error>(())
+/// ```
+pub trait Balancer<L: Label> {
+    /// Resamples `x` (rows) with labels `y`.
+    fn fit_resample(&self, x: ArrayView2<'_, f32>, y: &[L]) -> Result<Resampled<L>>;
+}
+
+/// The rows of each class, after checking the input.
+pub(crate) struct Classes<'a, L> {
+    /// Row indices of each class, in label order.
+    pub rows: BTreeMap<&'a L, Vec<usize>>,
+}
+
+impl<'a, L: Label> Classes<'a, L> {
+    pub fn of(x: ArrayView2<'_, f32>, y: &'a [L]) -> Result<Self> {
+        check::finite_matrix(x)?;
+        if y.len() != x.nrows() {
+            return Err(Error::ShapeMismatch {
+                what: "labels (one per row)",
+                expected: x.nrows(),
+                got: y.len(),
+            });
+        }
+        let mut rows: BTreeMap<&L, Vec<usize>> = BTreeMap::new();
+        for (i, l) in y.iter().enumerate() {
+            rows.entry(l).or_default().push(i);
+        }
+        Ok(Classes { rows })
+    }
+
+    /// Rows per class.
+    pub fn counts(&self) -> BTreeMap<L, usize> {
+        self.rows
+            .iter()
+            .map(|(l, r)| ((*l).clone(), r.len()))
+            .collect()
+    }
+}
+
+/// The rows grown for one class.
+pub(crate) struct Grown<L> {
+    pub label: L,
+    pub x: Array2<f32>,
+    pub origin: Vec<Origin>,
+}
+
+/// The input rows, then each class's synthetic rows.
+pub(crate) fn append<L: Clone>(
+    x: ArrayView2<'_, f32>,
+    y: &[L],
+    grown: Vec<Grown<L>>,
+    models: BTreeMap<L, Vae>,
+) -> Resampled<L> {
+    let total = x.nrows() + grown.iter().map(|g| g.x.nrows()).sum::<usize>();
+    let mut out_x = Array2::zeros((0, x.ncols()));
+    out_x.reserve_rows(total).expect("same width");
+    out_x.append(Axis(0), x).expect("same width");
+    let mut out_y = Vec::with_capacity(total);
+    out_y.extend_from_slice(y);
+    let mut origin: Vec<Origin> = Vec::with_capacity(total);
+    origin.extend((0..x.nrows()).map(Origin::Real));
+    for g in grown {
+        out_x.append(Axis(0), g.x.view()).expect("same width");
+        out_y.extend(std::iter::repeat_n(g.label, g.x.nrows()));
+        origin.extend(g.origin);
+    }
+    Resampled {
+        x: out_x,
+        y: out_y,
+        origin,
+        models,
+    }
+}
 
 /// Where an output row came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,7 +113,8 @@ pub enum Origin {
     /// Input row `i`, unchanged.
     Real(usize),
     /// A synthetic row; `source` is the input row it was drawn from, where there is one
-    /// (posterior generation), and `None` for draws from the prior.
+    /// (SMRT's posterior generation, SMOTE's base row, random over-sampling's copied row), and
+    /// `None` for draws from the prior.
     Synthetic {
         /// Index of the input row it was generated from.
         source: Option<usize>,
@@ -34,13 +132,15 @@ impl Origin {
 #[derive(Debug, Clone)]
 pub struct Resampled<L> {
     /// The rows: the input rows first, unchanged and in order, then the synthetic rows (unless
-    /// the balancer was asked to shuffle).
+    /// the balancer was asked to shuffle). An under-sampler keeps a subset of the input rows, in
+    /// input order.
     pub x: Array2<f32>,
     /// The label of each row.
     pub y: Vec<L>,
     /// Where each row came from.
     pub origin: Vec<Origin>,
-    /// The model of each class that received synthetic rows (trained or passed in).
+    /// The model of each class that received synthetic rows (trained or passed in); empty for
+    /// the samplers that have no model.
     pub models: BTreeMap<L, Vae>,
 }
 

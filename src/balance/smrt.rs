@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use ndarray::{Array2, ArrayView2, Axis};
 
-use super::{Origin, Resampled};
+use super::{append, Balancer, Classes, Grown, Origin, Resampled};
 use crate::check;
 use crate::engine::{Backend, Device};
 use crate::error::{Error, Result};
@@ -84,25 +84,10 @@ impl<L: Label> Smrt<L> {
         &self.vae
     }
 
-    /// Balances `x` (rows) with labels `y`.
+    /// Balances `x` (rows) with labels `y` (also available through [`Balancer`]).
     pub fn fit_resample(&self, x: ArrayView2<'_, f32>, y: &[L]) -> Result<Resampled<L>> {
-        check::finite_matrix(x)?;
-        if y.len() != x.nrows() {
-            return Err(Error::ShapeMismatch {
-                what: "labels (one per row)",
-                expected: x.nrows(),
-                got: y.len(),
-            });
-        }
-        let mut rows_of: BTreeMap<&L, Vec<usize>> = BTreeMap::new();
-        for (i, l) in y.iter().enumerate() {
-            rows_of.entry(l).or_default().push(i);
-        }
-        let counts: BTreeMap<L, usize> = rows_of
-            .iter()
-            .map(|(l, r)| ((*l).clone(), r.len()))
-            .collect();
-        let to_add = self.strategy.samples_to_add(&counts)?;
+        let classes = Classes::of(x, y)?;
+        let to_add = self.strategy.samples_to_add(&classes.counts())?;
         for (label, model) in &self.models {
             check::width(x, model.features()).map_err(|_| {
                 Error::DataModel(format!(
@@ -113,7 +98,8 @@ impl<L: Label> Smrt<L> {
             })?;
         }
 
-        let jobs: Vec<(usize, &L, &Vec<usize>, usize)> = rows_of
+        let jobs: Vec<(usize, &L, &Vec<usize>, usize)> = classes
+            .rows
             .iter()
             .enumerate()
             .filter_map(|(k, (l, r))| to_add.get(*l).map(|&n| (k, *l, r, n)))
@@ -131,47 +117,36 @@ impl<L: Label> Smrt<L> {
         let grow = |&(class_no, label, rows, n): &(usize, &L, &Vec<usize>, usize)| {
             self.grow_class(&device, x, class_no, label, rows, n)
         };
-        let grown: Vec<_> = match device {
+        let results: Vec<_> = match device {
             // Classes are independent: on the CPU, train them side by side, one per core.
             Device::Cpu => crate::parallel::parallel_map(&jobs, grow),
             // On a GPU, one after another: each fit already fills the device's queue.
             Device::Gpu(_) => jobs.iter().map(grow).collect(),
         };
         let mut models = BTreeMap::new();
-        let mut synthetic: Vec<(L, Array2<f32>, Vec<Origin>)> = Vec::new();
-        for (&(_, label, _, _), result) in jobs.iter().zip(grown) {
+        let mut grown = Vec::with_capacity(jobs.len());
+        for (&(_, label, _, _), result) in jobs.iter().zip(results) {
             let (model, rows_out, origin) = result?;
-            synthetic.push((label.clone(), rows_out, origin));
+            grown.push(Grown {
+                label: label.clone(),
+                x: rows_out,
+                origin,
+            });
             models.insert(label.clone(), model);
         }
-
-        let total = x.nrows() + synthetic.iter().map(|s| s.1.nrows()).sum::<usize>();
-        let mut out_x = Array2::zeros((0, x.ncols()));
-        out_x.append(Axis(0), x).expect("same width");
-        let mut out_y = y.to_vec();
-        let mut origin: Vec<Origin> = (0..x.nrows()).map(Origin::Real).collect();
-        for (label, rows, o) in synthetic {
-            out_x.append(Axis(0), rows.view()).expect("same width");
-            out_y.extend(std::iter::repeat_n(label, rows.nrows()));
-            origin.extend(o);
-        }
-        debug_assert_eq!(out_x.nrows(), total);
+        let mut out = append(x, y, grown, models);
         if self.shuffle {
+            let total = out.y.len();
             let order: Vec<usize> =
                 permutation(&Stream::new(self.seed, Purpose::OutputShuffle, 0), total)
                     .into_iter()
                     .map(|i| i as usize)
                     .collect();
-            out_x = out_x.select(Axis(0), &order);
-            out_y = order.iter().map(|&i| out_y[i].clone()).collect();
-            origin = order.iter().map(|&i| origin[i]).collect();
+            out.x = out.x.select(Axis(0), &order);
+            out.y = order.iter().map(|&i| out.y[i].clone()).collect();
+            out.origin = order.iter().map(|&i| out.origin[i]).collect();
         }
-        Ok(Resampled {
-            x: out_x,
-            y: out_y,
-            origin,
-            models,
-        })
+        Ok(out)
     }
 
     /// Trains (or takes) the model of one class and draws its `n` synthetic rows.
@@ -329,5 +304,11 @@ impl<L: Label> SmrtBuilder<L> {
         self.inner.strategy.validate()?;
         self.inner.vae.validate()?;
         Ok(self.inner)
+    }
+}
+
+impl<L: Label> Balancer<L> for Smrt<L> {
+    fn fit_resample(&self, x: ArrayView2<'_, f32>, y: &[L]) -> Result<Resampled<L>> {
+        Smrt::fit_resample(self, x, y)
     }
 }

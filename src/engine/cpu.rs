@@ -5,7 +5,7 @@
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2};
 
-use super::{Engine, Epilogue, MatMul, Update};
+use super::{Engine, Epilogue, KnnTile, MatMul, Update};
 use crate::error::Result;
 use crate::rng::Stream;
 use crate::vae::{Activation, Likelihood, Optimizer};
@@ -109,6 +109,10 @@ impl Engine for CpuEngine {
 
     fn read(&mut self, buf: &Vec<f32>, len: usize) -> Result<Vec<f32>> {
         Ok(buf[..len].to_vec())
+    }
+
+    fn read_indices(&mut self, idx: &Vec<u32>, len: usize) -> Result<Vec<u32>> {
+        Ok(idx[..len].to_vec())
     }
 
     fn fill(&mut self, buf: &mut Vec<f32>, len: usize, value: f32) {
@@ -305,6 +309,42 @@ impl Engine for CpuEngine {
         if norm > max_norm {
             let s = max_norm / norm;
             buf[..len].iter_mut().for_each(|v| *v *= s);
+        }
+    }
+
+    fn knn_merge(
+        &mut self,
+        gram: &Vec<f32>,
+        norms: &Vec<f32>,
+        t: KnnTile,
+        best_d: &mut Vec<f32>,
+        best_i: &mut Vec<u32>,
+    ) {
+        let ref_norms = &norms[t.r_start..t.r_start + t.refs];
+        let mut dist = vec![0.0f32; t.refs];
+        for q in 0..t.queries {
+            let me = t.q_start + q;
+            let qn = norms[me];
+            let row = &gram[q * t.refs..(q + 1) * t.refs];
+            // Distances first, in a loop that vectorises; the rare insertions after.
+            for ((d, &g), &rn) in dist.iter_mut().zip(row).zip(ref_norms) {
+                *d = (qn + rn - 2.0 * g).max(0.0);
+            }
+            let bd = &mut best_d[q * t.k..(q + 1) * t.k];
+            let bi = &mut best_i[q * t.k..(q + 1) * t.k];
+            for (r, &d) in dist.iter().enumerate() {
+                let j = (t.r_start + r) as u32;
+                if (d, j) < (bd[t.k - 1], bi[t.k - 1]) && j as usize != me {
+                    let mut p = t.k - 1;
+                    while p > 0 && (d, j) < (bd[p - 1], bi[p - 1]) {
+                        bd[p] = bd[p - 1];
+                        bi[p] = bi[p - 1];
+                        p -= 1;
+                    }
+                    bd[p] = d;
+                    bi[p] = j;
+                }
+            }
         }
     }
 

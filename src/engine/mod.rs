@@ -48,6 +48,25 @@ pub enum Epilogue<'a, B> {
     BiasActivation(&'a B, Activation),
 }
 
+/// One tile of a nearest-neighbour search: `queries` rows (global indices from `q_start`)
+/// against `refs` reference rows (from `r_start`), keeping the `k` nearest of each query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KnnTile {
+    /// Query rows in the tile.
+    pub queries: usize,
+    /// Global index of the first query row.
+    pub q_start: usize,
+    /// Reference rows in the tile.
+    pub refs: usize,
+    /// Global index of the first reference row.
+    pub r_start: usize,
+    /// Neighbours kept per query, at most [`KNN_MAX_K`].
+    pub k: usize,
+}
+
+/// The largest `k` the neighbour kernels keep.
+pub const KNN_MAX_K: usize = 64;
+
 /// The step-dependent inputs of an optimizer update.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Update {
@@ -82,6 +101,8 @@ pub trait Engine {
     fn write(&mut self, buf: &mut Self::Buffer, data: &[f32]) -> Result<()>;
     /// Copies the first `len` elements back to the host (waits for queued work).
     fn read(&mut self, buf: &Self::Buffer, len: usize) -> Result<Vec<f32>>;
+    /// Copies the first `len` indices back to the host (waits for queued work).
+    fn read_indices(&mut self, idx: &Self::Indices, len: usize) -> Result<Vec<u32>>;
 
     /// Sets the first `len` elements to `value`.
     fn fill(&mut self, buf: &mut Self::Buffer, len: usize, value: f32);
@@ -196,6 +217,20 @@ pub trait Engine {
         slot: usize,
         max_norm: f32,
     );
+    /// Merges one tile into running nearest-neighbour lists. `gram` is `queries x refs` with
+    /// `gram[q, r] = <x[q_start + q], x[r_start + r]>`, `norms[i] = |x[i]|^2` for every row; the
+    /// squared distance is `max(norms[q] + norms[r] - 2 gram[q, r], 0)`. `best_d`/`best_i` hold
+    /// each query's `k` nearest so far (`queries x k`, ascending by distance then index; empty
+    /// entries are `inf`/`u32::MAX`). A query is never its own neighbour.
+    fn knn_merge(
+        &mut self,
+        gram: &Self::Buffer,
+        norms: &Self::Buffer,
+        tile: KnnTile,
+        best_d: &mut Self::Buffer,
+        best_i: &mut Self::Indices,
+    );
+
     /// One optimizer update of `param` from `grad`, with the optimizer's state tensors.
     fn optimizer_step(
         &mut self,

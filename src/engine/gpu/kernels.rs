@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::scope::checked;
+use crate::engine::KNN_MAX_K;
 use crate::error::Result;
 use crate::vae::{Activation, Likelihood, Optimizer};
 
@@ -19,6 +20,7 @@ enum Shader {
     Random,
     Loss,
     Optim,
+    Knn,
 }
 
 impl Shader {
@@ -32,6 +34,7 @@ impl Shader {
             Shader::Random => &[PHILOX, include_str!("../../../shaders/random.wgsl")],
             Shader::Loss => &[ACTIVATION, include_str!("../../../shaders/loss.wgsl")],
             Shader::Optim => &[include_str!("../../../shaders/optim.wgsl")],
+            Shader::Knn => &[include_str!("../../../shaders/knn.wgsl")],
         };
         let mut src = header();
         for p in parts {
@@ -52,7 +55,7 @@ fn float(v: f32) -> String {
 
 /// The constants shared by host and shaders, written from their Rust definitions.
 fn header() -> String {
-    let mut h = format!("const WG: u32 = {WG}u;\n");
+    let mut h = format!("const WG: u32 = {WG}u;\nconst KNN_MAX_K: u32 = {KNN_MAX_K}u;\n");
     for (name, act) in [
         ("RELU", Activation::Relu),
         ("ELU", Activation::Elu),
@@ -112,6 +115,7 @@ pub(crate) enum Kernel {
     AdagradStep,
     RmspropStep,
     AdamStep,
+    KnnMerge,
 }
 
 impl Kernel {
@@ -182,6 +186,11 @@ impl Kernel {
                 S::Optim,
                 "rmsprop_step",
                 &[(1, ReadWrite), (2, Read), (3, ReadWrite)],
+            ),
+            K::KnnMerge => (
+                S::Knn,
+                "knn_merge",
+                &[(1, Read), (2, Read), (3, ReadWrite), (4, ReadWrite)],
             ),
             K::AdamStep => (
                 S::Optim,

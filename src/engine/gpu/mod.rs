@@ -11,6 +11,7 @@
 mod context;
 mod elementwise;
 mod kernels;
+mod knn;
 mod loss;
 mod matmul;
 mod optim;
@@ -27,7 +28,7 @@ pub use context::{adapters, AdapterSummary};
 use self::kernels::{PipelineCache, WG};
 use self::recorder::Recorder;
 use self::scope::checked;
-use super::{Engine, Epilogue, MatMul, Update};
+use super::{Engine, Epilogue, KnnTile, MatMul, Update};
 use crate::error::{Error, Result};
 use crate::rng::Stream;
 use crate::vae::{Activation, Likelihood};
@@ -254,6 +255,12 @@ impl Engine for GpuEngine {
         Ok(bytemuck::pod_collect_to_vec(&bytes))
     }
 
+    fn read_indices(&mut self, idx: &GpuBuffer, len: usize) -> Result<Vec<u32>> {
+        self.check()?;
+        let bytes = self.rec.read(idx, len as u64 * 4)?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
     fn fill(&mut self, buf: &mut GpuBuffer, len: usize, value: f32) {
         let r = elementwise::fill(self, buf, len, value);
         self.record(r);
@@ -387,6 +394,18 @@ impl Engine for GpuEngine {
         max_norm: f32,
     ) {
         let r = elementwise::clip(self, buf, len, acc, slot, max_norm);
+        self.record(r);
+    }
+
+    fn knn_merge(
+        &mut self,
+        gram: &GpuBuffer,
+        norms: &GpuBuffer,
+        tile: KnnTile,
+        best_d: &mut GpuBuffer,
+        best_i: &mut GpuBuffer,
+    ) {
+        let r = knn::merge(self, gram, norms, tile, best_d, best_i);
         self.record(r);
     }
 

@@ -1,0 +1,171 @@
+//! SMOTE (Chawla et al., 2002): synthetic rows on the segments between a row of a class and one
+//! of its nearest neighbours in that class.
+
+use std::sync::OnceLock;
+
+use ndarray::{Array2, ArrayView2, Axis};
+
+use super::{append, Balancer, Classes, Grown, Origin, Resampled};
+use crate::engine::{Backend, Device, KNN_MAX_K};
+use crate::error::{Error, Result};
+use crate::knn::nearest_neighbors;
+use crate::rng::{Purpose, Stream};
+use crate::strategy::{Label, Strategy};
+
+/// SMOTE with imbalanced-learn's semantics: each synthetic row is `x_i + gap * (x_nn - x_i)` with
+/// `x_i` a random row of the class, `x_nn` one of its `k` nearest neighbours in the class (chosen
+/// uniformly), `gap` uniform in `[0, 1)`. Classes with fewer than `k + 1` rows use the
+/// neighbours they have; a class of one row is an error. The nearest neighbours are exact and
+/// computed on the chosen device ([`crate::knn`]).
+///
+/// ```
+/// use smrt::{Balancer, Origin, Smote};
+///
+/// let x = ndarray::Array2::from_shape_fn((40, 3), |(i, j)| ((i * 7 + j * 5) % 13) as f32);
+/// let y: Vec<&str> = (0..40).map(|i| if i < 32 { "a" } else { "b" }).collect();
+/// let out = Smote::new().k_neighbors(3).seed(1).fit_resample(x.view(), &y)?;
+/// assert_eq!(out.class_counts()[&"b"], 32);
+/// assert!(matches!(out.origin[40], Origin::Synthetic { source: Some(i) } if i >= 32));
+/// # Ok::<(), smrt::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Smote<L> {
+    strategy: Strategy<L>,
+    k_neighbors: usize,
+    seed: u64,
+    backend: Backend,
+    device: OnceLock<Device>,
+}
+
+impl<L: Label> Default for Smote<L> {
+    fn default() -> Self {
+        Smote {
+            strategy: Strategy::NotMajority,
+            k_neighbors: 5,
+            seed: 0,
+            backend: Backend::Auto,
+            device: OnceLock::new(),
+        }
+    }
+}
+
+impl<L: Label> Smote<L> {
+    /// SMOTE with 5 neighbours, [`Strategy::NotMajority`], seed 0, [`Backend::Auto`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many rows each class should reach.
+    pub fn strategy(mut self, strategy: Strategy<L>) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// Neighbours per row (default 5, at most 64).
+    pub fn k_neighbors(mut self, k: usize) -> Self {
+        self.k_neighbors = k;
+        self
+    }
+
+    /// Seed of every random choice.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Where the nearest neighbours are computed.
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Compute the nearest neighbours on this device (takes precedence over the backend).
+    pub fn device(mut self, device: Device) -> Self {
+        self.device = OnceLock::from(device);
+        self
+    }
+
+    fn resolved_device(&self) -> Result<Device> {
+        if let Some(d) = self.device.get() {
+            return Ok(d.clone());
+        }
+        let d = Device::new(self.backend)?;
+        Ok(self.device.get_or_init(|| d).clone())
+    }
+}
+
+impl<L: Label> Balancer<L> for Smote<L> {
+    fn fit_resample(&self, x: ArrayView2<'_, f32>, y: &[L]) -> Result<Resampled<L>> {
+        if !(1..=KNN_MAX_K).contains(&self.k_neighbors) {
+            return Err(Error::config(
+                "k_neighbors",
+                format!("{} is outside 1..={KNN_MAX_K}", self.k_neighbors),
+            ));
+        }
+        let classes = Classes::of(x, y)?;
+        let to_add = self.strategy.samples_to_add(&classes.counts())?;
+        let mut jobs = Vec::new();
+        for (class_no, (label, rows)) in classes.rows.iter().enumerate() {
+            if let Some(&n) = to_add.get(*label) {
+                if rows.len() < 2 {
+                    return Err(Error::ClassTooSmall {
+                        class: format!("{label:?}"),
+                        count: rows.len(),
+                        needed: 2,
+                    });
+                }
+                jobs.push((class_no, *label, rows, n));
+            }
+        }
+        let device = if jobs.is_empty() {
+            Device::Cpu
+        } else {
+            self.resolved_device()?
+        };
+        let mut grown = Vec::with_capacity(jobs.len());
+        for (class_no, label, rows, n) in jobs {
+            let class_x = x.select(Axis(0), rows);
+            let k = self.k_neighbors.min(rows.len() - 1);
+            let nn = nearest_neighbors(&device, class_x.view(), k)?;
+            let stream = Stream::new(self.seed, Purpose::Smote, class_no as u32);
+            let (new, origin) = interpolate(class_x.view(), &nn, n, stream);
+            grown.push(Grown {
+                label: label.clone(),
+                x: new,
+                origin: origin
+                    .into_iter()
+                    .map(|i| Origin::Synthetic {
+                        source: Some(rows[i]),
+                    })
+                    .collect(),
+            });
+        }
+        Ok(append(x, y, grown, Default::default()))
+    }
+}
+
+/// `n` rows `x_i + gap (x_nn - x_i)`, with the index `i` of each row's base. Draws `3s`, `3s + 1`,
+/// `3s + 2` of `stream` choose the base, the neighbour and the gap of synthetic row `s`.
+fn interpolate(
+    x: ArrayView2<'_, f32>,
+    nn: &Array2<u32>,
+    n: usize,
+    stream: Stream,
+) -> (Array2<f32>, Vec<usize>) {
+    let (rows, k) = (x.nrows() as u32, nn.ncols() as u32);
+    let mut out = Array2::zeros((n, x.ncols()));
+    let mut bases = Vec::with_capacity(n);
+    for (s, mut row) in out.rows_mut().into_iter().enumerate() {
+        let at = 3 * s as u64;
+        let base = stream.below_at(at, rows) as usize;
+        let other = nn[[base, stream.below_at(at + 1, k) as usize]] as usize;
+        // Uniform in [0, 1): the top 24 bits.
+        let gap = (stream.u32_at(at + 2) >> 8) as f32 * (1.0 / 16_777_216.0);
+        let (a, b) = (x.row(base), x.row(other));
+        for ((o, &av), &bv) in row.iter_mut().zip(a).zip(b) {
+            *o = av + gap * (bv - av);
+        }
+        bases.push(base);
+    }
+    (out, bases)
+}

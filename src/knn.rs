@@ -1,0 +1,138 @@
+//! Exact k-nearest neighbours (squared Euclidean distance) on either engine.
+//!
+//! Distances come tile by tile from `|a|^2 + |b|^2 - 2 <a, b>`, the products from the engine's
+//! matrix product, and each tile is merged into every query's running top-k list
+//! ([`Engine::knn_merge`]), so the full `n x n` distance matrix never exists: memory is one
+//! `queries x refs` tile. The data is centred first, which keeps the subtraction accurate.
+//! Ties are broken by the lower row index, on both engines.
+
+use ndarray::{Array2, ArrayView2, Axis};
+
+use crate::check;
+use crate::engine::{CpuEngine, Device, Engine, KnnTile, MatMul, KNN_MAX_K};
+use crate::error::{Error, Result};
+
+/// Tile sizes: query rows per tile, reference rows per tile.
+#[derive(Debug, Clone, Copy)]
+struct Tiles {
+    queries: usize,
+    refs: usize,
+}
+
+/// The `k` nearest other rows of every row of `x`: row `i` of the result lists their indices,
+/// nearest first (ties: lower index first). Needs `1 <= k <= min(n - 1, 64)`.
+///
+/// ```
+/// use smrt::{knn::nearest_neighbors, Device};
+/// let x = ndarray::array![[0.0f32], [1.0], [3.0], [7.0]];
+/// let nn = nearest_neighbors(&Device::Cpu, x.view(), 2)?;
+/// assert_eq!(nn.row(2).to_vec(), vec![1, 0]); // 3 is nearest to 1, then 0 (7 is farther)
+/// # Ok::<(), smrt::Error>(())
+/// ```
+pub fn nearest_neighbors(device: &Device, x: ArrayView2<'_, f32>, k: usize) -> Result<Array2<u32>> {
+    check::finite_matrix(x)?;
+    let n = x.nrows();
+    if k == 0 || k > KNN_MAX_K || k >= n {
+        return Err(Error::config(
+            "k_neighbors",
+            format!(
+                "{k} neighbours of {n} rows: need 1 <= k <= {}",
+                (n - 1).min(KNN_MAX_K)
+            ),
+        ));
+    }
+    let d = x.ncols();
+    let mean = x.mean_axis(Axis(0)).expect("at least one row");
+    let centred = (&x - &mean).as_standard_layout().into_owned();
+    let data = centred.as_slice().expect("standard layout");
+    let norms: Vec<f32> = centred
+        .rows()
+        .into_iter()
+        .map(|r| r.iter().map(|v| v * v).sum())
+        .collect();
+    let index = match device {
+        Device::Cpu => {
+            // Query blocks on separate threads, each its own engine: no shared state.
+            let tiles = Tiles {
+                queries: 128,
+                refs: n.min(8192),
+            };
+            let block = n.div_ceil(4 * crate::parallel::threads()).clamp(tiles.queries, 4096);
+            let starts: Vec<usize> = (0..n).step_by(block).collect();
+            let parts = crate::parallel::parallel_map(&starts, |&s| {
+                let queries = s..(s + block).min(n);
+                search(&mut CpuEngine::new(), data, &norms, d, k, queries, tiles)
+            });
+            let mut all = Vec::with_capacity(n * k);
+            for p in parts {
+                all.extend(p?);
+            }
+            all
+        }
+        Device::Gpu(gpu) => {
+            let limits = gpu.limits();
+            // A tile of at most 16M distances (64 MB), and never over one binding.
+            let cap = (16 << 20).min(limits.max_storage_buffer_binding_size as usize / 4);
+            let queries = n.min(8192);
+            let tiles = Tiles {
+                queries,
+                refs: n.min((cap / queries).max(1)),
+            };
+            search(&mut gpu.engine()?, data, &norms, d, k, 0..n, tiles)?
+        }
+    };
+    Ok(Array2::from_shape_vec((n, k), index).expect("n * k indices"))
+}
+
+/// The neighbours of rows `queries` among all `n` rows of `data` (`n x d`, centred).
+fn search<E: Engine>(
+    e: &mut E,
+    data: &[f32],
+    norms: &[f32],
+    d: usize,
+    k: usize,
+    queries: std::ops::Range<usize>,
+    tiles: Tiles,
+) -> Result<Vec<u32>> {
+    let n = norms.len();
+    let x = e.upload(data)?;
+    let norms = e.upload(norms)?;
+    let rows = e.upload_indices(&(0..n as u32).collect::<Vec<_>>())?;
+    let mut q_buf = e.zeros(tiles.queries * d)?;
+    let mut r_buf = e.zeros(tiles.refs * d)?;
+    let mut gram = e.zeros(tiles.queries * tiles.refs)?;
+    let mut out = Vec::with_capacity(queries.len() * k);
+    for q_start in queries.clone().step_by(tiles.queries) {
+        let qn = tiles.queries.min(queries.end - q_start);
+        e.gather_rows(&x, d, &rows, q_start, qn, &mut q_buf);
+        let mut best_d = e.upload(&vec![f32::INFINITY; qn * k])?;
+        let mut best_i = e.upload_indices(&vec![u32::MAX; qn * k])?;
+        for r_start in (0..n).step_by(tiles.refs) {
+            let rn = tiles.refs.min(n - r_start);
+            let products = if (q_start, qn) == (r_start, rn) {
+                &q_buf
+            } else {
+                e.gather_rows(&x, d, &rows, r_start, rn, &mut r_buf);
+                &r_buf
+            };
+            let shape = MatMul {
+                m: qn,
+                k: d,
+                n: rn,
+                a_t: false,
+                b_t: true,
+            };
+            e.matmul(&q_buf, products, &mut gram, shape, crate::engine::Epilogue::None);
+            let tile = KnnTile {
+                queries: qn,
+                q_start,
+                refs: rn,
+                r_start,
+                k,
+            };
+            e.knn_merge(&gram, &norms, tile, &mut best_d, &mut best_i);
+        }
+        out.extend(e.read_indices(&best_i, qn * k)?);
+    }
+    Ok(out)
+}
