@@ -57,7 +57,9 @@ pub fn nearest_neighbors(device: &Device, x: ArrayView2<'_, f32>, k: usize) -> R
                 queries: 128,
                 refs: n.min(8192),
             };
-            let block = n.div_ceil(4 * crate::parallel::threads()).clamp(tiles.queries, 4096);
+            let block = n
+                .div_ceil(4 * crate::parallel::threads())
+                .clamp(tiles.queries, 4096);
             let starts: Vec<usize> = (0..n).step_by(block).collect();
             let parts = crate::parallel::parallel_map(&starts, |&s| {
                 let queries = s..(s + block).min(n);
@@ -122,7 +124,13 @@ fn search<E: Engine>(
                 a_t: false,
                 b_t: true,
             };
-            e.matmul(&q_buf, products, &mut gram, shape, crate::engine::Epilogue::None);
+            e.matmul(
+                &q_buf,
+                products,
+                &mut gram,
+                shape,
+                crate::engine::Epilogue::None,
+            );
             let tile = KnnTile {
                 queries: qn,
                 q_start,

@@ -186,4 +186,3 @@ impl<L: Label> Balancer<L> for RandomUnderSampler<L> {
         })
     }
 }
-

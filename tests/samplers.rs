@@ -1,0 +1,385 @@
+//! SMOTE, random over- and under-sampling, and the nearest-neighbour search under them.
+
+use std::collections::BTreeMap;
+
+use ndarray::{Array2, ArrayView2};
+use smrt::engine::Gpu;
+use smrt::knn::nearest_neighbors;
+use smrt::rng::{Purpose, Stream};
+use smrt::{
+    Balancer, Device, Error, Origin, RandomOverSampler, RandomUnderSampler, Smote, Strategy,
+};
+
+fn random(n: usize, d: usize, seed: u64) -> Array2<f32> {
+    let s = Stream::new(seed, Purpose::Init, 0);
+    Array2::from_shape_fn((n, d), |(i, j)| 10.0 * s.normal_at((i * d + j) as u64))
+}
+
+/// The `k` nearest other rows by direct f64 distances, ties to the lower index.
+fn naive(x: ArrayView2<'_, f32>, k: usize) -> Vec<Vec<u32>> {
+    let n = x.nrows();
+    (0..n)
+        .map(|q| {
+            let mut d: Vec<(f64, u32)> = (0..n)
+                .filter(|&j| j != q)
+                .map(|j| {
+                    let s = x
+                        .row(q)
+                        .iter()
+                        .zip(x.row(j))
+                        .map(|(&a, &b)| (f64::from(a) - f64::from(b)).powi(2))
+                        .sum();
+                    (s, j as u32)
+                })
+                .collect();
+            d.select_nth_unstable_by(k - 1, |a, b| a.partial_cmp(b).unwrap());
+            d.truncate(k);
+            d.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            d.iter().map(|p| p.1).collect()
+        })
+        .collect()
+}
+
+/// The CPU, and the GPU when wgpu finds an adapter (else a notice; never with
+/// `SMRT_TEST_REQUIRE_GPU` set).
+fn devices() -> Vec<Device> {
+    let mut out = vec![Device::Cpu];
+    match Gpu::new() {
+        Ok(g) => out.push(Device::Gpu(g)),
+        Err(e) => {
+            assert!(
+                std::env::var_os("SMRT_TEST_REQUIRE_GPU").is_none(),
+                "SMRT_TEST_REQUIRE_GPU is set but: {e}"
+            );
+            eprintln!("GPU neighbour tests skipped: {e}");
+        }
+    }
+    out
+}
+
+#[test]
+fn neighbours_equal_a_naive_reference_on_both_engines() {
+    let devices = devices();
+    for (n, d, k) in [
+        (2, 1, 1),
+        (7, 3, 5),
+        (65, 33, 5),
+        (300, 7, 64),
+        (1000, 3, 10),
+        // Several reference tiles on both engines.
+        (9000, 2, 3),
+    ] {
+        let x = random(n, d, n as u64);
+        let want = naive(x.view(), k);
+        for device in &devices {
+            let got = nearest_neighbors(device, x.view(), k).unwrap();
+            // Distances come from |a|^2 + |b|^2 - 2ab in f32: rows whose distances differ by
+            // less than that rounding may trade places; anything else is an error.
+            let dist = |a: usize, b: usize| -> f64 {
+                x.row(a)
+                    .iter()
+                    .zip(x.row(b))
+                    .map(|(&u, &v)| (f64::from(u) - f64::from(v)).powi(2))
+                    .sum()
+            };
+            let norm_max = x
+                .rows()
+                .into_iter()
+                .map(|r| r.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>())
+                .fold(0.0, f64::max);
+            let mut exact = 0;
+            for (q, w) in want.iter().enumerate() {
+                let g = got.row(q).to_vec();
+                if g == *w {
+                    exact += 1;
+                    continue;
+                }
+                let what = format!(
+                    "{} n {n} d {d} k {k}: row {q}: {g:?} vs {w:?}",
+                    device.name()
+                );
+                for (&a, &b) in g.iter().zip(w) {
+                    let (da, db) = (dist(q, a as usize), dist(q, b as usize));
+                    assert!(
+                        a as usize != q && (da - db).abs() <= 1e-5 * 4.0 * norm_max,
+                        "{what}"
+                    );
+                }
+            }
+            assert!(
+                exact * 100 >= 99 * n,
+                "{}: only {exact} of {n} rows exact",
+                device.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn equal_distances_are_ordered_by_index() {
+    // Rows 0..4 are the same point, row 4 another, far away.
+    let x = ndarray::array![
+        [1.0f32, 2.0],
+        [1.0, 2.0],
+        [1.0, 2.0],
+        [1.0, 2.0],
+        [9.0, 9.0]
+    ];
+    for device in devices() {
+        let nn = nearest_neighbors(&device, x.view(), 3).unwrap();
+        assert_eq!(nn.row(0).to_vec(), vec![1, 2, 3], "{}", device.name());
+        assert_eq!(nn.row(2).to_vec(), vec![0, 1, 3], "{}", device.name());
+        assert_eq!(nn.row(4).to_vec(), vec![0, 1, 2], "{}", device.name());
+    }
+}
+
+/// Two classes: 60 rows of "big" and 9 of "small", plus 4 of "tiny".
+fn data() -> (Array2<f32>, Vec<&'static str>) {
+    let x = random(73, 4, 5);
+    let y = (0..73)
+        .map(|i| match i {
+            0..60 => "big",
+            60..69 => "small",
+            _ => "tiny",
+        })
+        .collect();
+    (x, y)
+}
+
+#[test]
+fn every_smote_row_lies_on_a_segment_to_a_neighbour() {
+    let (x, y) = data();
+    for device in devices() {
+        let k = 5;
+        let smote = Smote::new().k_neighbors(k).seed(3).device(device.clone());
+        let out = smote.fit_resample(x.view(), &y).unwrap();
+        for (label, first) in [("small", 60), ("tiny", 69)] {
+            let class: Vec<usize> = (0..73).filter(|&i| y[i] == label).collect();
+            let class_x = x.select(ndarray::Axis(0), &class);
+            let nn = naive(class_x.view(), k.min(class.len() - 1));
+            let mut seen = 0;
+            for (r, o) in out.origin.iter().enumerate() {
+                let Origin::Synthetic { source: Some(src) } = *o else {
+                    continue;
+                };
+                if out.y[r] != label {
+                    continue;
+                }
+                seen += 1;
+                let base = src - first;
+                let row = out.x.row(r);
+                let on_segment = nn[base].iter().any(|&j| {
+                    let (b, e) = (x.row(src), class_x.row(j as usize));
+                    let dir: Vec<f32> = e.iter().zip(b).map(|(e, b)| e - b).collect();
+                    let off: Vec<f32> = row.iter().zip(b).map(|(r, b)| r - b).collect();
+                    let len2: f32 = dir.iter().map(|v| v * v).sum();
+                    let t = off.iter().zip(&dir).map(|(o, d)| o * d).sum::<f32>() / len2;
+                    let miss: f32 = off.iter().zip(&dir).map(|(o, d)| (o - t * d).powi(2)).sum();
+                    (0.0..1.0).contains(&t) && miss.sqrt() < 1e-3
+                });
+                assert!(on_segment, "{label} row {r} (base {src}) is on no segment");
+            }
+            assert_eq!(seen, 60 - class.len(), "{label}: one row per missing row");
+        }
+    }
+}
+
+#[test]
+fn class_counts_for_every_strategy_and_sampler() {
+    let (x, y) = data(); // big 60, small 9, tiny 4
+    let counts = |out: &smrt::Resampled<&str>| -> Vec<usize> {
+        ["big", "small", "tiny"]
+            .iter()
+            .map(|l| out.class_counts().get(l).copied().unwrap_or(0))
+            .collect()
+    };
+    let over: [(Strategy<&str>, [usize; 3]); 4] = [
+        (Strategy::NotMajority, [60, 60, 60]),
+        (Strategy::Minority, [60, 9, 60]),
+        (Strategy::Ratio(0.5), [60, 30, 30]),
+        (
+            Strategy::Targets(BTreeMap::from([("small", 20)])),
+            [60, 20, 4],
+        ),
+    ];
+    for (strategy, want) in over {
+        let smote = Smote::new()
+            .strategy(strategy.clone())
+            .backend(smrt::Backend::Cpu);
+        assert_eq!(
+            counts(&smote.fit_resample(x.view(), &y).unwrap()),
+            want,
+            "smote {strategy:?}"
+        );
+        let ros = RandomOverSampler::new().strategy(strategy.clone());
+        assert_eq!(
+            counts(&ros.fit_resample(x.view(), &y).unwrap()),
+            want,
+            "over {strategy:?}"
+        );
+    }
+    let under: [(Strategy<&str>, [usize; 3]); 4] = [
+        (Strategy::NotMajority, [4, 4, 4]),
+        (Strategy::Minority, [4, 9, 4]),
+        (Strategy::Ratio(0.25), [16, 9, 4]),
+        (Strategy::Targets(BTreeMap::from([("big", 30)])), [30, 9, 4]),
+    ];
+    for (strategy, want) in under {
+        let rus = RandomUnderSampler::new().strategy(strategy.clone());
+        let out = rus.fit_resample(x.view(), &y).unwrap();
+        assert_eq!(counts(&out), want, "under {strategy:?}");
+        // Kept rows are real rows, unchanged, in input order.
+        let mut last = None;
+        for (r, o) in out.origin.iter().enumerate() {
+            let Origin::Real(i) = *o else {
+                panic!("under-sampling made a synthetic row")
+            };
+            assert!(last < Some(i));
+            last = Some(i);
+            assert_eq!(out.x.row(r), x.row(i));
+            assert_eq!(out.y[r], y[i]);
+        }
+    }
+}
+
+#[test]
+fn random_over_sampling_copies_rows_and_shrinkage_adds_scaled_noise() {
+    let x = random(2000, 3, 8);
+    let y: Vec<u8> = (0..2000).map(|i| u8::from(i < 400)).collect();
+    let copies = RandomOverSampler::new()
+        .seed(2)
+        .fit_resample(x.view(), &y)
+        .unwrap();
+    for (r, o) in copies.origin.iter().enumerate().skip(2000) {
+        let Origin::Synthetic { source: Some(s) } = *o else {
+            panic!("a copy names its source")
+        };
+        assert_eq!(copies.x.row(r), x.row(s));
+        assert_eq!(y[s], 1);
+    }
+    // Shrinkage 1: noise sd per feature = std_j * (4 / (5 * 400))^(1/7) (data sd 10).
+    let smooth = RandomOverSampler::new()
+        .shrinkage(1.0)
+        .seed(2)
+        .fit_resample(x.view(), &y)
+        .unwrap();
+    let want_sd = 10.0 * (4.0f64 / (5.0 * 400.0)).powf(1.0 / 7.0);
+    let mut sq = 0.0f64;
+    let mut n = 0;
+    for (r, o) in smooth.origin.iter().enumerate().skip(2000) {
+        let Origin::Synthetic { source: Some(s) } = *o else {
+            unreachable!()
+        };
+        for (a, b) in smooth.x.row(r).iter().zip(x.row(s)) {
+            sq += f64::from(a - b).powi(2);
+            n += 1;
+        }
+    }
+    let sd = (sq / n as f64).sqrt();
+    assert!(
+        (sd / want_sd - 1.0).abs() < 0.1,
+        "noise sd {sd}, expected about {want_sd}"
+    );
+}
+
+#[test]
+fn same_seed_same_rows_other_seed_other_rows() {
+    let (x, y) = data();
+    let run = |seed| {
+        Smote::new()
+            .seed(seed)
+            .backend(smrt::Backend::Cpu)
+            .fit_resample(x.view(), &y)
+            .unwrap()
+            .x
+    };
+    assert_eq!(run(1), run(1));
+    assert_ne!(run(1), run(2));
+    let over = |seed| {
+        RandomOverSampler::new()
+            .shrinkage(0.3)
+            .seed(seed)
+            .fit_resample(x.view(), &y)
+            .unwrap()
+            .x
+    };
+    assert_eq!(over(1), over(1));
+    assert_ne!(over(1), over(2));
+    let under = |seed| {
+        RandomUnderSampler::new()
+            .seed(seed)
+            .fit_resample(x.view(), &y)
+            .unwrap()
+            .origin
+    };
+    assert_eq!(under(1), under(1));
+    assert_ne!(under(1), under(2));
+}
+
+#[test]
+fn smote_on_the_gpu_equals_smote_on_the_cpu() {
+    let (x, y) = data();
+    let outs: Vec<_> = devices()
+        .into_iter()
+        .map(|d| {
+            Smote::new()
+                .seed(4)
+                .device(d)
+                .fit_resample(x.view(), &y)
+                .unwrap()
+        })
+        .collect();
+    // Same neighbours, same draws: the same rows (the interpolation runs on the host).
+    for o in &outs[1..] {
+        assert_eq!(o.x, outs[0].x);
+        assert_eq!(o.origin, outs[0].origin);
+    }
+}
+
+#[test]
+fn impossible_requests_are_errors() {
+    let (x, y) = data();
+    let lonely: Vec<&str> = (0..73)
+        .map(|i| if i == 0 { "one" } else { "many" })
+        .collect();
+    assert!(matches!(
+        Smote::new()
+            .backend(smrt::Backend::Cpu)
+            .fit_resample(x.view(), &lonely),
+        Err(Error::ClassTooSmall { needed: 2, .. })
+    ));
+    for k in [0, 65] {
+        assert!(matches!(
+            Smote::new().k_neighbors(k).fit_resample(x.view(), &y),
+            Err(Error::InvalidConfig {
+                name: "k_neighbors",
+                ..
+            })
+        ));
+    }
+    assert!(matches!(
+        RandomOverSampler::new()
+            .shrinkage(-1.0)
+            .fit_resample(x.view(), &y),
+        Err(Error::InvalidConfig {
+            name: "shrinkage",
+            ..
+        })
+    ));
+    let grow = Strategy::Targets(BTreeMap::from([("tiny", 5)]));
+    assert!(RandomUnderSampler::new()
+        .strategy(grow)
+        .fit_resample(x.view(), &y)
+        .is_err());
+    let unknown = Strategy::Targets(BTreeMap::from([("none", 5)]));
+    assert!(matches!(
+        RandomOverSampler::new()
+            .strategy(unknown)
+            .fit_resample(x.view(), &y),
+        Err(Error::UnknownClass(_))
+    ));
+    assert!(matches!(
+        Smote::new().fit_resample(x.view(), &y[..10]),
+        Err(Error::ShapeMismatch { .. })
+    ));
+}
