@@ -7,7 +7,9 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use smrt::engine::{adapters, Gpu};
 use smrt::table::Table;
-use smrt::{Backend, Device, Error, Smrt, Strategy};
+use smrt::{
+    Backend, Balancer, Device, Error, RandomOverSampler, RandomUnderSampler, Smote, Smrt, Strategy,
+};
 
 /// Repair class imbalance in tabular data with variational auto-encoders.
 #[derive(Parser)]
@@ -40,18 +42,37 @@ struct BalanceArgs {
     label: Option<String>,
     /// Bring every class up to at least RATIO x the majority count, RATIO in (0, 1]
     /// (default: every class up to the majority count).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     ratio: Option<f32>,
     /// Seed of all randomness.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Training epochs per class.
+    /// Training epochs per class (smrt).
     #[arg(long)]
     epochs: Option<usize>,
+    /// The resampler: smrt (VAEs), smote, random-over (copies, optionally jittered with
+    /// --shrinkage) or random-under (drops rows of the large classes).
+    #[arg(long, value_enum, default_value_t = Method::Smrt)]
+    method: Method,
+    /// Neighbours per row (smote).
+    #[arg(long, default_value_t = 5)]
+    k_neighbors: usize,
+    /// Noise on the copies of random-over: a smoothed bootstrap, 0 for exact copies.
+    #[arg(long, allow_hyphen_values = true)]
+    shrinkage: Option<f32>,
     /// Where to compute: auto (a hardware GPU if present, else the CPU; the SMRT_BACKEND
     /// environment variable can set it), gpu (any adapter, software ones too) or cpu.
     #[arg(long, default_value = "auto")]
     backend: Backend,
+}
+
+/// The resamplers of `balance --method`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Method {
+    Smrt,
+    Smote,
+    RandomOver,
+    RandomUnder,
 }
 
 #[derive(clap::Args)]
@@ -110,9 +131,9 @@ fn balancer(
     ratio: Option<f32>,
     seed: u64,
     epochs: Option<usize>,
-    backend: Backend,
+    device: Device,
 ) -> Result<Smrt<String>, Error> {
-    let mut b = Smrt::builder().seed(seed).backend(backend);
+    let mut b = Smrt::builder().seed(seed).device(device);
     if let Some(r) = ratio {
         b = b.strategy(Strategy::Ratio(r));
     }
@@ -129,19 +150,67 @@ fn balance(args: BalanceArgs) -> Result<(), Error> {
             reason: "is the input file; the input is never overwritten".into(),
         });
     }
-    let smrt = balancer(args.ratio, args.seed, args.epochs, args.backend)?;
+    let not_for = |flag: &'static str, method: &str| {
+        Err(Error::InvalidConfig {
+            name: flag,
+            reason: format!("does not apply to --method {method}"),
+        })
+    };
+    if args.shrinkage.is_some() && args.method != Method::RandomOver {
+        return not_for("shrinkage", "other than random-over");
+    }
+    if args.epochs.is_some() && args.method != Method::Smrt {
+        return not_for("epochs", "other than smrt");
+    }
+    let strategy = match args.ratio {
+        Some(r) => Strategy::Ratio(r),
+        None => Strategy::NotMajority,
+    };
+    strategy.validate()?;
+    if args.method == Method::Smrt {
+        // Settings are checked before any file is read.
+        balancer(args.ratio, args.seed, args.epochs, Device::Cpu)?;
+    }
     let table = Table::read_csv(&args.input, args.label.as_deref())?;
+    let device = match args.method {
+        Method::Smrt | Method::Smote => Device::new(args.backend)?,
+        Method::RandomOver | Method::RandomUnder => Device::Cpu,
+    };
+    let sampler: Box<dyn Balancer<String>> = match args.method {
+        Method::Smrt => Box::new(balancer(
+            args.ratio,
+            args.seed,
+            args.epochs,
+            device.clone(),
+        )?),
+        Method::Smote => Box::new(
+            Smote::new()
+                .strategy(strategy)
+                .k_neighbors(args.k_neighbors)
+                .seed(args.seed)
+                .device(device.clone()),
+        ),
+        Method::RandomOver => {
+            let mut s = RandomOverSampler::new().strategy(strategy).seed(args.seed);
+            if let Some(v) = args.shrinkage {
+                s = s.shrinkage(v);
+            }
+            Box::new(s)
+        }
+        Method::RandomUnder => {
+            Box::new(RandomUnderSampler::new().strategy(strategy).seed(args.seed))
+        }
+    };
     let started = Instant::now();
-    let out = smrt.fit_resample(table.x.view(), &table.y)?;
-    let n = table.x.nrows();
-    table.write_with(&args.output, out.x.slice(ndarray::s![n.., ..]), &out.y[n..])?;
+    let out = sampler.fit_resample(table.x.view(), &table.y)?;
+    table.write_resampled(&args.output, out.x.view(), &out.y, &out.origin)?;
+    let engine = device.name();
     eprintln!(
-        "{} rows in, {} rows out ({} synthetic) in {:.2} s on {}",
-        n,
+        "{} rows in, {} rows out ({} synthetic) in {:.2} s on {engine}",
+        table.y.len(),
         out.y.len(),
         out.synthetic_count(),
         started.elapsed().as_secs_f64(),
-        smrt.device()?.name()
     );
     Ok(())
 }
@@ -168,7 +237,7 @@ fn demo(args: DemoArgs) -> Result<(), Error> {
     }
     let x = digits.x.select(ndarray::Axis(0), &keep);
     let y: Vec<String> = keep.iter().map(|&i| digits.y[i].clone()).collect();
-    let smrt = balancer(None, args.seed, args.epochs, args.backend)?;
+    let smrt = balancer(None, args.seed, args.epochs, Device::new(args.backend)?)?;
     let started = Instant::now();
     let out = smrt.fit_resample(x.view(), &y)?;
     let secs = started.elapsed().as_secs_f64();

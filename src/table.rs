@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array2, ArrayView2};
 
+use crate::balance::Origin;
 use crate::error::{Error, Result};
 
 /// A CSV table split into a feature matrix and a label column.
@@ -113,22 +114,25 @@ impl Table {
         })
     }
 
-    /// Writes the table's own rows unchanged, then `extra` rows with labels `extra_y`, to `path`
-    /// atomically: a temporary file in the same folder, renamed when complete.
-    pub fn write_with(
+    /// Writes a resampling of this table to `path` atomically (a temporary file in the same
+    /// folder, renamed when complete): rows whose origin is [`Origin::Real`] are this table's
+    /// records byte for byte; synthetic rows are formatted from `x` with their label from `y`.
+    pub fn write_resampled(
         &self,
         path: &Path,
-        extra: ArrayView2<'_, f32>,
-        extra_y: &[String],
+        x: ArrayView2<'_, f32>,
+        y: &[String],
+        origin: &[Origin],
     ) -> Result<()> {
         write_atomic(path, |w| {
             let mut out = csv::Writer::from_writer(w);
             out.write_record(&self.header)?;
-            for rec in &self.records {
-                out.write_record(rec)?;
-            }
             let mut fields: Vec<String> = Vec::with_capacity(self.header.len());
-            for (row, label) in extra.rows().into_iter().zip(extra_y) {
+            for ((row, label), o) in x.rows().into_iter().zip(y).zip(origin) {
+                if let Origin::Real(i) = *o {
+                    out.write_record(&self.records[i])?;
+                    continue;
+                }
                 fields.clear();
                 fields.extend(row.iter().map(|v| v.to_string()));
                 fields.insert(self.label_col, label.clone());

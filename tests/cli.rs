@@ -355,3 +355,69 @@ fn info_lists_adapters_and_the_choice() {
         assert!(text.contains(&a.name), "{} missing from {text}", a.name);
     }
 }
+
+#[test]
+fn every_method_balances_the_file() {
+    let d = dir("methods");
+    let input = d.join("in.csv");
+    let text = write_input(&input); // 40 common, 8 rare
+    let input_lines: Vec<&str> = text.lines().collect();
+    let cases: [(&[&str], usize, usize); 4] = [
+        (&["--method", "smote", "--k-neighbors", "3"], 40, 40),
+        (&["--method", "random-over"], 40, 40),
+        (&["--method", "random-over", "--shrinkage", "0.5"], 40, 40),
+        (&["--method", "random-under", "--ratio", "0.5"], 16, 8),
+    ];
+    for (extra, common, rare) in cases {
+        let output = d.join("out.csv");
+        let base = [
+            "balance",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+            "--label",
+            "kind",
+            "--seed",
+            "2",
+        ];
+        let out = smrt(&[&base[..], extra].concat());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{extra:?}: {err}");
+        let written = std::fs::read_to_string(&output).unwrap();
+        let lines: Vec<&str> = written.lines().collect();
+        assert_eq!(lines[0], input_lines[0], "header");
+        let count = |l: &str| lines.iter().filter(|s| s.contains(&format!(",{l},"))).count();
+        assert_eq!((count("common"), count("rare")), (common, rare), "{extra:?}");
+        if extra.contains(&"random-under") {
+            // Every row written is an input row, byte for byte.
+            assert!(lines.iter().all(|l| input_lines.contains(l)), "{written}");
+        } else {
+            assert!(written.starts_with(&text), "{extra:?}: input rows first");
+        }
+        if extra.contains(&"--shrinkage") {
+            let copies = lines[49..].iter().filter(|l| input_lines.contains(l)).count();
+            assert!(copies < 5, "shrinkage jitters the copies ({copies} exact)");
+        }
+        std::fs::remove_file(&output).unwrap();
+    }
+}
+
+#[test]
+fn method_flags_are_checked() {
+    let d = dir("method-flags");
+    let (input, output) = (d.join("in.csv"), d.join("out.csv"));
+    write_input(&input);
+    let (i, o) = (input.to_str().unwrap(), output.to_str().unwrap());
+    let base = ["balance", "--input", i, "--output", o, "--label", "kind"];
+    let cases: [(&[&str], &str); 5] = [
+        (&["--method", "adasyn"], "adasyn"),
+        (&["--method", "smote", "--shrinkage", "0.5"], "shrinkage"),
+        (&["--method", "smote", "--epochs", "5"], "epochs"),
+        (&["--method", "smote", "--k-neighbors", "0"], "k_neighbors"),
+        (&["--method", "random-over", "--shrinkage", "-1"], "shrinkage"),
+    ];
+    for (extra, needle) in cases {
+        assert_failed_cleanly(&smrt(&[&base[..], extra].concat()), &output, needle);
+    }
+}
