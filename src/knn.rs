@@ -54,7 +54,7 @@ pub fn nearest_neighbors(device: &Device, x: ArrayView2<'_, f32>, k: usize) -> R
         Device::Cpu => {
             // Query blocks on separate threads, each its own engine: no shared state.
             let tiles = Tiles {
-                queries: 128,
+                queries: 256,
                 refs: n.min(8192),
             };
             let block = n

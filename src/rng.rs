@@ -102,9 +102,9 @@ impl Stream {
         unit_open(self.u32_at(index))
     }
 
-    /// An integer uniform in `0..n` at `index` (Lemire's multiply-shift; bias below 2^-32 * n).
+    /// An integer uniform in `0..n` at `index` (see [`below`]).
     pub fn below_at(&self, index: u64, n: u32) -> u32 {
-        ((u64::from(self.u32_at(index)) * u64::from(n)) >> 32) as u32
+        below(self.u32_at(index), n)
     }
 
     /// Fills `out` with standard normal draws for elements `offset..offset + out.len()`.
@@ -138,6 +138,11 @@ impl Stream {
         let b = self.block(index);
         u64::from(b[0]) | (u64::from(b[1]) << 32)
     }
+}
+
+/// Maps a 32-bit word to an integer in `0..n` (Lemire's multiply-shift; bias below 2^-32 * n).
+pub fn below(word: u32, n: u32) -> u32 {
+    ((u64::from(word) * u64::from(n)) >> 32) as u32
 }
 
 /// Maps a 32-bit word to a float in (0, 1): the top 24 bits plus one half ulp.

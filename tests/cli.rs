@@ -387,8 +387,17 @@ fn every_method_balances_the_file() {
         let written = std::fs::read_to_string(&output).unwrap();
         let lines: Vec<&str> = written.lines().collect();
         assert_eq!(lines[0], input_lines[0], "header");
-        let count = |l: &str| lines.iter().filter(|s| s.contains(&format!(",{l},"))).count();
-        assert_eq!((count("common"), count("rare")), (common, rare), "{extra:?}");
+        let count = |l: &str| {
+            lines
+                .iter()
+                .filter(|s| s.contains(&format!(",{l},")))
+                .count()
+        };
+        assert_eq!(
+            (count("common"), count("rare")),
+            (common, rare),
+            "{extra:?}"
+        );
         if extra.contains(&"random-under") {
             // Every row written is an input row, byte for byte.
             assert!(lines.iter().all(|l| input_lines.contains(l)), "{written}");
@@ -396,7 +405,10 @@ fn every_method_balances_the_file() {
             assert!(written.starts_with(&text), "{extra:?}: input rows first");
         }
         if extra.contains(&"--shrinkage") {
-            let copies = lines[49..].iter().filter(|l| input_lines.contains(l)).count();
+            let copies = lines[49..]
+                .iter()
+                .filter(|l| input_lines.contains(l))
+                .count();
             assert!(copies < 5, "shrinkage jitters the copies ({copies} exact)");
         }
         std::fs::remove_file(&output).unwrap();
@@ -415,7 +427,10 @@ fn method_flags_are_checked() {
         (&["--method", "smote", "--shrinkage", "0.5"], "shrinkage"),
         (&["--method", "smote", "--epochs", "5"], "epochs"),
         (&["--method", "smote", "--k-neighbors", "0"], "k_neighbors"),
-        (&["--method", "random-over", "--shrinkage", "-1"], "shrinkage"),
+        (
+            &["--method", "random-over", "--shrinkage", "-1"],
+            "shrinkage",
+        ),
     ];
     for (extra, needle) in cases {
         assert_failed_cleanly(&smrt(&[&base[..], extra].concat()), &output, needle);

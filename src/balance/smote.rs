@@ -9,7 +9,7 @@ use super::{append, Balancer, Classes, Grown, Origin, Resampled};
 use crate::engine::{Backend, Device, KNN_MAX_K};
 use crate::error::{Error, Result};
 use crate::knn::nearest_neighbors;
-use crate::rng::{Purpose, Stream};
+use crate::rng::{below, Purpose, Stream};
 use crate::strategy::{Label, Strategy};
 
 /// SMOTE with imbalanced-learn's semantics: each synthetic row is `x_i + gap * (x_nn - x_i)` with
@@ -144,8 +144,8 @@ impl<L: Label> Balancer<L> for Smote<L> {
     }
 }
 
-/// `n` rows `x_i + gap (x_nn - x_i)`, with the index `i` of each row's base. Draws `3s`, `3s + 1`,
-/// `3s + 2` of `stream` choose the base, the neighbour and the gap of synthetic row `s`.
+/// `n` rows `x_i + gap (x_nn - x_i)`, with the index `i` of each row's base. Block `s` of
+/// `stream` draws synthetic row `s`: its words 0, 1, 2 choose the base, the neighbour, the gap.
 fn interpolate(
     x: ArrayView2<'_, f32>,
     nn: &Array2<u32>,
@@ -156,11 +156,11 @@ fn interpolate(
     let mut out = Array2::zeros((n, x.ncols()));
     let mut bases = Vec::with_capacity(n);
     for (s, mut row) in out.rows_mut().into_iter().enumerate() {
-        let at = 3 * s as u64;
-        let base = stream.below_at(at, rows) as usize;
-        let other = nn[[base, stream.below_at(at + 1, k) as usize]] as usize;
+        let w = stream.block(s as u64);
+        let base = below(w[0], rows) as usize;
+        let other = nn[[base, below(w[1], k) as usize]] as usize;
         // Uniform in [0, 1): the top 24 bits.
-        let gap = (stream.u32_at(at + 2) >> 8) as f32 * (1.0 / 16_777_216.0);
+        let gap = (w[2] >> 8) as f32 * (1.0 / 16_777_216.0);
         let (a, b) = (x.row(base), x.row(other));
         for ((o, &av), &bv) in row.iter_mut().zip(a).zip(b) {
             *o = av + gap * (bv - av);

@@ -68,6 +68,19 @@ pub(crate) fn exp(x: f32) -> f32 {
     e * f32::from_bits(two_n)
 }
 
+/// The smallest of 32 values, in eight independent lanes so the loop vectorises.
+fn min_of_32(v: &[f32]) -> f32 {
+    let mut lanes = [f32::INFINITY; 8];
+    for part in v.chunks_exact(8) {
+        for (l, &x) in lanes.iter_mut().zip(part) {
+            *l = if x < *l { x } else { *l };
+        }
+    }
+    lanes
+        .iter()
+        .fold(f32::INFINITY, |m, &x| if x < m { x } else { m })
+}
+
 /// The logistic function `1 / (1 + e^-x)`.
 pub(crate) fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + exp(-x))
@@ -320,29 +333,39 @@ impl Engine for CpuEngine {
         best_d: &mut Vec<f32>,
         best_i: &mut Vec<u32>,
     ) {
+        const CHUNK: usize = 32;
         let ref_norms = &norms[t.r_start..t.r_start + t.refs];
-        let mut dist = vec![0.0f32; t.refs];
         for q in 0..t.queries {
             let me = t.q_start + q;
             let qn = norms[me];
             let row = &gram[q * t.refs..(q + 1) * t.refs];
-            // Distances first, in a loop that vectorises; the rare insertions after.
-            for ((d, &g), &rn) in dist.iter_mut().zip(row).zip(ref_norms) {
-                *d = (qn + rn - 2.0 * g).max(0.0);
-            }
             let bd = &mut best_d[q * t.k..(q + 1) * t.k];
             let bi = &mut best_i[q * t.k..(q + 1) * t.k];
-            for (r, &d) in dist.iter().enumerate() {
-                let j = (t.r_start + r) as u32;
-                if (d, j) < (bd[t.k - 1], bi[t.k - 1]) && j as usize != me {
-                    let mut p = t.k - 1;
-                    while p > 0 && (d, j) < (bd[p - 1], bi[p - 1]) {
-                        bd[p] = bd[p - 1];
-                        bi[p] = bi[p - 1];
-                        p -= 1;
+            for (c, (g, rn)) in row.chunks(CHUNK).zip(ref_norms.chunks(CHUNK)).enumerate() {
+                // Distances of a chunk in a loop that vectorises; most chunks hold nothing
+                // nearer than the current k-th and are skipped on their minimum.
+                let mut dist = [0.0f32; CHUNK];
+                for ((d, &g), &rn) in dist.iter_mut().zip(g).zip(rn) {
+                    *d = (qn + rn - 2.0 * g).max(0.0);
+                }
+                if g.len() == CHUNK && min_of_32(&dist) > bd[t.k - 1] {
+                    continue;
+                }
+                for (o, &d) in dist[..g.len()].iter().enumerate() {
+                    if d > bd[t.k - 1] {
+                        continue;
                     }
-                    bd[p] = d;
-                    bi[p] = j;
+                    let j = (t.r_start + c * CHUNK + o) as u32;
+                    if (d, j) < (bd[t.k - 1], bi[t.k - 1]) && j as usize != me {
+                        let mut p = t.k - 1;
+                        while p > 0 && (d, j) < (bd[p - 1], bi[p - 1]) {
+                            bd[p] = bd[p - 1];
+                            bi[p] = bi[p - 1];
+                            p -= 1;
+                        }
+                        bd[p] = d;
+                        bi[p] = j;
+                    }
                 }
             }
         }

@@ -1,0 +1,38 @@
+//! SMOTE on the data of `shared/bench/smote_speed.py`: 100,000 rows x 32 Gaussian features,
+//! majority:minority 20:1 (minority shifted by 1 on every feature), k = 5, balanced fully
+//! (90,476 synthetic rows). Both engines (the GPU engine on whatever adapter wgpu finds).
+//!
+//! `cargo bench --bench smote` (throughput in synthetic rows/s; time = one `fit_resample`).
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ndarray::Array2;
+use smrt::engine::Gpu;
+use smrt::rng::{Purpose, Stream};
+use smrt::{Balancer, Device, Smote};
+
+fn bench_smote(c: &mut Criterion) {
+    let (rows, features) = (100_000, 32);
+    let minority = (rows as f64 / 21.0).round() as usize;
+    let s = Stream::new(0, Purpose::Init, 0);
+    let x = Array2::from_shape_fn((rows, features), |(i, j)| {
+        s.normal_at((i * features + j) as u64) + if i < minority { 1.0 } else { 0.0 }
+    });
+    let y: Vec<u8> = (0..rows).map(|i| u8::from(i < minority)).collect();
+    let mut devices = vec![("cpu".to_string(), Device::Cpu)];
+    if let Ok(g) = Gpu::new() {
+        devices.push((format!("gpu ({})", g.adapter().name), Device::Gpu(g)));
+    }
+    let mut g = c.benchmark_group("smote");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements((rows - 2 * minority) as u64));
+    for (label, device) in devices {
+        let smote = Smote::new().device(device);
+        g.bench_function(format!("{label} 100000x32 1:20 k5"), |b| {
+            b.iter(|| smote.fit_resample(x.view(), &y).expect("smote"))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench_smote);
+criterion_main!(benches);
