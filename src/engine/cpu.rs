@@ -68,7 +68,62 @@ pub(crate) fn exp(x: f32) -> f32 {
     e * f32::from_bits(two_n)
 }
 
+/// [`merge_tile`] compiled for AVX2 (the same operations, so the same results, in wider lanes).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn merge_tile_avx2(
+    gram: &[f32],
+    norms: &[f32],
+    t: KnnTile,
+    best_d: &mut [f32],
+    best_i: &mut [u32],
+) {
+    merge_tile(gram, norms, t, best_d, best_i);
+}
+
+/// [`Engine::knn_merge`] on the host.
+#[inline(always)]
+fn merge_tile(gram: &[f32], norms: &[f32], t: KnnTile, best_d: &mut [f32], best_i: &mut [u32]) {
+    const CHUNK: usize = 32;
+    let ref_norms = &norms[t.r_start..t.r_start + t.refs];
+    for q in 0..t.queries {
+        let me = t.q_start + q;
+        let qn = norms[me];
+        let row = &gram[q * t.refs..(q + 1) * t.refs];
+        let bd = &mut best_d[q * t.k..(q + 1) * t.k];
+        let bi = &mut best_i[q * t.k..(q + 1) * t.k];
+        for (c, (g, rn)) in row.chunks(CHUNK).zip(ref_norms.chunks(CHUNK)).enumerate() {
+            // Distances of a chunk in a loop that vectorises; most chunks hold nothing
+            // nearer than the current k-th and are skipped on their minimum.
+            let mut dist = [0.0f32; CHUNK];
+            for ((d, &g), &rn) in dist.iter_mut().zip(g).zip(rn) {
+                *d = (qn + rn - 2.0 * g).max(0.0);
+            }
+            if g.len() == CHUNK && min_of_32(&dist) > bd[t.k - 1] {
+                continue;
+            }
+            for (o, &d) in dist[..g.len()].iter().enumerate() {
+                if d > bd[t.k - 1] {
+                    continue;
+                }
+                let j = (t.r_start + c * CHUNK + o) as u32;
+                if (d, j) < (bd[t.k - 1], bi[t.k - 1]) && j as usize != me {
+                    let mut p = t.k - 1;
+                    while p > 0 && (d, j) < (bd[p - 1], bi[p - 1]) {
+                        bd[p] = bd[p - 1];
+                        bi[p] = bi[p - 1];
+                        p -= 1;
+                    }
+                    bd[p] = d;
+                    bi[p] = j;
+                }
+            }
+        }
+    }
+}
+
 /// The smallest of 32 values, in eight independent lanes so the loop vectorises.
+#[inline(always)]
 fn min_of_32(v: &[f32]) -> f32 {
     let mut lanes = [f32::INFINITY; 8];
     for part in v.chunks_exact(8) {
@@ -333,42 +388,13 @@ impl Engine for CpuEngine {
         best_d: &mut Vec<f32>,
         best_i: &mut Vec<u32>,
     ) {
-        const CHUNK: usize = 32;
-        let ref_norms = &norms[t.r_start..t.r_start + t.refs];
-        for q in 0..t.queries {
-            let me = t.q_start + q;
-            let qn = norms[me];
-            let row = &gram[q * t.refs..(q + 1) * t.refs];
-            let bd = &mut best_d[q * t.k..(q + 1) * t.k];
-            let bi = &mut best_i[q * t.k..(q + 1) * t.k];
-            for (c, (g, rn)) in row.chunks(CHUNK).zip(ref_norms.chunks(CHUNK)).enumerate() {
-                // Distances of a chunk in a loop that vectorises; most chunks hold nothing
-                // nearer than the current k-th and are skipped on their minimum.
-                let mut dist = [0.0f32; CHUNK];
-                for ((d, &g), &rn) in dist.iter_mut().zip(g).zip(rn) {
-                    *d = (qn + rn - 2.0 * g).max(0.0);
-                }
-                if g.len() == CHUNK && min_of_32(&dist) > bd[t.k - 1] {
-                    continue;
-                }
-                for (o, &d) in dist[..g.len()].iter().enumerate() {
-                    if d > bd[t.k - 1] {
-                        continue;
-                    }
-                    let j = (t.r_start + c * CHUNK + o) as u32;
-                    if (d, j) < (bd[t.k - 1], bi[t.k - 1]) && j as usize != me {
-                        let mut p = t.k - 1;
-                        while p > 0 && (d, j) < (bd[p - 1], bi[p - 1]) {
-                            bd[p] = bd[p - 1];
-                            bi[p] = bi[p - 1];
-                            p -= 1;
-                        }
-                        bd[p] = d;
-                        bi[p] = j;
-                    }
-                }
-            }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            unsafe { merge_tile_avx2(gram, norms, t, best_d, best_i) };
+            return;
         }
+        merge_tile(gram, norms, t, best_d, best_i);
     }
 
     fn optimizer_step(
