@@ -86,11 +86,7 @@ impl<L: Label> Smote<L> {
     }
 
     fn resolved_device(&self) -> Result<Device> {
-        if let Some(d) = self.device.get() {
-            return Ok(d.clone());
-        }
-        let d = Device::new(self.backend)?;
-        Ok(self.device.get_or_init(|| d).clone())
+        Device::once(&self.device, self.backend)
     }
 }
 

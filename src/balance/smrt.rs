@@ -72,11 +72,7 @@ impl<L: Label> Smrt<L> {
     /// Where it computes: the device given to the builder, or the one its backend resolves to
     /// (once; later calls and every `fit_resample` reuse it).
     pub fn device(&self) -> Result<Device> {
-        if let Some(d) = self.device.get() {
-            return Ok(d.clone());
-        }
-        let d = Device::new(self.backend)?;
-        Ok(self.device.get_or_init(|| d).clone())
+        Device::once(&self.device, self.backend)
     }
 
     /// The VAE settings used for every class.

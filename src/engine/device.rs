@@ -84,6 +84,15 @@ impl Device {
         Ok(Device::Cpu)
     }
 
+    /// The device in `cell`, resolving `backend` into it on first use.
+    pub(crate) fn once(cell: &std::sync::OnceLock<Device>, backend: Backend) -> Result<Device> {
+        if let Some(d) = cell.get() {
+            return Ok(d.clone());
+        }
+        let d = Device::new(backend)?;
+        Ok(cell.get_or_init(|| d).clone())
+    }
+
     /// A short name for messages: `cpu`, or `gpu: ` and the adapter's name.
     pub fn name(&self) -> String {
         match self {
