@@ -7,6 +7,7 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ndarray::Array2;
 use smrt::engine::Gpu;
+use smrt::knn::nearest_neighbors;
 use smrt::rng::{Purpose, Stream};
 use smrt::{Balancer, Device, Smote};
 
@@ -25,7 +26,11 @@ fn bench_smote(c: &mut Criterion) {
     let mut g = c.benchmark_group("smote");
     g.sample_size(10);
     g.throughput(Throughput::Elements((rows - 2 * minority) as u64));
+    let minority_x = x.slice(ndarray::s![..minority, ..]).to_owned();
     for (label, device) in devices {
+        g.bench_function(format!("{label} neighbours only 4762x32 k5"), |b| {
+            b.iter(|| nearest_neighbors(&device, minority_x.view(), 5).expect("knn"))
+        });
         let smote = Smote::new().device(device);
         g.bench_function(format!("{label} 100000x32 1:20 k5"), |b| {
             b.iter(|| smote.fit_resample(x.view(), &y).expect("smote"))

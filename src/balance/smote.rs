@@ -142,26 +142,47 @@ impl<L: Label> Balancer<L> for Smote<L> {
 
 /// `n` rows `x_i + gap (x_nn - x_i)`, with the index `i` of each row's base. Block `s` of
 /// `stream` draws synthetic row `s`: its words 0, 1, 2 choose the base, the neighbour, the gap.
+/// Row ranges are filled on separate threads; the result does not depend on their number.
 fn interpolate(
     x: ArrayView2<'_, f32>,
     nn: &Array2<u32>,
     n: usize,
     stream: Stream,
 ) -> (Array2<f32>, Vec<usize>) {
-    let (rows, k) = (x.nrows() as u32, nn.ncols() as u32);
-    let mut out = Array2::zeros((n, x.ncols()));
-    let mut bases = Vec::with_capacity(n);
-    for (s, mut row) in out.rows_mut().into_iter().enumerate() {
-        let w = stream.block(s as u64);
-        let base = below(w[0], rows) as usize;
-        let other = nn[[base, below(w[1], k) as usize]] as usize;
-        // Uniform in [0, 1): the top 24 bits.
-        let gap = (w[2] >> 8) as f32 * (1.0 / 16_777_216.0);
-        let (a, b) = (x.row(base), x.row(other));
-        for ((o, &av), &bv) in row.iter_mut().zip(a).zip(b) {
-            *o = av + gap * (bv - av);
+    let d = x.ncols();
+    let x = x.as_standard_layout();
+    let data = x.as_slice().expect("standard layout");
+    let (rows, k) = ((data.len() / d) as u32, nn.ncols() as u32);
+    let nn = nn.as_slice().expect("standard layout");
+    const PART: usize = 8192;
+    let starts: Vec<usize> = (0..n).step_by(PART).collect();
+    let parts = crate::parallel::parallel_map(&starts, |&first| {
+        let count = PART.min(n - first);
+        let mut out = vec![0.0f32; count * d];
+        let mut bases = Vec::with_capacity(count);
+        for (s, row) in (first..).zip(out.chunks_exact_mut(d)) {
+            let w = stream.block(s as u64);
+            let base = below(w[0], rows) as usize;
+            let other = nn[base * k as usize + below(w[1], k) as usize] as usize;
+            // Uniform in [0, 1): the top 24 bits.
+            let gap = (w[2] >> 8) as f32 * (1.0 / 16_777_216.0);
+            let a = &data[base * d..(base + 1) * d];
+            let b = &data[other * d..(other + 1) * d];
+            for ((o, &av), &bv) in row.iter_mut().zip(a).zip(b) {
+                *o = av + gap * (bv - av);
+            }
+            bases.push(base);
         }
-        bases.push(base);
+        (out, bases)
+    });
+    let mut values = Vec::with_capacity(n * d);
+    let mut bases = Vec::with_capacity(n);
+    for (v, b) in parts {
+        values.extend(v);
+        bases.extend(b);
     }
-    (out, bases)
+    (
+        Array2::from_shape_vec((n, d), values).expect("n * d values"),
+        bases,
+    )
 }

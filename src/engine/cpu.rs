@@ -84,7 +84,7 @@ unsafe fn merge_tile_avx2(
 /// [`Engine::knn_merge`] on the host.
 #[inline(always)]
 fn merge_tile(gram: &[f32], norms: &[f32], t: KnnTile, best_d: &mut [f32], best_i: &mut [u32]) {
-    const CHUNK: usize = 32;
+    const CHUNK: usize = 64;
     let ref_norms = &norms[t.r_start..t.r_start + t.refs];
     for q in 0..t.queries {
         let me = t.q_start + q;
@@ -99,7 +99,7 @@ fn merge_tile(gram: &[f32], norms: &[f32], t: KnnTile, best_d: &mut [f32], best_
             for ((d, &g), &rn) in dist.iter_mut().zip(g).zip(rn) {
                 *d = (qn + rn - 2.0 * g).max(0.0);
             }
-            if g.len() == CHUNK && min_of_32(&dist) > bd[t.k - 1] {
+            if g.len() == CHUNK && min_of_lanes(&dist) > bd[t.k - 1] {
                 continue;
             }
             for (o, &d) in dist[..g.len()].iter().enumerate() {
@@ -122,9 +122,9 @@ fn merge_tile(gram: &[f32], norms: &[f32], t: KnnTile, best_d: &mut [f32], best_
     }
 }
 
-/// The smallest of 32 values, in eight independent lanes so the loop vectorises.
+/// The smallest of a multiple of 8 values, in eight independent lanes so the loop vectorises.
 #[inline(always)]
-fn min_of_32(v: &[f32]) -> f32 {
+fn min_of_lanes(v: &[f32]) -> f32 {
     let mut lanes = [f32::INFINITY; 8];
     for part in v.chunks_exact(8) {
         for (l, &x) in lanes.iter_mut().zip(part) {
