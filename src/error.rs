@@ -92,6 +92,16 @@ pub enum Error {
         reason: String,
     },
 
+    /// A saved model that cannot be used: another format or version, shapes that do not agree,
+    /// or a model of other data.
+    #[error("model {path}: {reason}")]
+    Model {
+        /// The model file (or directory).
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+
     /// An I/O failure on a named file.
     #[error("{path}: {source}")]
     Io {

@@ -35,6 +35,7 @@ pub mod data;
 pub mod engine;
 mod error;
 pub mod knn;
+pub mod models;
 mod parallel;
 pub mod rng;
 pub mod scale;

@@ -6,9 +6,11 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use smrt::engine::{adapters, Gpu};
+use smrt::models::SavedModels;
 use smrt::table::Table;
 use smrt::{
-    Backend, Balancer, Device, Error, RandomOverSampler, RandomUnderSampler, Smote, Smrt, Strategy,
+    Backend, Balancer, Device, Error, RandomOverSampler, RandomUnderSampler, Smote, Smrt,
+    SmrtBuilder, Strategy,
 };
 
 /// Repair class imbalance in tabular data with variational auto-encoders.
@@ -25,8 +27,59 @@ enum Command {
     Balance(BalanceArgs),
     /// Balance the embedded digits data with one digit made rare, and print class counts.
     Demo(DemoArgs),
+    /// Train and save one model per class that needs rows (or per --class), without generating.
+    Fit(FitArgs),
+    /// Stream N synthetic rows of one class from saved models into a CSV file.
+    Generate(GenerateArgs),
     /// Print the version, the GPU adapters found, the engine `auto` picks, and its limits.
     Info,
+}
+
+#[derive(clap::Args)]
+struct FitArgs {
+    /// CSV file with a header row.
+    #[arg(long)]
+    input: PathBuf,
+    /// Name of the label column (default: the last column).
+    #[arg(long)]
+    label: Option<String>,
+    /// Directory for the models (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    /// A class to model (repeatable; default: every class except the majority).
+    #[arg(long = "class")]
+    classes: Vec<String>,
+    /// Seed of all randomness (the same seed as `balance` gives the same models).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Training epochs per class.
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Where to compute: auto, gpu or cpu (as for `balance`).
+    #[arg(long, default_value = "auto")]
+    backend: Backend,
+}
+
+#[derive(clap::Args)]
+struct GenerateArgs {
+    /// Directory written by `smrt fit` or `balance --save-models`.
+    #[arg(long)]
+    models: PathBuf,
+    /// The class to draw rows of.
+    #[arg(long)]
+    class: String,
+    /// Number of rows.
+    #[arg(long)]
+    n: usize,
+    /// The CSV file to write (header: the training data's columns).
+    #[arg(long)]
+    output: PathBuf,
+    /// Seed of the draws.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Where to compute: auto, gpu or cpu (as for `balance`).
+    #[arg(long, default_value = "auto")]
+    backend: Backend,
 }
 
 #[derive(clap::Args)]
@@ -60,6 +113,12 @@ struct BalanceArgs {
     /// Noise on the copies of random-over: a smoothed bootstrap, 0 for exact copies.
     #[arg(long, allow_hyphen_values = true)]
     shrinkage: Option<f32>,
+    /// Save the models trained (smrt) into this directory, for `generate` or a later `--models`.
+    #[arg(long)]
+    save_models: Option<PathBuf>,
+    /// Reuse the models saved in this directory (smrt); classes without one are trained.
+    #[arg(long)]
+    models: Option<PathBuf>,
     /// Where to compute: auto (a hardware GPU if present, else the CPU; the SMRT_BACKEND
     /// environment variable can set it), gpu (any adapter, software ones too) or cpu.
     #[arg(long, default_value = "auto")]
@@ -109,6 +168,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Balance(args) => balance(args),
         Command::Demo(args) => demo(args),
+        Command::Fit(args) => fit(args),
+        Command::Generate(args) => generate(args),
         Command::Info => info(),
     };
     match result {
@@ -127,12 +188,12 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-fn balancer(
+fn builder(
     ratio: Option<f32>,
     seed: u64,
     epochs: Option<usize>,
     device: Device,
-) -> Result<Smrt<String>, Error> {
+) -> SmrtBuilder<String> {
     let mut b = Smrt::builder().seed(seed).device(device);
     if let Some(r) = ratio {
         b = b.strategy(Strategy::Ratio(r));
@@ -140,7 +201,91 @@ fn balancer(
     if let Some(n) = epochs {
         b = b.epochs(n);
     }
-    b.build()
+    b
+}
+
+fn balancer(
+    ratio: Option<f32>,
+    seed: u64,
+    epochs: Option<usize>,
+    device: Device,
+) -> Result<Smrt<String>, Error> {
+    builder(ratio, seed, epochs, device).build()
+}
+
+fn fit(args: FitArgs) -> Result<(), Error> {
+    let table = Table::read_csv(&args.input, args.label.as_deref())?;
+    let device = Device::new(args.backend)?;
+    let smrt = balancer(None, args.seed, args.epochs, device.clone())?;
+    let started = Instant::now();
+    let classes = (!args.classes.is_empty()).then_some(args.classes.as_slice());
+    let models = smrt.fit_models(table.x.view(), &table.y, classes)?;
+    let saved = SavedModels {
+        label: table.label_name().to_string(),
+        features: table.feature_names(),
+        models,
+    };
+    saved.save(&args.out)?;
+    eprintln!(
+        "{} model(s) saved to {} in {:.2} s on {}",
+        saved.models.len(),
+        args.out.display(),
+        started.elapsed().as_secs_f64(),
+        device.name()
+    );
+    Ok(())
+}
+
+/// Rows per piece of `generate`: the memory it holds whatever N is.
+const GENERATE_PIECE: usize = 65_536;
+
+fn generate(args: GenerateArgs) -> Result<(), Error> {
+    let saved = SavedModels::load(&args.models)?;
+    let Some(vae) = saved.models.get(&args.class) else {
+        return Err(Error::Model {
+            path: args.models.clone(),
+            reason: format!(
+                "no model for class {:?} (there are models for {:?})",
+                args.class,
+                saved.models.keys().collect::<Vec<_>>()
+            ),
+        });
+    };
+    if same_file(&args.models.join(smrt::models::INDEX), &args.output) {
+        return Err(Error::InvalidConfig {
+            name: "output",
+            reason: "is the model index".into(),
+        });
+    }
+    let device = Device::new(args.backend)?;
+    let started = Instant::now();
+    let mut header = saved.features.clone();
+    header.push(saved.label.clone());
+    smrt::table::write_atomic(&args.output, |w| {
+        let mut out = csv::Writer::from_writer(w);
+        out.write_record(&header)?;
+        let mut fields: Vec<String> = Vec::with_capacity(header.len());
+        for start in (0..args.n).step_by(GENERATE_PIECE) {
+            let end = (start + GENERATE_PIECE).min(args.n);
+            let rows = vae.generate_range_on(&device, start..end, args.seed)?;
+            for row in rows.rows() {
+                fields.clear();
+                fields.extend(row.iter().map(|v| v.to_string()));
+                fields.push(args.class.clone());
+                out.write_record(&fields)?;
+            }
+        }
+        out.flush()?;
+        Ok(())
+    })?;
+    eprintln!(
+        "{} rows of class {} in {:.2} s on {}",
+        args.n,
+        args.class,
+        started.elapsed().as_secs_f64(),
+        device.name()
+    );
+    Ok(())
 }
 
 fn balance(args: BalanceArgs) -> Result<(), Error> {
@@ -162,6 +307,9 @@ fn balance(args: BalanceArgs) -> Result<(), Error> {
     if args.epochs.is_some() && args.method != Method::Smrt {
         return not_for("epochs", "other than smrt");
     }
+    if (args.models.is_some() || args.save_models.is_some()) && args.method != Method::Smrt {
+        return not_for("models", "other than smrt");
+    }
     let strategy = match args.ratio {
         Some(r) => Strategy::Ratio(r),
         None => Strategy::NotMajority,
@@ -177,12 +325,17 @@ fn balance(args: BalanceArgs) -> Result<(), Error> {
         Method::RandomOver | Method::RandomUnder => Device::Cpu,
     };
     let sampler: Box<dyn Balancer<String>> = match args.method {
-        Method::Smrt => Box::new(balancer(
-            args.ratio,
-            args.seed,
-            args.epochs,
-            device.clone(),
-        )?),
+        Method::Smrt => {
+            let mut b = builder(args.ratio, args.seed, args.epochs, device.clone());
+            if let Some(dir) = &args.models {
+                let saved = SavedModels::load(dir)?;
+                saved.check_columns(dir, table.label_name(), &table.feature_names())?;
+                for (class, vae) in saved.models {
+                    b = b.prefit(class, vae);
+                }
+            }
+            Box::new(b.build()?)
+        }
         Method::Smote => Box::new(
             Smote::new()
                 .strategy(strategy)
@@ -204,6 +357,14 @@ fn balance(args: BalanceArgs) -> Result<(), Error> {
     let started = Instant::now();
     let out = sampler.fit_resample(table.x.view(), &table.y)?;
     table.write_resampled(&args.output, out.x.view(), &out.y, &out.origin)?;
+    if let Some(dir) = &args.save_models {
+        let saved = SavedModels {
+            label: table.label_name().to_string(),
+            features: table.feature_names(),
+            models: out.models.clone(),
+        };
+        saved.save(dir)?;
+    }
     let engine = device.name();
     eprintln!(
         "{} rows in, {} rows out ({} synthetic) in {:.2} s on {engine}",

@@ -2,9 +2,11 @@
 //! original units.
 
 use ndarray::{Array2, ArrayView2, Axis};
+use serde::{Deserialize, Serialize};
 
 /// How features are scaled before training.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Scaling {
     /// `(x - min) / (max - min)`, into [0, 1].
     MinMax,
@@ -18,7 +20,7 @@ pub enum Scaling {
 /// A fitted scaler: `scaled = (x - offset) / scale` per column.
 ///
 /// Constant columns get scale 1, so they map to 0 and back to their value.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Scaler {
     kind: Scaling,
     offset: Vec<f32>,
@@ -26,6 +28,16 @@ pub struct Scaler {
 }
 
 impl Scaler {
+    /// Number of columns it scales.
+    pub fn len(&self) -> usize {
+        self.offset.len()
+    }
+
+    /// Whether it scales no columns.
+    pub fn is_empty(&self) -> bool {
+        self.offset.is_empty()
+    }
+
     /// Fits `kind` to the columns of `x`.
     pub fn fit(kind: Scaling, x: ArrayView2<'_, f32>) -> Scaler {
         let cols = x.ncols();

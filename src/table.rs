@@ -114,6 +114,18 @@ impl Table {
         })
     }
 
+    /// The feature columns' names, in file order.
+    pub fn feature_names(&self) -> Vec<String> {
+        let mut names = self.header.clone();
+        names.remove(self.label_col);
+        names
+    }
+
+    /// The label column's name.
+    pub fn label_name(&self) -> &str {
+        &self.header[self.label_col]
+    }
+
     /// Writes a resampling of this table to `path` atomically (a temporary file in the same
     /// folder, renamed when complete): rows whose origin is [`Origin::Real`] are this table's
     /// records byte for byte; synthetic rows are formatted from `x` with their label from `y`.
@@ -174,7 +186,11 @@ pub fn write_atomic(
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(io)?;
+    let mut builder = tempfile::Builder::new();
+    // A finished file gets the usual permissions (0666 less the umask), not a temporary's 0600.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(&dir).map_err(io)?;
     {
         let mut w = std::io::BufWriter::new(tmp.as_file_mut());
         fill(&mut w).map_err(|e| io(std::io::Error::other(e.to_string())))?;

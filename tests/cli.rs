@@ -436,3 +436,127 @@ fn method_flags_are_checked() {
         assert_failed_cleanly(&smrt(&[&base[..], extra].concat()), &output, needle);
     }
 }
+
+#[test]
+fn fit_then_generate_and_reuse_saved_models() {
+    let d = dir("models");
+    let input = d.join("in.csv");
+    write_input(&input); // 40 common, 8 rare; columns width, kind, height
+    let (i, models) = (input.to_str().unwrap(), d.join("models"));
+    let m = models.to_str().unwrap();
+    let out = smrt(&[
+        "fit", "--input", i, "--label", "kind", "--out", m, "--epochs", "20",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(models.join("smrt-models.json").exists());
+
+    // generate streams N rows of the class, header = features then label.
+    let gen = d.join("gen.csv");
+    let g = gen.to_str().unwrap();
+    let out = smrt(&[
+        "generate", "--models", m, "--class", "rare", "--n", "70000", "--output", g,
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&gen).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "width,height,kind");
+    assert_eq!(lines.len(), 70_001);
+    assert!(lines[1..].iter().all(|l| l.ends_with(",rare")));
+
+    // balance --save-models, then --models reuses them: the same file.
+    let (a, b) = (d.join("a.csv"), d.join("b.csv"));
+    let saved = d.join("saved");
+    let base = [
+        "balance", "--input", i, "--label", "kind", "--epochs", "20", "--output",
+    ];
+    let out = smrt(
+        &[
+            &base[..],
+            &[
+                a.to_str().unwrap(),
+                "--save-models",
+                saved.to_str().unwrap(),
+            ],
+        ]
+        .concat(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = smrt(
+        &[
+            &base[..],
+            &[
+                b.to_str().unwrap(),
+                "--models",
+                saved.to_str().unwrap(),
+            ],
+        ]
+        .concat(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+
+    // Errors: a class without a model, models of another data set, a damaged index.
+    let missing = d.join("x.csv");
+    let out = smrt(&[
+        "generate",
+        "--models",
+        m,
+        "--class",
+        "common",
+        "--n",
+        "5",
+        "--output",
+        missing.to_str().unwrap(),
+    ]);
+    assert_failed_cleanly(&out, &missing, "no model for class \"common\"");
+    let other = d.join("other.csv");
+    std::fs::write(&other, "u,v,kind\n1,2,x\n3,4,x\n5,6,y\n7,8,y\n9,9,y\n").unwrap();
+    let out = smrt(&[
+        "balance",
+        "--input",
+        other.to_str().unwrap(),
+        "--output",
+        missing.to_str().unwrap(),
+        "--models",
+        m,
+    ]);
+    assert_failed_cleanly(&out, &missing, "fitted on columns");
+    std::fs::write(
+        models.join("smrt-models.json"),
+        "{\"format\": \"smrt-models\"}",
+    )
+    .unwrap();
+    let out = smrt(&[
+        "generate",
+        "--models",
+        m,
+        "--class",
+        "rare",
+        "--n",
+        "5",
+        "--output",
+        missing.to_str().unwrap(),
+    ]);
+    assert_failed_cleanly(&out, &missing, "smrt-models.json");
+    let out = smrt(&[
+        "fit", "--input", i, "--label", "kind", "--out", m, "--class", "nope",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown class"));
+}

@@ -145,6 +145,72 @@ impl<L: Label> Smrt<L> {
         Ok(out)
     }
 
+    /// The model of class number `class_no` (in label order), trained on its rows `class_x`
+    /// with the seed derived for it.
+    fn train_class(
+        &self,
+        device: &Device,
+        class_x: ArrayView2<'_, f32>,
+        class_no: usize,
+    ) -> Result<Vae> {
+        let seeds = Stream::new(self.seed, Purpose::ClassSeed, 0);
+        let config = VaeConfig {
+            seed: seeds.derive_seed(2 * class_no as u64),
+            ..self.vae.clone()
+        };
+        Vae::fit_on(device, class_x, &config)
+    }
+
+    /// Trains the models `fit_resample` would train, without generating: one per class the
+    /// strategy grows, or one per class of `classes` when given. Models passed with
+    /// [`SmrtBuilder::prefit`] are returned as they are. The same seed gives the same models as
+    /// `fit_resample`.
+    pub fn fit_models(
+        &self,
+        x: ArrayView2<'_, f32>,
+        y: &[L],
+        classes: Option<&[L]>,
+    ) -> Result<BTreeMap<L, Vae>> {
+        let all = Classes::of(x, y)?;
+        let wanted: Vec<L> = match classes {
+            Some(c) => {
+                for l in c {
+                    if !all.rows.contains_key(l) {
+                        return Err(Error::UnknownClass(format!("{l:?}")));
+                    }
+                }
+                c.to_vec()
+            }
+            None => self
+                .strategy
+                .samples_to_add(&all.counts())?
+                .into_keys()
+                .collect(),
+        };
+        let device = self.device()?;
+        let mut models = BTreeMap::new();
+        for (class_no, (label, rows)) in all.rows.iter().enumerate() {
+            if !wanted.contains(label) {
+                continue;
+            }
+            let model = match self.models.get(label) {
+                Some(m) => m.clone(),
+                None => {
+                    if rows.len() < 2 {
+                        return Err(Error::ClassTooSmall {
+                            class: format!("{label:?}"),
+                            count: rows.len(),
+                            needed: 2,
+                        });
+                    }
+                    self.train_class(&device, x.select(Axis(0), rows).view(), class_no)?
+                }
+            };
+            models.insert((*label).clone(), model);
+        }
+        Ok(models)
+    }
+
     /// Trains (or takes) the model of one class and draws its `n` synthetic rows.
     fn grow_class(
         &self,
@@ -159,13 +225,7 @@ impl<L: Label> Smrt<L> {
         let seeds = Stream::new(self.seed, Purpose::ClassSeed, 0);
         let model = match self.models.get(label) {
             Some(m) => m.clone(),
-            None => {
-                let config = VaeConfig {
-                    seed: seeds.derive_seed(2 * class_no as u64),
-                    ..self.vae.clone()
-                };
-                Vae::fit_on(device, class_x.view(), &config)?
-            }
+            None => self.train_class(device, class_x.view(), class_no)?,
         };
         let gen_seed = seeds.derive_seed(2 * class_no as u64 + 1);
         let (rows_out, origin) = match self.generation {

@@ -1,10 +1,13 @@
 //! Settings of one VAE: architecture, optimisation, likelihood, scaling.
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Error, Result};
 use crate::scale::Scaling;
 
 /// Nonlinearity of the hidden layers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Activation {
     /// `max(0, x)`.
     #[default]
@@ -20,7 +23,8 @@ pub enum Activation {
 }
 
 /// Weight initialisation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Init {
     /// Glorot & Bengio (2010): `U(-a, a)`, `a = sqrt(6 / (fan_in + fan_out))`.
     #[default]
@@ -30,7 +34,8 @@ pub enum Init {
 }
 
 /// Bias initialisation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum BiasInit {
     /// All biases 0.
     #[default]
@@ -48,7 +53,8 @@ pub enum BiasInit {
 /// - `Sgd`: `w -= lr * g`.
 /// - `Momentum`: `u = 0.9 u + g`, `w -= lr * u` (heavy ball, as in PyTorch's SGD with momentum).
 /// - `Adagrad`: `s = s + g^2`, `w -= lr * g / (sqrt(s) + 1e-7)` (Duchi et al., 2011).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Optimizer {
     /// Adam with bias correction.
     #[default]
@@ -88,7 +94,8 @@ impl Optimizer {
 }
 
 /// Reconstruction likelihood of the decoder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Likelihood {
     /// Bernoulli on data in [0, 1]: loss `softplus(o) - x o` per element; output `sigmoid(o)`.
     Bernoulli,
@@ -98,7 +105,8 @@ pub enum Likelihood {
 }
 
 /// Size of the latent space.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Latent {
     /// A fixed number of latent dimensions.
     Count(usize),
@@ -117,7 +125,8 @@ impl Latent {
 }
 
 /// Early stopping on the epoch loss.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct EarlyStopping {
     /// An epoch counts as an improvement when its loss is below the best so far by more than this.
     pub min_delta: f32,
@@ -126,7 +135,8 @@ pub struct EarlyStopping {
 }
 
 /// Where synthetic rows are drawn from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Generation {
     /// Decode `z ~ N(0, I)`.
     #[default]
@@ -139,7 +149,8 @@ pub enum Generation {
 ///
 /// The defaults were chosen by measurement on 2-D Gaussian blobs and the digits data (see the crate
 /// README, "How the defaults were chosen").
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct VaeConfig {
     /// Widths of the encoder's hidden layers; the decoder mirrors them.
     pub hidden: Vec<usize>,

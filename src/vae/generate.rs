@@ -133,14 +133,42 @@ impl Vae {
     /// [`Vae::generate`] on `device`. On the CPU, row ranges are decoded on separate threads;
     /// draws are addressed by row, so the result does not depend on the number of threads.
     pub fn generate_on(&self, device: &Device, n: usize, seed: u64) -> Result<Array2<f32>> {
+        self.generate_range_on(device, 0..n, seed)
+    }
+
+    /// Rows `range` of the draws [`Vae::generate_on`] makes for `seed`: generating a long run
+    /// piece by piece gives the same rows as generating it at once, in bounded memory.
+    ///
+    /// ```
+    /// # use smrt::{Device, Vae, VaeConfig};
+    /// # let x = ndarray::Array2::from_shape_fn((20, 2), |(i, j)| (i * 2 + j) as f32);
+    /// # let vae = Vae::fit_on(&Device::Cpu, x.view(), &VaeConfig { epochs: 3, ..Default::default() })?;
+    /// let all = vae.generate_on(&Device::Cpu, 100, 7)?;
+    /// let tail = vae.generate_range_on(&Device::Cpu, 60..100, 7)?;
+    /// assert_eq!(tail, all.slice(ndarray::s![60.., ..]));
+    /// # Ok::<(), smrt::Error>(())
+    /// ```
+    pub fn generate_range_on(
+        &self,
+        device: &Device,
+        range: std::ops::Range<usize>,
+        seed: u64,
+    ) -> Result<Array2<f32>> {
+        let n = range.len();
         if let Device::Gpu(gpu) = device {
-            return self.generate_with(&mut gpu.engine()?, n, seed);
+            let out = self.prior_rows(&mut gpu.engine()?, range.start, n, seed)?;
+            return Ok(self.matrix(out, n));
         }
-        let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+        let threads = crate::parallel::threads();
         let per = n.div_ceil(threads).next_multiple_of(CHUNK).max(CHUNK);
-        let starts: Vec<usize> = (0..n).step_by(per).collect();
+        let starts: Vec<usize> = range.clone().step_by(per).collect();
         let parts = crate::parallel::parallel_map(&starts, |&start| {
-            self.prior_rows(&mut CpuEngine::new(), start, per.min(n - start), seed)
+            self.prior_rows(
+                &mut CpuEngine::new(),
+                start,
+                per.min(range.end - start),
+                seed,
+            )
         });
         let mut out = Vec::with_capacity(n * self.features());
         for part in parts {

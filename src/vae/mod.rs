@@ -4,10 +4,12 @@ mod config;
 mod generate;
 mod model;
 mod network;
+mod persist;
 mod train;
 
 pub use config::{
     Activation, BiasInit, EarlyStopping, Generation, Init, Latent, Likelihood, Optimizer, VaeConfig,
 };
 pub use model::{Dense, Vae};
+pub use persist::{model_files, ModelInfo, MODEL_VERSION};
 pub use train::{EpochStats, History};

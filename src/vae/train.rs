@@ -7,6 +7,7 @@
 use std::time::Instant;
 
 use ndarray::ArrayView2;
+use serde::{Deserialize, Serialize};
 
 use super::network::{backward, forward, DeviceLayer, Dropout, LayerGrads, StackBuffers};
 use super::{Vae, VaeConfig};
@@ -15,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::rng::{permutation, Purpose, Stream};
 
 /// Losses and time of one epoch, averaged per row (the L2 term per batch).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EpochStats {
     /// Mean reconstruction loss per row.
     pub reconstruction: f64,
@@ -30,7 +31,7 @@ pub struct EpochStats {
 }
 
 /// The training record of one VAE.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct History {
     /// One entry per epoch run.
     pub epochs: Vec<EpochStats>,

@@ -1,0 +1,128 @@
+//! A directory of saved models, one per class: what `smrt fit` and `smrt balance --save-models`
+//! write and `smrt generate` and `smrt balance --models` read.
+//!
+//! `smrt-models.json` names the label column, the feature columns and, for each class, the base
+//! name of its model files (`class-0.safetensors` and `class-0.json`, see [`Vae::save`]).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::table::write_atomic;
+use crate::vae::{ModelInfo, Vae, MODEL_VERSION};
+
+/// The index file of a model directory.
+pub const INDEX: &str = "smrt-models.json";
+const FORMAT: &str = "smrt-models";
+
+#[derive(Serialize, Deserialize)]
+struct Index {
+    format: String,
+    version: u32,
+    label: String,
+    features: Vec<String>,
+    classes: BTreeMap<String, String>,
+}
+
+/// The models of one data set, by class label.
+#[derive(Debug, Clone)]
+pub struct SavedModels {
+    /// The label column's name.
+    pub label: String,
+    /// The feature columns, in order.
+    pub features: Vec<String>,
+    /// One model per class.
+    pub models: BTreeMap<String, Vae>,
+}
+
+impl SavedModels {
+    /// Writes every model and the index into `dir` (created if missing).
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let mut classes = BTreeMap::new();
+        for (i, (class, vae)) in self.models.iter().enumerate() {
+            let stem = format!("class-{i}");
+            let info = ModelInfo {
+                class: class.clone(),
+                features: self.features.clone(),
+            };
+            vae.save(&dir.join(&stem), &info)?;
+            classes.insert(class.clone(), stem);
+        }
+        let index = Index {
+            format: FORMAT.into(),
+            version: MODEL_VERSION,
+            label: self.label.clone(),
+            features: self.features.clone(),
+            classes,
+        };
+        let path = dir.join(INDEX);
+        let json = serde_json::to_vec_pretty(&index).map_err(|e| model_error(&path, e))?;
+        write_atomic(&path, |w| Ok(w.write_all(&json)?))
+    }
+
+    /// Reads a directory written by [`SavedModels::save`], checking that every model was fitted
+    /// on the same features as the index says.
+    pub fn load(dir: &Path) -> Result<SavedModels> {
+        let path = dir.join(INDEX);
+        let bytes = std::fs::read(&path).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let index: Index = serde_json::from_slice(&bytes).map_err(|e| model_error(&path, e))?;
+        if index.format != FORMAT || index.version != MODEL_VERSION {
+            return Err(model_error(
+                &path,
+                format!(
+                    "format {} version {}; this smrt reads {FORMAT} version {MODEL_VERSION}",
+                    index.format, index.version
+                ),
+            ));
+        }
+        let mut models = BTreeMap::new();
+        for (class, stem) in &index.classes {
+            let (vae, info) = Vae::load(&dir.join(stem))?;
+            if info.class != *class || info.features != index.features {
+                return Err(model_error(
+                    &dir.join(stem),
+                    format!(
+                        "was fitted for class {:?} on other columns than the index says",
+                        info.class
+                    ),
+                ));
+            }
+            models.insert(class.clone(), vae);
+        }
+        Ok(SavedModels {
+            label: index.label,
+            features: index.features,
+            models,
+        })
+    }
+
+    /// Checks that these models fit a table with `label` and `features`.
+    pub fn check_columns(&self, dir: &Path, label: &str, features: &[String]) -> Result<()> {
+        if self.features != features || self.label != label {
+            return Err(model_error(
+                dir,
+                format!(
+                    "the models were fitted on columns {:?} with label {:?}; this data has {:?} with label {:?}",
+                    self.features, self.label, features, label
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn model_error(path: &Path, reason: impl std::fmt::Display) -> Error {
+    Error::Model {
+        path: PathBuf::from(path),
+        reason: reason.to_string(),
+    }
+}

@@ -1,0 +1,95 @@
+//! Saved models: round trip, and clear errors for files that do not fit.
+
+use std::path::Path;
+
+use smrt::vae::{model_files, ModelInfo};
+use smrt::{Device, Error, Vae, VaeConfig};
+
+fn fitted() -> (Vae, ModelInfo) {
+    let x = ndarray::Array2::from_shape_fn((30, 3), |(i, j)| ((i * 5 + j * 3) % 7) as f32);
+    let cfg = VaeConfig {
+        hidden: vec![6, 4],
+        epochs: 5,
+        ..VaeConfig::default()
+    };
+    let vae = Vae::fit_on(&Device::Cpu, x.view(), &cfg).unwrap();
+    let info = ModelInfo {
+        class: "rare".into(),
+        features: vec!["a".into(), "b".into(), "c".into()],
+    };
+    (vae, info)
+}
+
+fn edit_json(base: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let (_, meta) = model_files(base);
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    edit(&mut v);
+    std::fs::write(&meta, serde_json::to_vec(&v).unwrap()).unwrap();
+}
+
+#[test]
+fn a_saved_model_generates_the_same_rows() {
+    let (vae, info) = fitted();
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("m");
+    vae.save(&base, &info).unwrap();
+    let (back, back_info) = Vae::load(&base).unwrap();
+    assert_eq!(back_info, info);
+    assert_eq!(back.history(), vae.history());
+    assert_eq!(
+        back.generate_on(&Device::Cpu, 50, 7).unwrap(),
+        vae.generate_on(&Device::Cpu, 50, 7).unwrap()
+    );
+    // PyTorch's layout in the file: encoder.0.weight is out x in.
+    let bytes = std::fs::read(model_files(&base).0).unwrap();
+    let t = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(t.tensor("encoder.0.weight").unwrap().shape(), &[6, 3]);
+    assert_eq!(t.tensor("decoder.2.bias").unwrap().shape(), &[3]);
+}
+
+#[test]
+fn files_that_do_not_fit_are_clear_errors() {
+    let (vae, info) = fitted();
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("m");
+    let fresh = || vae.save(&base, &info).unwrap();
+    let message = |needle: &str| {
+        let err = Vae::load(&base).unwrap_err();
+        assert!(matches!(err, Error::Model { .. }), "{err}");
+        assert!(
+            err.to_string().contains(needle),
+            "{err} should mention {needle}"
+        );
+    };
+
+    fresh();
+    edit_json(&base, |v| v["version"] = 99.into());
+    message("format version 99; this smrt reads version 1");
+
+    fresh();
+    edit_json(&base, |v| v["format"] = "something-else".into());
+    message("not an smrt model");
+
+    fresh();
+    edit_json(&base, |v| v["encoder"][0]["fan_out"] = 7.into());
+    message("encoder.0.weight has shape [6, 3]; the metadata says [7, 3]");
+
+    fresh();
+    edit_json(&base, |v| v["latent"] = 5.into());
+    message("do not chain");
+
+    fresh();
+    std::fs::write(model_files(&base).0, b"not safetensors").unwrap();
+    let err = Vae::load(&base).unwrap_err();
+    assert!(matches!(err, Error::Model { .. }), "{err}");
+
+    std::fs::remove_file(model_files(&base).1).unwrap();
+    assert!(matches!(Vae::load(&base), Err(Error::Io { .. })));
+
+    // Feature names must match the model.
+    let short = ModelInfo {
+        features: vec!["a".into()],
+        ..info.clone()
+    };
+    assert!(vae.save(&base, &short).is_err());
+}
