@@ -114,7 +114,7 @@ pub enum Error {
 
 impl Error {
     /// Shorthand for [`Error::InvalidConfig`].
-    pub(crate) fn config(name: &'static str, reason: impl Into<String>) -> Self {
+    pub fn config(name: &'static str, reason: impl Into<String>) -> Self {
         Error::InvalidConfig {
             name,
             reason: reason.into(),

@@ -5,13 +5,13 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
+mod cli;
+
+use cli::settings::{Method, Settings};
 use smrt::engine::{adapters, Gpu};
 use smrt::models::SavedModels;
 use smrt::table::Table;
-use smrt::{
-    Backend, Balancer, Device, Error, RandomOverSampler, RandomUnderSampler, Smote, Smrt,
-    SmrtBuilder, Strategy,
-};
+use smrt::{Backend, Balancer, Device, Error, RandomOverSampler, RandomUnderSampler, Smote, Smrt};
 
 /// Repair class imbalance in tabular data with variational auto-encoders.
 #[derive(Parser)]
@@ -43,21 +43,24 @@ struct FitArgs {
     /// Name of the label column (default: the last column).
     #[arg(long)]
     label: Option<String>,
+    /// Field delimiter of the CSV file (default `,`).
+    #[arg(long)]
+    delimiter: Option<char>,
     /// Directory for the models (created if missing).
     #[arg(long)]
     out: PathBuf,
-    /// A class to model (repeatable; default: every class except the majority).
+    /// A class to model (repeatable; default: the classes the strategy grows).
     #[arg(long = "class")]
     classes: Vec<String>,
-    /// Seed of all randomness (the same seed as `balance` gives the same models).
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Training epochs per class.
+    /// A TOML file with settings named as the flags (`epochs = 200`, `hidden = [64, 32]`);
+    /// flags given on the command line win.
     #[arg(long)]
-    epochs: Option<usize>,
-    /// Where to compute: auto, gpu or cpu (as for `balance`).
-    #[arg(long, default_value = "auto")]
-    backend: Backend,
+    config: Option<PathBuf>,
+    /// No summary on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    settings: Settings,
 }
 
 #[derive(clap::Args)]
@@ -93,45 +96,34 @@ struct BalanceArgs {
     /// Name of the label column (default: the last column).
     #[arg(long)]
     label: Option<String>,
-    /// Bring every class up to at least RATIO x the majority count, RATIO in (0, 1]
-    /// (default: every class up to the majority count).
-    #[arg(long, allow_hyphen_values = true)]
-    ratio: Option<f32>,
-    /// Seed of all randomness.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Training epochs per class (smrt).
+    /// Field delimiter of the CSV files (default `,`).
     #[arg(long)]
-    epochs: Option<usize>,
-    /// The resampler: smrt (VAEs), smote, random-over (copies, optionally jittered with
-    /// --shrinkage) or random-under (drops rows of the large classes).
-    #[arg(long, value_enum, default_value_t = Method::Smrt)]
-    method: Method,
-    /// Neighbours per row (smote).
-    #[arg(long, default_value_t = 5)]
-    k_neighbors: usize,
-    /// Noise on the copies of random-over: a smoothed bootstrap, 0 for exact copies.
-    #[arg(long, allow_hyphen_values = true)]
-    shrinkage: Option<f32>,
+    delimiter: Option<char>,
+    /// A TOML file with settings named as the flags (`method = "smote"`, `epochs = 200`,
+    /// `hidden = [64, 32]`); flags given on the command line win.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Save the models trained (smrt) into this directory, for `generate` or a later `--models`.
     #[arg(long)]
     save_models: Option<PathBuf>,
     /// Reuse the models saved in this directory (smrt); classes without one are trained.
     #[arg(long)]
     models: Option<PathBuf>,
-    /// Where to compute: auto (a hardware GPU if present, else the CPU; the SMRT_BACKEND
-    /// environment variable can set it), gpu (any adapter, software ones too) or cpu.
-    #[arg(long, default_value = "auto")]
-    backend: Backend,
-}
-
-/// The resamplers of `balance --method`.
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Method {
-    Smrt,
-    Smote,
-    RandomOver,
-    RandomUnder,
+    /// Add a column NAME holding 1 for synthetic rows and 0 for input rows.
+    #[arg(long, value_name = "NAME")]
+    mark_synthetic: Option<String>,
+    /// Write, for each synthetic row, the input row it was drawn from (where there is one) to
+    /// this CSV file: columns output_row, source_row (0-based data rows, header excluded).
+    #[arg(long, value_name = "FILE")]
+    provenance: Option<PathBuf>,
+    /// No summary on stderr.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Per-class details on stderr.
+    #[arg(long, short)]
+    verbose: bool,
+    #[command(flatten)]
+    settings: Settings,
 }
 
 #[derive(clap::Args)]
@@ -188,35 +180,29 @@ fn same_file(a: &Path, b: &Path) -> bool {
     }
 }
 
-fn builder(
-    ratio: Option<f32>,
-    seed: u64,
-    epochs: Option<usize>,
-    device: Device,
-) -> SmrtBuilder<String> {
+fn balancer(seed: u64, epochs: Option<usize>, device: Device) -> Result<Smrt<String>, Error> {
     let mut b = Smrt::builder().seed(seed).device(device);
-    if let Some(r) = ratio {
-        b = b.strategy(Strategy::Ratio(r));
-    }
     if let Some(n) = epochs {
         b = b.epochs(n);
     }
-    b
-}
-
-fn balancer(
-    ratio: Option<f32>,
-    seed: u64,
-    epochs: Option<usize>,
-    device: Device,
-) -> Result<Smrt<String>, Error> {
-    builder(ratio, seed, epochs, device).build()
+    b.build()
 }
 
 fn fit(args: FitArgs) -> Result<(), Error> {
-    let table = Table::read_csv(&args.input, args.label.as_deref())?;
-    let device = Device::new(args.backend)?;
-    let smrt = balancer(None, args.seed, args.epochs, device.clone())?;
+    let settings = args.settings.with_config(args.config.as_deref())?;
+    if settings.method() != Method::Smrt {
+        return Err(Error::config(
+            "method",
+            "fit trains SMRT models; --method does not apply",
+        ));
+    }
+    settings.check_method()?;
+    let smrt = settings.smrt_builder(settings.strategy()?).build()?;
+    let table = Table::read_csv_with(
+        &args.input,
+        args.label.as_deref(),
+        delimiter(args.delimiter)?,
+    )?;
     let started = Instant::now();
     let classes = (!args.classes.is_empty()).then_some(args.classes.as_slice());
     let models = smrt.fit_models(table.x.view(), &table.y, classes)?;
@@ -226,17 +212,30 @@ fn fit(args: FitArgs) -> Result<(), Error> {
         models,
     };
     saved.save(&args.out)?;
-    eprintln!(
-        "{} model(s) saved to {} in {:.2} s on {}",
-        saved.models.len(),
-        args.out.display(),
-        started.elapsed().as_secs_f64(),
-        device.name()
-    );
+    if !args.quiet {
+        eprintln!(
+            "{} model(s) saved to {} in {:.2} s on {}",
+            saved.models.len(),
+            args.out.display(),
+            started.elapsed().as_secs_f64(),
+            smrt.device()?.name()
+        );
+    }
     Ok(())
 }
 
-/// Rows per piece of `generate`: the memory it holds whatever N is.
+/// The CSV delimiter byte of `--delimiter`.
+fn delimiter(c: Option<char>) -> Result<u8, Error> {
+    match c {
+        None => Ok(b','),
+        Some(c) if c.is_ascii() && c != '"' && c != '\n' && c != '\r' => Ok(c as u8),
+        Some(c) => Err(Error::config(
+            "delimiter",
+            format!("{c:?} cannot separate fields (one ASCII character other than a quote or line break)"),
+        )),
+    }
+}
+
 const GENERATE_PIECE: usize = 65_536;
 
 fn generate(args: GenerateArgs) -> Result<(), Error> {
@@ -295,38 +294,39 @@ fn balance(args: BalanceArgs) -> Result<(), Error> {
             reason: "is the input file; the input is never overwritten".into(),
         });
     }
-    let not_for = |flag: &'static str, method: &str| {
-        Err(Error::InvalidConfig {
-            name: flag,
-            reason: format!("does not apply to --method {method}"),
-        })
-    };
-    if args.shrinkage.is_some() && args.method != Method::RandomOver {
-        return not_for("shrinkage", "other than random-over");
+    let s = args.settings.with_config(args.config.as_deref())?;
+    s.check_method()?;
+    let method = s.method();
+    if (args.models.is_some() || args.save_models.is_some()) && method != Method::Smrt {
+        return Err(Error::config(
+            "models",
+            format!("saved models are for --method smrt, not {method:?}"),
+        ));
     }
-    if args.epochs.is_some() && args.method != Method::Smrt {
-        return not_for("epochs", "other than smrt");
-    }
-    if (args.models.is_some() || args.save_models.is_some()) && args.method != Method::Smrt {
-        return not_for("models", "other than smrt");
-    }
-    let strategy = match args.ratio {
-        Some(r) => Strategy::Ratio(r),
-        None => Strategy::NotMajority,
-    };
-    strategy.validate()?;
-    if args.method == Method::Smrt {
+    let strategy = s.strategy()?;
+    if method == Method::Smrt {
         // Settings are checked before any file is read.
-        balancer(args.ratio, args.seed, args.epochs, Device::Cpu)?;
+        s.smrt_builder(strategy.clone())
+            .backend(Backend::Cpu)
+            .build()?;
     }
-    let table = Table::read_csv(&args.input, args.label.as_deref())?;
-    let device = match args.method {
-        Method::Smrt | Method::Smote => Device::new(args.backend)?,
+    let delim = delimiter(args.delimiter)?;
+    let table = Table::read_csv_with(&args.input, args.label.as_deref(), delim)?;
+    if let Some(name) = &args.mark_synthetic {
+        if table.header.contains(name) {
+            return Err(Error::config(
+                "mark_synthetic",
+                format!("the input already has a column {name:?}"),
+            ));
+        }
+    }
+    let device = match method {
+        Method::Smrt | Method::Smote => Device::new(s.backend())?,
         Method::RandomOver | Method::RandomUnder => Device::Cpu,
     };
-    let sampler: Box<dyn Balancer<String>> = match args.method {
+    let sampler: Box<dyn Balancer<String>> = match method {
         Method::Smrt => {
-            let mut b = builder(args.ratio, args.seed, args.epochs, device.clone());
+            let mut b = s.smrt_builder(strategy).device(device.clone());
             if let Some(dir) = &args.models {
                 let saved = SavedModels::load(dir)?;
                 saved.check_columns(dir, table.label_name(), &table.feature_names())?;
@@ -339,24 +339,51 @@ fn balance(args: BalanceArgs) -> Result<(), Error> {
         Method::Smote => Box::new(
             Smote::new()
                 .strategy(strategy)
-                .k_neighbors(args.k_neighbors)
-                .seed(args.seed)
+                .k_neighbors(s.k_neighbors.unwrap_or(5))
+                .seed(s.seed())
                 .device(device.clone()),
         ),
         Method::RandomOver => {
-            let mut s = RandomOverSampler::new().strategy(strategy).seed(args.seed);
-            if let Some(v) = args.shrinkage {
-                s = s.shrinkage(v);
+            let mut r = RandomOverSampler::new().strategy(strategy).seed(s.seed());
+            if let Some(v) = s.shrinkage {
+                r = r.shrinkage(v);
             }
-            Box::new(s)
+            Box::new(r)
         }
         Method::RandomUnder => {
-            Box::new(RandomUnderSampler::new().strategy(strategy).seed(args.seed))
+            Box::new(RandomUnderSampler::new().strategy(strategy).seed(s.seed()))
         }
     };
     let started = Instant::now();
     let out = sampler.fit_resample(table.x.view(), &table.y)?;
-    table.write_resampled(&args.output, out.x.view(), &out.y, &out.origin)?;
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(path) = &args.provenance {
+        if same_file(&args.input, path) || same_file(&args.output, path) {
+            return Err(Error::config(
+                "provenance",
+                "is the input or the output file",
+            ));
+        }
+        smrt::table::write_atomic(path, |w| {
+            let mut csv = csv::Writer::from_writer(w);
+            csv.write_record(["output_row", "source_row"])?;
+            for (r, o) in out.origin.iter().enumerate() {
+                if let smrt::Origin::Synthetic { source } = o {
+                    let src = source.map_or(String::new(), |i| i.to_string());
+                    csv.write_record([r.to_string(), src])?;
+                }
+            }
+            csv.flush()?;
+            Ok(())
+        })?;
+    }
+    table.write_resampled(
+        &args.output,
+        out.x.view(),
+        &out.y,
+        &out.origin,
+        args.mark_synthetic.as_deref(),
+    )?;
     if let Some(dir) = &args.save_models {
         let saved = SavedModels {
             label: table.label_name().to_string(),
@@ -365,15 +392,41 @@ fn balance(args: BalanceArgs) -> Result<(), Error> {
         };
         saved.save(dir)?;
     }
-    let engine = device.name();
-    eprintln!(
-        "{} rows in, {} rows out ({} synthetic) in {:.2} s on {engine}",
-        table.y.len(),
-        out.y.len(),
-        out.synthetic_count(),
-        started.elapsed().as_secs_f64(),
-    );
+    if args.verbose {
+        let before = count(&table.y);
+        let after = count(&out.y);
+        eprintln!(
+            "{:<16} {:>8} {:>8} {:>7} {:>12}",
+            "class", "before", "after", "epochs", "final loss"
+        );
+        for (class, n) in &after {
+            let model = out.models.get(*class);
+            let epochs = model.map_or(String::from("-"), |m| m.history().epochs.len().to_string());
+            let loss = model
+                .and_then(|m| m.history().epochs.last())
+                .map_or(String::from("-"), |e| format!("{:.4}", e.total));
+            let had = before.get(class).copied().unwrap_or(0);
+            eprintln!("{class:<16} {had:>8} {n:>8} {epochs:>7} {loss:>12}");
+        }
+    }
+    if !args.quiet {
+        eprintln!(
+            "{} rows in, {} rows out ({} synthetic) in {seconds:.2} s on {}",
+            table.y.len(),
+            out.y.len(),
+            out.synthetic_count(),
+            device.name()
+        );
+    }
     Ok(())
+}
+
+fn count(labels: &[String]) -> std::collections::BTreeMap<&String, usize> {
+    let mut c = std::collections::BTreeMap::new();
+    for l in labels {
+        *c.entry(l).or_insert(0) += 1;
+    }
+    c
 }
 
 fn demo(args: DemoArgs) -> Result<(), Error> {
@@ -398,7 +451,7 @@ fn demo(args: DemoArgs) -> Result<(), Error> {
     }
     let x = digits.x.select(ndarray::Axis(0), &keep);
     let y: Vec<String> = keep.iter().map(|&i| digits.y[i].clone()).collect();
-    let smrt = balancer(None, args.seed, args.epochs, Device::new(args.backend)?)?;
+    let smrt = balancer(args.seed, args.epochs, Device::new(args.backend)?)?;
     let started = Instant::now();
     let out = smrt.fit_resample(x.view(), &y)?;
     let secs = started.elapsed().as_secs_f64();

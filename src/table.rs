@@ -23,20 +23,37 @@ pub struct Table {
     /// Labels exactly as written.
     pub y: Vec<String>,
     records: Vec<csv::StringRecord>,
+    delimiter: u8,
 }
 
 impl Table {
     /// Reads a CSV file with a header row; `label` names the label column (default: the last).
     pub fn read_csv(path: &Path, label: Option<&str>) -> Result<Table> {
+        Table::read_csv_with(path, label, b',')
+    }
+
+    /// [`Table::read_csv`] with another field delimiter (written back the same way). A UTF-8
+    /// byte-order mark and CRLF line ends are accepted.
+    pub fn read_csv_with(path: &Path, label: Option<&str>, delimiter: u8) -> Result<Table> {
         let file = std::fs::File::open(path).map_err(|source| Error::Io {
             path: path.to_path_buf(),
             source,
         })?;
-        Table::from_reader(file, path, label)
+        Table::from_reader_with(file, path, label, delimiter)
     }
 
     /// Reads CSV from `reader`; `source` names it in error messages.
     pub fn from_reader<R: Read>(reader: R, source: &Path, label: Option<&str>) -> Result<Table> {
+        Table::from_reader_with(reader, source, label, b',')
+    }
+
+    /// [`Table::from_reader`] with another field delimiter.
+    pub fn from_reader_with<R: Read>(
+        reader: R,
+        source: &Path,
+        label: Option<&str>,
+        delimiter: u8,
+    ) -> Result<Table> {
         let parse = |line: u64, reason: String| Error::Parse {
             path: source.to_path_buf(),
             line,
@@ -44,6 +61,7 @@ impl Table {
         };
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(true)
+            .delimiter(delimiter)
             .from_reader(reader);
         let header: Vec<String> = rdr
             .headers()
@@ -111,6 +129,7 @@ impl Table {
             x,
             y,
             records,
+            delimiter,
         })
     }
 
@@ -128,26 +147,35 @@ impl Table {
 
     /// Writes a resampling of this table to `path` atomically (a temporary file in the same
     /// folder, renamed when complete): rows whose origin is [`Origin::Real`] are this table's
-    /// records byte for byte; synthetic rows are formatted from `x` with their label from `y`.
+    /// records (field by field, as read); synthetic rows are formatted from `x` with their label
+    /// from `y`. With `mark`, a last column of that name holds 1 for synthetic rows, else 0.
     pub fn write_resampled(
         &self,
         path: &Path,
         x: ArrayView2<'_, f32>,
         y: &[String],
         origin: &[Origin],
+        mark: Option<&str>,
     ) -> Result<()> {
         write_atomic(path, |w| {
-            let mut out = csv::Writer::from_writer(w);
-            out.write_record(&self.header)?;
-            let mut fields: Vec<String> = Vec::with_capacity(self.header.len());
+            let mut out = csv::WriterBuilder::new()
+                .delimiter(self.delimiter)
+                .from_writer(w);
+            let mut fields: Vec<String> = self.header.clone();
+            fields.extend(mark.map(str::to_string));
+            out.write_record(&fields)?;
             for ((row, label), o) in x.rows().into_iter().zip(y).zip(origin) {
-                if let Origin::Real(i) = *o {
-                    out.write_record(&self.records[i])?;
-                    continue;
-                }
                 fields.clear();
-                fields.extend(row.iter().map(|v| v.to_string()));
-                fields.insert(self.label_col, label.clone());
+                match *o {
+                    Origin::Real(i) => fields.extend(self.records[i].iter().map(str::to_string)),
+                    Origin::Synthetic { .. } => {
+                        fields.extend(row.iter().map(|v| v.to_string()));
+                        fields.insert(self.label_col, label.clone());
+                    }
+                }
+                if mark.is_some() {
+                    fields.push(if o.is_synthetic() { "1" } else { "0" }.to_string());
+                }
                 out.write_record(&fields)?;
             }
             out.flush()?;

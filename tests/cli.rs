@@ -496,11 +496,7 @@ fn fit_then_generate_and_reuse_saved_models() {
     let out = smrt(
         &[
             &base[..],
-            &[
-                b.to_str().unwrap(),
-                "--models",
-                saved.to_str().unwrap(),
-            ],
+            &[b.to_str().unwrap(), "--models", saved.to_str().unwrap()],
         ]
         .concat(),
     );
@@ -559,4 +555,116 @@ fn fit_then_generate_and_reuse_saved_models() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown class"));
+}
+
+#[test]
+fn strategy_config_marks_and_provenance() {
+    let d = dir("extras");
+    let input = d.join("in.csv");
+    let text = write_input(&input); // 40 common, 8 rare
+    let (i, output) = (input.to_str().unwrap(), d.join("out.csv"));
+    let o = output.to_str().unwrap();
+    let run = |extra: &[&str]| {
+        let args = [
+            &["balance", "--input", i, "--output", o, "--label", "kind"][..],
+            extra,
+        ]
+        .concat();
+        let out = smrt(&args);
+        assert!(
+            out.status.success(),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            std::fs::read_to_string(&output).unwrap(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let rare = |t: &str| t.lines().filter(|l| l.contains(",rare")).count();
+
+    // --strategy CLASS=COUNT, with random-over for speed.
+    let (t, _) = run(&["--method", "random-over", "--strategy", "rare=13"]);
+    assert_eq!(rare(&t), 13);
+    let (t, _) = run(&["--method", "random-over", "--strategy", "minority"]);
+    assert_eq!(rare(&t), 40);
+
+    // A TOML config; a flag wins over it.
+    let config = d.join("smrt.toml");
+    std::fs::write(
+        &config,
+        "method = \"random-over\"\nstrategy = \"rare=11\"\nseed = 4\n",
+    )
+    .unwrap();
+    let c = config.to_str().unwrap();
+    let (t, _) = run(&["--config", c]);
+    assert_eq!(rare(&t), 11);
+    let (t, _) = run(&["--config", c, "--strategy", "rare=20"]);
+    assert_eq!(rare(&t), 20);
+    std::fs::write(&config, "epochs = 5\nfrobnicate = 1\n").unwrap();
+    let out = smrt(&["balance", "--input", i, "--output", o, "--config", c]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("frobnicate"));
+
+    // --mark-synthetic and --provenance.
+    let prov = d.join("prov.csv");
+    let (t, err) = run(&[
+        "--method",
+        "smote",
+        "--k-neighbors",
+        "3",
+        "--mark-synthetic",
+        "synthetic",
+        "--provenance",
+        prov.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(err.is_empty(), "--quiet: {err}");
+    let lines: Vec<&str> = t.lines().collect();
+    assert_eq!(lines[0], "width,kind,height,synthetic");
+    assert!(lines[1..49].iter().all(|l| l.ends_with(",0")));
+    assert!(lines[49..].iter().all(|l| l.ends_with(",1")));
+    assert_eq!(lines.len(), 81);
+    let p = std::fs::read_to_string(&prov).unwrap();
+    let p: Vec<&str> = p.lines().collect();
+    assert_eq!(p[0], "output_row,source_row");
+    assert_eq!(p.len(), 33);
+    for line in &p[1..] {
+        let (row, src) = line.split_once(',').unwrap();
+        assert!(row.parse::<usize>().unwrap() >= 48);
+        assert!(
+            (40..48).contains(&src.parse::<usize>().unwrap()),
+            "source {src} is a rare row"
+        );
+    }
+
+    // -v prints a per-class table.
+    let (_, err) = run(&["--method", "random-over", "-v"]);
+    assert!(err.contains("before") && err.contains("rare"), "{err}");
+
+    // A semicolon-separated file with a byte-order mark and CRLF line ends.
+    let semi = d.join("semi.csv");
+    let body: String = text.replace(',', ";").replace('\n', "\r\n");
+    std::fs::write(&semi, format!("\u{feff}{body}")).unwrap();
+    let out = smrt(&[
+        "balance",
+        "--input",
+        semi.to_str().unwrap(),
+        "--output",
+        o,
+        "--label",
+        "kind",
+        "--delimiter",
+        ";",
+        "--method",
+        "random-over",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = std::fs::read_to_string(&output).unwrap();
+    assert!(t.starts_with("width;kind;height"), "{t}");
+    assert_eq!(t.lines().filter(|l| l.contains(";rare;")).count(), 40);
 }

@@ -7,7 +7,8 @@ use super::gpu::Gpu;
 use crate::error::{Error, Result};
 
 /// Which engine to compute on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Backend {
     /// The environment variable `SMRT_BACKEND` (`auto`, `gpu` or `cpu`) if set; otherwise a
     /// hardware GPU if there is one, else the CPU engine, with a one-line notice on stderr.

@@ -1,0 +1,3 @@
+//! Pieces of the `smrt` command that are more than argument plumbing.
+
+pub mod settings;

@@ -1,0 +1,280 @@
+//! The resampling settings of `smrt balance` and `smrt fit`: flags, or keys of a TOML file
+//! (`--config`) with the same names; a flag wins over the file, the file over the default.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use smrt::{
+    Activation, Backend, BiasInit, EarlyStopping, Error, Generation, Init, Latent, Likelihood,
+    Optimizer, Scaling, SmrtBuilder, Strategy,
+};
+
+/// Parses a value by its kebab-case name, as the TOML file spells it (`rms-prop`, `he-normal`).
+fn kebab<T: DeserializeOwned>(s: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|e| e.to_string())
+}
+
+/// The resamplers of `balance --method`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    Smrt,
+    Smote,
+    RandomOver,
+    RandomUnder,
+}
+
+/// Every setting of a resampling run. All optional: unset means the file's value or the default.
+#[derive(Debug, Default, Deserialize, clap::Args)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Settings {
+    /// The resampler: smrt (VAEs), smote, random-over (copies, optionally jittered with
+    /// --shrinkage) or random-under (drops rows of the large classes). Default smrt.
+    #[arg(long, value_enum)]
+    pub method: Option<Method>,
+    /// Which classes grow and to what size: auto (= not-majority: every class up to the
+    /// majority), minority (the smallest class only), or CLASS=COUNT,... (final counts).
+    #[arg(long)]
+    pub strategy: Option<String>,
+    /// Bring every class up to at least RATIO x the majority count, RATIO in (0, 1]
+    /// (random-under: every class down to ceil(minority / RATIO)).
+    #[arg(long, allow_hyphen_values = true)]
+    pub ratio: Option<f32>,
+    /// Seed of all randomness (default 0).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Neighbours per row (smote; default 5).
+    #[arg(long)]
+    pub k_neighbors: Option<usize>,
+    /// Noise on the copies of random-over: a smoothed bootstrap, 0 for exact copies.
+    #[arg(long, allow_hyphen_values = true)]
+    pub shrinkage: Option<f32>,
+    /// Where to compute: auto (a hardware GPU if present, else the CPU; the SMRT_BACKEND
+    /// environment variable can set it), gpu (any adapter, software ones too) or cpu.
+    #[arg(long, value_parser = kebab::<Backend>)]
+    pub backend: Option<Backend>,
+    /// Shuffle the output rows (smrt).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub shuffle: Option<bool>,
+    /// Hidden layer widths of the encoder, comma-separated (the decoder mirrors them).
+    #[arg(long, value_delimiter = ',')]
+    pub hidden: Option<Vec<usize>>,
+    /// Latent dimensions.
+    #[arg(long)]
+    pub latent: Option<usize>,
+    /// Hidden activation: relu, elu, tanh, sigmoid, identity.
+    #[arg(long, value_parser = kebab::<Activation>)]
+    pub activation: Option<Activation>,
+    /// Weight initialisation: xavier-uniform, he-normal.
+    #[arg(long, value_parser = kebab::<Init>)]
+    pub init: Option<Init>,
+    /// Bias initialisation: zeros, ones.
+    #[arg(long, value_parser = kebab::<BiasInit>)]
+    pub bias_init: Option<BiasInit>,
+    /// Optimizer: adam, rms-prop, sgd, momentum, adagrad.
+    #[arg(long, value_parser = kebab::<Optimizer>)]
+    pub optimizer: Option<Optimizer>,
+    /// Learning rate.
+    #[arg(long)]
+    pub learning_rate: Option<f32>,
+    /// Training epochs per class.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Mini-batch size.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// L2 penalty on the weights.
+    #[arg(long)]
+    pub l2: Option<f32>,
+    /// Global gradient-norm clipping; 0 turns it off.
+    #[arg(long)]
+    pub clip_norm: Option<f32>,
+    /// Dropout rate on hidden activations.
+    #[arg(long)]
+    pub dropout: Option<f32>,
+    /// Early stopping: epochs without improvement before training stops.
+    #[arg(long)]
+    pub patience: Option<usize>,
+    /// Early stopping: the smallest loss decrease that counts as an improvement (default 0).
+    #[arg(long)]
+    pub min_delta: Option<f32>,
+    /// KL weight.
+    #[arg(long)]
+    pub beta: Option<f32>,
+    /// Reconstruction likelihood: gaussian, bernoulli.
+    #[arg(long, value_parser = kebab::<Likelihood>)]
+    pub likelihood: Option<Likelihood>,
+    /// Input scaling: standard, min-max, none.
+    #[arg(long, value_parser = kebab::<Scaling>)]
+    pub scaling: Option<Scaling>,
+    /// Where synthetic rows are drawn from: prior, posterior.
+    #[arg(long, value_parser = kebab::<Generation>)]
+    pub generation: Option<Generation>,
+}
+
+macro_rules! overlay {
+    ($flags:ident, $file:ident; $($field:ident),* $(,)?) => {
+        $( if $flags.$field.is_none() { $flags.$field = $file.$field; } )*
+    };
+}
+
+impl Settings {
+    /// The flags, completed from the TOML file at `config` if given.
+    pub fn with_config(mut self, config: Option<&Path>) -> Result<Settings, Error> {
+        let Some(path) = config else {
+            return Ok(self);
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let file: Settings = toml::from_str(&text).map_err(|e| Error::Parse {
+            path: path.to_path_buf(),
+            line: e
+                .span()
+                .map_or(0, |s| text[..s.start].lines().count().max(1) as u64),
+            reason: e.message().to_string(),
+        })?;
+        overlay!(self, file; method, strategy, ratio, seed, k_neighbors, shrinkage, backend,
+            shuffle, hidden, latent, activation, init, bias_init, optimizer, learning_rate, epochs,
+            batch_size, l2, clip_norm, dropout, patience, min_delta, beta, likelihood, scaling,
+            generation);
+        Ok(self)
+    }
+
+    pub fn method(&self) -> Method {
+        self.method.unwrap_or(Method::Smrt)
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed.unwrap_or(0)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend.unwrap_or_default()
+    }
+
+    /// The sampling strategy of `--strategy` or `--ratio` (not both).
+    pub fn strategy(&self) -> Result<Strategy<String>, Error> {
+        let strategy = match (&self.strategy, self.ratio) {
+            (Some(_), Some(_)) => {
+                return Err(Error::config(
+                    "ratio",
+                    "give --strategy or --ratio, not both",
+                ))
+            }
+            (None, Some(r)) => Strategy::Ratio(r),
+            (None, None) => Strategy::NotMajority,
+            (Some(s), None) => {
+                match s.trim() {
+                    "auto" | "not-majority" => Strategy::NotMajority,
+                    "minority" => Strategy::Minority,
+                    list => {
+                        let mut targets = BTreeMap::new();
+                        for part in list.split(',') {
+                            let (class, count) = part.rsplit_once('=').ok_or_else(|| {
+                            Error::config(
+                                "strategy",
+                                format!("`{part}` is not auto, minority, not-majority or CLASS=COUNT"),
+                            )
+                        })?;
+                            let count: usize = count.trim().parse().map_err(|_| {
+                                Error::config(
+                                    "strategy",
+                                    format!("`{count}` in `{part}` is not a count"),
+                                )
+                            })?;
+                            targets.insert(class.trim().to_string(), count);
+                        }
+                        Strategy::Targets(targets)
+                    }
+                }
+            }
+        };
+        strategy.validate()?;
+        Ok(strategy)
+    }
+
+    /// Errors for settings that the chosen method does not use.
+    pub fn check_method(&self) -> Result<(), Error> {
+        let method = self.method();
+        let vae_set = self.hidden.is_some()
+            || self.latent.is_some()
+            || self.activation.is_some()
+            || self.init.is_some()
+            || self.bias_init.is_some()
+            || self.optimizer.is_some()
+            || self.learning_rate.is_some()
+            || self.epochs.is_some()
+            || self.batch_size.is_some()
+            || self.l2.is_some()
+            || self.clip_norm.is_some()
+            || self.dropout.is_some()
+            || self.patience.is_some()
+            || self.min_delta.is_some()
+            || self.beta.is_some()
+            || self.likelihood.is_some()
+            || self.scaling.is_some()
+            || self.generation.is_some()
+            || self.shuffle.is_some();
+        let misplaced = [
+            ("epochs and the other model settings", vae_set, Method::Smrt),
+            ("k_neighbors", self.k_neighbors.is_some(), Method::Smote),
+            ("shrinkage", self.shrinkage.is_some(), Method::RandomOver),
+        ];
+        for (name, set, only) in misplaced {
+            if set && method != only {
+                return Err(Error::InvalidConfig {
+                    name: "method",
+                    reason: format!(
+                        "{name} do(es) not apply to --method {method:?}; they are for {only:?}"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The SMRT builder with every model setting applied.
+    pub fn smrt_builder(&self, strategy: Strategy<String>) -> SmrtBuilder<String> {
+        let mut b = smrt::Smrt::builder()
+            .strategy(strategy)
+            .seed(self.seed())
+            .backend(self.backend());
+        macro_rules! set {
+            ($($field:ident),*) => { $( if let Some(v) = self.$field.clone() { b = b.$field(v); } )* };
+        }
+        set!(
+            hidden,
+            activation,
+            init,
+            bias_init,
+            optimizer,
+            learning_rate,
+            epochs,
+            batch_size,
+            l2,
+            dropout,
+            beta,
+            likelihood,
+            scaling,
+            generation,
+            shuffle
+        );
+        if let Some(l) = self.latent {
+            b = b.latent(Latent::Count(l));
+        }
+        if let Some(c) = self.clip_norm {
+            b = b.clip_norm((c > 0.0).then_some(c));
+        }
+        if let Some(patience) = self.patience {
+            b = b.early_stopping(Some(EarlyStopping {
+                min_delta: self.min_delta.unwrap_or(0.0),
+                patience,
+            }));
+        }
+        b
+    }
+}
