@@ -7,6 +7,9 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 mod cli;
 
+use std::sync::Arc;
+
+use cli::progress::{summary, Progress};
 use cli::settings::{Method, Settings};
 use smrt::engine::{adapters, Gpu};
 use smrt::models::SavedModels;
@@ -119,7 +122,7 @@ struct BalanceArgs {
     /// No summary on stderr.
     #[arg(long, short)]
     quiet: bool,
-    /// Per-class details on stderr.
+    /// Also print the settings in effect (after --config) on stderr.
     #[arg(long, short)]
     verbose: bool,
     #[command(flatten)]
@@ -197,15 +200,24 @@ fn fit(args: FitArgs) -> Result<(), Error> {
         ));
     }
     settings.check_method()?;
-    let smrt = settings.smrt_builder(settings.strategy()?).build()?;
+    let strategy = settings.strategy()?;
     let table = Table::read_csv_with(
         &args.input,
         args.label.as_deref(),
         delimiter(args.delimiter)?,
     )?;
+    let epochs = settings.epochs.unwrap_or(smrt::VaeConfig::default().epochs);
+    let progress = Arc::new(Progress::new(args.quiet, epochs, count(&table.y)));
+    let bars = Arc::clone(&progress);
+    let smrt = settings
+        .smrt_builder(strategy)
+        .on_epoch(move |class, epoch, stats| bars.epoch(class, epoch, stats))
+        .build()?;
     let started = Instant::now();
     let classes = (!args.classes.is_empty()).then_some(args.classes.as_slice());
-    let models = smrt.fit_models(table.x.view(), &table.y, classes)?;
+    let models = smrt.fit_models(table.x.view(), &table.y, classes);
+    progress.finish();
+    let models = models?;
     let saved = SavedModels {
         label: table.label_name().to_string(),
         features: table.feature_names(),
@@ -296,6 +308,9 @@ fn balance(args: BalanceArgs) -> Result<(), Error> {
     }
     let s = args.settings.with_config(args.config.as_deref())?;
     s.check_method()?;
+    if args.verbose {
+        eprintln!("{s:#?}");
+    }
     let method = s.method();
     if (args.models.is_some() || args.save_models.is_some()) && method != Method::Smrt {
         return Err(Error::config(
@@ -320,13 +335,19 @@ fn balance(args: BalanceArgs) -> Result<(), Error> {
             ));
         }
     }
+    let epochs = s.epochs.unwrap_or(smrt::VaeConfig::default().epochs);
+    let progress = Arc::new(Progress::new(args.quiet, epochs, count(&table.y)));
     let device = match method {
         Method::Smrt | Method::Smote => Device::new(s.backend())?,
         Method::RandomOver | Method::RandomUnder => Device::Cpu,
     };
     let sampler: Box<dyn Balancer<String>> = match method {
         Method::Smrt => {
-            let mut b = s.smrt_builder(strategy).device(device.clone());
+            let bars = Arc::clone(&progress);
+            let mut b = s
+                .smrt_builder(strategy)
+                .device(device.clone())
+                .on_epoch(move |class, epoch, stats| bars.epoch(class, epoch, stats));
             if let Some(dir) = &args.models {
                 let saved = SavedModels::load(dir)?;
                 saved.check_columns(dir, table.label_name(), &table.feature_names())?;
@@ -355,7 +376,9 @@ fn balance(args: BalanceArgs) -> Result<(), Error> {
         }
     };
     let started = Instant::now();
-    let out = sampler.fit_resample(table.x.view(), &table.y)?;
+    let out = sampler.fit_resample(table.x.view(), &table.y);
+    progress.finish();
+    let out = out?;
     let seconds = started.elapsed().as_secs_f64();
     if let Some(path) = &args.provenance {
         if same_file(&args.input, path) || same_file(&args.output, path) {
@@ -392,22 +415,8 @@ fn balance(args: BalanceArgs) -> Result<(), Error> {
         };
         saved.save(dir)?;
     }
-    if args.verbose {
-        let before = count(&table.y);
-        let after = count(&out.y);
-        eprintln!(
-            "{:<16} {:>8} {:>8} {:>7} {:>12}",
-            "class", "before", "after", "epochs", "final loss"
-        );
-        for (class, n) in &after {
-            let model = out.models.get(*class);
-            let epochs = model.map_or(String::from("-"), |m| m.history().epochs.len().to_string());
-            let loss = model
-                .and_then(|m| m.history().epochs.last())
-                .map_or(String::from("-"), |e| format!("{:.4}", e.total));
-            let had = before.get(class).copied().unwrap_or(0);
-            eprintln!("{class:<16} {had:>8} {n:>8} {epochs:>7} {loss:>12}");
-        }
+    if !args.quiet && method != Method::RandomUnder {
+        eprint!("{}", summary(&table.y, &out, &device.name()));
     }
     if !args.quiet {
         eprintln!(
@@ -421,10 +430,10 @@ fn balance(args: BalanceArgs) -> Result<(), Error> {
     Ok(())
 }
 
-fn count(labels: &[String]) -> std::collections::BTreeMap<&String, usize> {
+fn count(labels: &[String]) -> std::collections::BTreeMap<String, usize> {
     let mut c = std::collections::BTreeMap::new();
     for l in labels {
-        *c.entry(l).or_insert(0) += 1;
+        *c.entry(l.clone()).or_insert(0) += 1;
     }
     c
 }

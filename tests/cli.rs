@@ -668,3 +668,38 @@ fn strategy_config_marks_and_provenance() {
     assert!(t.starts_with("width;kind;height"), "{t}");
     assert_eq!(t.lines().filter(|l| l.contains(";rare;")).count(), 40);
 }
+
+#[test]
+fn balance_ends_with_a_summary_table() {
+    let d = dir("summary");
+    let (input, output) = (d.join("in.csv"), d.join("out.csv"));
+    write_input(&input);
+    let out = smrt(&[
+        "balance",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+        "--label",
+        "kind",
+        "--epochs",
+        "7",
+    ]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(
+        lines[0].starts_with("class") && lines[0].ends_with("engine"),
+        "{err}"
+    );
+    let rare: Vec<&str> = lines
+        .iter()
+        .find(|l| l.starts_with("rare"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    // class, before, after, epochs, final loss, time, "s", engine
+    assert_eq!(&rare[..4], &["rare", "8", "40", "7"], "{err}");
+    assert_eq!(rare.last(), Some(&"cpu"));
+    assert!(lines.last().unwrap().contains("rows in"), "{err}");
+}

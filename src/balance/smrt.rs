@@ -1,7 +1,7 @@
 //! SMRT: one VAE per class that needs rows, synthetic rows drawn from it.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use ndarray::{Array2, ArrayView2, Axis};
 
@@ -13,8 +13,8 @@ use crate::rng::{permutation, Purpose, Stream};
 use crate::scale::Scaling;
 use crate::strategy::{Label, Strategy};
 use crate::vae::{
-    Activation, BiasInit, EarlyStopping, Generation, Init, Latent, Likelihood, Optimizer, Vae,
-    VaeConfig,
+    Activation, BiasInit, EarlyStopping, EpochStats, Generation, Init, Latent, Likelihood,
+    Optimizer, Vae, VaeConfig,
 };
 
 /// The SMRT balancer (Synthetic Minority Reconstruction Technique).
@@ -48,6 +48,7 @@ pub struct Smrt<L> {
     backend: Backend,
     /// Resolved from `backend` on first use unless given.
     device: OnceLock<Device>,
+    observer: Option<EpochHook<L>>,
     models: BTreeMap<L, Vae>,
 }
 
@@ -64,6 +65,7 @@ impl<L: Label> Smrt<L> {
                 seed: 0,
                 backend: Backend::Auto,
                 device: OnceLock::new(),
+                observer: None,
                 models: BTreeMap::new(),
             },
         }
@@ -152,13 +154,20 @@ impl<L: Label> Smrt<L> {
         device: &Device,
         class_x: ArrayView2<'_, f32>,
         class_no: usize,
+        label: &L,
     ) -> Result<Vae> {
         let seeds = Stream::new(self.seed, Purpose::ClassSeed, 0);
         let config = VaeConfig {
             seed: seeds.derive_seed(2 * class_no as u64),
             ..self.vae.clone()
         };
-        Vae::fit_on(device, class_x, &config)
+        match &self.observer {
+            Some(EpochHook(f)) => {
+                let observe = |epoch: usize, stats: &EpochStats| f(label, epoch, stats);
+                Vae::fit_observed(device, class_x, &config, &observe)
+            }
+            None => Vae::fit_on(device, class_x, &config),
+        }
     }
 
     /// Trains the models `fit_resample` would train, without generating: one per class the
@@ -203,7 +212,7 @@ impl<L: Label> Smrt<L> {
                             needed: 2,
                         });
                     }
-                    self.train_class(&device, x.select(Axis(0), rows).view(), class_no)?
+                    self.train_class(&device, x.select(Axis(0), rows).view(), class_no, label)?
                 }
             };
             models.insert((*label).clone(), model);
@@ -225,7 +234,7 @@ impl<L: Label> Smrt<L> {
         let seeds = Stream::new(self.seed, Purpose::ClassSeed, 0);
         let model = match self.models.get(label) {
             Some(m) => m.clone(),
-            None => self.train_class(device, class_x.view(), class_no)?,
+            None => self.train_class(device, class_x.view(), class_no, label)?,
         };
         let gen_seed = seeds.derive_seed(2 * class_no as u64 + 1);
         let (rows_out, origin) = match self.generation {
@@ -245,6 +254,19 @@ impl<L: Label> Smrt<L> {
             }
         };
         Ok((model, rows_out, origin))
+    }
+}
+
+/// What [`SmrtBuilder::on_epoch`] calls: class, epoch, losses.
+type OnEpoch<L> = dyn Fn(&L, usize, &EpochStats) + Send + Sync;
+
+/// A callback after each epoch of each class.
+#[derive(Clone)]
+struct EpochHook<L>(Arc<OnEpoch<L>>);
+
+impl<L> std::fmt::Debug for EpochHook<L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EpochHook")
     }
 }
 
@@ -311,6 +333,13 @@ impl<L: Label> SmrtBuilder<L> {
     /// ([`crate::engine::Gpu::from_device`]). Takes precedence over [`SmrtBuilder::backend`].
     pub fn device(mut self, device: Device) -> Self {
         self.inner.device = OnceLock::from(device);
+        self
+    }
+
+    /// Calls `f(class, epoch, losses)` after every training epoch of every class (from the
+    /// training threads): for progress displays.
+    pub fn on_epoch(mut self, f: impl Fn(&L, usize, &EpochStats) + Send + Sync + 'static) -> Self {
+        self.inner.observer = Some(EpochHook(Arc::new(f)));
         self
     }
 

@@ -1,3 +1,4 @@
 //! Pieces of the `smrt` command that are more than argument plumbing.
 
+pub mod progress;
 pub mod settings;

@@ -12,4 +12,4 @@ pub use config::{
 };
 pub use model::{Dense, Vae};
 pub use persist::{model_files, ModelInfo, MODEL_VERSION};
-pub use train::{EpochStats, History};
+pub use train::{EpochObserver, EpochStats, History};

@@ -2,7 +2,7 @@
 
 use ndarray::{Array1, Array2, ArrayView2};
 
-use super::train::{train, History};
+use super::train::{train, EpochObserver, History};
 use super::{Activation, BiasInit, Init, Likelihood, VaeConfig};
 use crate::check;
 use crate::engine::{Backend, CpuEngine, Device, Engine};
@@ -96,11 +96,33 @@ impl Vae {
         }
     }
 
+    /// [`Vae::fit_on`], calling `observer` after every epoch (for progress displays).
+    pub fn fit_observed(
+        device: &Device,
+        x: ArrayView2<'_, f32>,
+        config: &VaeConfig,
+        observer: EpochObserver<'_>,
+    ) -> Result<Vae> {
+        match device {
+            Device::Cpu => Vae::fit_inner(&mut CpuEngine::new(), x, config, Some(observer)),
+            Device::Gpu(gpu) => Vae::fit_inner(&mut gpu.engine()?, x, config, Some(observer)),
+        }
+    }
+
     /// Fits a VAE to the rows of `x` on `engine`.
     pub fn fit_with<E: Engine>(
         engine: &mut E,
         x: ArrayView2<'_, f32>,
         config: &VaeConfig,
+    ) -> Result<Vae> {
+        Vae::fit_inner(engine, x, config, None)
+    }
+
+    fn fit_inner<E: Engine>(
+        engine: &mut E,
+        x: ArrayView2<'_, f32>,
+        config: &VaeConfig,
+        observer: Option<EpochObserver<'_>>,
     ) -> Result<Vae> {
         config.validate()?;
         check::finite_matrix(x)?;
@@ -131,7 +153,7 @@ impl Vae {
             latent,
             history: History::default(),
         };
-        vae.history = train(engine, &mut vae, scaled.view())?;
+        vae.history = train(engine, &mut vae, scaled.view(), observer)?;
         Ok(vae)
     }
 

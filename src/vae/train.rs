@@ -291,10 +291,14 @@ impl<'e, E: Engine> Trainer<'e, E> {
 }
 
 /// Trains `vae`'s layers on `data` (already scaled) and returns the history.
+/// Called after every epoch with the epoch's number (from 0) and losses.
+pub type EpochObserver<'a> = &'a (dyn Fn(usize, &EpochStats) + Sync);
+
 pub(crate) fn train<E: Engine>(
     e: &mut E,
     vae: &mut Vae,
     data: ArrayView2<'_, f32>,
+    observer: Option<EpochObserver<'_>>,
 ) -> Result<History> {
     let cfg = vae.config.clone();
     let rows = data.nrows();
@@ -332,6 +336,9 @@ pub(crate) fn train<E: Engine>(
             });
         }
         history.epochs.push(stats);
+        if let Some(observe) = observer {
+            observe(epoch, &stats);
+        }
         if let Some(es) = cfg.early_stopping {
             if stats.total < best - f64::from(es.min_delta) {
                 best = stats.total;
