@@ -143,6 +143,9 @@ struct DemoArgs {
     /// Where to compute: auto, gpu or cpu (as for `balance`).
     #[arg(long, default_value = "auto")]
     backend: Backend,
+    /// Write `digits.png` here: a row of real rare digits, one of SMOTE's, one of SMRT's.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -460,18 +463,22 @@ fn demo(args: DemoArgs) -> Result<(), Error> {
     }
     let x = digits.x.select(ndarray::Axis(0), &keep);
     let y: Vec<String> = keep.iter().map(|&i| digits.y[i].clone()).collect();
-    let smrt = balancer(args.seed, args.epochs, Device::new(args.backend)?)?;
+    let device = Device::new(args.backend)?;
+    let smrt = balancer(args.seed, args.epochs, device.clone())?;
     let started = Instant::now();
     let out = smrt.fit_resample(x.view(), &y)?;
     let secs = started.elapsed().as_secs_f64();
-    let mut before = std::collections::BTreeMap::new();
-    for l in &y {
-        *before.entry(l).or_insert(0usize) += 1;
-    }
+    let started = Instant::now();
+    let smote = Smote::new()
+        .seed(args.seed)
+        .device(device.clone())
+        .fit_resample(x.view(), &y)?;
+    let smote_secs = started.elapsed().as_secs_f64();
+    let before = count(&y);
     let after = out.class_counts();
     println!("digit  before  after");
     for (label, n) in &before {
-        println!("{label:>5}  {n:>6}  {:>5}", after[*label]);
+        println!("{label:>5}  {n:>6}  {:>5}", after[label]);
     }
     let model = &out.models[&args.digit];
     let last = model.history().epochs.last().map_or(f64::NAN, |e| e.total);
@@ -482,8 +489,41 @@ fn demo(args: DemoArgs) -> Result<(), Error> {
         seen,
         out.synthetic_count(),
         model.history().epochs.len(),
-        smrt.device()?.name(),
+        device.name(),
     );
+    println!(
+        "SMOTE (k = 5): {} synthetic rows in {smote_secs:.3} s",
+        smote.synthetic_count()
+    );
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let rows_of = |r: &smrt::Resampled<String>, synthetic: bool| {
+            let idx: Vec<usize> = (0..r.y.len())
+                .filter(|&i| r.y[i] == args.digit && r.origin[i].is_synthetic() == synthetic)
+                .take(12)
+                .collect();
+            r.x.select(ndarray::Axis(0), &idx)
+        };
+        let (real, smote_rows, smrt_rows) = (
+            rows_of(&out, false),
+            rows_of(&smote, true),
+            rows_of(&out, true),
+        );
+        let path = dir.join("digits.png");
+        cli::picture::digit_grid(
+            &path,
+            &[real.view(), smote_rows.view(), smrt_rows.view()],
+            12,
+        )?;
+        println!(
+            "{}: real {d}s (top), SMOTE's (middle), SMRT's (bottom)",
+            path.display(),
+            d = args.digit
+        );
+    }
     Ok(())
 }
 

@@ -241,8 +241,9 @@ fn bad_flags_and_files_fail_cleanly() {
 }
 
 #[test]
-fn demo_prints_counts_before_and_after() {
-    let out = smrt(&["demo", "--epochs", "20"]);
+fn demo_prints_counts_before_and_after_and_draws_digits() {
+    let d = dir("demo");
+    let out = smrt(&["demo", "--epochs", "20", "--out", d.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "{}",
@@ -259,6 +260,19 @@ fn demo_prints_counts_before_and_after() {
         .collect();
     assert_eq!(nums, vec![0, 18, 183]);
     assert!(text.contains("synthetic rows"));
+    assert!(text.contains("SMOTE (k = 5): 193 synthetic rows"), "{text}");
+    // Three rows of twelve 48 x 48 images with 4-pixel gaps, dark ink somewhere in each row.
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(d.join("digits.png")).unwrap(),
+    ));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!((info.width, info.height), (12 * 52 + 4, 3 * 52 + 4));
+    for r in 0..3 {
+        let band = &buf[(4 + r * 52) * info.width as usize..(52 + r * 52) * info.width as usize];
+        assert!(band.iter().any(|&p| p < 64), "row {r} has ink");
+    }
 }
 
 #[test]

@@ -1,4 +1,5 @@
 //! Pieces of the `smrt` command that are more than argument plumbing.
 
+pub mod picture;
 pub mod progress;
 pub mod settings;
