@@ -36,6 +36,22 @@ enum Command {
     Generate(GenerateArgs),
     /// Print the version, the GPU adapters found, the engine `auto` picks, and its limits.
     Info,
+    /// Measure each engine: matrix products (GFLOP/s), training and generation (rows/s),
+    /// SMOTE and SMRT (synthetic rows/s). Progress on stderr, the table on stdout.
+    Bench(BenchArgs),
+}
+
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Engines: auto (the CPU, and a hardware GPU if there is one), gpu (any adapter) or cpu.
+    #[arg(long, default_value = "auto")]
+    backend: Backend,
+    /// Workloads ten times smaller (a quick look).
+    #[arg(long)]
+    quick: bool,
+    /// Also write the figures as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -169,6 +185,7 @@ fn main() -> ExitCode {
         Command::Fit(args) => fit(args),
         Command::Generate(args) => generate(args),
         Command::Info => info(),
+        Command::Bench(args) => bench(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -569,6 +586,15 @@ fn info() -> Result<(), Error> {
         ] {
             println!("  {name:<38} {value}");
         }
+    }
+    Ok(())
+}
+
+fn bench(args: BenchArgs) -> Result<(), Error> {
+    let figures = cli::bench::run(args.backend, args.quick)?;
+    print!("{}", cli::bench::table(&figures));
+    if let Some(path) = &args.json {
+        cli::bench::write_json(path, &figures)?;
     }
     Ok(())
 }

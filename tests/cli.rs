@@ -717,3 +717,47 @@ fn balance_ends_with_a_summary_table() {
     assert_eq!(rare.last(), Some(&"cpu"));
     assert!(lines.last().unwrap().contains("rows in"), "{err}");
 }
+
+#[test]
+fn bench_prints_a_table_and_writes_json() {
+    let d = dir("bench");
+    let json = d.join("bench.json");
+    let out = smrt(&[
+        "bench",
+        "--quick",
+        "--backend",
+        "cpu",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.starts_with("bench"), "{table}");
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let figures = doc["figures"].as_array().unwrap();
+    let names: Vec<&str> = figures
+        .iter()
+        .map(|f| f["bench"].as_str().unwrap())
+        .collect();
+    for want in [
+        "matmul 256x64x64",
+        "train 1000x64 h128",
+        "generate 100000",
+        "smote 10000x32",
+        "smrt 10000x32",
+    ] {
+        assert!(
+            names.iter().any(|n| n.starts_with(want)),
+            "{want} in {names:?}"
+        );
+    }
+    for f in figures {
+        assert_eq!(f["engine"], "cpu");
+        assert!(f["value"].as_f64().unwrap() > 0.0, "{f}");
+        assert!(table.contains(f["bench"].as_str().unwrap()));
+    }
+}

@@ -1,0 +1,187 @@
+//! `smrt bench`: throughput of each engine on fixed workloads, as a table and optionally JSON.
+
+use std::path::Path;
+use std::time::Instant;
+
+use ndarray::Array2;
+use serde::Serialize;
+use smrt::engine::{CpuEngine, Engine, Epilogue, Gpu, MatMul};
+use smrt::rng::{Purpose, Stream};
+use smrt::{
+    Activation, Backend, Balancer, Device, Error, Latent, Likelihood, Scaling, Smote, Smrt, Vae,
+    VaeConfig,
+};
+
+/// One measured figure.
+#[derive(Debug, Serialize)]
+pub struct Figure {
+    pub bench: String,
+    pub engine: String,
+    pub value: f64,
+    pub unit: &'static str,
+    pub seconds: f64,
+}
+
+/// The engines `backend` selects: auto = the CPU and a hardware GPU if there is one.
+fn engines(backend: Backend) -> Result<Vec<Device>, Error> {
+    Ok(match backend {
+        Backend::Cpu => vec![Device::Cpu],
+        Backend::Gpu => vec![Device::Gpu(Gpu::new()?)],
+        Backend::Auto => {
+            let mut v = vec![Device::Cpu];
+            v.extend(Gpu::hardware()?.map(Device::Gpu));
+            v
+        }
+    })
+}
+
+fn uniform(rows: usize, cols: usize, seed: u64) -> Array2<f32> {
+    let s = Stream::new(seed, Purpose::Init, 0);
+    Array2::from_shape_fn((rows, cols), |(i, j)| s.uniform_at((i * cols + j) as u64))
+}
+
+/// Best of `repeat` runs of `f`, in seconds.
+fn best(repeat: usize, mut f: impl FnMut() -> Result<(), Error>) -> Result<f64, Error> {
+    let mut best = f64::INFINITY;
+    for _ in 0..repeat {
+        let t = Instant::now();
+        f()?;
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    Ok(best)
+}
+
+fn matmul_seconds<E: Engine>(e: &mut E, s: MatMul, repeat: usize) -> Result<f64, Error> {
+    let a = e.upload(&vec![0.5; s.m * s.k])?;
+    let b = e.upload(&vec![0.25; s.k * s.n])?;
+    let mut c = e.zeros(s.m * s.n)?;
+    let mut run = || {
+        for _ in 0..10 {
+            e.matmul(&a, &b, &mut c, s, Epilogue::None);
+        }
+        e.read(&c, 1).map(|_| ())
+    };
+    run()?; // warm-up: pipelines compile, caches fill
+    Ok(best(repeat, run)? / 10.0)
+}
+
+/// Runs every workload on every engine; `quick` makes them about ten times smaller.
+pub fn run(backend: Backend, quick: bool) -> Result<Vec<Figure>, Error> {
+    let scale = if quick { 10 } else { 1 };
+    let mut out = Vec::new();
+    for device in engines(backend)? {
+        let engine = device.name();
+        let mut push = |bench: String, value: f64, unit, seconds| {
+            eprintln!("{bench:<44} {engine:<30} {value:>14.1} {unit}");
+            out.push(Figure {
+                bench,
+                engine: engine.clone(),
+                value,
+                unit,
+                seconds,
+            });
+        };
+        for w in [64, 256, 1024] {
+            let s = MatMul {
+                m: 256,
+                k: w,
+                n: w,
+                a_t: false,
+                b_t: false,
+            };
+            let secs = match &device {
+                Device::Cpu => matmul_seconds(&mut CpuEngine::new(), s, 5)?,
+                Device::Gpu(g) => matmul_seconds(&mut g.engine()?, s, 5)?,
+            };
+            let gflops = 2.0 * (s.m * s.k * s.n) as f64 / secs / 1e9;
+            push(format!("matmul 256x{w}x{w}"), gflops, "GFLOP/s", secs);
+        }
+        let rows = 10_000 / scale;
+        let x = uniform(rows, 64, 1);
+        for hidden in [128, 512] {
+            let cfg = VaeConfig {
+                hidden: vec![hidden],
+                latent: Latent::Count(16),
+                activation: Activation::Sigmoid,
+                likelihood: Likelihood::Bernoulli,
+                scaling: Scaling::None,
+                beta: 1.0,
+                clip_norm: None,
+                batch_size: 256,
+                learning_rate: 1e-3,
+                epochs: 2,
+                ..VaeConfig::default()
+            };
+            let secs = best(2, || Vae::fit_on(&device, x.view(), &cfg).map(|_| ()))?;
+            let bench = format!("train {rows}x64 h{hidden} l16 b256 (2 epochs)");
+            push(bench, (2 * rows) as f64 / secs, "rows/s", secs);
+        }
+        let cfg = VaeConfig {
+            hidden: vec![128],
+            latent: Latent::Count(16),
+            epochs: 1,
+            ..VaeConfig::default()
+        };
+        let vae = Vae::fit_on(&Device::Cpu, x.view(), &cfg)?;
+        let n = 1_000_000 / scale;
+        let secs = best(2, || vae.generate_on(&device, n, 3).map(|_| ()))?;
+        push(
+            format!("generate {n} rows, decoder 16-128-64"),
+            n as f64 / secs,
+            "rows/s",
+            secs,
+        );
+
+        // SMOTE and SMRT on the data of shared/bench/smote_speed.py (1:20).
+        let total = 100_000 / scale;
+        let minority = total / 21;
+        let s = Stream::new(0, Purpose::Init, 0);
+        let xs = Array2::from_shape_fn((total, 32), |(i, j)| {
+            s.normal_at((i * 32 + j) as u64) + if i < minority { 1.0 } else { 0.0 }
+        });
+        let y: Vec<u8> = (0..total).map(|i| u8::from(i < minority)).collect();
+        let synthetic = (total - 2 * minority) as f64;
+        let smote = Smote::new().device(device.clone());
+        let secs = best(3, || smote.fit_resample(xs.view(), &y).map(|_| ()))?;
+        push(
+            format!("smote {total}x32 1:20 k5"),
+            synthetic / secs,
+            "synthetic rows/s",
+            secs,
+        );
+        let smrt = Smrt::builder().epochs(20).device(device.clone()).build()?;
+        let secs = best(1, || smrt.fit_resample(xs.view(), &y).map(|_| ()))?;
+        push(
+            format!("smrt {total}x32 1:20 (20 epochs)"),
+            synthetic / secs,
+            "synthetic rows/s",
+            secs,
+        );
+    }
+    Ok(out)
+}
+
+/// The figures as a table.
+pub fn table(figures: &[Figure]) -> String {
+    let mut s = format!("{:<44} {:<30} {:>14} unit\n", "bench", "engine", "value");
+    for f in figures {
+        s += &format!(
+            "{:<44} {:<30} {:>14.1} {}\n",
+            f.bench, f.engine, f.value, f.unit
+        );
+    }
+    s
+}
+
+/// Writes the figures as JSON (with the version and date of the run).
+pub fn write_json(path: &Path, figures: &[Figure]) -> Result<(), Error> {
+    let doc = serde_json::json!({
+        "smrt": env!("CARGO_PKG_VERSION"),
+        "unix_time": std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        "figures": figures,
+    });
+    let bytes = serde_json::to_vec_pretty(&doc).expect("figures serialise");
+    smrt::table::write_atomic(path, |w| Ok(w.write_all(&bytes)?))
+}
