@@ -221,7 +221,7 @@ fn fit(args: FitArgs) -> Result<(), Error> {
     }
     settings.check_method()?;
     let strategy = settings.strategy()?;
-    let table = Table::read_csv_with(
+    let table = Table::read(
         &args.input,
         args.label.as_deref(),
         delimiter(args.delimiter)?,
@@ -346,7 +346,7 @@ fn balance(args: BalanceArgs) -> Result<(), Error> {
             .build()?;
     }
     let delim = delimiter(args.delimiter)?;
-    let table = Table::read_csv_with(&args.input, args.label.as_deref(), delim)?;
+    let table = Table::read(&args.input, args.label.as_deref(), delim)?;
     if let Some(name) = &args.mark_synthetic {
         if table.header.contains(name) {
             return Err(Error::config(

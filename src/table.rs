@@ -133,6 +133,92 @@ impl Table {
         })
     }
 
+    /// Reads a 2-D `.npy` array (`<f4` or `<f8`, C order). Columns are named by their index;
+    /// `label` is the label column's index (default: the last). Labels are the label values
+    /// written as numbers (`1.0` becomes `1`).
+    pub fn read_npy(path: &Path, label: Option<&str>) -> Result<Table> {
+        use ndarray_npy::ReadNpyExt;
+        let open = || {
+            std::fs::File::open(path).map_err(|source| Error::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        };
+        let bad = |reason: String| Error::Parse {
+            path: path.to_path_buf(),
+            line: 0,
+            reason,
+        };
+        let data: Array2<f64> = match Array2::<f64>::read_npy(open()?) {
+            Ok(a) => a,
+            Err(_) => Array2::<f32>::read_npy(open()?)
+                .map_err(|e| bad(format!("not a 2-D float32/float64 .npy array: {e}")))?
+                .mapv(f64::from),
+        };
+        let (rows, cols) = data.dim();
+        if cols < 2 {
+            return Err(bad(
+                "need at least one feature column and a label column".into()
+            ));
+        }
+        if rows == 0 {
+            return Err(Error::EmptyInput("the array has no rows"));
+        }
+        let header: Vec<String> = (0..cols).map(|c| c.to_string()).collect();
+        let label_col = match label {
+            None => cols - 1,
+            Some(l) => l
+                .parse::<usize>()
+                .ok()
+                .filter(|&c| c < cols)
+                .ok_or_else(|| {
+                    Error::config(
+                        "label",
+                        format!("{l:?} is not a column index of a {cols}-column array"),
+                    )
+                })?,
+        };
+        let mut values = Vec::with_capacity(rows * (cols - 1));
+        let mut y = Vec::with_capacity(rows);
+        let mut records = Vec::with_capacity(rows);
+        for (r, row) in data.rows().into_iter().enumerate() {
+            let mut rec = csv::StringRecord::new();
+            for (c, &v) in row.iter().enumerate() {
+                if !v.is_finite() {
+                    return Err(Error::NonFinite {
+                        row: r,
+                        col: c,
+                        value: v as f32,
+                    });
+                }
+                rec.push_field(&v.to_string());
+                if c == label_col {
+                    y.push(v.to_string());
+                } else {
+                    values.push(v as f32);
+                }
+            }
+            records.push(rec);
+        }
+        Ok(Table {
+            header,
+            label_col,
+            x: Array2::from_shape_vec((rows, cols - 1), values).expect("rows x features"),
+            y,
+            records,
+            delimiter: b',',
+        })
+    }
+
+    /// Reads `.npy` files with [`Table::read_npy`] and anything else as CSV with `delimiter`.
+    pub fn read(path: &Path, label: Option<&str>, delimiter: u8) -> Result<Table> {
+        if is_npy(path) {
+            Table::read_npy(path, label)
+        } else {
+            Table::read_csv_with(path, label, delimiter)
+        }
+    }
+
     /// The feature columns' names, in file order.
     pub fn feature_names(&self) -> Vec<String> {
         let mut names = self.header.clone();
@@ -157,6 +243,9 @@ impl Table {
         origin: &[Origin],
         mark: Option<&str>,
     ) -> Result<()> {
+        if is_npy(path) {
+            return self.write_npy(path, x, y, origin, mark.is_some());
+        }
         write_atomic(path, |w| {
             let mut out = csv::WriterBuilder::new()
                 .delimiter(self.delimiter)
@@ -181,6 +270,56 @@ impl Table {
             out.flush()?;
             Ok(())
         })
+    }
+}
+
+/// Whether `path` names a `.npy` file.
+pub fn is_npy(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("npy"))
+}
+
+impl Table {
+    /// The resampled rows as a float64 `.npy` array in this table's column order (plus the
+    /// 0/1 mark column last when asked): input rows keep their values exactly.
+    fn write_npy(
+        &self,
+        path: &Path,
+        x: ArrayView2<'_, f32>,
+        y: &[String],
+        origin: &[Origin],
+        mark: bool,
+    ) -> Result<()> {
+        use ndarray_npy::WriteNpyExt;
+        let cols = self.header.len() + usize::from(mark);
+        let mut out = Array2::<f64>::zeros((origin.len(), cols));
+        for (((mut row, values), label), o) in
+            out.rows_mut().into_iter().zip(x.rows()).zip(y).zip(origin)
+        {
+            let label: f64 = label.trim().parse().map_err(|_| {
+                Error::config(
+                    "output",
+                    format!("a .npy file holds numbers; the label {label:?} is not one"),
+                )
+            })?;
+            let mut features = values.iter();
+            for c in 0..self.header.len() {
+                row[c] = match *o {
+                    Origin::Real(i) => self.records[i][c]
+                        .trim()
+                        .parse()
+                        .expect("checked when read"),
+                    Origin::Synthetic { .. } if c == self.label_col => label,
+                    Origin::Synthetic { .. } => {
+                        f64::from(*features.next().expect("a value per feature"))
+                    }
+                };
+            }
+            if mark {
+                row[cols - 1] = if o.is_synthetic() { 1.0 } else { 0.0 };
+            }
+        }
+        write_atomic(path, |w| Ok(out.write_npy(w)?))
     }
 }
 

@@ -761,3 +761,67 @@ fn bench_prints_a_table_and_writes_json() {
         assert!(table.contains(f["bench"].as_str().unwrap()));
     }
 }
+
+#[test]
+fn npy_in_and_out() {
+    use ndarray_npy::{ReadNpyExt, WriteNpyExt};
+    let d = dir("npy");
+    let (input, output) = (d.join("in.npy"), d.join("out.npy"));
+    // 30 rows of class 0 and 6 of class 2, label in column 1 of 3.
+    let x = ndarray::Array2::from_shape_fn((36, 3), |(i, j)| match j {
+        1 => {
+            if i < 30 {
+                0.0
+            } else {
+                2.0
+            }
+        }
+        _ => i as f64 * 0.1 + j as f64 + 1e-9,
+    });
+    x.write_npy(std::fs::File::create(&input).unwrap()).unwrap();
+    let out = smrt(&[
+        "balance",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+        "--label",
+        "1",
+        "--method",
+        "smote",
+        "--k-neighbors",
+        "3",
+        "--mark-synthetic",
+        "s",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = ndarray::Array2::<f64>::read_npy(std::fs::File::open(&output).unwrap()).unwrap();
+    assert_eq!(got.dim(), (60, 4));
+    assert_eq!(
+        got.slice(ndarray::s![..36, ..3]),
+        x,
+        "input rows exactly as read"
+    );
+    assert!(got.slice(ndarray::s![36.., 1]).iter().all(|&l| l == 2.0));
+    assert_eq!(got.column(3).sum(), 24.0, "the mark column");
+    // A CSV with text labels cannot become .npy: a clear error, no file.
+    let csv_in = d.join("in.csv");
+    write_input(&csv_in);
+    let bad = d.join("bad.npy");
+    let out = smrt(&[
+        "balance",
+        "--input",
+        csv_in.to_str().unwrap(),
+        "--output",
+        bad.to_str().unwrap(),
+        "--label",
+        "kind",
+        "--method",
+        "random-over",
+    ]);
+    assert_failed_cleanly(&out, &bad, "not one");
+}
