@@ -825,3 +825,74 @@ fn npy_in_and_out() {
     ]);
     assert_failed_cleanly(&out, &bad, "not one");
 }
+
+#[test]
+fn quoted_fields_and_shuffled_output_keep_input_rows_intact() {
+    let d = dir("quoted");
+    let (input, output, prov) = (d.join("in.csv"), d.join("out.csv"), d.join("prov.csv"));
+    let mut text = String::from("x,\"the label\",y\n");
+    for i in 0..20 {
+        let label = if i < 16 {
+            "\"plain, with comma\""
+        } else {
+            "\"say \"\"rare\"\"\""
+        };
+        text += &format!("{}.5,{label},{}\n", i, i % 4);
+    }
+    std::fs::write(&input, &text).unwrap();
+    let out = smrt(&[
+        "balance",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+        "--label",
+        "the label",
+        "--epochs",
+        "5",
+        "--shuffle",
+        "--provenance",
+        prov.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = std::fs::read_to_string(&output).unwrap();
+    let mut lines: Vec<&str> = written.lines().collect();
+    assert_eq!(lines[0], "x,the label,y");
+    assert_eq!(lines.len(), 33);
+    assert_ne!(
+        lines[1..21].join("\n"),
+        text.lines().skip(1).collect::<Vec<_>>().join("\n"),
+        "shuffled"
+    );
+    // Every input row is still there, and 12 synthetic rows carry the quoted label.
+    let synthetic: Vec<usize> = std::fs::read_to_string(&prov)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(synthetic.len(), 12);
+    for &r in &synthetic {
+        assert!(
+            lines[r + 1].contains("\"say \"\"rare\"\"\""),
+            "{}",
+            lines[r + 1]
+        );
+    }
+    let mut real: Vec<&str> = (0..32)
+        .filter(|r| !synthetic.contains(r))
+        .map(|r| lines[r + 1])
+        .collect();
+    real.sort_unstable();
+    lines = text.lines().skip(1).collect();
+    lines.sort_unstable();
+    assert_eq!(real.len(), 20);
+    assert_eq!(
+        real.iter().map(|l| l.replace('"', "")).collect::<Vec<_>>(),
+        lines.iter().map(|l| l.replace('"', "")).collect::<Vec<_>>()
+    );
+}
