@@ -97,7 +97,9 @@ fn merge_tile(gram: &[f32], norms: &[f32], t: KnnTile, best_d: &mut [f32], best_
             // nearer than the current k-th and are skipped on their minimum.
             let mut dist = [0.0f32; CHUNK];
             for ((d, &g), &rn) in dist.iter_mut().zip(g).zip(rn) {
-                *d = (qn + rn - 2.0 * g).max(0.0);
+                let v = qn + rn - 2.0 * g;
+                // Not `f32::max`: its NaN rule costs a blend per element.
+                *d = if v > 0.0 { v } else { 0.0 };
             }
             if g.len() == CHUNK && min_of_lanes(&dist) > bd[t.k - 1] {
                 continue;
