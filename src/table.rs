@@ -1,6 +1,6 @@
 //! Labelled tables in CSV files: numeric feature columns plus one label column kept as text.
 //!
-//! Input rows are kept as read, so balanced output repeats them byte for byte; only synthetic rows
+//! Input rows are kept as read, so balanced output repeats them field for field; only synthetic rows
 //! are formatted (shortest representation that reads back to the same `f32`).
 
 use std::io::{Read, Write};
