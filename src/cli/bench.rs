@@ -1,6 +1,6 @@
 //! `smrt bench`: throughput of each engine on fixed workloads, as a table and optionally JSON.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use ndarray::Array2;
@@ -184,4 +184,26 @@ pub fn write_json(path: &Path, figures: &[Figure]) -> Result<(), Error> {
     });
     let bytes = serde_json::to_vec_pretty(&doc).expect("figures serialise");
     smrt::table::write_atomic(path, |w| Ok(w.write_all(&bytes)?))
+}
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// Engines: auto (the CPU, and a hardware GPU if there is one), gpu (any adapter) or cpu.
+    #[arg(long, default_value = "auto")]
+    pub backend: Backend,
+    /// Workloads ten times smaller (a quick look).
+    #[arg(long)]
+    pub quick: bool,
+    /// Also write the figures as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+pub fn bench(args: BenchArgs) -> Result<(), Error> {
+    let figures = run(args.backend, args.quick)?;
+    print!("{}", table(&figures));
+    if let Some(path) = &args.json {
+        write_json(path, &figures)?;
+    }
+    Ok(())
 }

@@ -1,6 +1,49 @@
-//! Pieces of the `smrt` command that are more than argument plumbing.
+//! Pieces of the `smrt` command that are more than argument plumbing, one file per command.
 
+pub mod balance;
 pub mod bench;
+pub mod demo;
+pub mod models;
 pub mod picture;
 pub mod progress;
 pub mod settings;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use smrt::{Device, Error, Smrt};
+
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+pub fn balancer(seed: u64, epochs: Option<usize>, device: Device) -> Result<Smrt<String>, Error> {
+    let mut b = Smrt::builder().seed(seed).device(device);
+    if let Some(n) = epochs {
+        b = b.epochs(n);
+    }
+    b.build()
+}
+
+/// The CSV delimiter byte of `--delimiter`.
+pub fn delimiter(c: Option<char>) -> Result<u8, Error> {
+    match c {
+        None => Ok(b','),
+        Some(c) if c.is_ascii() && c != '"' && c != '\n' && c != '\r' => Ok(c as u8),
+        Some(c) => Err(Error::config(
+            "delimiter",
+            format!("{c:?} cannot separate fields (one ASCII character other than a quote or line break)"),
+        )),
+    }
+}
+
+pub fn count(labels: &[String]) -> BTreeMap<String, usize> {
+    let mut c = BTreeMap::new();
+    for l in labels {
+        *c.entry(l.clone()).or_insert(0) += 1;
+    }
+    c
+}

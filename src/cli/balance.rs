@@ -1,0 +1,185 @@
+//! `smrt balance`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use smrt::models::SavedModels;
+use smrt::table::Table;
+use smrt::{Backend, Balancer, Device, Error, RandomOverSampler, RandomUnderSampler, Smote};
+
+use super::progress::{summary, Progress};
+use super::settings::{Method, Settings};
+use super::{count, delimiter, same_file};
+
+#[derive(clap::Args)]
+pub struct BalanceArgs {
+    /// CSV file with a header row.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Where to write the balanced CSV (never the input file).
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Name of the label column (default: the last column).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Field delimiter of the CSV files (default `,`).
+    #[arg(long)]
+    pub delimiter: Option<char>,
+    /// A TOML file with settings named as the flags (`method = "smote"`, `epochs = 200`,
+    /// `hidden = [64, 32]`); flags given on the command line win.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Save the models trained (smrt) into this directory, for `generate` or a later `--models`.
+    #[arg(long)]
+    pub save_models: Option<PathBuf>,
+    /// Reuse the models saved in this directory (smrt); classes without one are trained.
+    #[arg(long)]
+    pub models: Option<PathBuf>,
+    /// Add a column NAME holding 1 for synthetic rows and 0 for input rows.
+    #[arg(long, value_name = "NAME")]
+    pub mark_synthetic: Option<String>,
+    /// Write, for each synthetic row, the input row it was drawn from (where there is one) to
+    /// this CSV file: columns output_row, source_row (0-based data rows, header excluded).
+    #[arg(long, value_name = "FILE")]
+    pub provenance: Option<PathBuf>,
+    /// No summary on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Also print the settings in effect (after --config) on stderr.
+    #[arg(long, short)]
+    pub verbose: bool,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+pub fn balance(args: BalanceArgs) -> Result<(), Error> {
+    if same_file(&args.input, &args.output) {
+        return Err(Error::InvalidConfig {
+            name: "output",
+            reason: "is the input file; the input is never overwritten".into(),
+        });
+    }
+    let s = args.settings.with_config(args.config.as_deref())?;
+    s.check_method()?;
+    if args.verbose {
+        eprintln!("{s:#?}");
+    }
+    let method = s.method();
+    if (args.models.is_some() || args.save_models.is_some()) && method != Method::Smrt {
+        return Err(Error::config(
+            "models",
+            format!("saved models are for --method smrt, not {method:?}"),
+        ));
+    }
+    let strategy = s.strategy()?;
+    if method == Method::Smrt {
+        // Settings are checked before any file is read.
+        s.smrt_builder(strategy.clone())
+            .backend(Backend::Cpu)
+            .build()?;
+    }
+    let delim = delimiter(args.delimiter)?;
+    let table = Table::read(&args.input, args.label.as_deref(), delim)?;
+    if let Some(name) = &args.mark_synthetic {
+        if table.header.contains(name) {
+            return Err(Error::config(
+                "mark_synthetic",
+                format!("the input already has a column {name:?}"),
+            ));
+        }
+    }
+    let epochs = s.epochs.unwrap_or(smrt::VaeConfig::default().epochs);
+    let progress = Arc::new(Progress::new(args.quiet, epochs, count(&table.y)));
+    let device = match method {
+        Method::Smrt | Method::Smote => Device::new(s.backend())?,
+        Method::RandomOver | Method::RandomUnder => Device::Cpu,
+    };
+    let sampler: Box<dyn Balancer<String>> = match method {
+        Method::Smrt => {
+            let bars = Arc::clone(&progress);
+            let mut b = s
+                .smrt_builder(strategy)
+                .device(device.clone())
+                .on_epoch(move |class, epoch, stats| bars.epoch(class, epoch, stats));
+            if let Some(dir) = &args.models {
+                let saved = SavedModels::load(dir)?;
+                saved.check_columns(dir, table.label_name(), &table.feature_names())?;
+                for (class, vae) in saved.models {
+                    b = b.prefit(class, vae);
+                }
+            }
+            Box::new(b.build()?)
+        }
+        Method::Smote => Box::new(
+            Smote::new()
+                .strategy(strategy)
+                .k_neighbors(s.k_neighbors.unwrap_or(5))
+                .seed(s.seed())
+                .device(device.clone()),
+        ),
+        Method::RandomOver => {
+            let mut r = RandomOverSampler::new().strategy(strategy).seed(s.seed());
+            if let Some(v) = s.shrinkage {
+                r = r.shrinkage(v);
+            }
+            Box::new(r)
+        }
+        Method::RandomUnder => {
+            Box::new(RandomUnderSampler::new().strategy(strategy).seed(s.seed()))
+        }
+    };
+    let started = Instant::now();
+    let out = sampler.fit_resample(table.x.view(), &table.y);
+    progress.finish();
+    let out = out?;
+    let seconds = started.elapsed().as_secs_f64();
+    if let Some(path) = &args.provenance {
+        if same_file(&args.input, path) || same_file(&args.output, path) {
+            return Err(Error::config(
+                "provenance",
+                "is the input or the output file",
+            ));
+        }
+        smrt::table::write_atomic(path, |w| {
+            let mut csv = csv::Writer::from_writer(w);
+            csv.write_record(["output_row", "source_row"])?;
+            for (r, o) in out.origin.iter().enumerate() {
+                if let smrt::Origin::Synthetic { source } = o {
+                    let src = source.map_or(String::new(), |i| i.to_string());
+                    csv.write_record([r.to_string(), src])?;
+                }
+            }
+            csv.flush()?;
+            Ok(())
+        })?;
+    }
+    table.write_resampled(
+        &args.output,
+        out.x.view(),
+        &out.y,
+        &out.origin,
+        args.mark_synthetic.as_deref(),
+    )?;
+    if let Some(dir) = &args.save_models {
+        let saved = SavedModels {
+            label: table.label_name().to_string(),
+            features: table.feature_names(),
+            models: out.models.clone(),
+        };
+        saved.save(dir)?;
+    }
+    if !args.quiet && method != Method::RandomUnder {
+        eprint!("{}", summary(&table.y, &out, &device.name()));
+    }
+    if !args.quiet {
+        eprintln!(
+            "{} rows in, {} rows out ({} synthetic) in {seconds:.2} s on {}",
+            table.y.len(),
+            out.y.len(),
+            out.synthetic_count(),
+            device.name()
+        );
+    }
+    Ok(())
+}

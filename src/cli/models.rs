@@ -1,0 +1,160 @@
+//! `smrt fit` and `smrt generate`: models trained once, drawn from later.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use smrt::models::SavedModels;
+use smrt::table::Table;
+use smrt::{Backend, Device, Error};
+
+use super::progress::Progress;
+use super::settings::{Method, Settings};
+use super::{count, delimiter, same_file};
+
+#[derive(clap::Args)]
+pub struct FitArgs {
+    /// CSV file with a header row.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Name of the label column (default: the last column).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Field delimiter of the CSV file (default `,`).
+    #[arg(long)]
+    pub delimiter: Option<char>,
+    /// Directory for the models (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A class to model (repeatable; default: the classes the strategy grows).
+    #[arg(long = "class")]
+    pub classes: Vec<String>,
+    /// A TOML file with settings named as the flags (`epochs = 200`, `hidden = [64, 32]`);
+    /// flags given on the command line win.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// No summary on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(clap::Args)]
+pub struct GenerateArgs {
+    /// Directory written by `smrt fit` or `balance --save-models`.
+    #[arg(long)]
+    pub models: PathBuf,
+    /// The class to draw rows of.
+    #[arg(long)]
+    pub class: String,
+    /// Number of rows.
+    #[arg(long)]
+    pub n: usize,
+    /// The CSV file to write (header: the training data's columns).
+    #[arg(long)]
+    pub output: PathBuf,
+    /// Seed of the draws.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Where to compute: auto, gpu or cpu (as for `balance`).
+    #[arg(long, default_value = "auto")]
+    pub backend: Backend,
+}
+
+pub fn fit(args: FitArgs) -> Result<(), Error> {
+    let settings = args.settings.with_config(args.config.as_deref())?;
+    if settings.method() != Method::Smrt {
+        return Err(Error::config(
+            "method",
+            "fit trains SMRT models; --method does not apply",
+        ));
+    }
+    settings.check_method()?;
+    let strategy = settings.strategy()?;
+    let table = Table::read(
+        &args.input,
+        args.label.as_deref(),
+        delimiter(args.delimiter)?,
+    )?;
+    let epochs = settings.epochs.unwrap_or(smrt::VaeConfig::default().epochs);
+    let progress = Arc::new(Progress::new(args.quiet, epochs, count(&table.y)));
+    let bars = Arc::clone(&progress);
+    let smrt = settings
+        .smrt_builder(strategy)
+        .on_epoch(move |class, epoch, stats| bars.epoch(class, epoch, stats))
+        .build()?;
+    let started = Instant::now();
+    let classes = (!args.classes.is_empty()).then_some(args.classes.as_slice());
+    let models = smrt.fit_models(table.x.view(), &table.y, classes);
+    progress.finish();
+    let models = models?;
+    let saved = SavedModels {
+        label: table.label_name().to_string(),
+        features: table.feature_names(),
+        models,
+    };
+    saved.save(&args.out)?;
+    if !args.quiet {
+        eprintln!(
+            "{} model(s) saved to {} in {:.2} s on {}",
+            saved.models.len(),
+            args.out.display(),
+            started.elapsed().as_secs_f64(),
+            smrt.device()?.name()
+        );
+    }
+    Ok(())
+}
+
+/// Rows per piece of `generate`: the memory it holds whatever N is.
+const GENERATE_PIECE: usize = 65_536;
+
+pub fn generate(args: GenerateArgs) -> Result<(), Error> {
+    let saved = SavedModels::load(&args.models)?;
+    let Some(vae) = saved.models.get(&args.class) else {
+        return Err(Error::Model {
+            path: args.models.clone(),
+            reason: format!(
+                "no model for class {:?} (there are models for {:?})",
+                args.class,
+                saved.models.keys().collect::<Vec<_>>()
+            ),
+        });
+    };
+    if same_file(&args.models.join(smrt::models::INDEX), &args.output) {
+        return Err(Error::InvalidConfig {
+            name: "output",
+            reason: "is the model index".into(),
+        });
+    }
+    let device = Device::new(args.backend)?;
+    let started = Instant::now();
+    let mut header = saved.features.clone();
+    header.push(saved.label.clone());
+    smrt::table::write_atomic(&args.output, |w| {
+        let mut out = csv::Writer::from_writer(w);
+        out.write_record(&header)?;
+        let mut fields: Vec<String> = Vec::with_capacity(header.len());
+        for start in (0..args.n).step_by(GENERATE_PIECE) {
+            let end = (start + GENERATE_PIECE).min(args.n);
+            let rows = vae.generate_range_on(&device, start..end, args.seed)?;
+            for row in rows.rows() {
+                fields.clear();
+                fields.extend(row.iter().map(|v| v.to_string()));
+                fields.push(args.class.clone());
+                out.write_record(&fields)?;
+            }
+        }
+        out.flush()?;
+        Ok(())
+    })?;
+    eprintln!(
+        "{} rows of class {} in {:.2} s on {}",
+        args.n,
+        args.class,
+        started.elapsed().as_secs_f64(),
+        device.name()
+    );
+    Ok(())
+}
