@@ -21,7 +21,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Balance a CSV file: input rows first and unchanged, then synthetic rows.
+    /// Resample a CSV or NPY file: input rows first and unchanged, then synthetic rows
+    /// (random-under drops rows instead).
     Balance(BalanceArgs),
     /// Balance the embedded digits data with one digit made rare, and print class counts.
     Demo(DemoArgs),

@@ -43,7 +43,7 @@ pub struct BalanceArgs {
     /// this CSV file: columns output_row, source_row (0-based data rows, header excluded).
     #[arg(long, value_name = "FILE")]
     pub provenance: Option<PathBuf>,
-    /// No summary on stderr.
+    /// No progress or summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
     /// Also print the settings in effect (after --config) on stderr.

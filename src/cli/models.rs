@@ -33,7 +33,7 @@ pub struct FitArgs {
     /// flags given on the command line win.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// No summary on stderr.
+    /// No progress or summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
     #[command(flatten)]
