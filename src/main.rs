@@ -24,7 +24,8 @@ enum Command {
     /// Resample a CSV or NPY file: input rows first and unchanged, then synthetic rows
     /// (random-under drops rows instead).
     Balance(BalanceArgs),
-    /// Balance the embedded digits data with one digit made rare, and print class counts.
+    /// Make one digit of the embedded digits data rare, balance it with SMRT and with SMOTE, print
+    /// counts and timings (--out DIR also draws the digits as a PNG).
     Demo(DemoArgs),
     /// Train and save one model per class that needs rows (or per --class), without generating.
     Fit(FitArgs),
