@@ -305,11 +305,16 @@ impl Table {
             let mut features = values.iter();
             for c in 0..self.header.len() {
                 row[c] = match *o {
-                    Origin::Real(i) => self.records[i][c]
-                        .trim()
-                        .parse()
-                        .expect("checked when read"),
-                    Origin::Synthetic { .. } if c == self.label_col => label,
+                    _ if c == self.label_col => label,
+                    Origin::Real(i) => {
+                        let field = &self.records[i][c];
+                        field.trim().parse().map_err(|_| {
+                            Error::config(
+                                "output",
+                                format!("input value {field:?} does not read as a float64"),
+                            )
+                        })?
+                    }
                     Origin::Synthetic { .. } => {
                         f64::from(*features.next().expect("a value per feature"))
                     }

@@ -125,7 +125,8 @@ impl Vae {
     }
 
     /// Draws `n` synthetic rows from the prior: `z ~ N(0, I)`, decoded. Same seed, same rows.
-    /// Runs on the device [`Backend::Auto`] picks.
+    /// Runs on the device [`Backend::Auto`] picks, chosen on every call (see [`Vae::generate_on`]
+    /// to reuse one).
     pub fn generate(&self, n: usize, seed: u64) -> Result<Array2<f32>> {
         self.generate_on(&Device::new(Backend::Auto)?, n, seed)
     }

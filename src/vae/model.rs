@@ -83,7 +83,8 @@ pub struct Vae {
 
 impl Vae {
     /// Fits a VAE to the rows of `x` on the device [`Backend::Auto`] picks (a hardware GPU if
-    /// there is one, else the CPU engine).
+    /// there is one, else the CPU engine). The choice is made, and a GPU opened, on every call:
+    /// for repeated work resolve a [`Device`] once and use [`Vae::fit_on`].
     pub fn fit(x: ArrayView2<'_, f32>, config: &VaeConfig) -> Result<Vae> {
         Vae::fit_on(&Device::new(Backend::Auto)?, x, config)
     }
