@@ -35,3 +35,67 @@ pub(crate) fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + 
         .map(|r| r.expect("every item was processed"))
         .collect()
 }
+
+/// `f` on every item of `items`, on up to one thread per core.
+pub(crate) fn for_each_mut<T: Send>(items: &mut [T], f: impl Fn(&mut T) + Sync) {
+    use std::sync::Mutex;
+
+    let threads = threads().min(items.len());
+    if threads <= 1 {
+        return items.iter_mut().for_each(f);
+    }
+    let queue = Mutex::new(items.iter_mut());
+    let next = || {
+        queue
+            .lock()
+            .expect("no worker panics while holding the lock")
+            .next()
+    };
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                while let Some(item) = next() {
+                    f(item);
+                }
+            });
+        }
+    });
+}
+
+/// Appends `rows` rows of `width` values to `data`: row `r` is the first `width` values of
+/// `row(r)` (a shorter row is a bug, and panics). Parts of rows are written on separate
+/// threads, straight into `data`'s new memory (never zeroed first: the output can be large).
+pub(crate) fn extend_rows<I: Iterator<Item = f32>>(
+    data: &mut Vec<f32>,
+    rows: usize,
+    width: usize,
+    row: impl Fn(usize) -> I + Sync,
+) {
+    use std::mem::MaybeUninit;
+
+    if width == 0 {
+        return;
+    }
+    let len = rows * width;
+    data.reserve(len);
+    let part_rows = (1 << 16) / width + 1;
+    let spare = &mut data.spare_capacity_mut()[..len];
+    let mut parts: Vec<(usize, &mut [MaybeUninit<f32>])> = spare
+        .chunks_mut(part_rows * width)
+        .enumerate()
+        .map(|(p, values)| (p * part_rows, values))
+        .collect();
+    for_each_mut(&mut parts, |(first, values)| {
+        for (r, out) in (*first..).zip(values.chunks_exact_mut(width)) {
+            let mut written = 0;
+            for (slot, v) in out.iter_mut().zip(row(r)) {
+                slot.write(v);
+                written += 1;
+            }
+            assert_eq!(written, width, "row {r} has fewer than {width} values");
+        }
+    });
+    // SAFETY: the `len` values after the old length were all written just above (a short row
+    // panics before this line), and `reserve` made room for them.
+    unsafe { data.set_len(data.len() + len) };
+}

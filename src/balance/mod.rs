@@ -11,7 +11,7 @@ pub use smrt::{Smrt, SmrtBuilder};
 
 use std::collections::BTreeMap;
 
-use ndarray::{Array2, ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2};
 
 use crate::check;
 use crate::error::{Error, Result};
@@ -72,35 +72,63 @@ impl<'a, L: Label> Classes<'a, L> {
     }
 }
 
+/// Rows that can be written into an output row by row, from any thread.
+pub(crate) trait Rows: Sync {
+    /// The number of rows.
+    fn count(&self) -> usize;
+    /// The values of row `r`.
+    fn row(&self, r: usize) -> impl Iterator<Item = f32> + '_;
+}
+
+impl Rows for ArrayView2<'_, f32> {
+    fn count(&self) -> usize {
+        self.nrows()
+    }
+
+    fn row(&self, r: usize) -> impl Iterator<Item = f32> + '_ {
+        self.row(r).into_iter().copied()
+    }
+}
+
+impl Rows for Array2<f32> {
+    fn count(&self) -> usize {
+        self.nrows()
+    }
+
+    fn row(&self, r: usize) -> impl Iterator<Item = f32> + '_ {
+        self.row(r).into_iter().copied()
+    }
+}
+
 /// The rows grown for one class.
-pub(crate) struct Grown<L> {
+pub(crate) struct Grown<L, R = Array2<f32>> {
     pub label: L,
-    pub x: Array2<f32>,
+    pub x: R,
     pub origin: Vec<Origin>,
 }
 
 /// The input rows, then each class's synthetic rows.
-pub(crate) fn append<L: Clone>(
+pub(crate) fn append<L: Clone, R: Rows>(
     x: ArrayView2<'_, f32>,
     y: &[L],
-    grown: Vec<Grown<L>>,
+    grown: Vec<Grown<L, R>>,
     models: BTreeMap<L, Vae>,
 ) -> Resampled<L> {
-    let total = x.nrows() + grown.iter().map(|g| g.x.nrows()).sum::<usize>();
-    let mut out_x = Array2::zeros((0, x.ncols()));
-    out_x.reserve_rows(total).expect("same width");
-    out_x.append(Axis(0), x).expect("same width");
+    let d = x.ncols();
+    let total = x.nrows() + grown.iter().map(|g| g.x.count()).sum::<usize>();
+    let mut data = Vec::with_capacity(total * d);
+    crate::parallel::extend_rows(&mut data, x.nrows(), d, |r| Rows::row(&x, r));
     let mut out_y = Vec::with_capacity(total);
     out_y.extend_from_slice(y);
     let mut origin: Vec<Origin> = Vec::with_capacity(total);
     origin.extend((0..x.nrows()).map(Origin::Real));
     for g in grown {
-        out_x.append(Axis(0), g.x.view()).expect("same width");
-        out_y.extend(std::iter::repeat_n(g.label, g.x.nrows()));
+        crate::parallel::extend_rows(&mut data, g.x.count(), d, |r| g.x.row(r));
+        out_y.extend(std::iter::repeat_n(g.label, g.x.count()));
         origin.extend(g.origin);
     }
     Resampled {
-        x: out_x,
+        x: Array2::from_shape_vec((total, d), data).expect("total x d values"),
         y: out_y,
         origin,
         models,

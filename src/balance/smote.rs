@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use ndarray::{Array2, ArrayView2, Axis};
 
-use super::{append, Balancer, Classes, Grown, Origin, Resampled};
+use super::{append, Balancer, Classes, Grown, Origin, Resampled, Rows};
 use crate::engine::{Backend, Device, KNN_MAX_K};
 use crate::error::{Error, Result};
 use crate::knn::nearest_neighbors;
@@ -124,65 +124,80 @@ impl<L: Label> Balancer<L> for Smote<L> {
             let k = self.k_neighbors.min(rows.len() - 1);
             let nn = nearest_neighbors(&device, class_x.view(), k)?;
             let stream = Stream::new(self.seed, Purpose::Smote, class_no as u32);
-            let (new, origin) = interpolate(class_x.view(), &nn, n, stream);
+            let segments = Segments::draw(class_x, &nn, n, stream);
+            let origin = segments
+                .picks
+                .iter()
+                .map(|p| Origin::Synthetic {
+                    source: Some(rows[p.base as usize]),
+                })
+                .collect();
             grown.push(Grown {
                 label: label.clone(),
-                x: new,
-                origin: origin
-                    .into_iter()
-                    .map(|i| Origin::Synthetic {
-                        source: Some(rows[i]),
-                    })
-                    .collect(),
+                x: segments,
+                origin,
             });
         }
         Ok(append(x, y, grown, Default::default()))
     }
 }
 
-/// `n` rows `x_i + gap (x_nn - x_i)`, with the index `i` of each row's base. Block `s` of
-/// `stream` draws synthetic row `s`: its words 0, 1, 2 choose the base, the neighbour, the gap.
-/// Row ranges are filled on separate threads; the result does not depend on their number.
-fn interpolate(
-    x: ArrayView2<'_, f32>,
-    nn: &Array2<u32>,
-    n: usize,
-    stream: Stream,
-) -> (Array2<f32>, Vec<usize>) {
-    let d = x.ncols();
-    let x = x.as_standard_layout();
-    let data = x.as_slice().expect("standard layout");
-    let (rows, k) = ((data.len() / d) as u32, nn.ncols() as u32);
-    let nn = nn.as_slice().expect("standard layout");
-    const PART: usize = 8192;
-    let starts: Vec<usize> = (0..n).step_by(PART).collect();
-    let parts = crate::parallel::parallel_map(&starts, |&first| {
-        let count = PART.min(n - first);
-        let mut out = vec![0.0f32; count * d];
-        let mut bases = Vec::with_capacity(count);
-        for (s, row) in (first..).zip(out.chunks_exact_mut(d)) {
-            let w = stream.block(s as u64);
-            let base = below(w[0], rows) as usize;
-            let other = nn[base * k as usize + below(w[1], k) as usize] as usize;
-            // Uniform in [0, 1): the top 24 bits.
-            let gap = (w[2] >> 8) as f32 * (1.0 / 16_777_216.0);
-            let a = &data[base * d..(base + 1) * d];
-            let b = &data[other * d..(other + 1) * d];
-            for ((o, &av), &bv) in row.iter_mut().zip(a).zip(b) {
-                *o = av + gap * (bv - av);
-            }
-            bases.push(base);
+/// One synthetic row: `x[base] + gap (x[other] - x[base])`.
+#[derive(Debug, Clone, Copy)]
+struct Pick {
+    base: u32,
+    other: u32,
+    gap: f32,
+}
+
+/// The synthetic rows of one class, written straight into the output.
+struct Segments {
+    /// The class's rows, standard layout.
+    x: Array2<f32>,
+    picks: Vec<Pick>,
+}
+
+impl Segments {
+    /// Draws `n` rows. Block `s` of `stream` draws synthetic row `s`: its words 0, 1, 2 choose
+    /// the base, the neighbour, the gap. Drawn on separate threads; the result does not depend
+    /// on their number.
+    fn draw(x: Array2<f32>, nn: &Array2<u32>, n: usize, stream: Stream) -> Self {
+        let (rows, k) = (x.nrows() as u32, nn.ncols() as u32);
+        let nn = nn.as_slice().expect("standard layout");
+        const PART: usize = 8192;
+        let starts: Vec<usize> = (0..n).step_by(PART).collect();
+        let parts = crate::parallel::parallel_map(&starts, |&first| {
+            (first..(first + PART).min(n))
+                .map(|s| {
+                    let w = stream.block(s as u64);
+                    let base = below(w[0], rows);
+                    let other = nn[(base * k + below(w[1], k)) as usize];
+                    // Uniform in [0, 1): the top 24 bits.
+                    let gap = (w[2] >> 8) as f32 * (1.0 / 16_777_216.0);
+                    Pick { base, other, gap }
+                })
+                .collect::<Vec<_>>()
+        });
+        Segments {
+            x: x.as_standard_layout().into_owned(),
+            picks: parts.concat(),
         }
-        (out, bases)
-    });
-    let mut values = Vec::with_capacity(n * d);
-    let mut bases = Vec::with_capacity(n);
-    for (v, b) in parts {
-        values.extend(v);
-        bases.extend(b);
     }
-    (
-        Array2::from_shape_vec((n, d), values).expect("n * d values"),
-        bases,
-    )
+}
+
+impl Rows for Segments {
+    fn count(&self) -> usize {
+        self.picks.len()
+    }
+
+    fn row(&self, s: usize) -> impl Iterator<Item = f32> + '_ {
+        let Pick { base, other, gap } = self.picks[s];
+        let a = self.x.row(base as usize);
+        let b = self.x.row(other as usize);
+        let (a, b) = (
+            a.to_slice().expect("standard layout"),
+            b.to_slice().expect("standard layout"),
+        );
+        a.iter().zip(b).map(move |(&a, &b)| a + gap * (b - a))
+    }
 }

@@ -68,21 +68,8 @@ pub(crate) fn exp(x: f32) -> f32 {
     e * f32::from_bits(two_n)
 }
 
-/// [`merge_tile`] compiled for AVX2 (the same operations, so the same results, in wider lanes).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn merge_tile_avx2(
-    gram: &[f32],
-    norms: &[f32],
-    t: KnnTile,
-    best_d: &mut [f32],
-    best_i: &mut [u32],
-) {
-    merge_tile(gram, norms, t, best_d, best_i);
-}
-
-/// [`Engine::knn_merge`] on the host.
-#[inline(always)]
+/// [`Engine::knn_merge`] on the host: the oracle of the GPU kernel (the host's own search,
+/// `knn/cpu.rs`, does not materialise products).
 fn merge_tile(gram: &[f32], norms: &[f32], t: KnnTile, best_d: &mut [f32], best_i: &mut [u32]) {
     const CHUNK: usize = 64;
     let ref_norms = &norms[t.r_start..t.r_start + t.refs];
@@ -390,12 +377,6 @@ impl Engine for CpuEngine {
         best_d: &mut Vec<f32>,
         best_i: &mut Vec<u32>,
     ) {
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
-            unsafe { merge_tile_avx2(gram, norms, t, best_d, best_i) };
-            return;
-        }
         merge_tile(gram, norms, t, best_d, best_i);
     }
 

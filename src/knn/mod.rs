@@ -1,15 +1,21 @@
 //! Exact k-nearest neighbours (squared Euclidean distance) on either engine.
 //!
-//! Distances come tile by tile from `|a|^2 + |b|^2 - 2 <a, b>`, the products from the engine's
-//! matrix product, and each tile is merged into every query's running top-k list
-//! ([`Engine::knn_merge`]), so the full `n x n` distance matrix never exists: memory is one
-//! `queries x refs` tile. The data is centred first, which keeps the subtraction accurate.
-//! Ties are broken by the lower row index, on both engines.
+//! Distances come from `|a|^2 + |b|^2 - 2 <a, b>` on data centred first (which keeps the
+//! subtraction accurate), and each row keeps a running top-k list, so the full `n x n` distance
+//! matrix never exists. Ties are broken by the lower row index, on both engines.
+//!
+//! - On the GPU, tile by tile: the products come from the engine's matrix product and each
+//!   tile is merged into the lists by [`Engine::knn_merge`]; memory is one `queries x refs`
+//!   tile.
+//! - On the CPU, distances are computed in registers and merged at once, each pair once for
+//!   both of its rows (see `cpu.rs`); memory is the lists and a copy of the data.
+
+mod cpu;
 
 use ndarray::{Array2, ArrayView2, Axis};
 
 use crate::check;
-use crate::engine::{CpuEngine, Device, Engine, KnnTile, MatMul, KNN_MAX_K};
+use crate::engine::{Device, Engine, KnnTile, MatMul, KNN_MAX_K};
 use crate::error::{Error, Result};
 
 /// Tile sizes: query rows per tile, reference rows per tile.
@@ -50,27 +56,14 @@ pub fn nearest_neighbors(device: &Device, x: ArrayView2<'_, f32>, k: usize) -> R
         .into_iter()
         .map(|r| r.iter().map(|v| v * v).sum())
         .collect();
+    // Distances sum two squared norms and products bounded by them: keep all of it finite.
+    if let Some(row) = norms.iter().position(|v| *v >= f32::MAX / 4.0) {
+        return Err(Error::DataModel(format!(
+            "row {row} is too far from the mean for squared distances in f32; scale the features"
+        )));
+    }
     let index = match device {
-        Device::Cpu => {
-            // Query blocks on separate threads, each its own engine: no shared state.
-            let tiles = Tiles {
-                queries: 256,
-                refs: n.min(8192),
-            };
-            let block = n
-                .div_ceil(4 * crate::parallel::threads())
-                .clamp(tiles.queries, 4096);
-            let starts: Vec<usize> = (0..n).step_by(block).collect();
-            let parts = crate::parallel::parallel_map(&starts, |&s| {
-                let queries = s..(s + block).min(n);
-                search(&mut CpuEngine::new(), data, &norms, d, k, queries, tiles)
-            });
-            let mut all = Vec::with_capacity(n * k);
-            for p in parts {
-                all.extend(p?);
-            }
-            all
-        }
+        Device::Cpu => cpu::nearest(data, &norms, d, k),
         Device::Gpu(gpu) => {
             let limits = gpu.limits();
             // A tile of at most 16M distances (64 MB), and never over one binding.
