@@ -1,21 +1,26 @@
 //! The host's neighbour search: distances computed in registers and merged at once, each
 //! pair computed once for both of its rows.
 //!
-//! Rows are cut into blocks of [`BLOCK`]. Work item `b` takes the rows of block `b` as queries
-//! against every row from block `b` on, [`ROWS`] queries x [`LANES`] references at a time, in a
-//! register tile that starts at `|q|^2 + |r|^2` and accumulates `(-2 q_f) r_f` over the
-//! features: the squared distance, with no product matrix in memory. A distance offered to a
-//! list is kept if it beats the list's `k`-th entry in the order (distance, index); nearly all
-//! tiles beat none and are dismissed by one comparison per register. A pair from two blocks is
-//! offered to both rows (the reference side through a lock per block, taken only when a
-//! distance passes the test), so the products are half of `n^2 d`.
+//! Rows are cut into blocks of [`BLOCK`] and packed for the registers. A strip is one block's
+//! rows against a panel of [`LANES`] rows, computed [`ROWS`] queries at a time in a register
+//! tile that starts at `|q|^2 + |r|^2` and accumulates `(-2 q_f) r_f` over the features: the
+//! squared distance, with no product matrix in memory. A distance is offered to a row's list
+//! only if it is within the list's `k`-th (the list's order is (distance, index)); the kernel
+//! marks those with one comparison per register, and nearly all strips have none.
 //!
-//! Every distance is computed by the same operations in the same order whichever side reads
-//! it, and a top-k list in a total order does not depend on the order of offers: the result
-//! does not depend on the number of threads.
+//! Two passes, each a work item per block:
+//! 1. a block against itself, so that every row's limit starts at the `k`-th of up to 47
+//!    others rather than at infinity (which would let the next 48 offers all through);
+//! 2. a block against every later block, each distance offered to both rows: to the block's
+//!    own rows through lists private to the item, to the later rows through a lock per block,
+//!    taken once per panel and only when something passes.
+//!
+//! So the products are half of `n^2 d`. Every distance is computed by the same operations in
+//! the same order whichever side reads it, and a top-k list in a total order does not depend on
+//! the order of offers: the result does not depend on the number of threads.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, TryLockError};
 
 /// Query rows per register tile.
 const ROWS: usize = 6;
@@ -24,19 +29,36 @@ const LANES: usize = 16;
 /// Rows per work item: a multiple of [`ROWS`] and [`LANES`].
 const BLOCK: usize = 48;
 
-/// The distances of one register tile: `ROWS` queries x `LANES` references.
-type Tile = [[f32; LANES]; ROWS];
+/// The distances of one panel visit: the `BLOCK` query rows of a block x `LANES` references.
+type Strip = [[f32; LANES]; BLOCK];
 
-/// Which distances of a tile pass the limits: bit `l` of `own[r]` for query row `r` and
-/// reference `l`; bit `l` of `refs` where some query row passes reference `l`'s limit.
-#[derive(Debug, Default, Clone, Copy)]
+/// Which distances of a strip pass the limits: bit `l` of `own[r]` where query row `r`'s
+/// distance to reference `l` is within `r`'s limit, bit `l` of `refs[r]` where it is within
+/// `l`'s limit; bit `r` of `own_rows` and `ref_rows` where `own[r]`, `refs[r]` are not 0.
+#[derive(Debug, Clone, Copy)]
 struct Hits {
-    own: [u16; ROWS],
-    refs: u16,
+    own: [u16; BLOCK],
+    refs: [u16; BLOCK],
+    own_rows: u64,
+    ref_rows: u64,
+}
+
+impl Hits {
+    fn new(own: [u16; BLOCK], refs: [u16; BLOCK]) -> Self {
+        let rows = |masks: &[u16; BLOCK]| {
+            (masks.iter().enumerate()).fold(0, |m, (r, &o)| m | u64::from(o != 0) << r)
+        };
+        Hits {
+            own_rows: rows(&own),
+            ref_rows: rows(&refs),
+            own,
+            refs,
+        }
+    }
 }
 
 /// Indices of the set bits of `mask`, lowest first.
-fn bits(mut mask: u16) -> impl Iterator<Item = usize> {
+fn bits(mut mask: u64) -> impl Iterator<Item = usize> {
     std::iter::from_fn(move || {
         (mask != 0).then(|| {
             let l = mask.trailing_zeros() as usize;
@@ -46,7 +68,7 @@ fn bits(mut mask: u16) -> impl Iterator<Item = usize> {
     })
 }
 
-/// How register tiles are computed: chosen once from what the CPU has.
+/// How strips are computed: chosen once from what the CPU has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kernel {
     /// Plain Rust, for any CPU.
@@ -67,141 +89,147 @@ impl Kernel {
         Kernel::Portable
     }
 
-    /// Fills `out` with tile (`q0`, `r0`) of `packed`; returns which distances are within the
-    /// query row's `own` limit and which reference rows have one within their `refs` limit.
-    #[inline(always)]
-    fn tile(
+    /// Fills `out` with the distances between the block of rows from `first` and the panel of
+    /// rows from `r0`, clamped at 0 (rounding can take a near-zero distance below); returns
+    /// which are within the query row's `own` limit or a reference row's `refs` limit.
+    fn strip(
         self,
         packed: &Packed,
-        (q0, r0): (usize, usize),
-        own: &[f32; ROWS],
+        (first, r0): (usize, usize),
+        own: &[f32; BLOCK],
         refs: &[f32; LANES],
-        out: &mut Tile,
+        out: &mut Strip,
     ) -> Hits {
         let d = packed.d;
-        let queries = &packed.queries[q0 * d..(q0 + ROWS) * d];
+        let queries = &packed.queries[first * d..(first + BLOCK) * d];
         let panel = &packed.panels[r0 * d..(r0 + LANES) * d];
-        let nq: &[f32; ROWS] = packed.norms[q0..q0 + ROWS].try_into().expect("ROWS norms");
+        let nq: &[f32; BLOCK] = packed.norms[first..first + BLOCK]
+            .try_into()
+            .expect("BLOCK norms");
         let nr: &[f32; LANES] = packed.norms[r0..r0 + LANES]
             .try_into()
             .expect("LANES norms");
         match self {
-            Kernel::Portable => portable_tile(queries, panel, (nq, nr), (own, refs), out),
+            Kernel::Portable => portable_strip(queries, panel, (nq, nr), (own, refs), out),
             // SAFETY: this kernel is only chosen on a CPU with AVX2 and FMA (`detect`).
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2Fma => unsafe { avx2::tile(queries, panel, (nq, nr), (own, refs), out) },
+            Kernel::Avx2Fma => unsafe { avx2::strip(queries, panel, (nq, nr), (own, refs), out) },
         }
     }
 }
 
-/// [`Kernel::tile`] in plain Rust: `out = max(0, |q|^2 + |r|^2 + sum_f (-2 q_f) r_f)`.
-fn portable_tile(
+/// [`Kernel::strip`] in plain Rust: `max(0, |q|^2 + |r|^2 + sum_f (-2 q_f) r_f)`.
+fn portable_strip(
     queries: &[f32],
     panel: &[f32],
-    (nq, nr): (&[f32; ROWS], &[f32; LANES]),
-    (own, refs): (&[f32; ROWS], &[f32; LANES]),
-    out: &mut Tile,
+    (nq, nr): (&[f32; BLOCK], &[f32; LANES]),
+    (own, refs): (&[f32; BLOCK], &[f32; LANES]),
+    out: &mut Strip,
 ) -> Hits {
-    for (a, &nq) in out.iter_mut().zip(nq) {
-        for (v, &nr) in a.iter_mut().zip(nr) {
-            *v = nq + nr;
+    let d = panel.len() / LANES;
+    let tiles = queries
+        .chunks_exact(ROWS * d)
+        .zip(out.chunks_exact_mut(ROWS));
+    for (t, (queries, out)) in tiles.enumerate() {
+        for (a, &nq) in out.iter_mut().zip(&nq[t * ROWS..]) {
+            for (v, &nr) in a.iter_mut().zip(nr) {
+                *v = nq + nr;
+            }
         }
-    }
-    for (q, p) in queries.chunks_exact(ROWS).zip(panel.chunks_exact(LANES)) {
-        for (a, &q) in out.iter_mut().zip(q) {
-            for (v, &p) in a.iter_mut().zip(p) {
-                *v += q * p;
+        for (q, p) in queries.chunks_exact(ROWS).zip(panel.chunks_exact(LANES)) {
+            for (a, &q) in out.iter_mut().zip(q) {
+                for (v, &p) in a.iter_mut().zip(p) {
+                    *v += q * p;
+                }
             }
         }
     }
-    // Rounding can take a near-zero distance below 0. Not `f32::max`: the NaN rule differs
-    // from the vector kernel's.
+    // Not `f32::max`: its NaN rule differs from the vector kernel's.
     for v in out.iter_mut().flatten() {
         *v = if *v > 0.0 { *v } else { 0.0 };
     }
     let mask = |within: &mut dyn FnMut(usize) -> bool| {
         (0..LANES).fold(0, |m, l| m | (u16::from(within(l)) << l))
     };
-    let mut hits = Hits::default();
-    for ((m, row), &limit) in hits.own.iter_mut().zip(&*out).zip(own) {
-        *m = mask(&mut |l| row[l] <= limit);
-    }
-    hits.refs = mask(&mut |l| out.iter().any(|row| row[l] <= refs[l]));
-    hits
+    let own = std::array::from_fn(|r| mask(&mut |l| out[r][l] <= own[r]));
+    let refs = std::array::from_fn(|r| mask(&mut |l| out[r][l] <= refs[l]));
+    Hits::new(own, refs)
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{Hits, Tile, LANES, ROWS};
+    use super::{Hits, Strip, BLOCK, LANES, ROWS};
 
-    /// [`super::Kernel::tile`] in AVX2 registers: two 8-wide accumulators per query row, one
-    /// fused multiply-add per feature each. The tests are one comparison per register.
+    /// [`super::Kernel::strip`] in AVX2 registers: tiles of `ROWS` queries x `LANES`
+    /// references, two 8-wide accumulators per query row, one fused multiply-add per feature
+    /// each. The tests are one comparison per register.
     ///
     /// # Safety
     /// The CPU must have AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn tile(
+    pub(super) unsafe fn strip(
         queries: &[f32],
         panel: &[f32],
-        (nq, nr): (&[f32; ROWS], &[f32; LANES]),
-        (own, refs): (&[f32; ROWS], &[f32; LANES]),
-        out: &mut Tile,
+        (nq, nr): (&[f32; BLOCK], &[f32; LANES]),
+        (own, refs): (&[f32; BLOCK], &[f32; LANES]),
+        out: &mut Strip,
     ) -> Hits {
         let d = panel.len() / LANES;
-        assert!(queries.len() == d * ROWS && panel.len() == d * LANES);
-        let (q, p) = (queries.as_ptr(), panel.as_ptr());
-        // SAFETY (every load below): `f < d`, and the slices hold `d * ROWS` and `d * LANES`
-        // values, asserted above; the arrays hold what is read from them.
+        assert!(queries.len() == d * BLOCK && panel.len() == d * LANES);
+        let p = panel.as_ptr();
+        // SAFETY (every load below): `t < BLOCK / ROWS` and `f < d`, and the slices hold
+        // `d * BLOCK` and `d * LANES` values, asserted above; the arrays hold what is read.
         let (nr0, nr1) = unsafe {
             (
                 _mm256_loadu_ps(nr.as_ptr()),
                 _mm256_loadu_ps(nr.as_ptr().add(8)),
             )
         };
-        let mut acc = [[_mm256_setzero_ps(); 2]; ROWS];
-        for (a, &nq) in acc.iter_mut().zip(nq) {
-            let nq = _mm256_set1_ps(nq);
-            *a = [_mm256_add_ps(nq, nr0), _mm256_add_ps(nq, nr1)];
-        }
-        for f in 0..d {
-            let (p0, p1) = unsafe {
-                (
-                    _mm256_loadu_ps(p.add(f * LANES)),
-                    _mm256_loadu_ps(p.add(f * LANES + 8)),
-                )
-            };
-            for (r, a) in acc.iter_mut().enumerate() {
-                let qf = _mm256_set1_ps(unsafe { *q.add(f * ROWS + r) });
-                a[0] = _mm256_fmadd_ps(qf, p0, a[0]);
-                a[1] = _mm256_fmadd_ps(qf, p1, a[1]);
-            }
-        }
-        let zero = _mm256_setzero_ps();
-        let mut hits = Hits::default();
-        let mut near = [_mm256_set1_ps(f32::INFINITY); 2];
-        for (((a, o), &limit), m) in acc.iter().zip(out.iter_mut()).zip(own).zip(&mut hits.own) {
-            let limit = _mm256_set1_ps(limit);
-            for (h, (&v, o)) in a.iter().zip(o.chunks_exact_mut(8)).enumerate() {
-                // max(v, 0) is 0 for a NaN, as the portable kernel's test.
-                let v = _mm256_max_ps(v, zero);
-                unsafe { _mm256_storeu_ps(o.as_mut_ptr(), v) };
-                let within = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_LE_OQ>(v, limit)) as u16;
-                *m |= within << (8 * h);
-                near[h] = _mm256_min_ps(near[h], v);
-            }
-        }
-        let (r0, r1) = unsafe {
-            (
+        let ref_limit = unsafe {
+            [
                 _mm256_loadu_ps(refs.as_ptr()),
                 _mm256_loadu_ps(refs.as_ptr().add(8)),
-            )
+            ]
         };
-        let low = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_LE_OQ>(near[0], r0)) as u16;
-        let high = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_LE_OQ>(near[1], r1)) as u16;
-        hits.refs = low | high << 8;
-        hits
+        let zero = _mm256_setzero_ps();
+        let (mut own_hits, mut ref_hits) = ([0u16; BLOCK], [0u16; BLOCK]);
+        for t in 0..BLOCK / ROWS {
+            let q = unsafe { queries.as_ptr().add(t * ROWS * d) };
+            let mut acc = [[zero; 2]; ROWS];
+            for (a, &nq) in acc.iter_mut().zip(&nq[t * ROWS..]) {
+                let nq = _mm256_set1_ps(nq);
+                *a = [_mm256_add_ps(nq, nr0), _mm256_add_ps(nq, nr1)];
+            }
+            for f in 0..d {
+                let (p0, p1) = unsafe {
+                    (
+                        _mm256_loadu_ps(p.add(f * LANES)),
+                        _mm256_loadu_ps(p.add(f * LANES + 8)),
+                    )
+                };
+                for (r, a) in acc.iter_mut().enumerate() {
+                    let qf = _mm256_set1_ps(unsafe { *q.add(f * ROWS + r) });
+                    a[0] = _mm256_fmadd_ps(qf, p0, a[0]);
+                    a[1] = _mm256_fmadd_ps(qf, p1, a[1]);
+                }
+            }
+            for (r, a) in acc.iter().enumerate() {
+                let row = t * ROWS + r;
+                let limit = _mm256_set1_ps(own[row]);
+                for (h, (&v, o)) in a.iter().zip(out[row].chunks_exact_mut(8)).enumerate() {
+                    // max(v, 0) is 0 for a NaN, as the portable kernel's test.
+                    let v = _mm256_max_ps(v, zero);
+                    unsafe { _mm256_storeu_ps(o.as_mut_ptr(), v) };
+                    let own = _mm256_cmp_ps::<_CMP_LE_OQ>(v, limit);
+                    let refs = _mm256_cmp_ps::<_CMP_LE_OQ>(v, ref_limit[h]);
+                    own_hits[row] |= (_mm256_movemask_ps(own) as u16) << (8 * h);
+                    ref_hits[row] |= (_mm256_movemask_ps(refs) as u16) << (8 * h);
+                }
+            }
+        }
+        Hits::new(own_hits, ref_hits)
     }
 }
 
@@ -221,10 +249,13 @@ impl Lists {
         }
     }
 
-    /// The `k`-th distance of row `row`: offers farther than it are refused.
-    #[allow(dead_code)]
-    fn limit(&self, row: usize) -> f32 {
-        self.dist[(row + 1) * self.k - 1]
+    /// The `k` entries of row `row`: (distance, index), nearest first.
+    fn row(&self, row: usize) -> impl Iterator<Item = (f32, u32)> + '_ {
+        let entries = row * self.k..(row + 1) * self.k;
+        self.dist[entries.clone()]
+            .iter()
+            .copied()
+            .zip(self.index[entries].iter().copied())
     }
 
     /// Offers neighbour `j` at distance `dist` to row `row` of the block; returns the row's
@@ -295,12 +326,15 @@ pub(super) fn nearest(data: &[f32], norms: &[f32], d: usize, k: usize) -> Vec<u3
 fn nearest_with(kernel: Kernel, data: &[f32], norms: &[f32], d: usize, k: usize) -> Vec<u32> {
     let packed = Packed::new(data, norms, d);
     let shared = Shared::new(packed.n, packed.norms.len(), k);
-    let items: Vec<usize> = (0..packed.norms.len() / BLOCK).collect();
-    crate::parallel::parallel_map(&items, |&b| block(kernel, &packed, &shared, b, k));
+    let blocks: Vec<usize> = (0..packed.norms.len() / BLOCK).collect();
+    // Each block against itself first: a row's first limit is then the k-th of up to 47
+    // others, not infinity, and the main pass offers far less.
+    crate::parallel::parallel_map(&blocks, |&b| own_block(kernel, &packed, &shared, b));
+    crate::parallel::parallel_map(&blocks, |&b| later_blocks(kernel, &packed, &shared, b, k));
     let mut out = Vec::with_capacity(packed.n * k);
     for lists in shared.lists {
         let lists = lists.into_inner().expect("no worker panicked");
-        out.extend_from_slice(&lists.index);
+        out.extend((0..BLOCK).flat_map(|r| lists.row(r).map(|(_, j)| j)));
     }
     out.truncate(packed.n * k);
     out
@@ -340,71 +374,120 @@ impl Shared {
         f32::from_bits(self.limits[j].load(Ordering::Relaxed))
     }
 
-    /// Offers `(row, neighbour, distance)` to the lists of block `owner`, under one lock.
-    fn offer(&self, owner: usize, offers: impl Iterator<Item = (usize, u32, f32)>) {
-        let mut lists = self.lists[owner].lock().expect("no worker panicked");
-        for (row, i, dist) in offers {
-            let limit = lists.offer(row, dist, i);
-            self.limits[owner * BLOCK + row].store(limit.to_bits(), Ordering::Relaxed);
+    /// Offers each `(row, neighbour, distance)` of `offers`, under one lock per run of rows of
+    /// one block. Unless `wait`, a run whose block is locked elsewhere stays in `offers` for
+    /// a later call, and the caller carries on meanwhile.
+    fn offer(&self, offers: &mut Vec<(u32, u32, f32)>, wait: bool) {
+        let block_of = |e: &(u32, u32, f32)| e.0 as usize / BLOCK;
+        let (mut start, mut kept) = (0, 0);
+        while start < offers.len() {
+            let owner = block_of(&offers[start]);
+            let run = offers[start..]
+                .iter()
+                .take_while(|e| block_of(e) == owner)
+                .count();
+            let lock = &self.lists[owner];
+            let lists = match lock.try_lock() {
+                Ok(lists) => Some(lists),
+                Err(TryLockError::WouldBlock) if wait => {
+                    Some(lock.lock().expect("no worker panicked"))
+                }
+                Err(TryLockError::WouldBlock) => None,
+                Err(TryLockError::Poisoned(_)) => panic!("a worker panicked"),
+            };
+            if let Some(mut lists) = lists {
+                for &(j, i, dist) in &offers[start..start + run] {
+                    let limit = lists.offer(j as usize - owner * BLOCK, dist, i);
+                    self.limits[j as usize].store(limit.to_bits(), Ordering::Relaxed);
+                }
+            } else {
+                offers.copy_within(start..start + run, kept);
+                kept += run;
+            }
+            start += run;
+        }
+        offers.truncate(kept);
+    }
+}
+
+/// Offers the strip's distances that `hits` marks to the query rows' lists (`lists`: the
+/// rows of the block from `first`), never a row's own or a padding row's; keeps `limit` at the
+/// lists' `k`-th, or at `cap` where lower.
+fn offer_to_queries(
+    (hits, strip): (&Hits, &Strip),
+    (first, r0, n): (usize, usize, usize),
+    lists: &mut Lists,
+    limit: &mut [f32; BLOCK],
+    cap: &[f32; BLOCK],
+) {
+    for r in bits(hits.own_rows) {
+        let i = first + r;
+        for l in bits(hits.own[r].into()) {
+            let j = r0 + l;
+            if j != i && j < n {
+                limit[r] = lists.offer(r, strip[r][l], j as u32).min(cap[r]);
+            }
         }
     }
 }
 
-/// Work item `b`: the rows of block `b` against every row from block `b` on.
-fn block(kernel: Kernel, packed: &Packed, shared: &Shared, b: usize, k: usize) {
+/// The rows of block `b` against each other.
+fn own_block(kernel: Kernel, packed: &Packed, shared: &Shared, b: usize) {
+    let first = b * BLOCK;
+    let mut lists = shared.lists[b].lock().expect("no worker panicked");
+    let mut limit: [f32; BLOCK] = std::array::from_fn(|r| shared.limit(first + r));
+    let cap = limit;
+    let mut strip = [[0.0; LANES]; BLOCK];
+    for r0 in (first..first + BLOCK).step_by(LANES) {
+        let none = [f32::NEG_INFINITY; LANES];
+        let hits = kernel.strip(packed, (first, r0), &limit, &none, &mut strip);
+        let at = (first, r0, packed.n);
+        offer_to_queries((&hits, &strip), at, &mut lists, &mut limit, &cap);
+    }
+    for (r, limit) in limit.iter().enumerate() {
+        shared.limits[first + r].store(limit.to_bits(), Ordering::Relaxed);
+    }
+}
+
+/// The rows of block `b` against the rows of every later block, offered to both.
+fn later_blocks(kernel: Kernel, packed: &Packed, shared: &Shared, b: usize, k: usize) {
     let n = packed.n;
     let first = b * BLOCK;
-    // The block's own lists, private while the item runs: other items offer to the shared
-    // lists meanwhile, and the two are merged at the end. Nothing farther than the shared
-    // lists' k-th (from earlier items) can be among the nearest.
+    let panels = (packed.norms.len() - first - BLOCK) / LANES;
+    if panels == 0 {
+        return;
+    }
+    // The block's lists for this item, private while it runs (other items offer to the shared
+    // lists meanwhile) and merged at the end. Nothing farther than the shared lists' k-th can
+    // be among the nearest.
     let mut own = Lists::new(k);
-    let start_limit: [f32; BLOCK] = std::array::from_fn(|r| shared.limit(first + r));
-    let mut own_limit = start_limit;
-    let mut tile = [[0.0; LANES]; ROWS];
-    // Offers to the current panel's references: (row in its block, query row, distance).
-    let mut pending: Vec<(usize, u32, f32)> = Vec::new();
+    let cap: [f32; BLOCK] = std::array::from_fn(|r| shared.limit(first + r));
+    let mut own_limit = cap;
+    let mut strip = [[0.0; LANES]; BLOCK];
+    // Offers to references not yet made: (reference row, query row, distance).
+    let mut pending: Vec<(u32, u32, f32)> = Vec::new();
     // Items that run at the same time start their walk over the panels at scattered places,
     // so they seldom offer to the same block at once.
-    let panels = (packed.norms.len() - first) / LANES;
-    let start = (b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
-    let walk = (0..panels).map(|p| first + (p + start as usize) % panels * LANES);
+    let start = ((b as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40) as usize;
+    let walk = (0..panels).map(|p| first + BLOCK + (p + start) % panels * LANES);
     for r0 in walk {
-        // References in later blocks take this item's offers too; those in this block are
-        // offered to as queries.
-        let mirrored = r0 >= first + BLOCK;
         let ref_limit: [f32; LANES] = std::array::from_fn(|l| shared.limit(r0 + l));
-        for t in 0..BLOCK / ROWS {
-            let q0 = first + t * ROWS;
-            let limit: &mut [f32; ROWS] = (&mut own_limit[t * ROWS..(t + 1) * ROWS])
-                .try_into()
-                .expect("ROWS limits");
-            let hits = kernel.tile(packed, (q0, r0), limit, &ref_limit, &mut tile);
-            for (r, (row, &mask)) in tile.iter().zip(&hits.own).enumerate() {
-                for l in bits(mask) {
-                    let j = r0 + l;
-                    if j != q0 + r && j < n {
-                        let start = start_limit[t * ROWS + r];
-                        limit[r] = own.offer(t * ROWS + r, row[l], j as u32).min(start);
-                    }
+        let hits = kernel.strip(packed, (first, r0), &own_limit, &ref_limit, &mut strip);
+        let at = (first, r0, n);
+        offer_to_queries((&hits, &strip), at, &mut own, &mut own_limit, &cap);
+        if hits.ref_rows != 0 {
+            for r in bits(hits.ref_rows).take_while(|r| first + r < n) {
+                for l in bits(hits.refs[r].into()) {
+                    pending.push(((r0 + l) as u32, (first + r) as u32, strip[r][l]));
                 }
             }
-            if mirrored {
-                for l in bits(hits.refs) {
-                    for (r, row) in tile.iter().enumerate() {
-                        if q0 + r < n && row[l] <= ref_limit[l] {
-                            pending.push((r0 % BLOCK + l, (q0 + r) as u32, row[l]));
-                        }
-                    }
-                }
-            }
-        }
-        if !pending.is_empty() {
-            shared.offer(r0 / BLOCK, pending.drain(..));
+            shared.offer(&mut pending, false);
         }
     }
-    let rows = BLOCK.min(n - first);
-    let own_offers = (0..rows * k).map(|e| (e / k, own.index[e], own.dist[e]));
-    shared.offer(b, own_offers);
+    for r in 0..BLOCK.min(n - first) {
+        pending.extend(own.row(r).map(|(dist, j)| ((first + r) as u32, j, dist)));
+    }
+    shared.offer(&mut pending, true);
 }
 
 #[cfg(test)]
