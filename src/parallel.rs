@@ -62,14 +62,13 @@ pub(crate) fn for_each_mut<T: Send>(items: &mut [T], f: impl Fn(&mut T) + Sync) 
     });
 }
 
-/// Appends `rows` rows of `width` values to `data`: row `r` is the first `width` values of
-/// `row(r)` (a shorter row is a bug, and panics). Parts of rows are written on separate
-/// threads, straight into `data`'s new memory (never zeroed first: the output can be large).
-pub(crate) fn extend_rows<I: Iterator<Item = f32>>(
+/// Appends `rows` rows of `width` values to `data`, `fill(r, row)` writing row `r`. Parts of
+/// rows are filled on separate threads, straight into `data`'s new memory.
+pub(crate) fn extend_rows(
     data: &mut Vec<f32>,
     rows: usize,
     width: usize,
-    row: impl Fn(usize) -> I + Sync,
+    fill: impl Fn(usize, &mut [f32]) + Sync,
 ) {
     use std::mem::MaybeUninit;
 
@@ -86,16 +85,19 @@ pub(crate) fn extend_rows<I: Iterator<Item = f32>>(
         .map(|(p, values)| (p * part_rows, values))
         .collect();
     for_each_mut(&mut parts, |(first, values)| {
-        for (r, out) in (*first..).zip(values.chunks_exact_mut(width)) {
-            let mut written = 0;
-            for (slot, v) in out.iter_mut().zip(row(r)) {
-                slot.write(v);
-                written += 1;
-            }
-            assert_eq!(written, width, "row {r} has fewer than {width} values");
+        // Zeroed first (in cache, on this thread), so `fill` gets initialised values.
+        values.iter_mut().for_each(|v| {
+            v.write(0.0);
+        });
+        // SAFETY: every element was initialised just above; `MaybeUninit<f32>` has the layout
+        // of `f32`.
+        let values =
+            unsafe { &mut *(std::ptr::from_mut::<[MaybeUninit<f32>]>(*values) as *mut [f32]) };
+        for (r, row) in (*first..).zip(values.chunks_exact_mut(width)) {
+            fill(r, row);
         }
     });
-    // SAFETY: the `len` values after the old length were all written just above (a short row
-    // panics before this line), and `reserve` made room for them.
+    // SAFETY: the `len` values after the old length were all initialised above, and `reserve`
+    // made room for them.
     unsafe { data.set_len(data.len() + len) };
 }

@@ -76,8 +76,8 @@ impl<'a, L: Label> Classes<'a, L> {
 pub(crate) trait Rows: Sync {
     /// The number of rows.
     fn count(&self) -> usize;
-    /// The values of row `r`.
-    fn row(&self, r: usize) -> impl Iterator<Item = f32> + '_;
+    /// Writes row `r` into `out`.
+    fn write_row(&self, r: usize, out: &mut [f32]);
 }
 
 impl Rows for ArrayView2<'_, f32> {
@@ -85,8 +85,12 @@ impl Rows for ArrayView2<'_, f32> {
         self.nrows()
     }
 
-    fn row(&self, r: usize) -> impl Iterator<Item = f32> + '_ {
-        self.row(r).into_iter().copied()
+    fn write_row(&self, r: usize, out: &mut [f32]) {
+        let row = self.row(r);
+        match row.as_slice() {
+            Some(values) => out.copy_from_slice(values),
+            None => out.iter_mut().zip(row).for_each(|(o, &v)| *o = v),
+        }
     }
 }
 
@@ -95,8 +99,8 @@ impl Rows for Array2<f32> {
         self.nrows()
     }
 
-    fn row(&self, r: usize) -> impl Iterator<Item = f32> + '_ {
-        self.row(r).into_iter().copied()
+    fn write_row(&self, r: usize, out: &mut [f32]) {
+        self.view().write_row(r, out);
     }
 }
 
@@ -117,13 +121,13 @@ pub(crate) fn append<L: Clone, R: Rows>(
     let d = x.ncols();
     let total = x.nrows() + grown.iter().map(|g| g.x.count()).sum::<usize>();
     let mut data = Vec::with_capacity(total * d);
-    crate::parallel::extend_rows(&mut data, x.nrows(), d, |r| Rows::row(&x, r));
+    crate::parallel::extend_rows(&mut data, x.nrows(), d, |r, out| x.write_row(r, out));
     let mut out_y = Vec::with_capacity(total);
     out_y.extend_from_slice(y);
     let mut origin: Vec<Origin> = Vec::with_capacity(total);
     origin.extend((0..x.nrows()).map(Origin::Real));
     for g in grown {
-        crate::parallel::extend_rows(&mut data, g.x.count(), d, |r| g.x.row(r));
+        crate::parallel::extend_rows(&mut data, g.x.count(), d, |r, out| g.x.write_row(r, out));
         out_y.extend(std::iter::repeat_n(g.label, g.x.count()));
         origin.extend(g.origin);
     }

@@ -190,7 +190,7 @@ impl Rows for Segments {
         self.picks.len()
     }
 
-    fn row(&self, s: usize) -> impl Iterator<Item = f32> + '_ {
+    fn write_row(&self, s: usize, out: &mut [f32]) {
         let Pick { base, other, gap } = self.picks[s];
         let a = self.x.row(base as usize);
         let b = self.x.row(other as usize);
@@ -198,6 +198,8 @@ impl Rows for Segments {
             a.to_slice().expect("standard layout"),
             b.to_slice().expect("standard layout"),
         );
-        a.iter().zip(b).map(move |(&a, &b)| a + gap * (b - a))
+        for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+            *o = a + gap * (b - a);
+        }
     }
 }
