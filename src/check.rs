@@ -14,10 +14,17 @@ pub(crate) fn finite_matrix(x: ArrayView2<'_, f32>) -> Result<()> {
     }
     // A fast pass first; the position is looked up only when something is wrong.
     let all_finite = match x.as_slice_memory_order() {
-        // In blocks without an early exit, so the test vectorises.
-        Some(values) => values
-            .chunks(1024)
-            .all(|c| c.iter().fold(true, |ok, v| ok & v.is_finite())),
+        // Parts on separate threads, each in blocks without an early exit, so the test
+        // vectorises.
+        Some(values) => {
+            let parts: Vec<&[f32]> = values.chunks(1 << 18).collect();
+            let finite = |part: &&[f32]| {
+                (part.chunks(1024)).all(|c| c.iter().fold(true, |ok, v| ok & v.is_finite()))
+            };
+            crate::parallel::parallel_map(&parts, finite)
+                .into_iter()
+                .all(|ok| ok)
+        }
         None => x.iter().all(|v| v.is_finite()),
     };
     if all_finite {
