@@ -371,6 +371,13 @@ fn impossible_requests_are_errors() {
         .strategy(grow)
         .fit_resample(x.view(), &y)
         .is_err());
+    // Finite values whose squared distances overflow f32: an error, on every device.
+    let huge = ndarray::Array2::from_shape_fn((10, 3), |(i, j)| (i + j) as f32 * 1e19);
+    for device in devices() {
+        let name = device.name();
+        let got = nearest_neighbors(&device, huge.view(), 2);
+        assert!(matches!(got, Err(Error::DataModel(_))), "{name}: {got:?}");
+    }
     let unknown = Strategy::Targets(BTreeMap::from([("none", 5)]));
     assert!(matches!(
         RandomOverSampler::new()

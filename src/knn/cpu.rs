@@ -529,6 +529,8 @@ mod tests {
             (97, 1, 3),
             (200, 33, 64),
             (1000, 4, 10),
+            // Many blocks and many ties: offers from both threads meet in the same lists.
+            (3000, 2, 7),
         ] {
             let ints: Vec<i32> = (0..n * d)
                 .map(|i| ((i * 7919 + i / d * 31) % 9) as i32 - 4)
