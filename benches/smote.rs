@@ -2,7 +2,10 @@
 //! majority:minority 20:1 (minority shifted by 1 on every feature), k = 5, balanced fully
 //! (90,476 synthetic rows). Both engines (the GPU engine on whatever adapter wgpu finds).
 //!
-//! `cargo bench --bench smote` (throughput in synthetic rows/s; time = one `fit_resample`).
+//! Also the neighbour search alone: of the minority class, and of one class of 100,000 rows.
+//!
+//! `cargo bench --bench smote` (throughput in synthetic rows/s, rows/s for the 100,000-row
+//! search; time = one `fit_resample` or one search).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ndarray::Array2;
@@ -36,6 +39,15 @@ fn bench_smote(c: &mut Criterion) {
             b.iter(|| smote.fit_resample(x.view(), &y).expect("smote"))
         });
     }
+    // The whole search of one class of 100,000 rows (the CPU engine only: lavapipe would take
+    // minutes per run).
+    let big = Array2::from_shape_fn((rows, features), |(i, j)| {
+        s.normal_at((i * features + j) as u64)
+    });
+    g.throughput(Throughput::Elements(rows as u64));
+    g.bench_function("cpu neighbours only 100000x32 k5", |b| {
+        b.iter(|| nearest_neighbors(&Device::Cpu, big.view(), 5).expect("knn"))
+    });
     g.finish();
 }
 
