@@ -127,22 +127,25 @@ fn portable_strip(
     out: &mut Strip,
 ) -> Hits {
     let d = panel.len() / LANES;
-    let tiles = queries
-        .chunks_exact(ROWS * d)
-        .zip(out.chunks_exact_mut(ROWS));
-    for (t, (queries, out)) in tiles.enumerate() {
-        for (a, &nq) in out.iter_mut().zip(&nq[t * ROWS..]) {
-            for (v, &nr) in a.iter_mut().zip(nr) {
-                *v = nq + nr;
+    for t in 0..BLOCK / ROWS {
+        let queries = &queries[t * ROWS * d..(t + 1) * ROWS * d];
+        // Indexed loops of fixed lengths over a local tile: the form compilers vectorise.
+        let mut acc = [[0.0f32; LANES]; ROWS];
+        for r in 0..ROWS {
+            for l in 0..LANES {
+                acc[r][l] = nq[t * ROWS + r] + nr[l];
             }
         }
-        for (q, p) in queries.chunks_exact(ROWS).zip(panel.chunks_exact(LANES)) {
-            for (a, &q) in out.iter_mut().zip(q) {
-                for (v, &p) in a.iter_mut().zip(p) {
-                    *v += q * p;
+        for f in 0..d {
+            let p: &[f32; LANES] = panel[f * LANES..(f + 1) * LANES].try_into().expect("LANES");
+            let q: &[f32; ROWS] = queries[f * ROWS..(f + 1) * ROWS].try_into().expect("ROWS");
+            for r in 0..ROWS {
+                for l in 0..LANES {
+                    acc[r][l] += q[r] * p[l];
                 }
             }
         }
+        out[t * ROWS..(t + 1) * ROWS].copy_from_slice(&acc);
     }
     // Not `f32::max`: its NaN rule differs from the vector kernel's.
     for v in out.iter_mut().flatten() {
