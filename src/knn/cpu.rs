@@ -26,8 +26,10 @@ use std::sync::{Mutex, TryLockError};
 const ROWS: usize = 6;
 /// Reference rows per register tile: two 8-wide registers per query row.
 const LANES: usize = 16;
-/// Rows per work item: a multiple of [`ROWS`] and [`LANES`].
+/// Rows per work item: a multiple of [`ROWS`] and [`LANES`], at most 64 (a bit per row in a
+/// `u64`).
 const BLOCK: usize = 48;
+const _: () = assert!(BLOCK % ROWS == 0 && BLOCK % LANES == 0 && BLOCK <= 64);
 
 /// The distances of one panel visit: the `BLOCK` query rows of a block x `LANES` references.
 type Strip = [[f32; LANES]; BLOCK];
