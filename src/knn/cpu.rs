@@ -199,7 +199,12 @@ mod avx2 {
             ]
         };
         let zero = _mm256_setzero_ps();
-        let (mut own_hits, mut ref_hits) = ([0u16; BLOCK], [0u16; BLOCK]);
+        let mut hits = Hits {
+            own: [0; BLOCK],
+            refs: [0; BLOCK],
+            own_rows: 0,
+            ref_rows: 0,
+        };
         for t in 0..BLOCK / ROWS {
             let q = unsafe { queries.as_ptr().add(t * ROWS * d) };
             let mut acc = [[zero; 2]; ROWS];
@@ -223,18 +228,23 @@ mod avx2 {
             for (r, a) in acc.iter().enumerate() {
                 let row = t * ROWS + r;
                 let limit = _mm256_set1_ps(own[row]);
+                let (mut own_mask, mut ref_mask) = (0, 0);
                 for (h, (&v, o)) in a.iter().zip(out[row].chunks_exact_mut(8)).enumerate() {
                     // max(v, 0) is 0 for a NaN, as the portable kernel's test.
                     let v = _mm256_max_ps(v, zero);
                     unsafe { _mm256_storeu_ps(o.as_mut_ptr(), v) };
                     let own = _mm256_cmp_ps::<_CMP_LE_OQ>(v, limit);
                     let refs = _mm256_cmp_ps::<_CMP_LE_OQ>(v, ref_limit[h]);
-                    own_hits[row] |= (_mm256_movemask_ps(own) as u16) << (8 * h);
-                    ref_hits[row] |= (_mm256_movemask_ps(refs) as u16) << (8 * h);
+                    own_mask |= _mm256_movemask_ps(own) << (8 * h);
+                    ref_mask |= _mm256_movemask_ps(refs) << (8 * h);
                 }
+                hits.own[row] = own_mask as u16;
+                hits.refs[row] = ref_mask as u16;
+                hits.own_rows |= u64::from(own_mask != 0) << row;
+                hits.ref_rows |= u64::from(ref_mask != 0) << row;
             }
         }
-        Hits::new(own_hits, ref_hits)
+        hits
     }
 }
 
