@@ -319,15 +319,21 @@ impl Packed {
             panels: vec![0.0; padded * d],
         };
         packed.norms.resize(padded, f32::INFINITY);
-        for (row, x) in data.chunks_exact(d).enumerate() {
-            let (tile, r) = (row / ROWS, row % ROWS);
-            let (panel, l) = (row / LANES, row % LANES);
-            for (f, &v) in x.iter().enumerate() {
-                packed.queries[(tile * d + f) * ROWS + r] = -2.0 * v;
-                packed.panels[(panel * d + f) * LANES + l] = v;
+        transpose_groups(data, d, -2.0, &mut packed.queries, ROWS);
+        transpose_groups(data, d, 1.0, &mut packed.panels, LANES);
+        packed
+    }
+}
+
+/// Writes the rows of `data` (`d` wide) times `scale` into `out` group by group of `rows`
+/// rows, each group `d x rows` (feature-major); `out` is zero past the data.
+fn transpose_groups(data: &[f32], d: usize, scale: f32, out: &mut [f32], rows: usize) {
+    for (x, out) in data.chunks(rows * d).zip(out.chunks_exact_mut(rows * d)) {
+        for (f, out) in out.chunks_exact_mut(rows).enumerate() {
+            for (o, x) in out.iter_mut().zip(x.chunks_exact(d)) {
+                *o = scale * x[f];
             }
         }
-        packed
     }
 }
 
