@@ -9,7 +9,7 @@
 
 use std::sync::OnceLock;
 
-use smrt::engine::{CpuEngine, Engine, Epilogue, Gpu, GpuEngine, MatMul, Update};
+use smrt::engine::{CpuEngine, Engine, Epilogue, Gpu, GpuEngine, KnnTile, MatMul, Update};
 use smrt::rng::{Purpose, Stream};
 use smrt::{Activation, Device, Latent, Likelihood, Optimizer, Vae, VaeConfig};
 
@@ -379,6 +379,61 @@ parity_test!(every_optimizer_matches_cpu, REL, ABS, |e| {
     }
     out
 });
+
+/// Two tiles merged in turn into fresh lists: `queries` rows from 40 against rows 0..refs, then
+/// rows refs..2 refs (the first tile holds the queries themselves, which must be skipped).
+fn knn_merge_case<E: Engine>(
+    e: &mut E,
+    queries: usize,
+    refs: usize,
+    k: usize,
+) -> (Vec<f32>, Vec<u32>) {
+    let (n, d) = (2 * refs, 5);
+    let x = data(n * d, 11, -1.0, 1.0);
+    let row = |i: usize| &x[i * d..(i + 1) * d];
+    let dot = |a: usize, b: usize| row(a).iter().zip(row(b)).map(|(u, v)| u * v).sum::<f32>();
+    let norms: Vec<f32> = (0..n).map(|i| dot(i, i)).collect();
+    let norms_buf = e.upload(&norms).unwrap();
+    let mut best_d = e.upload(&vec![f32::INFINITY; queries * k]).unwrap();
+    let mut best_i = e.upload_indices(&vec![u32::MAX; queries * k]).unwrap();
+    let q_start = 40;
+    for r_start in [0, refs] {
+        let gram: Vec<f32> = (0..queries * refs)
+            .map(|i| dot(q_start + i / refs, r_start + i % refs))
+            .collect();
+        let gram = e.upload(&gram).unwrap();
+        let tile = KnnTile {
+            queries,
+            q_start,
+            refs,
+            r_start,
+            k,
+        };
+        e.knn_merge(&gram, &norms_buf, tile, &mut best_d, &mut best_i);
+    }
+    let d = e.read(&best_d, queries * k).unwrap();
+    let i = e.read_indices(&best_i, queries * k).unwrap();
+    (d, i)
+}
+
+#[test]
+fn knn_merge_matches_cpu() {
+    let Some(mut g) = gpu_engine() else { return };
+    let mut c = CpuEngine::new();
+    for (queries, refs, k) in [(1, 65, 1), (7, 65, 5), (65, 300, 5), (65, 300, 64)] {
+        let what = format!("knn_merge queries {queries} refs {refs} k {k}");
+        let (gd, gi) = knn_merge_case(&mut g, queries, refs, k);
+        let (cd, ci) = knn_merge_case(&mut c, queries, refs, k);
+        assert_close(&what, &gd, &cd, REL, ABS);
+        assert_eq!(gi, ci, "{what}: indices");
+        assert!(ci.iter().all(|&i| i != u32::MAX), "{what}: lists filled");
+        let own = |q: usize| ci[q * k..(q + 1) * k].contains(&((40 + q) as u32));
+        assert!(
+            !(0..queries).any(own),
+            "{what}: a row is never its own neighbour"
+        );
+    }
+}
 
 #[test]
 fn philox_stream_equals_rust_bit_for_bit() {

@@ -68,61 +68,31 @@ pub(crate) fn exp(x: f32) -> f32 {
     e * f32::from_bits(two_n)
 }
 
-/// [`Engine::knn_merge`] on the host: the oracle of the GPU kernel (the host's own search,
-/// `knn/cpu.rs`, does not materialise products).
+/// [`Engine::knn_merge`] on the host: the oracle of the GPU kernel, the same steps in the same
+/// order (the host's own search, `knn/cpu.rs`, does not materialise products).
 fn merge_tile(gram: &[f32], norms: &[f32], t: KnnTile, best_d: &mut [f32], best_i: &mut [u32]) {
-    const CHUNK: usize = 64;
-    let ref_norms = &norms[t.r_start..t.r_start + t.refs];
     for q in 0..t.queries {
         let me = t.q_start + q;
-        let qn = norms[me];
-        let row = &gram[q * t.refs..(q + 1) * t.refs];
         let bd = &mut best_d[q * t.k..(q + 1) * t.k];
         let bi = &mut best_i[q * t.k..(q + 1) * t.k];
-        for (c, (g, rn)) in row.chunks(CHUNK).zip(ref_norms.chunks(CHUNK)).enumerate() {
-            // Distances of a chunk in a loop that vectorises; most chunks hold nothing
-            // nearer than the current k-th and are skipped on their minimum.
-            let mut dist = [0.0f32; CHUNK];
-            for ((d, &g), &rn) in dist.iter_mut().zip(g).zip(rn) {
-                let v = qn + rn - 2.0 * g;
-                // Not `f32::max`: its NaN rule costs a blend per element.
-                *d = if v > 0.0 { v } else { 0.0 };
-            }
-            if g.len() == CHUNK && min_of_lanes(&dist) > bd[t.k - 1] {
+        for r in 0..t.refs {
+            let j = t.r_start + r;
+            let v = norms[me] + norms[j] - 2.0 * gram[q * t.refs + r];
+            let d = if v > 0.0 { v } else { 0.0 };
+            let entry = (d, j as u32);
+            if j == me || entry >= (bd[t.k - 1], bi[t.k - 1]) {
                 continue;
             }
-            for (o, &d) in dist[..g.len()].iter().enumerate() {
-                if d > bd[t.k - 1] {
-                    continue;
-                }
-                let j = (t.r_start + c * CHUNK + o) as u32;
-                if (d, j) < (bd[t.k - 1], bi[t.k - 1]) && j as usize != me {
-                    let mut p = t.k - 1;
-                    while p > 0 && (d, j) < (bd[p - 1], bi[p - 1]) {
-                        bd[p] = bd[p - 1];
-                        bi[p] = bi[p - 1];
-                        p -= 1;
-                    }
-                    bd[p] = d;
-                    bi[p] = j;
-                }
+            let mut p = t.k - 1;
+            while p > 0 && entry < (bd[p - 1], bi[p - 1]) {
+                bd[p] = bd[p - 1];
+                bi[p] = bi[p - 1];
+                p -= 1;
             }
+            bd[p] = d;
+            bi[p] = j as u32;
         }
     }
-}
-
-/// The smallest of a multiple of 8 values, in eight independent lanes so the loop vectorises.
-#[inline(always)]
-fn min_of_lanes(v: &[f32]) -> f32 {
-    let mut lanes = [f32::INFINITY; 8];
-    for part in v.chunks_exact(8) {
-        for (l, &x) in lanes.iter_mut().zip(part) {
-            *l = if x < *l { x } else { *l };
-        }
-    }
-    lanes
-        .iter()
-        .fold(f32::INFINITY, |m, &x| if x < m { x } else { m })
 }
 
 /// The logistic function `1 / (1 + e^-x)`.
