@@ -80,7 +80,7 @@ pub fn nearest_neighbors(device: &Device, x: ArrayView2<'_, f32>, k: usize) -> R
                 queries,
                 refs: n.min((cap / queries).max(1)),
             };
-            search(&mut gpu.engine()?, data, &norms, d, k, 0..n, tiles)?
+            search(&mut gpu.engine()?, data, &norms, d, k, tiles)?
         }
     };
     Ok(Array2::from_shape_vec((n, k), index).expect("n * k indices"))
@@ -97,14 +97,13 @@ fn squared_norm(x: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + rest
 }
 
-/// The neighbours of rows `queries` among all `n` rows of `data` (`n x d`, centred).
+/// The neighbours of all `n` rows of `data` (`n x d`, centred), tile by tile on engine `e`.
 fn search<E: Engine>(
     e: &mut E,
     data: &[f32],
     norms: &[f32],
     d: usize,
     k: usize,
-    queries: std::ops::Range<usize>,
     tiles: Tiles,
 ) -> Result<Vec<u32>> {
     let n = norms.len();
@@ -114,9 +113,9 @@ fn search<E: Engine>(
     let mut q_buf = e.zeros(tiles.queries * d)?;
     let mut r_buf = e.zeros(tiles.refs * d)?;
     let mut gram = e.zeros(tiles.queries * tiles.refs)?;
-    let mut out = Vec::with_capacity(queries.len() * k);
-    for q_start in queries.clone().step_by(tiles.queries) {
-        let qn = tiles.queries.min(queries.end - q_start);
+    let mut out = Vec::with_capacity(n * k);
+    for q_start in (0..n).step_by(tiles.queries) {
+        let qn = tiles.queries.min(n - q_start);
         e.gather_rows(&x, d, &rows, q_start, qn, &mut q_buf);
         let mut best_d = e.upload(&vec![f32::INFINITY; qn * k])?;
         let mut best_i = e.upload_indices(&vec![u32::MAX; qn * k])?;
