@@ -326,7 +326,8 @@ impl Packed {
 }
 
 /// Writes the rows of `data` (`d` wide) times `scale` into `out` group by group of `rows`
-/// rows, each group `d x rows` (feature-major); `out` is zero past the data.
+/// rows, each group `d x rows` (feature-major); what `out` holds past the data stays (zeros,
+/// for the padding rows).
 fn transpose_groups(data: &[f32], d: usize, scale: f32, out: &mut [f32], rows: usize) {
     for (x, out) in data.chunks(rows * d).zip(out.chunks_exact_mut(rows * d)) {
         for (f, out) in out.chunks_exact_mut(rows).enumerate() {
