@@ -1,10 +1,10 @@
 //! Random over-sampling (with an optional smoothed bootstrap) and random under-sampling.
 
-use ndarray::{ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2, Axis};
 
-use super::{append, Balancer, Classes, Grown, Origin, Resampled};
+use super::{append, Balancer, Classes, Grown, Origin, Resampled, Rows};
 use crate::error::{Error, Result};
-use crate::rng::{permutation, Purpose, Stream};
+use crate::rng::{below, permutation, Purpose, Stream};
 use crate::strategy::{Label, Strategy};
 
 /// Grows classes by copying random rows of the class. With `shrinkage`, each copy gets Gaussian
@@ -79,39 +79,73 @@ impl<L: Label> Balancer<L> for RandomOverSampler<L> {
             };
             let class_x = x.select(Axis(0), rows);
             let stream = Stream::new(self.seed, Purpose::RandomOver, class_no as u32);
-            let picks: Vec<usize> = (0..n)
-                .map(|i| stream.below_at(i as u64, rows.len() as u32) as usize)
+            // Copy `i` takes word `i` of the stream: four per block.
+            let picks: Vec<u32> = (0..n.div_ceil(4) as u64)
+                .flat_map(|b| stream.block(b))
+                .take(n)
+                .map(|w| below(w, rows.len() as u32))
                 .collect();
-            let mut new = class_x.select(Axis(0), &picks);
-            if let Some(s) = self.shrinkage {
+            let noise = self.shrinkage.map(|s| {
                 let m = rows.len() as f64;
                 let smoothing = (4.0 / ((d as f64 + 2.0) * m)).powf(1.0 / (d as f64 + 4.0));
-                let scale: Vec<f32> = class_x
+                class_x
                     .std_axis(Axis(0), 0.0)
                     .iter()
                     .map(|&sd| (f64::from(s) * smoothing * f64::from(sd)) as f32)
-                    .collect();
-                // Noise from a second range of the stream: elements from 2^40 on.
-                let mut noise = vec![0.0f32; n * d];
-                stream.fill_normal(1 << 40, &mut noise);
-                for (mut row, z) in new.rows_mut().into_iter().zip(noise.chunks_exact(d)) {
-                    for ((v, &z), &sc) in row.iter_mut().zip(z).zip(&scale) {
-                        *v += z * sc;
-                    }
-                }
-            }
+                    .collect()
+            });
+            let origin = picks
+                .iter()
+                .map(|&p| Origin::Synthetic {
+                    source: Some(rows[p as usize]),
+                })
+                .collect();
+            let copies = Copies {
+                x: class_x,
+                picks,
+                noise,
+                stream,
+            };
             grown.push(Grown {
                 label: (*label).clone(),
-                x: new,
-                origin: picks
-                    .iter()
-                    .map(|&p| Origin::Synthetic {
-                        source: Some(rows[p]),
-                    })
-                    .collect(),
+                x: copies,
+                origin,
             });
         }
         Ok(append(x, y, grown, Default::default()))
+    }
+}
+
+/// Copies of rows of one class, each with Gaussian noise where there is a scale, written
+/// straight into the output.
+struct Copies {
+    /// The class's rows.
+    x: Array2<f32>,
+    /// The class row of each copy.
+    picks: Vec<u32>,
+    /// Standard deviation of the noise per feature.
+    noise: Option<Vec<f32>>,
+    /// Noise of copy `s`, feature `f`: element `2^40 + s d + f` (a range apart from the picks).
+    stream: Stream,
+}
+
+impl Rows for Copies {
+    fn count(&self) -> usize {
+        self.picks.len()
+    }
+
+    fn write_row(&self, s: usize, out: &mut [f32]) {
+        let row = self.x.row(self.picks[s] as usize);
+        match &self.noise {
+            None => out.iter_mut().zip(row).for_each(|(o, &v)| *o = v),
+            Some(scale) => {
+                let d = out.len();
+                self.stream.fill_normal((1 << 40) + (s * d) as u64, out);
+                for ((o, &v), &sd) in out.iter_mut().zip(row).zip(scale) {
+                    *o = v + *o * sd;
+                }
+            }
+        }
     }
 }
 
