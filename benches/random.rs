@@ -4,19 +4,13 @@
 //!
 //! `cargo bench --bench random` (time = one `fit_resample`, output matrix included).
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion};
-use ndarray::Array2;
-use smrt::rng::{Purpose, Stream};
 use smrt::{Balancer, RandomOverSampler, RandomUnderSampler};
 
 fn bench_random(c: &mut Criterion) {
-    let (rows, features) = (100_000, 32);
-    let minority = (rows as f64 / 21.0).round() as usize;
-    let s = Stream::new(0, Purpose::Init, 0);
-    let x = Array2::from_shape_fn((rows, features), |(i, j)| {
-        s.normal_at((i * features + j) as u64) + if i < minority { 1.0 } else { 0.0 }
-    });
-    let y: Vec<u8> = (0..rows).map(|i| u8::from(i < minority)).collect();
+    let (x, y) = common::imbalanced(100_000, 32);
     let samplers: [(&str, Box<dyn Balancer<u8>>); 3] = [
         ("over", Box::new(RandomOverSampler::new())),
         (

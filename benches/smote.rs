@@ -7,6 +7,8 @@
 //! `cargo bench --bench smote` (throughput in synthetic rows/s, rows/s for the 100,000-row
 //! search; time = one `fit_resample` or one search).
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ndarray::Array2;
 use smrt::engine::Gpu;
@@ -16,12 +18,9 @@ use smrt::{Balancer, Device, Smote};
 
 fn bench_smote(c: &mut Criterion) {
     let (rows, features) = (100_000, 32);
-    let minority = (rows as f64 / 21.0).round() as usize;
+    let (x, y) = common::imbalanced(rows, features);
+    let minority = y.iter().filter(|&&l| l == 1).count();
     let s = Stream::new(0, Purpose::Init, 0);
-    let x = Array2::from_shape_fn((rows, features), |(i, j)| {
-        s.normal_at((i * features + j) as u64) + if i < minority { 1.0 } else { 0.0 }
-    });
-    let y: Vec<u8> = (0..rows).map(|i| u8::from(i < minority)).collect();
     let mut devices = vec![("cpu".to_string(), Device::Cpu)];
     if let Ok(g) = Gpu::new() {
         devices.push((format!("gpu ({})", g.adapter().name), Device::Gpu(g)));

@@ -135,9 +135,10 @@ impl Rows for Copies {
     }
 
     fn write_row(&self, s: usize, out: &mut [f32]) {
-        let row = self.x.row(self.picks[s] as usize);
+        let pick = self.picks[s] as usize;
+        let row = self.x.row(pick);
         match &self.noise {
-            None => out.iter_mut().zip(row).for_each(|(o, &v)| *o = v),
+            None => self.x.write_row(pick, out),
             Some(scale) => {
                 let d = out.len();
                 self.stream.fill_normal((1 << 40) + (s * d) as u64, out);

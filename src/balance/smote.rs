@@ -178,8 +178,14 @@ impl Segments {
                 })
                 .collect::<Vec<_>>()
         });
+        // `select` gives standard layout already: no copy then.
+        let x = if x.is_standard_layout() {
+            x
+        } else {
+            x.as_standard_layout().into_owned()
+        };
         Segments {
-            x: x.as_standard_layout().into_owned(),
+            x,
             picks: parts.concat(),
         }
     }
