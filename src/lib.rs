@@ -36,6 +36,7 @@ pub mod engine;
 mod error;
 pub mod knn;
 pub mod models;
+mod origin;
 mod parallel;
 pub mod rng;
 pub mod scale;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array2, ArrayView2};
 
-use crate::balance::Origin;
+use crate::origin::Origin;
 use crate::error::{Error, Result};
 
 /// A CSV table split into a feature matrix and a label column.

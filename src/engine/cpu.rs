@@ -5,10 +5,10 @@
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2};
 
-use super::{Engine, Epilogue, KnnTile, MatMul, Update};
+use super::{Activation, Engine, Epilogue, KnnTile, MatMul, Optimizer, Update};
+use super::Likelihood;
 use crate::error::Result;
 use crate::rng::Stream;
-use crate::vae::{Activation, Likelihood, Optimizer};
 
 /// Computes on the host's cores. Stateless: create one wherever needed.
 #[derive(Debug, Default, Clone, Copy)]

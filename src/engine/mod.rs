@@ -12,14 +12,15 @@
 mod cpu;
 mod device;
 mod gpu;
+mod ops;
 
 pub use cpu::CpuEngine;
 pub use device::{Backend, Device, BACKEND_VAR};
 pub use gpu::{adapters, AdapterSummary, Gpu, GpuBuffer, GpuEngine};
+pub use ops::{Activation, Likelihood, Optimizer};
 
 use crate::error::Result;
 use crate::rng::Stream;
-use crate::vae::{Activation, Likelihood, Optimizer};
 
 /// The shape of `C = op(A) op(B)`: `op(A)` is `m x k`, `op(B)` is `k x n`, `C` is `m x n`.
 ///

@@ -3,24 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+pub use crate::engine::{Activation, Likelihood, Optimizer};
 use crate::scale::Scaling;
-
-/// Nonlinearity of the hidden layers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Activation {
-    /// `max(0, x)`.
-    #[default]
-    Relu,
-    /// `x` for `x > 0`, else `exp(x) - 1` (alpha = 1).
-    Elu,
-    /// `tanh(x)`.
-    Tanh,
-    /// `1 / (1 + exp(-x))`.
-    Sigmoid,
-    /// `x`.
-    Identity,
-}
 
 /// Weight initialisation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -42,66 +26,6 @@ pub enum BiasInit {
     Zeros,
     /// All biases 1.
     Ones,
-}
-
-/// The optimizer and its fixed hyper-parameters (the learning rate is [`VaeConfig::learning_rate`]).
-///
-/// With gradient `g`, parameter `w`, learning rate `lr`, step `t` (from 1):
-/// - `Adam`: `m = 0.9 m + 0.1 g`, `v = 0.999 v + 0.001 g^2`,
-///   `w -= lr * (m / (1 - 0.9^t)) / (sqrt(v / (1 - 0.999^t)) + 1e-8)` (Kingma & Ba, 2015).
-/// - `RmsProp`: `v = 0.9 v + 0.1 g^2`, `w -= lr * g / (sqrt(v) + 1e-7)` (Tieleman & Hinton, 2012).
-/// - `Sgd`: `w -= lr * g`.
-/// - `Momentum`: `u = 0.9 u + g`, `w -= lr * u` (heavy ball, as in PyTorch's SGD with momentum).
-/// - `Adagrad`: `s = s + g^2`, `w -= lr * g / (sqrt(s) + 1e-7)` (Duchi et al., 2011).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Optimizer {
-    /// Adam with bias correction.
-    #[default]
-    Adam,
-    /// RMSProp.
-    RmsProp,
-    /// Plain stochastic gradient descent.
-    Sgd,
-    /// SGD with heavy-ball momentum 0.9.
-    Momentum,
-    /// Adagrad.
-    Adagrad,
-}
-
-impl Optimizer {
-    /// Adam's first-moment decay.
-    pub const ADAM_BETA1: f32 = 0.9;
-    /// Adam's second-moment decay.
-    pub const ADAM_BETA2: f32 = 0.999;
-    /// Adam's denominator guard.
-    pub const ADAM_EPS: f32 = 1e-8;
-    /// RMSProp's decay.
-    pub const RMSPROP_RHO: f32 = 0.9;
-    /// Denominator guard of RMSProp and Adagrad.
-    pub const EPS: f32 = 1e-7;
-    /// Momentum coefficient.
-    pub const MOMENTUM: f32 = 0.9;
-
-    /// How many state tensors of the parameter's size the optimizer keeps.
-    pub fn state_tensors(self) -> usize {
-        match self {
-            Optimizer::Adam => 2,
-            Optimizer::Sgd => 0,
-            Optimizer::RmsProp | Optimizer::Momentum | Optimizer::Adagrad => 1,
-        }
-    }
-}
-
-/// Reconstruction likelihood of the decoder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Likelihood {
-    /// Bernoulli on data in [0, 1]: loss `softplus(o) - x o` per element; output `sigmoid(o)`.
-    Bernoulli,
-    /// Unit-variance Gaussian: loss `0.5 (x - o)^2` per element; output `o`.
-    #[default]
-    Gaussian,
 }
 
 /// Size of the latent space.

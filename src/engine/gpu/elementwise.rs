@@ -6,7 +6,7 @@ use super::kernels::Kernel;
 use super::recorder::Binding;
 use super::{GpuBuffer, GpuEngine};
 use crate::error::{Error, Result};
-use crate::vae::Activation;
+use crate::engine::Activation;
 
 /// Mirrors `ElementParams` in the shader.
 #[repr(C)]

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use super::scope::checked;
 use crate::engine::KNN_MAX_K;
 use crate::error::Result;
-use crate::vae::{Activation, Likelihood, Optimizer};
+use crate::engine::{Activation, Likelihood, Optimizer};
 
 /// Invocations per workgroup of the one-dimensional kernels, injected into every shader as `WG`.
 pub(crate) const WG: u32 = 256;

@@ -7,7 +7,7 @@ use super::kernels::Kernel;
 use super::recorder::Binding;
 use super::{GpuBuffer, GpuEngine, PARTIALS};
 use crate::error::Result;
-use crate::vae::Likelihood;
+use crate::engine::Likelihood;
 
 /// Mirrors `LossParams` in the shader.
 #[repr(C)]

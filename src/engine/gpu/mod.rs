@@ -31,7 +31,7 @@ use self::scope::checked;
 use super::{Engine, Epilogue, KnnTile, MatMul, Update};
 use crate::error::{Error, Result};
 use crate::rng::Stream;
-use crate::vae::{Activation, Likelihood};
+use crate::engine::{Activation, Likelihood};
 
 /// One GPU device, its queue and its compiled kernels. Clones share them.
 #[derive(Clone)]

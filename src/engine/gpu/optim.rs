@@ -7,7 +7,7 @@ use super::recorder::Binding;
 use super::{GpuBuffer, GpuEngine};
 use crate::engine::Update;
 use crate::error::Result;
-use crate::vae::Optimizer;
+use crate::engine::Optimizer;
 
 /// Mirrors `OptimParams` in the shader.
 #[repr(C)]
