@@ -20,6 +20,8 @@ struct LossParams {
 @group(0) @binding(4) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(5) var<storage, read> dz: array<f32>;
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
+@group(0) @binding(7) var<storage, read> logvar: array<f32>;
+@group(0) @binding(8) var<storage, read_write> dlogvar_terms: array<f32>;
 
 var<workgroup> shared_sum: array<f32, WG>;
 
@@ -79,6 +81,34 @@ fn reconstruction(
         }
         sum += loss;
         grad[i] = d * p.scale;
+    }
+    reduce_to_partial(sum, lid, wid.x);
+}
+
+// Gaussian with a learned log-variance s_j per column (p.latent carries the column count), for
+// means o = src and targets x = aux, with s_j clamped to [MIN_LOGVAR, MAX_LOGVAR] and w = e^(-s_j):
+//   loss = ((x - o)^2 w + s_j + ln 2 pi) / 2,   d/do = (o - x) w,   d/ds_j = (1 - (x - o)^2 w) / 2
+// grad = d/do * scale; dlogvar_terms = d/ds_j * scale per element (0 where the clamp is active),
+// summed over rows afterwards by bias_grad.
+@compute @workgroup_size(WG)
+fn gaussian_learned(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let ln_2pi = 1.8378770664093453;
+    var sum = 0.0;
+    for (var i = gid.x; i < p.len; i += stride(groups)) {
+        let o = src[i];
+        let x = aux[i];
+        let raw = logvar[i % p.latent];
+        let s = clamp(raw, MIN_LOGVAR, MAX_LOGVAR);
+        let w = exp(-s);
+        let r2 = (x - o) * (x - o);
+        sum += 0.5 * (r2 * w + s + ln_2pi);
+        grad[i] = (o - x) * w * p.scale;
+        dlogvar_terms[i] = select(0.0, 0.5 * (1.0 - r2 * w) * p.scale, s == raw);
     }
     reduce_to_partial(sum, lid, wid.x);
 }

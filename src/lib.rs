@@ -53,7 +53,7 @@ pub use scale::{Scaler, Scaling};
 pub use strategy::{Label, Strategy};
 pub use vae::{
     Activation, BiasInit, EarlyStopping, EpochStats, Generation, History, Init, Latent, Likelihood,
-    Optimizer, Vae, VaeConfig,
+    Optimizer, Sampling, Vae, VaeConfig,
 };
 
 /// The README's examples run as doc tests.

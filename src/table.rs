@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use ndarray::{Array2, ArrayView2};
 
-use crate::origin::Origin;
 use crate::error::{Error, Result};
+use crate::origin::Origin;
 
 /// A CSV table split into a feature matrix and a label column.
 #[derive(Debug, Clone)]

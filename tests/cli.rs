@@ -620,6 +620,42 @@ fn strategy_config_marks_and_provenance() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("frobnicate"));
 
+    // The generation settings in TOML: residual rows at temperature 0 are real rows of the class.
+    std::fs::write(
+        &config,
+        "generation = \"residual\"\ntemperature = 0.0\nlatent = 0.5\nepochs = 5\nmin-steps = 0\n",
+    )
+    .unwrap();
+    let (t, _) = run(&["--config", c, "--quiet"]);
+    let values = |line: &str| -> (f64, f64) {
+        let f: Vec<&str> = line.split(',').collect();
+        (f[0].parse().unwrap(), f[2].parse().unwrap())
+    };
+    let lines: Vec<&str> = t.lines().skip(1).collect();
+    let real: Vec<(f64, f64)> = lines[..48]
+        .iter()
+        .filter(|l| l.contains(",rare"))
+        .map(|l| values(l))
+        .collect();
+    assert_eq!(lines.len(), 80);
+    for l in &lines[48..] {
+        assert!(real.contains(&values(l)), "{l} is not a rare input row");
+    }
+    let (bad_t, _) = (
+        smrt(&[
+            "balance",
+            "--input",
+            i,
+            "--output",
+            o,
+            "--temperature",
+            "-1",
+        ]),
+        (),
+    );
+    assert_eq!(bad_t.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad_t.stderr).contains("temperature"));
+
     // --mark-synthetic and --provenance.
     let prov = d.join("prov.csv");
     let (t, err) = run(&[
@@ -698,6 +734,8 @@ fn balance_ends_with_a_summary_table() {
         "kind",
         "--epochs",
         "7",
+        "--min-steps",
+        "0",
     ]);
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

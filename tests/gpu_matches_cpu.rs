@@ -11,7 +11,9 @@ use std::sync::OnceLock;
 
 use smrt::engine::{CpuEngine, Engine, Epilogue, Gpu, GpuEngine, KnnTile, MatMul, Update};
 use smrt::rng::{Purpose, Stream};
-use smrt::{Activation, Device, Latent, Likelihood, Optimizer, Vae, VaeConfig};
+use smrt::{
+    Activation, Device, Generation, Latent, Likelihood, Optimizer, Sampling, Vae, VaeConfig,
+};
 
 /// Relative tolerance: a few ulps of f32 accumulated over a few hundred terms, plus the
 /// different `exp`/`log`/`tanh` of the two engines.
@@ -306,6 +308,40 @@ parity_test!(reconstruction_matches_cpu, REL, ABS, |e| {
     out
 });
 
+parity_test!(learned_variance_loss_matches_cpu, REL, ABS, |e| {
+    let mut out = Vec::new();
+    for rows in SIZES {
+        for cols in SIZES {
+            let n = rows * cols;
+            let o = e.upload(&data(n, 17, -3.0, 3.0)).unwrap();
+            let x = e.upload(&data(n, 18, -3.0, 3.0)).unwrap();
+            // Log-variances across the clamp: some below -10 and above 6 (their gradient is 0).
+            let s = e.upload(&data(cols, 19, -12.0, 8.0)).unwrap();
+            let mut grad = poisoned(e, n);
+            let mut terms = poisoned(e, n);
+            let mut losses = e.upload(&[f32::NAN, 0.5]).unwrap();
+            e.gaussian_learned(
+                &o,
+                &x,
+                &s,
+                rows,
+                cols,
+                &mut grad,
+                &mut terms,
+                &mut losses,
+                1,
+            );
+            let label = format!("{rows} x {cols}");
+            out.push((format!("grad {label}"), e.read(&grad, n).unwrap()));
+            out.push((format!("dlogvar terms {label}"), e.read(&terms, n).unwrap()));
+            let l = e.read(&losses, 2).unwrap();
+            assert!(l[0].is_nan(), "gaussian_learned wrote the wrong slot");
+            out.push((format!("loss {label}"), vec![l[1]]));
+        }
+    }
+    out
+});
+
 parity_test!(kl_and_l2_match_cpu, REL, ABS, |e| {
     let mut out = Vec::new();
     for rows in SIZES {
@@ -473,6 +509,7 @@ fn small_config() -> VaeConfig {
         latent: Latent::Count(3),
         activation: Activation::Elu,
         epochs: 40,
+        min_steps: 0,
         batch_size: 16,
         dropout: 0.1,
         l2: 1e-3,
@@ -515,20 +552,34 @@ fn a_whole_fit_and_generation_match_cpu() {
         1e-4,
         1e-4,
     );
-    let (post_gpu, src_gpu) = on_cpu
-        .generate_from_on(&Device::Gpu(gpu.clone()), x.view(), 300, 9)
-        .unwrap();
-    let (post_cpu, src_cpu) = on_cpu
-        .generate_from_on(&Device::Cpu, x.view(), 300, 9)
-        .unwrap();
-    assert_eq!(src_gpu, src_cpu);
-    assert_close(
-        "posterior rows",
-        post_gpu.as_slice().unwrap(),
-        post_cpu.as_slice().unwrap(),
-        1e-4,
-        1e-4,
-    );
+    // Every generation mode, at a temperature other than 1.
+    for generation in [
+        Generation::Prior,
+        Generation::Posterior,
+        Generation::Residual,
+        Generation::Interpolate,
+    ] {
+        let sampling = Sampling {
+            generation,
+            temperature: 0.8,
+            ..Sampling::default()
+        };
+        let draw = |device: &Device| {
+            on_cpu
+                .sample_on(device, x.view(), 300, 9, &sampling)
+                .unwrap()
+        };
+        let (rows_gpu, src_gpu) = draw(&Device::Gpu(gpu.clone()));
+        let (rows_cpu, src_cpu) = draw(&Device::Cpu);
+        assert_eq!(src_gpu, src_cpu, "{generation:?} sources");
+        assert_close(
+            &format!("{generation:?} rows"),
+            rows_gpu.as_slice().unwrap(),
+            rows_cpu.as_slice().unwrap(),
+            1e-4,
+            1e-4,
+        );
+    }
     // And the GPU-trained model's rows are close to the CPU-trained model's.
     let rows_gpu = on_gpu.generate_on(&Device::Gpu(gpu), 500, 9).unwrap();
     let worst = rows_gpu

@@ -5,10 +5,10 @@ mod random;
 mod smote;
 mod smrt;
 
+pub use crate::origin::Origin;
 pub use random::{RandomOverSampler, RandomUnderSampler};
 pub use smote::Smote;
 pub use smrt::{Smrt, SmrtBuilder};
-pub use crate::origin::Origin;
 
 use std::collections::BTreeMap;
 

@@ -14,7 +14,7 @@ use crate::scale::Scaling;
 use crate::strategy::{Label, Strategy};
 use crate::vae::{
     Activation, BiasInit, EarlyStopping, EpochStats, Generation, Init, Latent, Likelihood,
-    Optimizer, Vae, VaeConfig,
+    Optimizer, Sampling, Vae, VaeConfig,
 };
 
 /// The SMRT balancer (Synthetic Minority Reconstruction Technique).
@@ -42,7 +42,7 @@ use crate::vae::{
 pub struct Smrt<L> {
     strategy: Strategy<L>,
     vae: VaeConfig,
-    generation: Generation,
+    sampling: Sampling,
     shuffle: bool,
     seed: u64,
     backend: Backend,
@@ -53,14 +53,14 @@ pub struct Smrt<L> {
 }
 
 impl<L: Label> Smrt<L> {
-    /// A builder with the defaults: [`Strategy::NotMajority`], [`VaeConfig::default`], prior
-    /// generation, no shuffle, seed 0.
+    /// A builder with the defaults: [`Strategy::NotMajority`], [`VaeConfig::default`],
+    /// [`Sampling::default`], no shuffle, seed 0.
     pub fn builder() -> SmrtBuilder<L> {
         SmrtBuilder {
             inner: Smrt {
                 strategy: Strategy::NotMajority,
                 vae: VaeConfig::default(),
-                generation: Generation::Prior,
+                sampling: Sampling::default(),
                 shuffle: false,
                 seed: 0,
                 backend: Backend::Auto,
@@ -80,6 +80,11 @@ impl<L: Label> Smrt<L> {
     /// The VAE settings used for every class.
     pub fn vae_config(&self) -> &VaeConfig {
         &self.vae
+    }
+
+    /// How synthetic rows are drawn from each class's model.
+    pub fn sampling(&self) -> &Sampling {
+        &self.sampling
     }
 
     /// Balances `x` (rows) with labels `y` (also available through [`Balancer`]).
@@ -237,22 +242,14 @@ impl<L: Label> Smrt<L> {
             None => self.train_class(device, class_x.view(), class_no, label)?,
         };
         let gen_seed = seeds.derive_seed(2 * class_no as u64 + 1);
-        let (rows_out, origin) = match self.generation {
-            Generation::Prior => (
-                model.generate_on(device, n, gen_seed)?,
-                vec![Origin::Synthetic { source: None }; n],
-            ),
-            Generation::Posterior => {
-                let (g, src) = model.generate_from_on(device, class_x.view(), n, gen_seed)?;
-                let origin = src
-                    .into_iter()
-                    .map(|s| Origin::Synthetic {
-                        source: Some(rows[s]),
-                    })
-                    .collect();
-                (g, origin)
-            }
-        };
+        let (rows_out, sources) =
+            model.sample_on(device, class_x.view(), n, gen_seed, &self.sampling)?;
+        let origin = sources
+            .into_iter()
+            .map(|s| Origin::Synthetic {
+                source: s.map(|s| rows[s]),
+            })
+            .collect();
         Ok((model, rows_out, origin))
     }
 }
@@ -304,9 +301,33 @@ impl<L: Label> SmrtBuilder<L> {
         self
     }
 
-    /// Draw synthetic rows from the prior or from the posterior of real rows.
+    /// Where synthetic rows come from (see [`Generation`]).
     pub fn generation(mut self, generation: Generation) -> Self {
-        self.inner.generation = generation;
+        self.inner.sampling.generation = generation;
+        self
+    }
+
+    /// Scale of the latent noise of prior, posterior and residual draws (1: as trained).
+    pub fn temperature(mut self, temperature: f32) -> Self {
+        self.inner.sampling.temperature = temperature;
+        self
+    }
+
+    /// Limit generated values to each column's range in the class (default on).
+    pub fn clip(mut self, clip: bool) -> Self {
+        self.inner.sampling.clip = clip;
+        self
+    }
+
+    /// Latent neighbours per row for [`Generation::Interpolate`].
+    pub fn neighbors(mut self, neighbors: usize) -> Self {
+        self.inner.sampling.neighbors = neighbors;
+        self
+    }
+
+    /// All sampling settings at once.
+    pub fn sampling(mut self, sampling: Sampling) -> Self {
+        self.inner.sampling = sampling;
         self
     }
 
@@ -364,8 +385,12 @@ impl<L: Label> SmrtBuilder<L> {
         optimizer: Optimizer => optimizer,
         /// Learning rate.
         learning_rate: f32 => learning_rate,
-        /// Maximum epochs.
+        /// Passes over the class's rows, within the step budget.
         epochs: usize => epochs,
+        /// The fewest optimizer steps of a fit.
+        min_steps: usize => min_steps,
+        /// The most optimizer steps of a fit.
+        max_steps: usize => max_steps,
         /// Mini-batch size.
         batch_size: usize => batch_size,
         /// L2 penalty on weights.
@@ -388,6 +413,7 @@ impl<L: Label> SmrtBuilder<L> {
     pub fn build(self) -> Result<Smrt<L>> {
         self.inner.strategy.validate()?;
         self.inner.vae.validate()?;
+        self.inner.sampling.validate()?;
         Ok(self.inner)
     }
 }

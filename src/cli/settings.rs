@@ -61,9 +61,10 @@ pub struct Settings {
     /// Hidden layer widths of the encoder, comma-separated (the decoder mirrors them).
     #[arg(long, value_delimiter = ',')]
     pub hidden: Option<Vec<usize>>,
-    /// Latent dimensions.
-    #[arg(long)]
-    pub latent: Option<usize>,
+    /// Latent size: a count (8), or a fraction of the modelled features (0.5).
+    #[arg(long, value_parser = latent_size)]
+    #[serde(default, deserialize_with = "latent_number")]
+    pub latent: Option<Latent>,
     /// Hidden activation: relu, elu, tanh, sigmoid, identity.
     #[arg(long, value_parser = kebab::<Activation>)]
     pub activation: Option<Activation>,
@@ -79,9 +80,15 @@ pub struct Settings {
     /// Learning rate.
     #[arg(long)]
     pub learning_rate: Option<f32>,
-    /// Training epochs per class.
+    /// Passes over each class's rows (default 300), within the step budget below.
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// The fewest optimizer steps per class, however small (default 1000; 0 runs --epochs as given).
+    #[arg(long)]
+    pub min_steps: Option<usize>,
+    /// The most optimizer steps per class, however large (default 20000).
+    #[arg(long)]
+    pub max_steps: Option<usize>,
     /// Mini-batch size.
     #[arg(long)]
     pub batch_size: Option<usize>,
@@ -109,9 +116,44 @@ pub struct Settings {
     /// Input scaling: standard, min-max, none.
     #[arg(long, value_parser = kebab::<Scaling>)]
     pub scaling: Option<Scaling>,
-    /// Where synthetic rows are drawn from: prior, posterior.
+    /// Where synthetic rows are drawn from: residual (default), prior, posterior, interpolate.
     #[arg(long, value_parser = kebab::<Generation>)]
     pub generation: Option<Generation>,
+    /// Scale of the latent noise of prior, posterior and residual draws (default 1).
+    #[arg(long, allow_hyphen_values = true)]
+    pub temperature: Option<f32>,
+    /// Latent neighbours per row for interpolate generation (default 5).
+    #[arg(long)]
+    pub neighbors: Option<usize>,
+    /// Keep generated values outside the range their column has in the class (no clipping).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub no_clip: Option<bool>,
+}
+
+/// `latent = 8` or `latent = 0.5` in the TOML file, read as `--latent` reads them.
+fn latent_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Latent>, D::Error> {
+    let v = f64::deserialize(d)?;
+    let text = if v.fract() == 0.0 && v >= 0.0 {
+        format!("{}", v as u64)
+    } else {
+        v.to_string()
+    };
+    latent_size(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+/// `--latent`: a whole number is a count, anything else a fraction of the features.
+fn latent_size(s: &str) -> Result<Latent, String> {
+    if let Ok(n) = s.parse::<usize>() {
+        return Ok(Latent::Count(n));
+    }
+    match s.parse::<f32>() {
+        Ok(f) if f > 0.0 && f.is_finite() => Ok(Latent::Fraction(f)),
+        _ => Err(format!(
+            "`{s}` is neither a count (8) nor a positive fraction of the features (0.5)"
+        )),
+    }
 }
 
 macro_rules! overlay {
@@ -140,7 +182,7 @@ impl Settings {
         overlay!(self, file; method, strategy, ratio, seed, k_neighbors, shrinkage, backend,
             shuffle, hidden, latent, activation, init, bias_init, optimizer, learning_rate, epochs,
             batch_size, l2, clip_norm, dropout, patience, min_delta, beta, likelihood, scaling,
-            generation);
+            generation, min_steps, max_steps, temperature, neighbors, no_clip);
         Ok(self)
     }
 
@@ -218,6 +260,11 @@ impl Settings {
             || self.likelihood.is_some()
             || self.scaling.is_some()
             || self.generation.is_some()
+            || self.min_steps.is_some()
+            || self.max_steps.is_some()
+            || self.temperature.is_some()
+            || self.neighbors.is_some()
+            || self.no_clip.is_some()
             || self.shuffle.is_some();
         let misplaced = [
             ("epochs and the other model settings", vae_set, Method::Smrt),
@@ -254,6 +301,11 @@ impl Settings {
             optimizer,
             learning_rate,
             epochs,
+            min_steps,
+            max_steps,
+            latent,
+            temperature,
+            neighbors,
             batch_size,
             l2,
             dropout,
@@ -263,8 +315,8 @@ impl Settings {
             generation,
             shuffle
         );
-        if let Some(l) = self.latent {
-            b = b.latent(Latent::Count(l));
+        if let Some(no_clip) = self.no_clip {
+            b = b.clip(!no_clip);
         }
         if let Some(c) = self.clip_norm {
             b = b.clip_norm((c > 0.0).then_some(c));

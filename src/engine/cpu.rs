@@ -5,8 +5,8 @@
 use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2};
 
-use super::{Activation, Engine, Epilogue, KnnTile, MatMul, Optimizer, Update};
 use super::Likelihood;
+use super::{Activation, Engine, Epilogue, KnnTile, MatMul, Optimizer, Update};
 use crate::error::Result;
 use crate::rng::Stream;
 
@@ -271,10 +271,48 @@ impl Engine for CpuEngine {
         for ((g, &ov), &xv) in grad[..n].iter_mut().zip(&o[..n]).zip(&x[..n]) {
             let (loss, d) = match likelihood {
                 Likelihood::Bernoulli => (softplus(ov) - xv * ov, sigmoid(ov) - xv),
-                Likelihood::Gaussian => (0.5 * (xv - ov) * (xv - ov), ov - xv),
+                Likelihood::Gaussian | Likelihood::GaussianLearned => {
+                    (0.5 * (xv - ov) * (xv - ov), ov - xv)
+                }
             };
             sum += f64::from(loss);
             *g = d * inv_rows;
+        }
+        losses[slot] += sum as f32;
+    }
+
+    fn gaussian_learned(
+        &mut self,
+        o: &Vec<f32>,
+        x: &Vec<f32>,
+        logvar: &Vec<f32>,
+        rows: usize,
+        cols: usize,
+        grad: &mut Vec<f32>,
+        dlogvar_terms: &mut Vec<f32>,
+        losses: &mut Vec<f32>,
+        slot: usize,
+    ) {
+        const LN_2PI: f32 = 1.837_877_1;
+        let inv_rows = 1.0 / rows as f32;
+        let n = rows * cols;
+        let mut sum = 0.0f64;
+        let elements = grad[..n]
+            .iter_mut()
+            .zip(&mut dlogvar_terms[..n])
+            .zip(o[..n].iter().zip(&x[..n]));
+        for (i, ((g, ds), (&ov, &xv))) in elements.enumerate() {
+            let raw = logvar[i % cols];
+            let s = raw.clamp(Likelihood::MIN_LOGVAR, Likelihood::MAX_LOGVAR);
+            let w = exp(-s);
+            let r2 = (xv - ov) * (xv - ov);
+            sum += f64::from(0.5 * (r2 * w + s + LN_2PI));
+            *g = (ov - xv) * w * inv_rows;
+            *ds = if s == raw {
+                0.5 * (1.0 - r2 * w) * inv_rows
+            } else {
+                0.0
+            };
         }
         losses[slot] += sum as f32;
     }

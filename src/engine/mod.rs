@@ -167,7 +167,9 @@ pub trait Engine {
         eps: &mut Self::Buffer,
     );
     /// Reconstruction loss and its gradient for logits `o` against targets `x` (`rows x cols`):
-    /// adds the summed loss to `losses[slot]` and writes `grad = d(loss)/d(o) / rows`.
+    /// adds the summed loss to `losses[slot]` and writes `grad = d(loss)/d(o) / rows`. Both
+    /// Gaussians compute the unit-variance loss here; the learned variance has its own kernel,
+    /// [`Engine::gaussian_learned`].
     #[allow(clippy::too_many_arguments)]
     fn reconstruction(
         &mut self,
@@ -177,6 +179,27 @@ pub trait Engine {
         rows: usize,
         cols: usize,
         grad: &mut Self::Buffer,
+        losses: &mut Self::Buffer,
+        slot: usize,
+    );
+    /// The loss of [`Likelihood::GaussianLearned`] and its gradients, for means `o` against
+    /// targets `x` (`rows x cols`) with log-variances `logvar` (`cols`, used clamped to
+    /// [`Likelihood::MIN_LOGVAR`]..=[`Likelihood::MAX_LOGVAR`]). Per element, with
+    /// `w = e^(-s_j)` and `s_j` the clamped value:
+    /// `loss = 0.5 ((x - o)^2 w + s_j + ln 2 pi)`, summed into `losses[slot]`;
+    /// `grad = (o - x) w / rows`; `dlogvar_terms[r, j] = 0.5 (1 - (x - o)^2 w) / rows`, or 0 where
+    /// the clamp is active. The column sums of `dlogvar_terms` ([`Engine::bias_grad`]) are the
+    /// gradient with respect to `logvar`.
+    #[allow(clippy::too_many_arguments)]
+    fn gaussian_learned(
+        &mut self,
+        o: &Self::Buffer,
+        x: &Self::Buffer,
+        logvar: &Self::Buffer,
+        rows: usize,
+        cols: usize,
+        grad: &mut Self::Buffer,
+        dlogvar_terms: &mut Self::Buffer,
         losses: &mut Self::Buffer,
         slot: usize,
     );

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
 pub use crate::engine::{Activation, Likelihood, Optimizer};
+use crate::error::{Error, Result};
 use crate::scale::Scaling;
 
 /// Weight initialisation.
@@ -58,15 +58,72 @@ pub struct EarlyStopping {
     pub patience: usize,
 }
 
-/// Where synthetic rows are drawn from.
+/// Where synthetic rows are drawn from. `x_i` is a row of the class chosen uniformly at random,
+/// `(mu_i, sigma_i)` its posterior, `t` the [`Sampling::temperature`], `eps ~ N(0, I)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Generation {
-    /// Decode `z ~ N(0, I)`.
-    #[default]
+    /// Decode `z = t eps`: new rows from the whole learned distribution of the class.
     Prior,
-    /// Encode a randomly chosen real row of the class, sample `z ~ q(z|x)`, decode.
+    /// Decode `z = mu_i + t sigma_i eps`: rows like `x_i` as the model reconstructs it.
     Posterior,
+    /// `x_i + dec(mu_i + t sigma_i eps) - dec(mu_i)`: the real row moved along a direction the
+    /// model learned, keeping the detail its decoder cannot reproduce. `t = 0` gives `x_i`.
+    #[default]
+    Residual,
+    /// Decode `z = mu_i + u (mu_j - mu_i)`, `u ~ U(0, 1)`, with `x_j` one of the
+    /// [`Sampling::neighbors`] nearest rows of `x_i` in latent space (posterior means): SMOTE's
+    /// interpolation, in the model's latent space.
+    Interpolate,
+}
+
+/// How synthetic rows are drawn from a fitted [`crate::Vae`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Sampling {
+    /// Where rows come from.
+    pub generation: Generation,
+    /// Scales the latent noise `eps` of prior, posterior and residual draws: 1 samples the model
+    /// as trained, below 1 stays closer to the real rows (residual) or to the centre (prior).
+    pub temperature: f32,
+    /// Limit every generated value to the range its column has in the class's training rows.
+    pub clip: bool,
+    /// Latent neighbours of each row that [`Generation::Interpolate`] chooses among.
+    pub neighbors: usize,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Sampling {
+            generation: Generation::default(),
+            temperature: 1.0,
+            clip: true,
+            neighbors: 5,
+        }
+    }
+}
+
+impl Sampling {
+    /// Checks every setting's domain.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
+            return Err(Error::config(
+                "temperature",
+                format!("{} must be >= 0", self.temperature),
+            ));
+        }
+        if self.neighbors == 0 || self.neighbors > crate::engine::KNN_MAX_K {
+            return Err(Error::config(
+                "neighbors",
+                format!(
+                    "{} must be in 1..={}",
+                    self.neighbors,
+                    crate::engine::KNN_MAX_K
+                ),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// All settings of one VAE. `VaeConfig::default()` works on ordinary tabular data without tuning.
@@ -90,8 +147,14 @@ pub struct VaeConfig {
     pub optimizer: Optimizer,
     /// Learning rate.
     pub learning_rate: f32,
-    /// Maximum number of passes over the class's rows.
+    /// Passes over the class's rows, before the step budget: a fit runs `epochs`, raised to reach
+    /// `min_steps` optimizer steps and lowered to stay within `max_steps` (whole epochs, at least
+    /// one). See [`VaeConfig::epochs_for`].
     pub epochs: usize,
+    /// The fewest optimizer steps a fit takes, however small the class.
+    pub min_steps: usize,
+    /// The most optimizer steps a fit takes, however large the class.
+    pub max_steps: usize,
     /// Rows per mini-batch (the last batch of an epoch may be smaller).
     pub batch_size: usize,
     /// L2 penalty `0.5 * l2 * sum(W^2)` on the weight matrices (not the biases).
@@ -115,21 +178,23 @@ pub struct VaeConfig {
 impl Default for VaeConfig {
     fn default() -> Self {
         VaeConfig {
-            hidden: vec![64],
-            latent: Latent::Count(8),
+            hidden: vec![64, 32],
+            latent: Latent::Fraction(0.5),
             activation: Activation::Relu,
             init: Init::XavierUniform,
             bias_init: BiasInit::Zeros,
             optimizer: Optimizer::Adam,
-            learning_rate: 3e-3,
-            epochs: 1000,
-            batch_size: 32,
+            learning_rate: 1e-3,
+            epochs: 300,
+            min_steps: 1000,
+            max_steps: 20_000,
+            batch_size: 64,
             l2: 0.0,
             clip_norm: Some(10.0),
             dropout: 0.0,
             early_stopping: None,
-            beta: 0.1,
-            likelihood: Likelihood::Gaussian,
+            beta: 1.0,
+            likelihood: Likelihood::GaussianLearned,
             scaling: Scaling::Standard,
             seed: 0,
         }
@@ -152,6 +217,15 @@ impl VaeConfig {
         positive("learning_rate", self.learning_rate)?;
         if self.epochs == 0 {
             return Err(Error::config("epochs", "must be at least 1"));
+        }
+        if self.min_steps > self.max_steps || self.max_steps == 0 {
+            return Err(Error::config(
+                "max_steps",
+                format!(
+                    "{} must be at least 1 and at least min_steps ({})",
+                    self.max_steps, self.min_steps
+                ),
+            ));
         }
         if self.batch_size == 0 {
             return Err(Error::config("batch_size", "must be at least 1"));
@@ -186,6 +260,25 @@ impl VaeConfig {
             ));
         }
         Ok(())
+    }
+}
+
+impl VaeConfig {
+    /// The epochs a fit on `rows` rows runs: [`VaeConfig::epochs`], raised until the fit takes at
+    /// least `min_steps` optimizer steps, then lowered until it takes at most `max_steps` (one
+    /// step per mini-batch; whole epochs, at least one).
+    ///
+    /// ```
+    /// let c = smrt::VaeConfig { epochs: 100, batch_size: 64, min_steps: 1000, max_steps: 20_000, ..Default::default() };
+    /// assert_eq!(c.epochs_for(30), 1000);     // 1 batch per epoch: raised to 1,000 steps
+    /// assert_eq!(c.epochs_for(640), 100);     // 10 batches per epoch: 1,000 steps as asked
+    /// assert_eq!(c.epochs_for(50_000), 25);   // 782 batches per epoch: capped at 20,000 steps
+    /// ```
+    pub fn epochs_for(&self, rows: usize) -> usize {
+        let per_epoch = rows.div_ceil(self.batch_size.min(rows).max(1)).max(1);
+        let fewest = self.min_steps.div_ceil(per_epoch);
+        let most = (self.max_steps / per_epoch).max(1);
+        self.epochs.max(fewest).min(most)
     }
 }
 

@@ -1,5 +1,6 @@
 //! The variational auto-encoder: settings, model, the one training loop, generation.
 
+mod columns;
 mod config;
 mod generate;
 mod model;
@@ -7,8 +8,10 @@ mod network;
 mod persist;
 mod train;
 
+pub use columns::{ColumnStats, Columns};
 pub use config::{
-    Activation, BiasInit, EarlyStopping, Generation, Init, Latent, Likelihood, Optimizer, VaeConfig,
+    Activation, BiasInit, EarlyStopping, Generation, Init, Latent, Likelihood, Optimizer, Sampling,
+    VaeConfig,
 };
 pub use model::{Dense, Vae};
 pub use persist::{model_files, ModelInfo, MODEL_VERSION};

@@ -2,6 +2,7 @@
 
 use ndarray::{Array1, Array2, ArrayView2};
 
+use super::columns::Columns;
 use super::train::{train, EpochObserver, History};
 use super::{Activation, BiasInit, Init, Likelihood, VaeConfig};
 use crate::check;
@@ -56,7 +57,10 @@ impl Dense {
 ///
 /// The encoder maps a row to `[mu | logvar]` (the last encoder layer is the linear head of width
 /// `2 * latent`); the decoder maps a latent vector to the reconstruction. Rows go in and come out
-/// in the original units: the fitted [`Scaler`] is applied on the way in and inverted on the way out.
+/// in the original units: the fitted [`Scaler`] is applied on the way in and inverted on the way
+/// out. The network models the columns that vary within the class ([`Columns`]): a column that
+/// is constant in the training rows is copied into every output row, a column of whole numbers
+/// is rounded, and generated values can be clipped to each column's observed range.
 ///
 /// ```
 /// use ndarray::Array2;
@@ -79,6 +83,9 @@ pub struct Vae {
     pub(crate) decoder: Vec<Dense>,
     pub(crate) latent: usize,
     pub(crate) history: History,
+    pub(crate) columns: Columns,
+    /// The learned log-variance of each modelled column ([`Likelihood::GaussianLearned`]).
+    pub(crate) output_logvar: Option<Array1<f32>>,
 }
 
 impl Vae {
@@ -134,8 +141,10 @@ impl Vae {
                 needed: 2,
             });
         }
-        let scaler = Scaler::fit(config.scaling, x);
-        let scaled = scaler.transform(x);
+        let columns = Columns::observe(x);
+        let modelled = columns.select(x);
+        let scaler = Scaler::fit(config.scaling, modelled.view());
+        let scaled = scaler.transform(modelled.view());
         if config.likelihood == Likelihood::Bernoulli {
             if let Some(v) = scaled.iter().find(|v| !(0.0..=1.0).contains(*v)) {
                 return Err(Error::DataModel(format!(
@@ -143,7 +152,7 @@ impl Vae {
                 )));
             }
         }
-        let features = x.ncols();
+        let features = modelled.ncols();
         let latent = config.latent.resolve(features);
         let (encoder, decoder) = init_layers(config, features, latent);
         let mut vae = Vae {
@@ -153,6 +162,9 @@ impl Vae {
             decoder,
             latent,
             history: History::default(),
+            columns,
+            output_logvar: (config.likelihood == Likelihood::GaussianLearned)
+                .then(|| Array1::zeros(features)),
         };
         vae.history = train(engine, &mut vae, scaled.view(), observer)?;
         Ok(vae)
@@ -165,7 +177,23 @@ impl Vae {
 
     /// Number of features (input and output columns).
     pub fn features(&self) -> usize {
+        self.columns.len()
+    }
+
+    /// Number of columns the network models (the features not constant in the training rows).
+    pub fn modelled_features(&self) -> usize {
         self.encoder[0].w.nrows()
+    }
+
+    /// What the model observed of each column: range, whole numbers, constant or modelled.
+    pub fn columns(&self) -> &Columns {
+        &self.columns
+    }
+
+    /// The learned log-variance of each modelled column, in scaled units
+    /// ([`Likelihood::GaussianLearned`]; `None` for the other likelihoods).
+    pub fn output_logvar(&self) -> Option<&Array1<f32>> {
+        self.output_logvar.as_ref()
     }
 
     /// Latent size.
@@ -173,7 +201,7 @@ impl Vae {
         self.latent
     }
 
-    /// The fitted input scaler.
+    /// The fitted input scaler (of the modelled columns).
     pub fn scaler(&self) -> &Scaler {
         &self.scaler
     }

@@ -3,8 +3,11 @@
 //! `NAME.safetensors` holds one f32 tensor per parameter, named and shaped as PyTorch's
 //! `nn.Linear` keeps them (`encoder.0.weight` is `out x in`, `encoder.0.bias` is `out`), so
 //! `torch.nn.Sequential(...).load_state_dict(safetensors.torch.load_file(...))` reads them.
-//! `NAME.json` holds the format version, the settings, the scaler, the layer shapes and
-//! activations, the class label and feature names, and the training history.
+//! A learned output variance is the tensor `output.logvar` (one value per modelled column).
+//! `NAME.json` holds the format version, the settings, the scaler, the per-column facts (range,
+//! whole numbers, which columns are modelled), the layer shapes and activations, the class label
+//! and feature names, and the training history. Version 1 files (before per-column facts and the
+//! learned variance) are refused with a message naming their version.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +15,7 @@ use ndarray::{Array1, Array2};
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
-use super::{Activation, Dense, History, Vae, VaeConfig};
+use super::{Activation, Columns, Dense, History, Vae, VaeConfig};
 use crate::error::{Error, Result};
 use crate::scale::Scaler;
 use crate::table::write_atomic;
@@ -20,7 +23,7 @@ use crate::table::write_atomic;
 /// The format name in every metadata file.
 const FORMAT: &str = "smrt-vae";
 /// The version this build writes and reads.
-pub const MODEL_VERSION: u32 = 1;
+pub const MODEL_VERSION: u32 = 2;
 
 /// What a saved model says about the data it was fitted on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +48,7 @@ struct Metadata {
     info: ModelInfo,
     config: VaeConfig,
     scaler: Scaler,
+    columns: Columns,
     latent: usize,
     encoder: Vec<LayerMeta>,
     decoder: Vec<LayerMeta>,
@@ -112,6 +116,13 @@ impl Vae {
                 ));
             }
         }
+        if let Some(s) = &self.output_logvar {
+            named.push((
+                "output.logvar".into(),
+                vec![s.len()],
+                bytemuck::cast_slice(s.as_slice().expect("contiguous")).to_vec(),
+            ));
+        }
         let views = named
             .iter()
             .map(|(name, shape, bytes)| {
@@ -128,6 +139,7 @@ impl Vae {
             info: info.clone(),
             config: self.config.clone(),
             scaler: self.scaler.clone(),
+            columns: self.columns.clone(),
             latent: self.latent,
             encoder: layers_meta(&self.encoder),
             decoder: layers_meta(&self.decoder),
@@ -203,7 +215,7 @@ impl Vae {
         };
         let encoder = load_stack("encoder", &meta.encoder)?;
         let decoder = load_stack("decoder", &meta.decoder)?;
-        let features = meta.info.features.len();
+        let features = meta.columns.modelled().len();
         let chain = |layers: &[Dense], first: usize, last: usize| {
             !layers.is_empty()
                 && layers[0].w.nrows() == first
@@ -213,15 +225,29 @@ impl Vae {
         if !chain(&encoder, features, 2 * meta.latent)
             || !chain(&decoder, meta.latent, features)
             || meta.scaler.len() != features
+            || meta.columns.len() != meta.info.features.len()
+            || meta
+                .columns
+                .modelled()
+                .iter()
+                .any(|&j| j >= meta.columns.len())
         {
             return Err(model_error(
                 &meta_path,
                 format!(
-                    "layer shapes do not chain from {features} features through latent {} and back",
+                    "layer shapes do not chain from {features} modelled of {} features through latent {} and back",
+                    meta.info.features.len(),
                     meta.latent
                 ),
             ));
         }
+        let output_logvar = match meta.config.likelihood {
+            super::Likelihood::GaussianLearned => Some(Array1::from(
+                tensor(&tensors, "output.logvar", &[features])
+                    .map_err(|r| model_error(&weights_path, r))?,
+            )),
+            _ => None,
+        };
         let vae = Vae {
             config: meta.config,
             scaler: meta.scaler,
@@ -229,6 +255,8 @@ impl Vae {
             decoder,
             latent: meta.latent,
             history: meta.history,
+            columns: meta.columns,
+            output_logvar,
         };
         Ok((vae, meta.info))
     }

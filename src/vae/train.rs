@@ -42,6 +42,16 @@ pub struct History {
 /// Loss-buffer slots per batch: reconstruction, KL, L2.
 const SLOTS: usize = 3;
 
+/// The learned per-feature log-variance of [`crate::vae::Likelihood::GaussianLearned`]: a
+/// parameter vector beside the layers, with its gradient, per-element gradient terms and
+/// optimizer state.
+struct OutputVariance<B> {
+    s: B,
+    ds: B,
+    terms: B,
+    state: Vec<B>,
+}
+
 /// The whole state of one fit on an engine.
 pub(crate) struct Trainer<'e, E: Engine> {
     e: &'e mut E,
@@ -62,6 +72,7 @@ pub(crate) struct Trainer<'e, E: Engine> {
     z: E::Buffer,
     eps: E::Buffer,
     dz: E::Buffer,
+    variance: Option<OutputVariance<E::Buffer>>,
     /// `SLOTS` sums per batch of the current epoch.
     pub(crate) losses: E::Buffer,
     norm: E::Buffer,
@@ -105,7 +116,19 @@ impl<'e, E: Engine> Trainer<'e, E> {
         let contiguous = data.as_standard_layout();
         let data_buf = e.upload(contiguous.as_slice().expect("standard layout"))?;
         let latent = vae.latent;
+        let variance = match &vae.output_logvar {
+            Some(s) => Some(OutputVariance {
+                s: e.upload(s.as_slice().expect("contiguous"))?,
+                ds: e.zeros(features)?,
+                terms: e.zeros(batch * features)?,
+                state: (0..states)
+                    .map(|_| e.zeros(features))
+                    .collect::<Result<_>>()?,
+            }),
+            None => None,
+        };
         Ok(Trainer {
+            variance,
             xb: e.zeros(batch * features)?,
             z: e.zeros(batch * latent)?,
             eps: e.zeros(batch * latent)?,
@@ -166,16 +189,32 @@ impl<'e, E: Engine> Trainer<'e, E> {
 
         let base = SLOTS * slot;
         let last = self.dec.len() - 1;
-        e.reconstruction(
-            self.cfg.likelihood,
-            self.dec_bufs.output(),
-            &self.xb,
-            rows,
-            d,
-            &mut self.dec_gout[last],
-            &mut self.losses,
-            base,
-        );
+        match &mut self.variance {
+            Some(v) => {
+                e.gaussian_learned(
+                    self.dec_bufs.output(),
+                    &self.xb,
+                    &v.s,
+                    rows,
+                    d,
+                    &mut self.dec_gout[last],
+                    &mut v.terms,
+                    &mut self.losses,
+                    base,
+                );
+                e.bias_grad(&v.terms, rows, d, &mut v.ds);
+            }
+            None => e.reconstruction(
+                self.cfg.likelihood,
+                self.dec_bufs.output(),
+                &self.xb,
+                rows,
+                d,
+                &mut self.dec_gout[last],
+                &mut self.losses,
+                base,
+            ),
+        }
         backward(
             e,
             &self.dec,
@@ -242,9 +281,15 @@ impl<'e, E: Engine> Trainer<'e, E> {
                 e.sum_squares(&g.w, l.fan_in * l.fan_out, &mut self.norm, 0);
                 e.sum_squares(&g.b, l.fan_out, &mut self.norm, 0);
             }
+            if let Some(v) = &self.variance {
+                e.sum_squares(&v.ds, self.features, &mut self.norm, 0);
+            }
             for (l, g) in &mut params {
                 e.clip(&mut g.w, l.fan_in * l.fan_out, &self.norm, 0, max_norm);
                 e.clip(&mut g.b, l.fan_out, &self.norm, 0, max_norm);
+            }
+            if let Some(v) = &mut self.variance {
+                e.clip(&mut v.ds, self.features, &self.norm, 0, max_norm);
             }
         }
         let update = Update {
@@ -257,13 +302,20 @@ impl<'e, E: Engine> Trainer<'e, E> {
             e.optimizer_step(update, &mut l.w, &g.w, &mut g.state_w, n);
             e.optimizer_step(update, &mut l.b, &g.b, &mut g.state_b, l.fan_out);
         }
+        if let Some(v) = &mut self.variance {
+            e.optimizer_step(update, &mut v.s, &v.ds, &mut v.state, self.features);
+        }
     }
 
-    /// Parameter tensor `k` (weights and bias of each layer in order, encoder then decoder), its
-    /// gradient, and its length.
+    /// Parameter tensor `k` (weights and bias of each layer in order, encoder then decoder, then
+    /// the learned log-variance if any), its gradient, and its length.
     #[cfg(test)]
     fn tensor(&mut self, k: usize) -> (&mut E::Buffer, &mut E::Buffer, usize) {
         let n_enc = self.enc.len();
+        if k == 2 * (n_enc + self.dec.len()) {
+            let v = self.variance.as_mut().expect("a learned variance");
+            return (&mut v.s, &mut v.ds, self.features);
+        }
         let (layers, grads, i) = if k / 2 < n_enc {
             (&mut self.enc, &mut self.enc_grads, k / 2)
         } else {
@@ -285,6 +337,9 @@ impl<'e, E: Engine> Trainer<'e, E> {
         }
         for (dst, src) in vae.decoder.iter_mut().zip(&self.dec) {
             *dst = src.download(e, dst.activation)?;
+        }
+        if let Some(v) = &self.variance {
+            vae.output_logvar = Some(e.read(&v.s, self.features)?.into());
         }
         Ok(())
     }
@@ -309,7 +364,8 @@ pub(crate) fn train<E: Engine>(
     let mut best = f64::INFINITY;
     let mut waited = 0usize;
     let mut t = 0u32;
-    for epoch in 0..cfg.epochs {
+    let epochs = cfg.epochs_for(rows);
+    for epoch in 0..epochs {
         let started = Instant::now();
         let order = permutation(&Stream::new(cfg.seed, Purpose::Shuffle, epoch as u32), rows);
         let order = trainer.e.upload_indices(&order)?;
@@ -345,7 +401,7 @@ pub(crate) fn train<E: Engine>(
                 waited = 0;
             } else {
                 waited += 1;
-                if waited >= es.patience && epoch + 1 < cfg.epochs {
+                if waited >= es.patience && epoch + 1 < epochs {
                     history.stopped_early = true;
                     break;
                 }
@@ -394,6 +450,9 @@ mod tests {
     fn untrained(cfg: VaeConfig, features: usize) -> Vae {
         let latent = cfg.latent.resolve(features);
         let (encoder, decoder) = init_layers(&cfg, features, latent);
+        // A learned variance away from 0, so its gradient check is not at a special point.
+        let output_logvar = (cfg.likelihood == Likelihood::GaussianLearned)
+            .then(|| ndarray::Array1::from_shape_fn(features, |j| 0.3 - 0.2 * j as f32));
         Vae {
             scaler: Scaler::identity(features),
             config: cfg,
@@ -401,6 +460,8 @@ mod tests {
             decoder,
             latent,
             history: History::default(),
+            columns: crate::vae::Columns::unconstrained(features),
+            output_logvar,
         }
     }
 
@@ -431,7 +492,8 @@ mod tests {
             tr.e.upload_indices(&(0..rows as u32).collect::<Vec<_>>())
                 .unwrap();
         batch_loss(&mut tr, &order, rows);
-        let n_tensors = 2 * (vae.encoder.len() + vae.decoder.len());
+        let n_tensors =
+            2 * (vae.encoder.len() + vae.decoder.len()) + usize::from(vae.output_logvar.is_some());
         let h = 2e-3f32;
         for k in 0..n_tensors {
             let (p, g, len) = tr.tensor(k);
@@ -469,7 +531,11 @@ mod tests {
             Activation::Sigmoid,
             Activation::Identity,
         ] {
-            for lik in [Likelihood::Bernoulli, Likelihood::Gaussian] {
+            for lik in [
+                Likelihood::Bernoulli,
+                Likelihood::Gaussian,
+                Likelihood::GaussianLearned,
+            ] {
                 gradcheck(act, lik, 0.0);
             }
         }
@@ -478,5 +544,6 @@ mod tests {
     #[test]
     fn gradient_matches_finite_differences_with_dropout() {
         gradcheck(Activation::Tanh, Likelihood::Gaussian, 0.3);
+        gradcheck(Activation::Elu, Likelihood::GaussianLearned, 0.3);
     }
 }

@@ -5,8 +5,8 @@ use bytemuck::{Pod, Zeroable};
 use super::kernels::Kernel;
 use super::recorder::Binding;
 use super::{GpuBuffer, GpuEngine};
-use crate::error::{Error, Result};
 use crate::engine::Activation;
+use crate::error::{Error, Result};
 
 /// Mirrors `ElementParams` in the shader.
 #[repr(C)]

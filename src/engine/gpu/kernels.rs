@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use super::scope::checked;
 use crate::engine::KNN_MAX_K;
-use crate::error::Result;
 use crate::engine::{Activation, Likelihood, Optimizer};
+use crate::error::Result;
 
 /// Invocations per workgroup of the one-dimensional kernels, injected into every shader as `WG`.
 pub(crate) const WG: u32 = 256;
@@ -70,6 +70,12 @@ fn header() -> String {
         Likelihood::Bernoulli as u32
     );
     for (name, v) in [
+        ("MIN_LOGVAR", Likelihood::MIN_LOGVAR),
+        ("MAX_LOGVAR", Likelihood::MAX_LOGVAR),
+    ] {
+        h += &format!("const {name}: f32 = {};\n", float(v));
+    }
+    for (name, v) in [
         ("MOMENTUM", Optimizer::MOMENTUM),
         ("RMSPROP_RHO", Optimizer::RMSPROP_RHO),
         ("EPS", Optimizer::EPS),
@@ -106,6 +112,7 @@ pub(crate) enum Kernel {
     Normal,
     Reparameterize,
     Reconstruction,
+    GaussianLearned,
     Kl,
     L2,
     SumSquares,
@@ -156,6 +163,18 @@ impl Kernel {
                 S::Loss,
                 "reconstruction",
                 &[(1, Read), (2, Read), (3, ReadWrite), (4, ReadWrite)],
+            ),
+            K::GaussianLearned => (
+                S::Loss,
+                "gaussian_learned",
+                &[
+                    (1, Read),
+                    (2, Read),
+                    (7, Read),
+                    (3, ReadWrite),
+                    (8, ReadWrite),
+                    (4, ReadWrite),
+                ],
             ),
             K::Kl => (
                 S::Loss,

@@ -6,8 +6,8 @@ use bytemuck::{Pod, Zeroable};
 use super::kernels::Kernel;
 use super::recorder::Binding;
 use super::{GpuBuffer, GpuEngine, PARTIALS};
-use crate::error::Result;
 use crate::engine::Likelihood;
+use crate::error::Result;
 
 /// Mirrors `LossParams` in the shader.
 #[repr(C)]
@@ -76,6 +76,35 @@ pub(super) fn reconstruction(
     };
     let inputs = [o.into(), x.into(), grad.into()];
     reduce(e, Kernel::Reconstruction, p, &inputs, losses, slot, 1.0)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn gaussian_learned(
+    e: &mut GpuEngine,
+    o: &GpuBuffer,
+    x: &GpuBuffer,
+    logvar: &GpuBuffer,
+    rows: usize,
+    cols: usize,
+    grad: &GpuBuffer,
+    dlogvar_terms: &GpuBuffer,
+    losses: &GpuBuffer,
+    slot: usize,
+) -> Result<()> {
+    let p = LossParams {
+        len: (rows * cols) as u32,
+        latent: cols as u32,
+        scale: 1.0 / rows as f32,
+        ..LossParams::default()
+    };
+    let inputs = [
+        o.into(),
+        x.into(),
+        logvar.into(),
+        grad.into(),
+        dlogvar_terms.into(),
+    ];
+    reduce(e, Kernel::GaussianLearned, p, &inputs, losses, slot, 1.0)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -29,9 +29,9 @@ use self::kernels::{PipelineCache, WG};
 use self::recorder::Recorder;
 use self::scope::checked;
 use super::{Engine, Epilogue, KnnTile, MatMul, Update};
+use crate::engine::{Activation, Likelihood};
 use crate::error::{Error, Result};
 use crate::rng::Stream;
-use crate::engine::{Activation, Likelihood};
 
 /// One GPU device, its queue and its compiled kernels. Clones share them.
 #[derive(Clone)]
@@ -348,6 +348,33 @@ impl Engine for GpuEngine {
         slot: usize,
     ) {
         let r = loss::reconstruction(self, likelihood, o, x, rows, cols, grad, losses, slot);
+        self.record(r);
+    }
+
+    fn gaussian_learned(
+        &mut self,
+        o: &GpuBuffer,
+        x: &GpuBuffer,
+        logvar: &GpuBuffer,
+        rows: usize,
+        cols: usize,
+        grad: &mut GpuBuffer,
+        dlogvar_terms: &mut GpuBuffer,
+        losses: &mut GpuBuffer,
+        slot: usize,
+    ) {
+        let r = loss::gaussian_learned(
+            self,
+            o,
+            x,
+            logvar,
+            rows,
+            cols,
+            grad,
+            dlogvar_terms,
+            losses,
+            slot,
+        );
         self.record(r);
     }
 

@@ -5,9 +5,9 @@ use bytemuck::{Pod, Zeroable};
 use super::kernels::Kernel;
 use super::recorder::Binding;
 use super::{GpuBuffer, GpuEngine};
+use crate::engine::Optimizer;
 use crate::engine::Update;
 use crate::error::Result;
-use crate::engine::Optimizer;
 
 /// Mirrors `OptimParams` in the shader.
 #[repr(C)]
