@@ -492,7 +492,12 @@ fn residual_rows_at_temperature_zero_are_their_source_rows() {
         assert_eq!(row, x.row(src));
     }
     // At temperature 1 they move.
-    let moved = quick().build().unwrap().fit_resample(x.view(), &y).unwrap();
+    let moved = quick()
+        .generation(Generation::Residual)
+        .build()
+        .unwrap()
+        .fit_resample(x.view(), &y)
+        .unwrap();
     let Origin::Synthetic { source: Some(src) } = moved.origin[n] else {
         panic!("residual rows have a source")
     };

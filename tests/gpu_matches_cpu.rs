@@ -511,6 +511,7 @@ fn small_config() -> VaeConfig {
         epochs: 40,
         min_steps: 0,
         batch_size: 16,
+        likelihood: Likelihood::GaussianLearned,
         dropout: 0.1,
         l2: 1e-3,
         seed: 5,

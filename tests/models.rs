@@ -64,7 +64,15 @@ fn files_that_do_not_fit_are_clear_errors() {
 
     fresh();
     edit_json(&base, |v| v["version"] = 99.into());
-    message("format version 99; this smrt reads version 1");
+    message("format version 99; this smrt reads version 2");
+
+    // A file of the first format (no per-column facts) names its version.
+    fresh();
+    edit_json(&base, |v| {
+        v["version"] = 1.into();
+        v.as_object_mut().unwrap().remove("columns");
+    });
+    message("format version 1; this smrt reads version 2");
 
     fresh();
     edit_json(&base, |v| v["format"] = "something-else".into());
@@ -92,4 +100,36 @@ fn files_that_do_not_fit_are_clear_errors() {
         ..info.clone()
     };
     assert!(vae.save(&base, &short).is_err());
+}
+
+#[test]
+fn learned_variance_and_column_facts_round_trip() {
+    // Column 1 is constant, column 0 holds whole numbers.
+    let x = ndarray::Array2::from_shape_fn((30, 3), |(i, j)| match j {
+        0 => (i % 4) as f32,
+        1 => 2.5,
+        _ => (i as f32 * 0.37).sin(),
+    });
+    let cfg = VaeConfig {
+        epochs: 5,
+        min_steps: 0,
+        likelihood: smrt::Likelihood::GaussianLearned,
+        ..VaeConfig::default()
+    };
+    let vae = Vae::fit_on(&Device::Cpu, x.view(), &cfg).unwrap();
+    assert_eq!(vae.columns().modelled(), &[0, 2]);
+    assert_eq!(vae.output_logvar().map(|s| s.len()), Some(2));
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("m");
+    let info = ModelInfo {
+        class: "rare".into(),
+        features: vec!["a".into(), "b".into(), "c".into()],
+    };
+    vae.save(&base, &info).unwrap();
+    let (back, _) = Vae::load(&base).unwrap();
+    assert_eq!(back, vae);
+    assert_eq!(
+        back.generate_on(&Device::Cpu, 20, 3).unwrap(),
+        vae.generate_on(&Device::Cpu, 20, 3).unwrap()
+    );
 }

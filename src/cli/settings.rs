@@ -116,7 +116,7 @@ pub struct Settings {
     /// Input scaling: standard, min-max, none.
     #[arg(long, value_parser = kebab::<Scaling>)]
     pub scaling: Option<Scaling>,
-    /// Where synthetic rows are drawn from: residual (default), prior, posterior, interpolate.
+    /// Where synthetic rows are drawn from: prior (default), posterior, residual, interpolate.
     #[arg(long, value_parser = kebab::<Generation>)]
     pub generation: Option<Generation>,
     /// Scale of the latent noise of prior, posterior and residual draws (default 1).
@@ -125,9 +125,9 @@ pub struct Settings {
     /// Latent neighbours per row for interpolate generation (default 5).
     #[arg(long)]
     pub neighbors: Option<usize>,
-    /// Keep generated values outside the range their column has in the class (no clipping).
+    /// Limit generated values to the range their column has in the class (default off).
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
-    pub no_clip: Option<bool>,
+    pub clip: Option<bool>,
 }
 
 /// `latent = 8` or `latent = 0.5` in the TOML file, read as `--latent` reads them.
@@ -182,7 +182,7 @@ impl Settings {
         overlay!(self, file; method, strategy, ratio, seed, k_neighbors, shrinkage, backend,
             shuffle, hidden, latent, activation, init, bias_init, optimizer, learning_rate, epochs,
             batch_size, l2, clip_norm, dropout, patience, min_delta, beta, likelihood, scaling,
-            generation, min_steps, max_steps, temperature, neighbors, no_clip);
+            generation, min_steps, max_steps, temperature, neighbors, clip);
         Ok(self)
     }
 
@@ -264,7 +264,7 @@ impl Settings {
             || self.max_steps.is_some()
             || self.temperature.is_some()
             || self.neighbors.is_some()
-            || self.no_clip.is_some()
+            || self.clip.is_some()
             || self.shuffle.is_some();
         let misplaced = [
             ("epochs and the other model settings", vae_set, Method::Smrt),
@@ -315,8 +315,8 @@ impl Settings {
             generation,
             shuffle
         );
-        if let Some(no_clip) = self.no_clip {
-            b = b.clip(!no_clip);
+        if let Some(clip) = self.clip {
+            b = b.clip(clip);
         }
         if let Some(c) = self.clip_norm {
             b = b.clip_norm((c > 0.0).then_some(c));

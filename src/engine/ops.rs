@@ -76,6 +76,7 @@ pub enum Likelihood {
     /// Bernoulli on data in [0, 1]: loss `softplus(o) - x o` per element; output `sigmoid(o)`.
     Bernoulli,
     /// Unit-variance Gaussian: loss `0.5 (x - o)^2` per element; output `o`.
+    #[default]
     Gaussian,
     /// Gaussian with a learned variance per feature (heteroscedastic across features): with
     /// `s_j` the trained log-variance of feature `j`, clamped to
@@ -83,7 +84,6 @@ pub enum Likelihood {
     /// `0.5 ((x - o)^2 e^(-s_j) + s_j + ln 2 pi)`; output `o`, plus noise `N(0, e^(s_j))` where
     /// generation samples the whole model (prior and posterior draws). Features the decoder can
     /// reproduce well get a small variance and so more weight against the KL term.
-    #[default]
     GaussianLearned,
 }
 

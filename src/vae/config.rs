@@ -64,12 +64,12 @@ pub struct EarlyStopping {
 #[serde(rename_all = "kebab-case")]
 pub enum Generation {
     /// Decode `z = t eps`: new rows from the whole learned distribution of the class.
+    #[default]
     Prior,
     /// Decode `z = mu_i + t sigma_i eps`: rows like `x_i` as the model reconstructs it.
     Posterior,
     /// `x_i + dec(mu_i + t sigma_i eps) - dec(mu_i)`: the real row moved along a direction the
     /// model learned, keeping the detail its decoder cannot reproduce. `t = 0` gives `x_i`.
-    #[default]
     Residual,
     /// Decode `z = mu_i + u (mu_j - mu_i)`, `u ~ U(0, 1)`, with `x_j` one of the
     /// [`Sampling::neighbors`] nearest rows of `x_i` in latent space (posterior means): SMOTE's
@@ -87,6 +87,8 @@ pub struct Sampling {
     /// as trained, below 1 stays closer to the real rows (residual) or to the centre (prior).
     pub temperature: f32,
     /// Limit every generated value to the range its column has in the class's training rows.
+    /// Off by default: on the quality suite clipping cost more than it saved (QUALITY.md), since
+    /// the rows beyond a small class's observed range are part of what widens its region.
     pub clip: bool,
     /// Latent neighbours of each row that [`Generation::Interpolate`] chooses among.
     pub neighbors: usize,
@@ -97,7 +99,7 @@ impl Default for Sampling {
         Sampling {
             generation: Generation::default(),
             temperature: 1.0,
-            clip: true,
+            clip: false,
             neighbors: 5,
         }
     }
@@ -178,23 +180,23 @@ pub struct VaeConfig {
 impl Default for VaeConfig {
     fn default() -> Self {
         VaeConfig {
-            hidden: vec![64, 32],
-            latent: Latent::Fraction(0.5),
+            hidden: vec![64],
+            latent: Latent::Count(8),
             activation: Activation::Relu,
             init: Init::XavierUniform,
             bias_init: BiasInit::Zeros,
             optimizer: Optimizer::Adam,
-            learning_rate: 1e-3,
-            epochs: 300,
+            learning_rate: 3e-3,
+            epochs: 1000,
             min_steps: 1000,
             max_steps: 20_000,
-            batch_size: 64,
+            batch_size: 32,
             l2: 0.0,
             clip_norm: Some(10.0),
             dropout: 0.0,
             early_stopping: None,
-            beta: 1.0,
-            likelihood: Likelihood::GaussianLearned,
+            beta: 0.1,
+            likelihood: Likelihood::Gaussian,
             scaling: Scaling::Standard,
             seed: 0,
         }

@@ -68,7 +68,7 @@ impl Dense {
 ///
 /// // 40 rows on a noisy line.
 /// let x = Array2::from_shape_fn((40, 2), |(i, j)| i as f32 * 0.1 + j as f32 + (i % 3) as f32 * 0.01);
-/// let config = VaeConfig { epochs: 20, ..VaeConfig::default() };
+/// let config = VaeConfig { epochs: 20, min_steps: 0, ..VaeConfig::default() };
 /// let vae = Vae::fit(x.view(), &config)?;
 /// let synthetic = vae.generate(5, 42)?;
 /// assert_eq!(synthetic.dim(), (5, 2));
