@@ -313,7 +313,7 @@ impl<L: Label> SmrtBuilder<L> {
         self
     }
 
-    /// Limit generated values to each column's range in the class (default on).
+    /// Limit generated values to each column's range in the class (default off).
     pub fn clip(mut self, clip: bool) -> Self {
         self.inner.sampling.clip = clip;
         self

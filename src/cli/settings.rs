@@ -80,7 +80,7 @@ pub struct Settings {
     /// Learning rate.
     #[arg(long)]
     pub learning_rate: Option<f32>,
-    /// Passes over each class's rows (default 300), within the step budget below.
+    /// Passes over each class's rows (default 1000), within the step budget below.
     #[arg(long)]
     pub epochs: Option<usize>,
     /// The fewest optimizer steps per class, however small (default 1000; 0 runs --epochs as given).

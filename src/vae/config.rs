@@ -106,6 +106,14 @@ impl Default for Sampling {
 }
 
 impl Sampling {
+    /// The default settings with `generation`.
+    pub fn of(generation: Generation) -> Sampling {
+        Sampling {
+            generation,
+            ..Sampling::default()
+        }
+    }
+
     /// Checks every setting's domain.
     pub fn validate(&self) -> Result<()> {
         if !(self.temperature >= 0.0 && self.temperature.is_finite()) {

@@ -94,6 +94,17 @@ struct Source {
     neighbors: Option<Array2<u32>>,
 }
 
+impl Source {
+    /// The row that draw `i` starts from (`None` for the prior).
+    fn row_of(&self, draws: &Draws, i: usize, mode: Generation) -> Option<usize> {
+        (mode != Generation::Prior).then(|| {
+            draws
+                .choose
+                .below_at(i as u64, self.original.nrows() as u32) as usize
+        })
+    }
+}
+
 /// The streams of one run.
 struct Draws {
     choose: Stream,
@@ -193,8 +204,8 @@ impl Vae {
         self.decode(mu.view())
     }
 
-    /// Draws `n` synthetic rows from the prior: `z ~ N(0, I)`, decoded, clipped to the training
-    /// range. Same seed, same rows. Runs on the device [`Backend::Auto`] picks, chosen on every
+    /// Draws `n` synthetic rows from the prior: `z ~ N(0, I)`, decoded, with the other
+    /// [`Sampling::default`] settings. Same seed, same rows. Runs on the device [`Backend::Auto`] picks, chosen on every
     /// call (see [`Vae::generate_on`] to reuse one).
     pub fn generate(&self, n: usize, seed: u64) -> Result<Array2<f32>> {
         self.generate_on(&Device::new(Backend::Auto)?, n, seed)
@@ -224,12 +235,8 @@ impl Vae {
         range: Range<usize>,
         seed: u64,
     ) -> Result<Array2<f32>> {
-        let prior = Sampling {
-            generation: Generation::Prior,
-            temperature: 1.0,
-            ..Sampling::default()
-        };
         let empty = Array2::zeros((0, self.features()));
+        let prior = Sampling::of(Generation::Prior);
         Ok(self
             .sample_range_on(device, empty.view(), range, seed, &prior)?
             .0)
@@ -242,17 +249,13 @@ impl Vae {
         n: usize,
         seed: u64,
     ) -> Result<Array2<f32>> {
-        let prior = Sampling {
-            generation: Generation::Prior,
-            temperature: 1.0,
-            ..Sampling::default()
-        };
         let empty = Array2::zeros((0, self.features()));
+        let prior = Sampling::of(Generation::Prior);
         Ok(self.sample_with(engine, empty.view(), n, seed, &prior)?.0)
     }
 
     /// Draws `n` synthetic rows from the posterior of rows of `x` chosen uniformly at random
-    /// ([`Generation::Posterior`], temperature 1, clipped). Returns the rows and, for each, the
+    /// ([`Generation::Posterior`], the other [`Sampling::default`] settings). Returns the rows and, for each, the
     /// index of the row of `x` it was drawn from. Runs on the device [`Backend::Auto`] picks.
     pub fn generate_from(
         &self,
@@ -261,11 +264,7 @@ impl Vae {
         seed: u64,
     ) -> Result<(Array2<f32>, Vec<usize>)> {
         let device = Device::new(Backend::Auto)?;
-        let posterior = Sampling {
-            generation: Generation::Posterior,
-            temperature: 1.0,
-            ..Sampling::default()
-        };
+        let posterior = Sampling::of(Generation::Posterior);
         let (rows, sources) = self.sample_on(&device, x, n, seed, &posterior)?;
         Ok((rows, sources.into_iter().flatten().collect()))
     }
@@ -327,10 +326,7 @@ impl Vae {
                 out
             }
         };
-        let sources = range
-            .map(|i| self.source_row(&source, i, seed, sampling.generation))
-            .collect();
-        Ok((self.finish(&out, n, sampling.clip), sources))
+        Ok(self.finish_run(&source, &out, range, seed, sampling))
     }
 
     /// [`Vae::sample_on`] on `engine`.
@@ -344,10 +340,25 @@ impl Vae {
     ) -> Result<(Array2<f32>, Vec<Option<usize>>)> {
         let source = self.source_with(engine, x, sampling)?;
         let out = self.draw(engine, &source, 0..n, seed, sampling)?;
-        let sources = (0..n)
-            .map(|i| self.source_row(&source, i, seed, sampling.generation))
+        Ok(self.finish_run(&source, &out, 0..n, seed, sampling))
+    }
+
+    /// The rows of a run (`out`: modelled columns of draws `range`) widened to every column, and
+    /// the source row of each draw.
+    fn finish_run(
+        &self,
+        source: &Source,
+        out: &[f32],
+        range: Range<usize>,
+        seed: u64,
+        sampling: &Sampling,
+    ) -> (Array2<f32>, Vec<Option<usize>>) {
+        let draws = Draws::new(seed);
+        let rows = self.finish(out, range.len(), sampling.clip);
+        let sources = range
+            .map(|i| source.row_of(&draws, i, sampling.generation))
             .collect();
-        Ok((self.finish(&out, n, sampling.clip), sources))
+        (rows, sources)
     }
 
     /// The class rows a run draws from, prepared on `device`.
@@ -393,15 +404,6 @@ impl Vae {
         })
     }
 
-    /// The row of the source that draw `i` starts from (`None` for the prior).
-    fn source_row(&self, src: &Source, i: usize, seed: u64, mode: Generation) -> Option<usize> {
-        (mode != Generation::Prior).then(|| {
-            Draws::new(seed)
-                .choose
-                .below_at(i as u64, src.original.nrows() as u32) as usize
-        })
-    }
-
     /// Draws `range` of the run, modelled columns in original units (row-major).
     fn draw<E: Engine>(
         &self,
@@ -423,7 +425,7 @@ impl Vae {
             let z = &mut z[..rows * l];
             let offset = (first * l) as u64;
             let sources: Vec<usize> = (first..first + rows)
-                .map(|i| self.source_row(src, i, seed, s.generation).unwrap_or(0))
+                .map(|i| src.row_of(&draws, i, s.generation).unwrap_or(0))
                 .collect();
             let mut decoded = match s.generation {
                 Generation::Prior if t == 1.0 => {
