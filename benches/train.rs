@@ -27,6 +27,7 @@ fn config(hidden: usize, epochs: usize) -> VaeConfig {
         batch_size: 256,
         learning_rate: 1e-3,
         epochs,
+        min_steps: 0, // exactly `epochs` epochs: the throughput counts them
         ..VaeConfig::default()
     }
 }

@@ -787,6 +787,8 @@ fn bench_prints_a_table_and_writes_json() {
         "generate 100000",
         "smote 10000x32",
         "smrt 10000x32",
+        "smrt 1 x 100x32 classes",
+        "smrt 10 x 100x32 classes",
     ] {
         assert!(
             names.iter().any(|n| n.starts_with(want)),

@@ -40,6 +40,25 @@ fn uniform(rows: usize, cols: usize, seed: u64) -> Array2<f32> {
     Array2::from_shape_fn((rows, cols), |(i, j)| s.uniform_at((i * cols + j) as u64))
 }
 
+/// A majority of `10 * class` rows and `classes` minority classes of `class` rows, 32 features.
+fn classes_of(class: usize, classes: usize) -> (Array2<f32>, Vec<u8>) {
+    let majority = 10 * class;
+    let rows = majority + classes * class;
+    let label = |i: usize| {
+        if i < majority {
+            0
+        } else {
+            1 + (i - majority) / class
+        }
+    };
+    let s = Stream::new(2, Purpose::Init, 0);
+    let x = Array2::from_shape_fn((rows, 32), |(i, j)| {
+        s.normal_at((i * 32 + j) as u64) + label(i) as f32
+    });
+    let y = (0..rows).map(|i| label(i) as u8).collect();
+    (x, y)
+}
+
 /// Best of `repeat` runs of `f`, in seconds.
 fn best(repeat: usize, mut f: impl FnMut() -> Result<(), Error>) -> Result<f64, Error> {
     let mut best = f64::INFINITY;
@@ -70,7 +89,12 @@ pub fn run(backend: Backend, quick: bool) -> Result<Vec<Figure>, Error> {
     let scale = if quick { 10 } else { 1 };
     let mut out = Vec::new();
     for device in engines(backend)? {
-        let engine = device.name();
+        let software = matches!(&device, Device::Gpu(g) if g.adapter().software);
+        let engine = if software {
+            format!("{} (software)", device.name())
+        } else {
+            device.name()
+        };
         let mut push = |bench: String, value: f64, unit, seconds| {
             eprintln!("{bench:<44} {engine:<30} {value:>14.1} {unit}");
             out.push(Figure {
@@ -96,6 +120,20 @@ pub fn run(backend: Backend, quick: bool) -> Result<Vec<Figure>, Error> {
             let gflops = 2.0 * (s.m * s.k * s.n) as f64 / secs / 1e9;
             push(format!("matmul 256x{w}x{w}"), gflops, "GFLOP/s", secs);
         }
+        // The cuBLAS comparison shape: minutes on a software adapter, so hardware GPUs only.
+        if let (Device::Gpu(g), false, false) = (&device, software, quick) {
+            let n = 4096;
+            let s = MatMul {
+                m: n,
+                k: n,
+                n,
+                a_t: false,
+                b_t: false,
+            };
+            let secs = matmul_seconds(&mut g.engine()?, s, 3)?;
+            let gflops = 2.0 * (n * n * n) as f64 / secs / 1e9;
+            push(format!("matmul {n}x{n}x{n}"), gflops, "GFLOP/s", secs);
+        }
         let rows = 10_000 / scale;
         let x = uniform(rows, 64, 1);
         for hidden in [128, 512] {
@@ -110,6 +148,7 @@ pub fn run(backend: Backend, quick: bool) -> Result<Vec<Figure>, Error> {
                 batch_size: 256,
                 learning_rate: 1e-3,
                 epochs: 2,
+                min_steps: 0, // exactly 2 epochs: the throughput counts them
                 ..VaeConfig::default()
             };
             let secs = best(2, || Vae::fit_on(&device, x.view(), &cfg).map(|_| ()))?;
@@ -149,7 +188,11 @@ pub fn run(backend: Backend, quick: bool) -> Result<Vec<Figure>, Error> {
             "synthetic rows/s",
             secs,
         );
-        let smrt = Smrt::builder().epochs(20).device(device.clone()).build()?;
+        let smrt = Smrt::builder()
+            .epochs(20)
+            .min_steps(0)
+            .device(device.clone())
+            .build()?;
         let secs = best(1, || smrt.fit_resample(xs.view(), &y).map(|_| ()))?;
         push(
             format!("smrt {total}x32 1:20 (20 epochs)"),
@@ -157,6 +200,24 @@ pub fn run(backend: Backend, quick: bool) -> Result<Vec<Figure>, Error> {
             "synthetic rows/s",
             secs,
         );
+
+        // One class against ten of the same size: how well the engine overlaps independent fits.
+        let class = 1_000 / scale;
+        for classes in [1, 10] {
+            let (x, y) = classes_of(class, classes);
+            let smrt = Smrt::builder()
+                .epochs(20)
+                .min_steps(0)
+                .device(device.clone())
+                .build()?;
+            let secs = best(1, || smrt.fit_resample(x.view(), &y).map(|_| ()))?;
+            push(
+                format!("smrt {classes} x {class}x32 classes (20 epochs)"),
+                (classes * class * 20) as f64 / secs,
+                "rows/s",
+                secs,
+            );
+        }
     }
     Ok(out)
 }
