@@ -1,8 +1,9 @@
 //! A directory of saved models, one per class: what `smrt fit` and `smrt balance --save-models`
 //! write and `smrt generate` and `smrt balance --models` read.
 //!
-//! `smrt-models.json` names the label column, the feature columns and, for each class, the base
-//! name of its model files (`class-0.safetensors` and `class-0.json`, see [`Vae::save`]).
+//! `smrt-models.json` names the label column, the feature columns, the sampling settings the
+//! models were fitted with and, for each class, the base name of its model files
+//! (`class-0.safetensors` and `class-0.json`, see [`Vae::save`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::table::write_atomic;
-use crate::vae::{ModelInfo, Vae, MODEL_VERSION};
+use crate::vae::{ModelInfo, Sampling, Vae, MODEL_VERSION};
 
 /// The index file of a model directory.
 pub const INDEX: &str = "smrt-models.json";
@@ -23,6 +24,9 @@ struct Index {
     version: u32,
     label: String,
     features: Vec<String>,
+    /// Absent from directories written before it was recorded: those drew from the prior.
+    #[serde(default)]
+    sampling: Sampling,
     classes: BTreeMap<String, String>,
 }
 
@@ -33,6 +37,8 @@ pub struct SavedModels {
     pub label: String,
     /// The feature columns, in order.
     pub features: Vec<String>,
+    /// How rows are drawn from the models unless a caller says otherwise.
+    pub sampling: Sampling,
     /// One model per class.
     pub models: BTreeMap<String, Vae>,
 }
@@ -59,6 +65,7 @@ impl SavedModels {
             version: MODEL_VERSION,
             label: self.label.clone(),
             features: self.features.clone(),
+            sampling: self.sampling,
             classes,
         };
         let path = dir.join(INDEX);
@@ -101,6 +108,7 @@ impl SavedModels {
         Ok(SavedModels {
             label: index.label,
             features: index.features,
+            sampling: index.sampling,
             models,
         })
     }

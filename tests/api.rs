@@ -109,6 +109,7 @@ fn same_seed_same_rows_other_seed_other_rows() {
         Generation::Prior,
         Generation::Posterior,
         Generation::Residual,
+        Generation::PriorResidual,
         Generation::Interpolate,
     ] {
         let a = run(4, generation);
@@ -440,6 +441,7 @@ fn generated_rows_keep_constants_whole_numbers_and_the_class_range() {
         Generation::Prior,
         Generation::Posterior,
         Generation::Residual,
+        Generation::PriorResidual,
         Generation::Interpolate,
     ] {
         let (g, _) = vae
@@ -502,4 +504,39 @@ fn residual_rows_at_temperature_zero_are_their_source_rows() {
         panic!("residual rows have a source")
     };
     assert_ne!(moved.x.row(n), x.row(src));
+}
+
+#[test]
+fn prior_residual_rows_are_a_prior_draw_plus_their_source_rows_residual() {
+    let (x, _) = blobs();
+    let config = VaeConfig {
+        epochs: 30,
+        min_steps: 0,
+        ..VaeConfig::default()
+    };
+    let vae = smrt::Vae::fit_on(&smrt::Device::Cpu, x.view(), &config).unwrap();
+    // At temperature 0 the prior draw is z = 0: every row is x_i + dec(0) - dec(mu_i).
+    let still = Sampling {
+        generation: Generation::PriorResidual,
+        temperature: 0.0,
+        ..Sampling::default()
+    };
+    let (rows, sources) = vae
+        .sample_on(&smrt::Device::Cpu, x.view(), 60, 3, &still)
+        .unwrap();
+    let centre = vae
+        .decode(Array2::<f32>::zeros((1, vae.latent())).view())
+        .unwrap();
+    let reconstructed = vae.reconstruct(x.view()).unwrap();
+    for (row, source) in rows.rows().into_iter().zip(sources) {
+        let i = source.expect("prior-residual rows have a source");
+        for j in 0..x.ncols() {
+            let want = x[[i, j]] + centre[[0, j]] - reconstructed[[i, j]];
+            assert!(
+                (row[j] - want).abs() < 1e-4 * (1.0 + want.abs()),
+                "row from {i}, column {j}: {} against {want}",
+                row[j]
+            );
+        }
+    }
 }

@@ -571,6 +571,110 @@ fn fit_then_generate_and_reuse_saved_models() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown class"));
 }
 
+/// The data rows of a CSV file as numbers (label column dropped), for comparing values.
+fn numeric_rows(text: &str, label_col: usize) -> Vec<Vec<f64>> {
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            l.split(',')
+                .enumerate()
+                .filter(|&(j, _)| j != label_col)
+                .map(|(_, v)| v.parse().unwrap())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn generate_draws_as_the_models_were_fitted_unless_told_otherwise() {
+    let d = dir("generate-modes");
+    let input = d.join("in.csv");
+    let text = write_input(&input); // 40 common, 8 rare; columns width, kind, height
+    let (i, models) = (input.to_str().unwrap(), d.join("models"));
+    let m = models.to_str().unwrap();
+    let fit = [
+        "fit",
+        "--input",
+        i,
+        "--label",
+        "kind",
+        "--out",
+        m,
+        "--epochs",
+        "20",
+        "--generation",
+        "residual",
+        "--temperature",
+        "0",
+    ];
+    let out = smrt(&fit);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let index = std::fs::read_to_string(models.join("smrt-models.json")).unwrap();
+    assert!(index.contains("\"residual\""), "{index}");
+
+    // Residual draws start from real rows: without them, a clear error and no output.
+    let gen = d.join("gen.csv");
+    let g = gen.to_str().unwrap();
+    let draw = [
+        "generate", "--models", m, "--class", "rare", "--n", "50", "--output", g,
+    ];
+    assert_failed_cleanly(&smrt(&draw), &gen, "--input");
+
+    // With them, at temperature 0 every row is a real row of the class.
+    let real: Vec<Vec<f64>> = numeric_rows(&text, 1).split_off(40);
+    let out = smrt(&[&draw[..], &["--input", i, "--label", "kind"]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = numeric_rows(&std::fs::read_to_string(&gen).unwrap(), 2);
+    assert_eq!(rows.len(), 50);
+    for row in &rows {
+        assert!(
+            real.iter()
+                .any(|r| r.iter().zip(row).all(|(a, b)| (a - b).abs() < 1e-4)),
+            "{row:?} is not a rare row"
+        );
+    }
+
+    // A flag wins over the saved mode: prior draws need no rows and are not copies.
+    let out = smrt(&[&draw[..], &["--generation", "prior"]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = numeric_rows(&std::fs::read_to_string(&gen).unwrap(), 2);
+    let copies = rows
+        .iter()
+        .filter(|row| {
+            real.iter()
+                .any(|r| r.iter().zip(*row).all(|(a, b)| (a - b).abs() < 1e-4))
+        })
+        .count();
+    assert!(
+        copies < rows.len() / 2,
+        "{copies} of {} prior rows are copies",
+        rows.len()
+    );
+
+    // A file without rows of the class is refused by name.
+    std::fs::remove_file(&gen).unwrap();
+    let other = d.join("other.csv");
+    std::fs::write(&other, "width,kind,height\n1,common,2\n").unwrap();
+    let no_rows = [
+        &draw[..],
+        &["--input", other.to_str().unwrap(), "--label", "kind"],
+    ]
+    .concat();
+    assert_failed_cleanly(&smrt(&no_rows), &gen, "no rows of class \"rare\"");
+}
+
 #[test]
 fn strategy_config_marks_and_provenance() {
     let d = dir("extras");

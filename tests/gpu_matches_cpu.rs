@@ -558,6 +558,7 @@ fn a_whole_fit_and_generation_match_cpu() {
         Generation::Prior,
         Generation::Posterior,
         Generation::Residual,
+        Generation::PriorResidual,
         Generation::Interpolate,
     ] {
         let sampling = Sampling {

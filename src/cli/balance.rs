@@ -6,7 +6,9 @@ use std::time::Instant;
 
 use smrt::models::SavedModels;
 use smrt::table::Table;
-use smrt::{Backend, Balancer, Device, Error, RandomOverSampler, RandomUnderSampler, Smote};
+use smrt::{
+    Backend, Balancer, Device, Error, RandomOverSampler, RandomUnderSampler, Sampling, Smote,
+};
 
 use super::progress::{summary, Progress};
 use super::settings::{Method, Settings};
@@ -89,6 +91,20 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
             ));
         }
     }
+    // Saved models keep the sampling settings they were fitted with; flags given now win.
+    let mut saved = match &args.models {
+        Some(dir) => {
+            let saved = SavedModels::load(dir)?;
+            saved.check_columns(dir, table.label_name(), &table.feature_names())?;
+            Some(saved)
+        }
+        None => None,
+    };
+    let sampling = s.sampling_over(
+        saved
+            .as_ref()
+            .map_or_else(Sampling::default, |m| m.sampling),
+    );
     let epochs = s.epochs.unwrap_or(smrt::VaeConfig::default().epochs);
     let progress = Arc::new(Progress::new(args.quiet, epochs, count(&table.y)));
     let device = match method {
@@ -102,13 +118,12 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
                 .smrt_builder(strategy)
                 .device(device.clone())
                 .on_epoch(move |class, epoch, stats| bars.epoch(class, epoch, stats));
-            if let Some(dir) = &args.models {
-                let saved = SavedModels::load(dir)?;
-                saved.check_columns(dir, table.label_name(), &table.feature_names())?;
+            if let Some(saved) = saved.take() {
                 for (class, vae) in saved.models {
                     b = b.prefit(class, vae);
                 }
             }
+            b = b.sampling(sampling);
             Box::new(b.build()?)
         }
         Method::Smote => Box::new(
@@ -165,6 +180,7 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
         let saved = SavedModels {
             label: table.label_name().to_string(),
             features: table.feature_names(),
+            sampling,
             models: out.models.clone(),
         };
         saved.save(dir)?;

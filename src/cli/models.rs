@@ -4,12 +4,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use ndarray::{Array2, Axis};
 use smrt::models::SavedModels;
 use smrt::table::Table;
-use smrt::{Backend, Device, Error};
+use smrt::{Backend, Device, Error, Generation};
 
 use super::progress::Progress;
-use super::settings::{Method, Settings};
+use super::settings::{kebab, sampling_over, Method, Settings};
 use super::{count, delimiter, same_file};
 
 #[derive(clap::Args)]
@@ -60,6 +61,30 @@ pub struct GenerateArgs {
     /// Where to compute: auto, gpu or cpu (as for `balance`).
     #[arg(long, default_value = "auto")]
     pub backend: Backend,
+    /// Where rows are drawn from: prior, posterior, residual, prior-residual, interpolate (default:
+    /// the mode the models were fitted with). Every mode but prior needs the class's real rows
+    /// (`--input`).
+    #[arg(long, value_parser = kebab::<Generation>)]
+    pub generation: Option<Generation>,
+    /// Scale of the latent noise (default: as fitted).
+    #[arg(long, allow_hyphen_values = true)]
+    pub temperature: Option<f32>,
+    /// Latent neighbours per row for interpolate generation (default: as fitted).
+    #[arg(long)]
+    pub neighbors: Option<usize>,
+    /// Limit generated values to the class's range (default: as fitted).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub clip: Option<bool>,
+    /// CSV file with the real rows the draws start from (the data the models were fitted on);
+    /// read only by the modes that need it.
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Name of the label column of `--input` (default: the last column).
+    #[arg(long)]
+    pub label: Option<String>,
+    /// Field delimiter of `--input` (default `,`).
+    #[arg(long)]
+    pub delimiter: Option<char>,
 }
 
 pub fn fit(args: FitArgs) -> Result<(), Error> {
@@ -92,6 +117,7 @@ pub fn fit(args: FitArgs) -> Result<(), Error> {
     let saved = SavedModels {
         label: table.label_name().to_string(),
         features: table.feature_names(),
+        sampling: *smrt.sampling(),
         models,
     };
     saved.save(&args.out)?;
@@ -128,6 +154,15 @@ pub fn generate(args: GenerateArgs) -> Result<(), Error> {
             reason: "is the model index".into(),
         });
     }
+    let sampling = sampling_over(
+        saved.sampling,
+        args.generation,
+        args.temperature,
+        args.neighbors,
+        args.clip,
+    );
+    sampling.validate()?;
+    let real = class_rows(&args, &saved, sampling.generation)?;
     let device = Device::new(args.backend)?;
     let started = Instant::now();
     let mut header = saved.features.clone();
@@ -138,7 +173,8 @@ pub fn generate(args: GenerateArgs) -> Result<(), Error> {
         let mut fields: Vec<String> = Vec::with_capacity(header.len());
         for start in (0..args.n).step_by(GENERATE_PIECE) {
             let end = (start + GENERATE_PIECE).min(args.n);
-            let rows = vae.generate_range_on(&device, start..end, args.seed)?;
+            let (rows, _) =
+                vae.sample_range_on(&device, real.view(), start..end, args.seed, &sampling)?;
             for row in rows.rows() {
                 fields.clear();
                 fields.extend(row.iter().map(|v| v.to_string()));
@@ -150,11 +186,43 @@ pub fn generate(args: GenerateArgs) -> Result<(), Error> {
         Ok(())
     })?;
     eprintln!(
-        "{} rows of class {} in {:.2} s on {}",
+        "{} rows of class {} ({:?} generation) in {:.2} s on {}",
         args.n,
         args.class,
+        sampling.generation,
         started.elapsed().as_secs_f64(),
         device.name()
     );
     Ok(())
+}
+
+/// The rows of the class in `--input` when `generation` starts from real rows, else none.
+fn class_rows(
+    args: &GenerateArgs,
+    saved: &SavedModels,
+    generation: Generation,
+) -> Result<Array2<f32>, Error> {
+    if generation == Generation::Prior {
+        return Ok(Array2::zeros((0, saved.features.len())));
+    }
+    let Some(input) = &args.input else {
+        return Err(Error::config(
+            "input",
+            format!(
+                "{generation:?} generation starts from real rows of the class: give the data the models were fitted on with --input"
+            ),
+        ));
+    };
+    let table = Table::read(input, args.label.as_deref(), delimiter(args.delimiter)?)?;
+    saved.check_columns(&args.models, table.label_name(), &table.feature_names())?;
+    let rows: Vec<usize> = (0..table.y.len())
+        .filter(|&i| table.y[i] == args.class)
+        .collect();
+    if rows.is_empty() {
+        return Err(Error::config(
+            "input",
+            format!("{} has no rows of class {:?}", input.display(), args.class),
+        ));
+    }
+    Ok(table.x.select(Axis(0), &rows))
 }

@@ -8,11 +8,11 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use smrt::{
     Activation, Backend, BiasInit, EarlyStopping, Error, Generation, Init, Latent, Likelihood,
-    Optimizer, Scaling, SmrtBuilder, Strategy,
+    Optimizer, Sampling, Scaling, SmrtBuilder, Strategy,
 };
 
 /// Parses a value by its kebab-case name, as the TOML file spells it (`rms-prop`, `he-normal`).
-fn kebab<T: DeserializeOwned>(s: &str) -> Result<T, String> {
+pub fn kebab<T: DeserializeOwned>(s: &str) -> Result<T, String> {
     serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|e| e.to_string())
 }
 
@@ -116,7 +116,8 @@ pub struct Settings {
     /// Input scaling: standard, min-max, none.
     #[arg(long, value_parser = kebab::<Scaling>)]
     pub scaling: Option<Scaling>,
-    /// Where synthetic rows are drawn from: prior (default), posterior, residual, interpolate.
+    /// Where synthetic rows are drawn from: prior (default), posterior, residual, prior-residual,
+    /// interpolate.
     #[arg(long, value_parser = kebab::<Generation>)]
     pub generation: Option<Generation>,
     /// Scale of the latent noise of prior, posterior and residual draws (default 1).
@@ -284,6 +285,17 @@ impl Settings {
         Ok(())
     }
 
+    /// `base` with the sampling settings that were given.
+    pub fn sampling_over(&self, base: Sampling) -> Sampling {
+        sampling_over(
+            base,
+            self.generation,
+            self.temperature,
+            self.neighbors,
+            self.clip,
+        )
+    }
+
     /// The SMRT builder with every model setting applied.
     pub fn smrt_builder(&self, strategy: Strategy<String>) -> SmrtBuilder<String> {
         let mut b = smrt::Smrt::builder()
@@ -328,5 +340,21 @@ impl Settings {
             }));
         }
         b
+    }
+}
+
+/// `base` with each sampling setting that is `Some` replaced.
+pub fn sampling_over(
+    base: Sampling,
+    generation: Option<Generation>,
+    temperature: Option<f32>,
+    neighbors: Option<usize>,
+    clip: Option<bool>,
+) -> Sampling {
+    Sampling {
+        generation: generation.unwrap_or(base.generation),
+        temperature: temperature.unwrap_or(base.temperature),
+        neighbors: neighbors.unwrap_or(base.neighbors),
+        clip: clip.unwrap_or(base.clip),
     }
 }

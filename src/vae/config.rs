@@ -71,6 +71,10 @@ pub enum Generation {
     /// `x_i + dec(mu_i + t sigma_i eps) - dec(mu_i)`: the real row moved along a direction the
     /// model learned, keeping the detail its decoder cannot reproduce. `t = 0` gives `x_i`.
     Residual,
+    /// `x_i + dec(t eps) - dec(mu_i)`: a prior draw carrying the detail of a real row that the
+    /// decoder cannot reproduce. Where the decoder reconstructs the class well this is a prior
+    /// draw; where it cannot (many features, little structure) the rows keep real detail.
+    PriorResidual,
     /// Decode `z = mu_i + u (mu_j - mu_i)`, `u ~ U(0, 1)`, with `x_j` one of the
     /// [`Sampling::neighbors`] nearest rows of `x_i` in latent space (posterior means): SMOTE's
     /// interpolation, in the model's latent space.

@@ -443,7 +443,7 @@ impl Vae {
                     z.iter_mut().for_each(|v| *v *= t);
                     inf.decode(z, rows)?
                 }
-                Generation::Posterior | Generation::Residual => {
+                Generation::Posterior | Generation::Residual | Generation::PriorResidual => {
                     batch.clear();
                     for &i in &sources {
                         batch.extend(src.scaled.row(i).iter());
@@ -452,6 +452,10 @@ impl Vae {
                     draws.noise.fill_normal(offset, z);
                     for (zr, h) in z.chunks_exact_mut(l).zip(head.chunks_exact(2 * l)) {
                         let (mu, logvar) = h.split_at(l);
+                        if s.generation == Generation::PriorResidual {
+                            zr.iter_mut().for_each(|v| *v *= t);
+                            continue;
+                        }
                         for ((zv, &m), &lv) in zr.iter_mut().zip(mu).zip(logvar) {
                             *zv = m + t * (0.5 * lv).exp() * *zv;
                         }
