@@ -45,7 +45,8 @@ pub mod table;
 pub mod vae;
 
 pub use balance::{
-    Balancer, Origin, RandomOverSampler, RandomUnderSampler, Resampled, Smote, Smrt, SmrtBuilder,
+    Balancer, Categories, Origin, RandomOverSampler, RandomUnderSampler, Resampled, Smote, Smrt,
+    SmrtBuilder,
 };
 pub use engine::{Backend, Device};
 pub use error::{Error, Result};

@@ -1,4 +1,5 @@
-//! Labelled tables in CSV files: numeric feature columns plus one label column kept as text.
+//! Labelled tables in CSV files: numeric and categorical feature columns plus one label column
+//! kept as text.
 //!
 //! Input rows are kept as read, so balanced output repeats them field for field; only synthetic rows
 //! are formatted (shortest representation that reads back to the same `f32`).
@@ -11,15 +12,43 @@ use ndarray::{Array2, ArrayView2};
 use crate::error::{Error, Result};
 use crate::origin::Origin;
 
-/// A CSV table split into a feature matrix and a label column.
+/// The type of a feature column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Feature {
+    /// Numbers; its values are a column of [`Table::x`].
+    Numeric,
+    /// Text values (or numbers the caller calls categories), each a category; its values are a
+    /// column of [`Table::codes`], indices into `categories`.
+    Categorical {
+        /// Every value of the column, exactly as written, in order of first appearance. A missing
+        /// value (empty, `NA`, `NaN`) is a category of its own.
+        categories: Vec<String>,
+    },
+}
+
+/// Columns whose type the caller fixes instead of the reader's guess.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TypeHints {
+    /// Columns read as categories even where every value is a number.
+    pub categorical: Vec<String>,
+    /// Columns that must hold numbers.
+    pub numeric: Vec<String>,
+}
+
+/// A CSV table split into numeric features, categorical features and a label column.
 #[derive(Debug, Clone)]
 pub struct Table {
     /// Column names in file order.
     pub header: Vec<String>,
     /// Position of the label column in `header`.
     pub label_col: usize,
-    /// Features, one row per record, columns in file order without the label.
+    /// The numeric features, one row per record, in file order.
     pub x: Array2<f32>,
+    /// The categorical features as codes (see [`Feature::Categorical`]), in file order; no
+    /// columns when every feature is numeric.
+    pub codes: Array2<u32>,
+    /// The type of each feature column, in file order without the label.
+    pub features: Vec<Feature>,
     /// Labels exactly as written.
     pub y: Vec<String>,
     records: Vec<csv::StringRecord>,
@@ -53,6 +82,20 @@ impl Table {
         source: &Path,
         label: Option<&str>,
         delimiter: u8,
+    ) -> Result<Table> {
+        Table::from_reader_typed(reader, source, label, delimiter, &TypeHints::default())
+    }
+
+    /// [`Table::from_reader_with`], with columns the caller types itself: `hints.categorical`
+    /// are categorical whatever they hold, `hints.numeric` must hold numbers (a field that is
+    /// not one is an error naming its line and column). Every other column is categorical when
+    /// any of its fields, other than a missing value (empty, `NA`, `NaN`), is not a number.
+    pub fn from_reader_typed<R: Read>(
+        reader: R,
+        source: &Path,
+        label: Option<&str>,
+        delimiter: u8,
+        hints: &TypeHints,
     ) -> Result<Table> {
         let parse = |line: u64, reason: String| Error::Parse {
             path: source.to_path_buf(),
@@ -90,43 +133,85 @@ impl Table {
                 )
             })?,
         };
-        let features = header.len() - 1;
-        let mut values = Vec::new();
+        for name in hints.categorical.iter().chain(&hints.numeric) {
+            if !header.contains(name) || *name == header[label_col] {
+                return Err(Error::config(
+                    "categorical",
+                    format!(
+                        "{name:?} is not a feature column; feature columns are {}",
+                        feature_names(&header, label_col).join(", ")
+                    ),
+                ));
+            }
+        }
+        if let Some(both) = hints.categorical.iter().find(|c| hints.numeric.contains(c)) {
+            return Err(Error::config(
+                "numeric",
+                format!("column {both:?} is named both categorical and numeric"),
+            ));
+        }
         let mut y = Vec::new();
         let mut records = Vec::new();
         for rec in rdr.records() {
             let rec = rec.map_err(|e| csv_error(source, e))?;
-            let line = rec.position().map_or(0, |p| p.line());
-            for (col, field) in rec.iter().enumerate() {
-                if col == label_col {
-                    y.push(field.to_string());
-                    continue;
-                }
-                let v: f32 = field.trim().parse().map_err(|_| {
-                    parse(
-                        line,
-                        format!("column {:?}: {field:?} is not a number", header[col]),
-                    )
-                })?;
-                if !v.is_finite() {
-                    return Err(parse(
-                        line,
-                        format!("column {:?}: {field:?} is not finite", header[col]),
-                    ));
-                }
-                values.push(v);
-            }
+            y.push(rec[label_col].to_string());
             records.push(rec);
         }
         if records.is_empty() {
             return Err(Error::EmptyInput("the file has a header but no rows"));
         }
-        let x = Array2::from_shape_vec((records.len(), features), values)
-            .expect("every record has the header's width");
+        let line = |r: usize| records[r].position().map_or(0, |p| p.line());
+        let mut features = Vec::with_capacity(header.len() - 1);
+        let (mut numeric, mut categorical) = (Vec::new(), Vec::new());
+        for col in (0..header.len()).filter(|&c| c != label_col) {
+            let name = &header[col];
+            let text = || records.iter().map(move |r| &r[col]);
+            let is_categorical = hints.categorical.contains(name)
+                || (!hints.numeric.contains(name)
+                    && text().any(|f| !is_missing(f) && f.trim().parse::<f32>().is_err()));
+            if is_categorical {
+                let mut categories: Vec<String> = Vec::new();
+                let mut index = std::collections::HashMap::new();
+                let codes: Vec<u32> = text()
+                    .map(|f| {
+                        *index.entry(f.to_string()).or_insert_with(|| {
+                            categories.push(f.to_string());
+                            (categories.len() - 1) as u32
+                        })
+                    })
+                    .collect();
+                categorical.push(codes);
+                features.push(Feature::Categorical { categories });
+                continue;
+            }
+            let mut values = Vec::with_capacity(records.len());
+            for (r, field) in text().enumerate() {
+                let v: f32 = field.trim().parse().map_err(|_| {
+                    parse(
+                        line(r),
+                        format!("column {name:?}: {field:?} is not a number"),
+                    )
+                })?;
+                if !v.is_finite() {
+                    return Err(parse(
+                        line(r),
+                        format!("column {name:?}: {field:?} is not finite"),
+                    ));
+                }
+                values.push(v);
+            }
+            numeric.push(values);
+            features.push(Feature::Numeric);
+        }
+        let rows = records.len();
+        let x = Array2::from_shape_fn((rows, numeric.len()), |(r, c)| numeric[c][r]);
+        let codes = Array2::from_shape_fn((rows, categorical.len()), |(r, c)| categorical[c][r]);
         Ok(Table {
             header,
             label_col,
             x,
+            codes,
+            features,
             y,
             records,
             delimiter,
@@ -204,6 +289,8 @@ impl Table {
             header,
             label_col,
             x: Array2::from_shape_vec((rows, cols - 1), values).expect("rows x features"),
+            codes: Array2::zeros((rows, 0)),
+            features: vec![Feature::Numeric; cols - 1],
             y,
             records,
             delimiter: b',',
@@ -212,18 +299,65 @@ impl Table {
 
     /// Reads `.npy` files with [`Table::read_npy`] and anything else as CSV with `delimiter`.
     pub fn read(path: &Path, label: Option<&str>, delimiter: u8) -> Result<Table> {
+        Table::read_typed(path, label, delimiter, &TypeHints::default())
+    }
+
+    /// [`Table::read`] with column types fixed by `hints` (see [`Table::from_reader_typed`]).
+    /// A `.npy` file holds numbers only: categorical columns are refused there.
+    pub fn read_typed(
+        path: &Path,
+        label: Option<&str>,
+        delimiter: u8,
+        hints: &TypeHints,
+    ) -> Result<Table> {
         if is_npy(path) {
+            if let Some(name) = hints.categorical.first() {
+                return Err(Error::config(
+                    "categorical",
+                    format!(
+                        "{name:?}: a .npy file holds numbers only; categorical columns need CSV"
+                    ),
+                ));
+            }
             Table::read_npy(path, label)
         } else {
-            Table::read_csv_with(path, label, delimiter)
+            let file = std::fs::File::open(path).map_err(|source| Error::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            Table::from_reader_typed(file, path, label, delimiter, hints)
         }
     }
 
     /// The feature columns' names, in file order.
     pub fn feature_names(&self) -> Vec<String> {
-        let mut names = self.header.clone();
-        names.remove(self.label_col);
-        names
+        feature_names(&self.header, self.label_col)
+    }
+
+    /// Whether any feature column is categorical.
+    pub fn has_categories(&self) -> bool {
+        self.codes.ncols() > 0
+    }
+
+    /// The number of categories of each categorical column, in file order.
+    pub fn levels(&self) -> Vec<u32> {
+        self.features
+            .iter()
+            .filter_map(|f| match f {
+                Feature::Categorical { categories } => Some(categories.len() as u32),
+                Feature::Numeric => None,
+            })
+            .collect()
+    }
+
+    /// The names of the categorical columns, in file order.
+    pub fn categorical_names(&self) -> Vec<String> {
+        self.feature_names()
+            .into_iter()
+            .zip(&self.features)
+            .filter(|(_, f)| matches!(f, Feature::Categorical { .. }))
+            .map(|(n, _)| n)
+            .collect()
     }
 
     /// The label column's name.
@@ -233,17 +367,25 @@ impl Table {
 
     /// Writes a resampling of this table to `path` atomically (a temporary file in the same
     /// folder, renamed when complete): rows whose origin is [`Origin::Real`] are this table's
-    /// records (field by field, as read); synthetic rows are formatted from `x` with their label
-    /// from `y`. With `mark`, a last column of that name holds 1 for synthetic rows, else 0.
+    /// records (field by field, as read); synthetic rows are formatted from `x` (numeric
+    /// columns) and `codes` (categorical columns, written as their category's text) with their
+    /// label from `y`. With `mark`, a last column of that name holds 1 for synthetic rows, else 0.
     pub fn write_resampled(
         &self,
         path: &Path,
         x: ArrayView2<'_, f32>,
+        codes: ArrayView2<'_, u32>,
         y: &[String],
         origin: &[Origin],
         mark: Option<&str>,
     ) -> Result<()> {
         if is_npy(path) {
+            if self.has_categories() {
+                return Err(Error::config(
+                    "output",
+                    "a .npy file holds numbers only; write a table with categorical columns as CSV",
+                ));
+            }
             return self.write_npy(path, x, y, origin, mark.is_some());
         }
         write_atomic(path, |w| {
@@ -253,12 +395,20 @@ impl Table {
             let mut fields: Vec<String> = self.header.clone();
             fields.extend(mark.map(str::to_string));
             out.write_record(&fields)?;
-            for ((row, label), o) in x.rows().into_iter().zip(y).zip(origin) {
+            for (r, (label, o)) in y.iter().zip(origin).enumerate() {
                 fields.clear();
                 match *o {
                     Origin::Real(i) => fields.extend(self.records[i].iter().map(str::to_string)),
                     Origin::Synthetic { .. } => {
-                        fields.extend(row.iter().map(|v| v.to_string()));
+                        let (mut num, mut cat) = (x.row(r).into_iter(), codes.row(r).into_iter());
+                        for f in &self.features {
+                            fields.push(match f {
+                                Feature::Numeric => num.next().expect("a value").to_string(),
+                                Feature::Categorical { categories } => {
+                                    categories[*cat.next().expect("a code") as usize].clone()
+                                }
+                            });
+                        }
                         fields.insert(self.label_col, label.clone());
                     }
                 }
@@ -271,6 +421,19 @@ impl Table {
             Ok(())
         })
     }
+}
+
+/// The header's names without the label column's.
+fn feature_names(header: &[String], label_col: usize) -> Vec<String> {
+    let mut names = header.to_vec();
+    names.remove(label_col);
+    names
+}
+
+/// A missing value: empty, `NA` or `NaN` (any case, spaces around ignored).
+fn is_missing(field: &str) -> bool {
+    let f = field.trim();
+    f.is_empty() || f.eq_ignore_ascii_case("na") || f.eq_ignore_ascii_case("nan")
 }
 
 /// Whether `path` names a `.npy` file.
@@ -384,11 +547,51 @@ mod tests {
         assert_eq!(t.y, vec!["x", "y"]);
         assert_eq!(t.x, ndarray::array![[1.0, 2.0], [3.0, 4.5]]);
 
-        let bad = "a,label\n1,x\nfoo,y\n";
+        let bad = "a,label\n1,x\ninf,y\n";
         let err = Table::from_reader(bad.as_bytes(), Path::new("t.csv"), None).unwrap_err();
         assert!(err.to_string().contains("line 3"), "{err}");
         let ragged = "a,label\n1,x\n2\n";
         let err = Table::from_reader(ragged.as_bytes(), Path::new("t.csv"), None).unwrap_err();
         assert!(err.to_string().contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn text_makes_a_column_categorical_and_hints_override_the_guess() {
+        let csv = "n,city,flag,label\n1,Paris,yes,a\n2,,no,a\n3,NA,yes,b\n4,paris,no,b\n";
+        let t = Table::from_reader(csv.as_bytes(), Path::new("t.csv"), None).unwrap();
+        assert_eq!(t.x, ndarray::array![[1.0], [2.0], [3.0], [4.0]]);
+        assert_eq!(t.features[0], Feature::Numeric);
+        // Values as written, case kept; a missing value is a category of its own.
+        let Feature::Categorical { categories } = &t.features[1] else {
+            panic!("city is categorical")
+        };
+        assert_eq!(categories, &["Paris", "", "NA", "paris"]);
+        assert_eq!(t.codes.column(0).to_vec(), vec![0, 1, 2, 3]);
+        assert_eq!(t.codes.column(1).to_vec(), vec![0, 1, 0, 1]);
+        assert_eq!(t.levels(), vec![4, 2]);
+        assert_eq!(t.categorical_names(), vec!["city", "flag"]);
+
+        let hints = |categorical: &[&str], numeric: &[&str]| TypeHints {
+            categorical: categorical.iter().map(|s| s.to_string()).collect(),
+            numeric: numeric.iter().map(|s| s.to_string()).collect(),
+        };
+        let read = |h: &TypeHints| {
+            Table::from_reader_typed(csv.as_bytes(), Path::new("t.csv"), None, b',', h)
+        };
+        let t = read(&hints(&["n"], &[])).unwrap();
+        assert_eq!(t.x.ncols(), 0);
+        assert_eq!(t.levels(), vec![4, 4, 2]);
+        let err = read(&hints(&[], &["city"])).unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("\"city\""), "{err}");
+        let err = read(&hints(&["label"], &[])).unwrap_err().to_string();
+        assert!(err.contains("not a feature column"), "{err}");
+        let err = read(&hints(&["n"], &["n"])).unwrap_err().to_string();
+        assert!(err.contains("both"), "{err}");
+
+        // A missing value in a numeric column stays an error naming its line and column.
+        let gap = "n,m,label\n1,2,a\nNA,3,b\n";
+        let err = Table::from_reader(gap.as_bytes(), Path::new("t.csv"), None).unwrap_err();
+        let err = err.to_string();
+        assert!(err.contains("line 3") && err.contains("\"n\""), "{err}");
     }
 }

@@ -204,7 +204,11 @@ fn bad_flags_and_files_fail_cleanly() {
 
     // Bad files: (name, contents, what the message names).
     let file_cases = [
-        ("malformed.csv", "a,y\n1,x\n2,x\nhello,z\n", "line 4"),
+        (
+            "malformed.csv",
+            "a,y\n1,x\n2,x\nhello,z\n",
+            "numeric columns only, and a hold",
+        ),
         ("ragged.csv", "a,b,y\n1,2,x\n3,z\n", "line 3"),
         ("lonely.csv", "a,y\n1,x\n2,x\n3,x\n4,z\n", "\"z\" has 1 row"),
         ("empty.csv", "a,y\n", "no rows"),
@@ -673,6 +677,101 @@ fn generate_draws_as_the_models_were_fitted_unless_told_otherwise() {
     ]
     .concat();
     assert_failed_cleanly(&smrt(&no_rows), &gen, "no rows of class \"rare\"");
+}
+
+#[test]
+fn mixed_tables_keep_input_rows_and_draw_categories_from_the_class() {
+    let d = dir("mixed");
+    let input = d.join("in.csv");
+    // Text columns with quotes, case and missing values; 30 "stay" rows, 6 "churn".
+    let mut text = String::from("age,plan,\"city, country\",active,label\n");
+    for i in 0..36 {
+        let churn = i >= 30;
+        let plan = ["Basic", "basic", "PRO", ""][i % 4];
+        let city = if churn {
+            ["\"Lyon, FR\"", "NA"][i % 2]
+        } else {
+            ["\"Paris, FR\"", "Oslo"][i % 2]
+        };
+        let active = ["yes", "no"][i % 3 % 2];
+        let label = if churn { "churn" } else { "stay" };
+        text += &format!("{},{plan},{city},{active},{label}\n", 20 + i);
+    }
+    std::fs::write(&input, &text).unwrap();
+    let i = input.to_str().unwrap();
+    let churn_values: Vec<Vec<String>> = {
+        let mut r = csv::Reader::from_path(&input).unwrap();
+        let rows: Vec<csv::StringRecord> = r.records().map(|r| r.unwrap()).collect();
+        (1..4)
+            .map(|c| rows[30..].iter().map(|rec| rec[c].to_string()).collect())
+            .collect()
+    };
+    for method in ["random-over", "smote", "random-under"] {
+        let output = d.join(format!("{method}.csv"));
+        let o = output.to_str().unwrap();
+        let out = smrt(&[
+            "balance", "--input", i, "--output", o, "--method", method, "--quiet",
+        ]);
+        assert!(
+            out.status.success(),
+            "{method}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let written = std::fs::read_to_string(&output).unwrap();
+        if method == "random-under" {
+            // Kept rows are input lines, byte for byte.
+            assert!(
+                written.lines().all(|l| text.lines().any(|t| t == l)),
+                "{written}"
+            );
+            continue;
+        }
+        // Input rows first, byte for byte; then 24 synthetic churn rows.
+        assert!(written.starts_with(&text), "{method}: input rows changed");
+        let mut r = csv::Reader::from_reader(written.as_bytes());
+        let rows: Vec<csv::StringRecord> = r.records().map(|r| r.unwrap()).collect();
+        assert_eq!(rows.len(), 60);
+        for rec in &rows[36..] {
+            assert_eq!(&rec[4], "churn");
+            rec[0].parse::<f32>().expect("age is a number");
+            for (c, seen) in (1..4).zip(&churn_values) {
+                assert!(
+                    seen.iter().any(|v| v == &rec[c]),
+                    "{method}: {:?} never occurs in column {c} of the class",
+                    &rec[c]
+                );
+            }
+        }
+    }
+    // --numeric on a text column names the line and the column; NPY cannot hold categories;
+    // SMRT refuses categories by name.
+    let output = d.join("never.csv");
+    let o = output.to_str().unwrap();
+    let out = smrt(&["balance", "--input", i, "--output", o, "--numeric", "plan"]);
+    assert_failed_cleanly(&out, &output, "line 2: column \"plan\"");
+    let npy = d.join("never.npy");
+    let out = smrt(&[
+        "balance",
+        "--input",
+        i,
+        "--output",
+        npy.to_str().unwrap(),
+        "--method",
+        "smote",
+    ]);
+    assert_failed_cleanly(&out, &npy, ".npy");
+    let out = smrt(&["balance", "--input", i, "--output", o]);
+    assert_failed_cleanly(&out, &output, "plan, city, country, active");
+    let out = smrt(&[
+        "balance",
+        "--input",
+        i,
+        "--output",
+        o,
+        "--categorical",
+        "nope",
+    ]);
+    assert_failed_cleanly(&out, &output, "\"nope\"");
 }
 
 #[test]

@@ -7,7 +7,8 @@ use smrt::engine::Gpu;
 use smrt::knn::nearest_neighbors;
 use smrt::rng::{Purpose, Stream};
 use smrt::{
-    Balancer, Device, Error, Origin, RandomOverSampler, RandomUnderSampler, Smote, Strategy,
+    Balancer, Categories, Device, Error, Origin, RandomOverSampler, RandomUnderSampler, Smote,
+    Strategy,
 };
 
 fn random(n: usize, d: usize, seed: u64) -> Array2<f32> {
@@ -389,4 +390,113 @@ fn impossible_requests_are_errors() {
         Smote::new().fit_resample(x.view(), &y[..10]),
         Err(Error::ShapeMismatch { .. })
     ));
+}
+
+/// A class "m" of four rows (one numeric column, one categorical of two values) beside 40
+/// rows of "M". The numeric spread of "m" has median standard deviation
+/// `sd(0, 1, 1.5, 10) = 4.006`, so a differing category adds `16.05` to a squared distance.
+fn mixed() -> (Array2<f32>, Array2<u32>, Vec<&'static str>) {
+    let mut x = vec![0.0, 1.0, 1.5, 10.0];
+    let mut c = vec![0, 1, 0, 0];
+    let mut y = vec!["m"; 4];
+    for i in 0..40 {
+        x.push(100.0 + i as f32);
+        c.push(i % 2);
+        y.push("M");
+    }
+    (
+        Array2::from_shape_vec((44, 1), x).unwrap(),
+        Array2::from_shape_vec((44, 1), c).unwrap(),
+        y,
+    )
+}
+
+#[test]
+fn smote_nc_neighbours_pay_for_a_differing_category_and_take_the_neighbours_category() {
+    let (x, c, y) = mixed();
+    let levels = [2];
+    let categories = Categories {
+        codes: c.view(),
+        levels: &levels,
+    };
+    // Squared distances with the penalty (by hand): 0 -> 1: 1 + 16.05, 0 -> 2: 2.25,
+    // 1 -> 2: 0.25 + 16.05, 1 -> 0: 1 + 16.05, 2 -> 0: 2.25, 3 -> 2: 72.25 (nearest of each).
+    // Without the penalty row 0's nearest would be row 1.
+    let nearest = [2usize, 2, 0, 2];
+    for device in devices() {
+        let out = Smote::new()
+            .k_neighbors(1)
+            .seed(3)
+            .device(device)
+            .fit_resample_mixed(x.view(), categories, &y)
+            .unwrap();
+        assert_eq!(out.class_counts()[&"m"], 40);
+        assert_eq!(out.codes.dim(), (80, 1));
+        assert_eq!(out.codes.slice(ndarray::s![..44, ..]), c);
+        let mut bases = std::collections::BTreeSet::new();
+        for r in 44..80 {
+            let Origin::Synthetic { source: Some(i) } = out.origin[r] else {
+                panic!("SMOTE rows have a source")
+            };
+            bases.insert(i);
+            let j = nearest[i];
+            let (lo, hi) = (x[[i, 0]].min(x[[j, 0]]), x[[i, 0]].max(x[[j, 0]]));
+            assert!((lo..=hi).contains(&out.x[[r, 0]]), "row {r} from {i}");
+            // k = 1: the category is the neighbour's, also for row 1 (category 1).
+            assert_eq!(out.codes[[r, 0]], c[[j, 0]], "row {r} from {i}");
+        }
+        assert_eq!(bases.len(), 4, "draws from every row, row 0 too: {bases:?}");
+    }
+}
+
+#[test]
+fn categories_of_copies_and_kept_rows_are_their_source_rows() {
+    let (x, c, y) = mixed();
+    let levels = [2];
+    let categories = Categories {
+        codes: c.view(),
+        levels: &levels,
+    };
+    let over = RandomOverSampler::new()
+        .shrinkage(1.0)
+        .fit_resample_mixed(x.view(), categories, &y)
+        .unwrap();
+    let under = RandomUnderSampler::new()
+        .fit_resample_mixed(x.view(), categories, &y)
+        .unwrap();
+    for out in [over, under] {
+        assert_eq!(out.codes.nrows(), out.x.nrows());
+        for (r, o) in out.origin.iter().enumerate() {
+            let (Origin::Real(i) | Origin::Synthetic { source: Some(i) }) = *o else {
+                panic!("{o:?} has a source row")
+            };
+            assert_eq!(out.codes.row(r), c.row(i));
+        }
+    }
+    // Every column categorical is SMOTE-N, which SMOTE-NC does not do; SMRT takes no categories.
+    let none = Array2::<f32>::zeros((44, 0));
+    let err = Smote::new()
+        .fit_resample_mixed(none.view(), categories, &y)
+        .unwrap_err();
+    assert!(err.to_string().contains("numeric column"), "{err}");
+    let err = smrt::Smrt::builder()
+        .epochs(1)
+        .build()
+        .unwrap()
+        .fit_resample_mixed(x.view(), categories, &y)
+        .unwrap_err();
+    assert!(err.to_string().contains("categorical"), "{err}");
+    // Codes beyond their column's count are refused.
+    let bad = Array2::from_elem((44, 1), 2u32);
+    let err = Smote::new()
+        .fit_resample_mixed(
+            x.view(),
+            Categories {
+                codes: bad.view(),
+                levels: &levels,
+            },
+            &y,
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("code 2"), "{err}");
 }

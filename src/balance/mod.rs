@@ -39,6 +39,92 @@ use crate::vae::Vae;
 pub trait Balancer<L: Label> {
     /// Resamples `x` (rows) with labels `y`.
     fn fit_resample(&self, x: ArrayView2<'_, f32>, y: &[L]) -> Result<Resampled<L>>;
+
+    /// Resamples rows of numeric columns `x` and categorical columns `categories` with labels
+    /// `y`; the result's [`Resampled::codes`] holds the categorical columns. Random over- and
+    /// under-sampling copy or keep whole rows, [`Smote`] runs SMOTE-NC; a balancer that cannot
+    /// model categories says so with an error.
+    fn fit_resample_mixed(
+        &self,
+        x: ArrayView2<'_, f32>,
+        categories: Categories<'_>,
+        y: &[L],
+    ) -> Result<Resampled<L>> {
+        categories.check(x.nrows())?;
+        if categories.codes.ncols() > 0 {
+            return Err(Error::config(
+                "categorical",
+                "this balancer models numeric columns only; random over- and under-sampling and SMOTE (SMOTE-NC) take categorical columns",
+            ));
+        }
+        self.fit_resample(x, y)
+    }
+}
+
+/// Categorical columns beside a numeric matrix: one code per row and column, below the column's
+/// number of categories.
+#[derive(Debug, Clone, Copy)]
+pub struct Categories<'a> {
+    /// Codes, one row per row of the numeric matrix, one column per categorical column.
+    pub codes: ArrayView2<'a, u32>,
+    /// The number of categories of each column.
+    pub levels: &'a [u32],
+}
+
+impl Categories<'_> {
+    /// Checks the shapes and that every code is below its column's level.
+    pub fn check(&self, rows: usize) -> Result<()> {
+        if self.codes.nrows() != rows {
+            return Err(Error::ShapeMismatch {
+                what: "rows of categorical codes",
+                expected: rows,
+                got: self.codes.nrows(),
+            });
+        }
+        if self.codes.ncols() != self.levels.len() {
+            return Err(Error::ShapeMismatch {
+                what: "category counts (one per categorical column)",
+                expected: self.codes.ncols(),
+                got: self.levels.len(),
+            });
+        }
+        for (j, (col, &level)) in self
+            .codes
+            .columns()
+            .into_iter()
+            .zip(self.levels)
+            .enumerate()
+        {
+            if let Some(bad) = col.iter().find(|&&c| c >= level) {
+                return Err(Error::config(
+                    "categorical",
+                    format!("code {bad} in categorical column {j} of {level} categories"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The codes of each output row: an input row's own, or for a synthetic row those of its
+    /// source row in `source_codes` (the input's codes, or codes chosen per source row).
+    pub(crate) fn follow(
+        &self,
+        origin: &[Origin],
+        source_codes: ArrayView2<'_, u32>,
+    ) -> Array2<u32> {
+        let q = self.codes.ncols();
+        let mut out = Array2::zeros((origin.len(), q));
+        for (mut row, o) in out.rows_mut().into_iter().zip(origin) {
+            match *o {
+                Origin::Real(i) => row.assign(&self.codes.row(i)),
+                Origin::Synthetic { source: Some(i) } => row.assign(&source_codes.row(i)),
+                Origin::Synthetic { source: None } => {
+                    unreachable!("rows with categories are drawn from a source row")
+                }
+            }
+        }
+        out
+    }
 }
 
 /// The rows of each class, after checking the input.
@@ -134,6 +220,7 @@ pub(crate) fn append<L: Clone, R: Rows>(
     }
     Resampled {
         x: Array2::from_shape_vec((total, d), data).expect("total x d values"),
+        codes: Array2::zeros((total, 0)),
         y: out_y,
         origin,
         models,
@@ -147,6 +234,9 @@ pub struct Resampled<L> {
     /// the balancer was asked to shuffle). An under-sampler keeps a subset of the input rows, in
     /// input order.
     pub x: Array2<f32>,
+    /// The categorical columns of each row, from [`Balancer::fit_resample_mixed`]; no columns
+    /// otherwise.
+    pub codes: Array2<u32>,
     /// The label of each row.
     pub y: Vec<L>,
     /// Where each row came from.

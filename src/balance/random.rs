@@ -2,7 +2,7 @@
 
 use ndarray::{Array2, ArrayView2, Axis};
 
-use super::{append, Balancer, Classes, Grown, Origin, Resampled, Rows};
+use super::{append, Balancer, Categories, Classes, Grown, Origin, Resampled, Rows};
 use crate::error::{Error, Result};
 use crate::rng::{below, permutation, Purpose, Stream};
 use crate::strategy::{Label, Strategy};
@@ -114,6 +114,28 @@ impl<L: Label> Balancer<L> for RandomOverSampler<L> {
         }
         Ok(append(x, y, grown, Default::default()))
     }
+
+    fn fit_resample_mixed(
+        &self,
+        x: ArrayView2<'_, f32>,
+        categories: Categories<'_>,
+        y: &[L],
+    ) -> Result<Resampled<L>> {
+        whole_rows(self, x, categories, y)
+    }
+}
+
+/// Over- and under-sampling keep whole rows: a copy's categories are its source row's.
+fn whole_rows<L: Label>(
+    sampler: &impl Balancer<L>,
+    x: ArrayView2<'_, f32>,
+    categories: Categories<'_>,
+    y: &[L],
+) -> Result<Resampled<L>> {
+    categories.check(x.nrows())?;
+    let mut out = sampler.fit_resample(x, y)?;
+    out.codes = categories.follow(&out.origin, categories.codes);
+    Ok(out)
 }
 
 /// Copies of rows of one class, each with Gaussian noise where there is a scale, written
@@ -215,9 +237,19 @@ impl<L: Label> Balancer<L> for RandomUnderSampler<L> {
         kept.sort_unstable();
         Ok(Resampled {
             x: x.select(Axis(0), &kept),
+            codes: Array2::zeros((kept.len(), 0)),
             y: kept.iter().map(|&i| y[i].clone()).collect(),
             origin: kept.iter().map(|&i| Origin::Real(i)).collect(),
             models: Default::default(),
         })
+    }
+
+    fn fit_resample_mixed(
+        &self,
+        x: ArrayView2<'_, f32>,
+        categories: Categories<'_>,
+        y: &[L],
+    ) -> Result<Resampled<L>> {
+        whole_rows(self, x, categories, y)
     }
 }

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use ndarray::{Array2, ArrayView2, Axis};
 
-use super::{append, Balancer, Classes, Grown, Origin, Resampled, Rows};
+use super::{append, Balancer, Categories, Classes, Grown, Origin, Resampled, Rows};
 use crate::engine::{Backend, Device, KNN_MAX_K};
 use crate::error::{Error, Result};
 use crate::knn::nearest_neighbors;
@@ -92,6 +92,44 @@ impl<L: Label> Smote<L> {
 
 impl<L: Label> Balancer<L> for Smote<L> {
     fn fit_resample(&self, x: ArrayView2<'_, f32>, y: &[L]) -> Result<Resampled<L>> {
+        self.resample(x, None, y)
+    }
+
+    /// SMOTE-NC (Chawla et al., 2002, section 6.1) where there are categorical columns:
+    /// neighbours by the Euclidean distance over the numeric columns plus `med^2` for each
+    /// categorical column whose values differ, `med` the median of the class's standard
+    /// deviations of the numeric columns (found as exact neighbours of the numeric columns beside
+    /// one-hot columns scaled by `med / sqrt 2`); numeric values interpolated as in SMOTE; each
+    /// categorical value the most frequent among the base row's `k` neighbours (a tie goes to
+    /// the value of the nearest of the tied neighbours). Every column categorical (SMOTE-N) is
+    /// refused.
+    fn fit_resample_mixed(
+        &self,
+        x: ArrayView2<'_, f32>,
+        categories: Categories<'_>,
+        y: &[L],
+    ) -> Result<Resampled<L>> {
+        categories.check(x.nrows())?;
+        if categories.codes.ncols() == 0 {
+            return self.fit_resample(x, y);
+        }
+        if x.ncols() == 0 {
+            return Err(Error::config(
+                "method",
+                "SMOTE-NC needs at least one numeric column; every column here is categorical",
+            ));
+        }
+        self.resample(x, Some(categories), y)
+    }
+}
+
+impl<L: Label> Smote<L> {
+    fn resample(
+        &self,
+        x: ArrayView2<'_, f32>,
+        categories: Option<Categories<'_>>,
+        y: &[L],
+    ) -> Result<Resampled<L>> {
         if !(1..=KNN_MAX_K).contains(&self.k_neighbors) {
             return Err(Error::config(
                 "k_neighbors",
@@ -119,10 +157,29 @@ impl<L: Label> Balancer<L> for Smote<L> {
             self.resolved_device()?
         };
         let mut grown = Vec::with_capacity(jobs.len());
+        // The categories each synthetic row takes, by its base row (SMOTE-NC).
+        let mut voted = categories.map(|c| c.codes.to_owned());
         for (class_no, label, rows, n) in jobs {
             let class_x = x.select(Axis(0), rows);
             let k = self.k_neighbors.min(rows.len() - 1);
-            let nn = nearest_neighbors(&device, class_x.view(), k)?;
+            let nn = match &categories {
+                None => nearest_neighbors(&device, class_x.view(), k)?,
+                Some(c) => {
+                    let class_codes = c.codes.select(Axis(0), rows);
+                    let spread = with_categories(class_x.view(), class_codes.view(), c.levels);
+                    let nn = nearest_neighbors(&device, spread.view(), k)?;
+                    let votes = voted.as_mut().expect("codes with categories");
+                    for (r, &row) in rows.iter().enumerate() {
+                        let neighbours = nn.row(r);
+                        for (j, v) in votes.row_mut(row).iter_mut().enumerate() {
+                            *v = most_frequent(
+                                neighbours.iter().map(|&o| class_codes[[o as usize, j]]),
+                            );
+                        }
+                    }
+                    nn
+                }
+            };
             let stream = Stream::new(self.seed, Purpose::Smote, class_no as u32);
             let segments = Segments::draw(class_x, &nn, n, stream);
             let origin = segments
@@ -138,8 +195,55 @@ impl<L: Label> Balancer<L> for Smote<L> {
                 origin,
             });
         }
-        Ok(append(x, y, grown, Default::default()))
+        let mut out = append(x, y, grown, Default::default());
+        if let (Some(c), Some(voted)) = (categories, voted) {
+            out.codes = c.follow(&out.origin, voted.view());
+        }
+        Ok(out)
     }
+}
+
+/// The numeric columns beside each categorical column one-hot encoded at `med / sqrt 2`, so that
+/// squared Euclidean distances are SMOTE-NC's: a differing category adds `2 (med / sqrt 2)^2 =
+/// med^2`. `med` is the median of the numeric columns' standard deviations.
+fn with_categories(
+    x: ArrayView2<'_, f32>,
+    codes: ArrayView2<'_, u32>,
+    levels: &[u32],
+) -> Array2<f32> {
+    let mut sds: Vec<f32> = x.std_axis(Axis(0), 0.0).to_vec();
+    sds.sort_by(f32::total_cmp);
+    let m = sds.len();
+    let med = if m % 2 == 1 {
+        sds[m / 2]
+    } else {
+        0.5 * (sds[m / 2 - 1] + sds[m / 2])
+    };
+    let hot = med / std::f32::consts::SQRT_2;
+    let width = x.ncols() + levels.iter().map(|&l| l as usize).sum::<usize>();
+    let mut out = Array2::zeros((x.nrows(), width));
+    for ((mut o, xr), cr) in out.rows_mut().into_iter().zip(x.rows()).zip(codes.rows()) {
+        o.slice_mut(ndarray::s![..x.ncols()]).assign(&xr);
+        let mut at = x.ncols();
+        for (&c, &l) in cr.iter().zip(levels) {
+            o[at + c as usize] = hot;
+            at += l as usize;
+        }
+    }
+    out
+}
+
+/// The most frequent value, nearest first: a tie goes to the value seen first.
+fn most_frequent(values: impl Iterator<Item = u32> + Clone) -> u32 {
+    let count = |v: u32| values.clone().filter(|&w| w == v).count();
+    let mut best = (0, u32::MAX);
+    for v in values.clone() {
+        let c = count(v);
+        if c > best.0 {
+            best = (c, v);
+        }
+    }
+    best.1
 }
 
 /// One synthetic row: `x[base] + gap (x[other] - x[base])`.

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use smrt::models::SavedModels;
-use smrt::table::Table;
+use smrt::table::{Table, TypeHints};
 use smrt::{
-    Backend, Balancer, Device, Error, RandomOverSampler, RandomUnderSampler, Sampling, Smote,
+    Backend, Balancer, Categories, Device, Error, RandomOverSampler, RandomUnderSampler, Sampling,
+    Smote,
 };
 
 use super::progress::{summary, Progress};
@@ -28,6 +29,14 @@ pub struct BalanceArgs {
     /// Field delimiter of the CSV files (default `,`).
     #[arg(long)]
     pub delimiter: Option<char>,
+    /// Columns to treat as categorical even if every value is a number (comma-separated).
+    /// A column holding any text is categorical without it.
+    #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
+    pub categorical: Vec<String>,
+    /// Columns that must hold numbers (comma-separated): a value that is not one is an error
+    /// naming its line and column, instead of making the column categorical.
+    #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
+    pub numeric: Vec<String>,
     /// A TOML file with settings named as the flags (`method = "smote"`, `epochs = 200`,
     /// `hidden = [64, 32]`); flags given on the command line win.
     #[arg(long)]
@@ -82,7 +91,14 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
             .build()?;
     }
     let delim = delimiter(args.delimiter)?;
-    let table = Table::read(&args.input, args.label.as_deref(), delim)?;
+    let hints = TypeHints {
+        categorical: args.categorical.clone(),
+        numeric: args.numeric.clone(),
+    };
+    let table = Table::read_typed(&args.input, args.label.as_deref(), delim, &hints)?;
+    if method == Method::Smrt {
+        super::numeric_only(&table)?;
+    }
     if let Some(name) = &args.mark_synthetic {
         if table.header.contains(name) {
             return Err(Error::config(
@@ -145,7 +161,12 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
         }
     };
     let started = Instant::now();
-    let out = sampler.fit_resample(table.x.view(), &table.y);
+    let levels = table.levels();
+    let categories = Categories {
+        codes: table.codes.view(),
+        levels: &levels,
+    };
+    let out = sampler.fit_resample_mixed(table.x.view(), categories, &table.y);
     progress.finish();
     let out = out?;
     let seconds = started.elapsed().as_secs_f64();
@@ -172,6 +193,7 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
     table.write_resampled(
         &args.output,
         out.x.view(),
+        out.codes.view(),
         &out.y,
         &out.origin,
         args.mark_synthetic.as_deref(),

@@ -47,3 +47,17 @@ pub fn count(labels: &[String]) -> BTreeMap<String, usize> {
     }
     c
 }
+
+/// SMRT models numeric columns only: a table with categorical ones is refused by name.
+pub fn numeric_only(table: &smrt::table::Table) -> Result<(), Error> {
+    if table.has_categories() {
+        return Err(Error::config(
+            "input",
+            format!(
+                "SMRT models numeric columns only, and {} hold text (categories): use --method smote (SMOTE-NC) or random-over, or --numeric COLUMNS to require numbers",
+                table.categorical_names().join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -102,6 +102,7 @@ pub fn fit(args: FitArgs) -> Result<(), Error> {
         args.label.as_deref(),
         delimiter(args.delimiter)?,
     )?;
+    super::numeric_only(&table)?;
     let epochs = settings.epochs.unwrap_or(smrt::VaeConfig::default().epochs);
     let progress = Arc::new(Progress::new(args.quiet, epochs, count(&table.y)));
     let bars = Arc::clone(&progress);
@@ -214,6 +215,7 @@ fn class_rows(
         ));
     };
     let table = Table::read(input, args.label.as_deref(), delimiter(args.delimiter)?)?;
+    super::numeric_only(&table)?;
     saved.check_columns(&args.models, table.label_name(), &table.feature_names())?;
     let rows: Vec<usize> = (0..table.y.len())
         .filter(|&i| table.y[i] == args.class)
