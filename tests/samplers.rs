@@ -473,12 +473,7 @@ fn categories_of_copies_and_kept_rows_are_their_source_rows() {
             assert_eq!(out.codes.row(r), c.row(i));
         }
     }
-    // Every column categorical is SMOTE-N, which SMOTE-NC does not do; SMRT takes no categories.
-    let none = Array2::<f32>::zeros((44, 0));
-    let err = Smote::new()
-        .fit_resample_mixed(none.view(), categories, &y)
-        .unwrap_err();
-    assert!(err.to_string().contains("numeric column"), "{err}");
+    // SMRT takes no categories.
     let err = smrt::Smrt::builder()
         .epochs(1)
         .build()
@@ -499,4 +494,53 @@ fn categories_of_copies_and_kept_rows_are_their_source_rows() {
         )
         .unwrap_err();
     assert!(err.to_string().contains("code 2"), "{err}");
+}
+
+#[test]
+fn smote_n_neighbours_follow_the_value_difference_metric() {
+    // One column of values 0, 1, 2. Class "A": 0, 0, 1, 2; class "B": 5 x 0, 25 x 1, 10 x 2.
+    // P(A | v) = 2/7, 1/26, 1/11, so delta(0, 1) = 0.49, delta(0, 2) = 0.39, delta(1, 2) = 0.10:
+    // the nearest row to the 1 is the 2 and to the 2 the 1 (by counting mismatches, the 1's
+    // nearest would be row 0, a 0).
+    let mut c = vec![0u32, 0, 1, 2];
+    c.extend(std::iter::repeat_n(0, 5));
+    c.extend(std::iter::repeat_n(1, 25));
+    c.extend(std::iter::repeat_n(2, 10));
+    let y: Vec<&str> = (0..c.len())
+        .map(|i| if i < 4 { "A" } else { "B" })
+        .collect();
+    let codes = Array2::from_shape_vec((c.len(), 1), c.clone()).unwrap();
+    let none = Array2::<f32>::zeros((c.len(), 0));
+    let levels = [3];
+    let categories = Categories {
+        codes: codes.view(),
+        levels: &levels,
+    };
+    let out = Smote::new()
+        .k_neighbors(1)
+        .fit_resample_mixed(none.view(), categories, &y)
+        .unwrap();
+    assert_eq!(out.class_counts()[&"A"], 40);
+    assert_eq!(out.x.dim(), (80, 0));
+    let want = [0u32, 0, 2, 1]; // the neighbour's value, by base row
+    let mut bases = std::collections::BTreeSet::new();
+    for r in 44..80 {
+        let Origin::Synthetic { source: Some(i) } = out.origin[r] else {
+            panic!("SMOTE-N rows have a source")
+        };
+        bases.insert(i);
+        assert_eq!(out.codes[[r, 0]], want[i], "row {r} from {i}");
+    }
+    assert_eq!(bases.len(), 4, "{bases:?}");
+    // The random samplers take tables without numeric columns too.
+    let over = RandomOverSampler::new()
+        .fit_resample_mixed(none.view(), categories, &y)
+        .unwrap();
+    assert_eq!(over.class_counts()[&"A"], 40);
+    for (r, o) in over.origin.iter().enumerate().skip(44) {
+        let Origin::Synthetic { source: Some(i) } = *o else {
+            panic!("{o:?}")
+        };
+        assert_eq!(over.codes[[r, 0]], c[i]);
+    }
 }

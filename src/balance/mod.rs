@@ -3,6 +3,7 @@
 
 mod random;
 mod smote;
+mod smoten;
 mod smrt;
 
 pub use crate::origin::Origin;
@@ -136,10 +137,18 @@ pub(crate) struct Classes<'a, L> {
 impl<'a, L: Label> Classes<'a, L> {
     pub fn of(x: ArrayView2<'_, f32>, y: &'a [L]) -> Result<Self> {
         check::finite_matrix(x)?;
-        if y.len() != x.nrows() {
+        Classes::of_labels(x.nrows(), y)
+    }
+
+    /// The classes of `rows` rows without numeric columns to check.
+    pub fn of_labels(rows: usize, y: &'a [L]) -> Result<Self> {
+        if rows == 0 {
+            return Err(Error::EmptyInput("the matrix has no rows"));
+        }
+        if y.len() != rows {
             return Err(Error::ShapeMismatch {
                 what: "labels (one per row)",
-                expected: x.nrows(),
+                expected: rows,
                 got: y.len(),
             });
         }

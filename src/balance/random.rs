@@ -133,6 +133,14 @@ fn whole_rows<L: Label>(
     y: &[L],
 ) -> Result<Resampled<L>> {
     categories.check(x.nrows())?;
+    if x.ncols() == 0 && categories.codes.ncols() > 0 {
+        // Every column categorical: the rows are chosen alike on a placeholder column.
+        let placeholder = Array2::zeros((x.nrows(), 1));
+        let mut out = sampler.fit_resample(placeholder.view(), y)?;
+        out.x = Array2::zeros((out.origin.len(), 0));
+        out.codes = categories.follow(&out.origin, categories.codes);
+        return Ok(out);
+    }
     let mut out = sampler.fit_resample(x, y)?;
     out.codes = categories.follow(&out.origin, categories.codes);
     Ok(out)

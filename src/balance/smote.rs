@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 
 use ndarray::{Array2, ArrayView2, Axis};
 
+use super::smoten::{bases, nominal_neighbors, value_differences};
 use super::{append, Balancer, Categories, Classes, Grown, Origin, Resampled, Rows};
 use crate::engine::{Backend, Device, KNN_MAX_K};
 use crate::error::{Error, Result};
@@ -101,8 +102,9 @@ impl<L: Label> Balancer<L> for Smote<L> {
     /// deviations of the numeric columns (found as exact neighbours of the numeric columns beside
     /// one-hot columns scaled by `med / sqrt 2`); numeric values interpolated as in SMOTE; each
     /// categorical value the most frequent among the base row's `k` neighbours (a tie goes to
-    /// the value of the nearest of the tied neighbours). Every column categorical (SMOTE-N) is
-    /// refused.
+    /// the value of the nearest of the tied neighbours). Where every column is categorical,
+    /// SMOTE-N: neighbours by the value difference metric (on the CPU), each synthetic row the
+    /// most frequent value of each column among a random row's `k` neighbours.
     fn fit_resample_mixed(
         &self,
         x: ArrayView2<'_, f32>,
@@ -114,12 +116,76 @@ impl<L: Label> Balancer<L> for Smote<L> {
             return self.fit_resample(x, y);
         }
         if x.ncols() == 0 {
-            return Err(Error::config(
-                "method",
-                "SMOTE-NC needs at least one numeric column; every column here is categorical",
-            ));
+            return self.resample_nominal(categories, y);
         }
         self.resample(x, Some(categories), y)
+    }
+}
+
+impl<L: Label> Smote<L> {
+    /// SMOTE-N: every column categorical (see [`super::smoten`]).
+    fn resample_nominal(&self, categories: Categories<'_>, y: &[L]) -> Result<Resampled<L>> {
+        self.check_k()?;
+        let n_rows = categories.codes.nrows();
+        let classes = Classes::of_labels(n_rows, y)?;
+        let to_add = self.strategy.samples_to_add(&classes.counts())?;
+        let mut class_of_row = vec![0; n_rows];
+        for (c, rows) in classes.rows.values().enumerate() {
+            rows.iter().for_each(|&r| class_of_row[r] = c);
+        }
+        let tables = value_differences(
+            categories.codes,
+            categories.levels,
+            &class_of_row,
+            classes.rows.len(),
+        );
+        let mut voted = categories.codes.to_owned();
+        let (mut out_y, mut origin): (Vec<L>, Vec<Origin>) =
+            (y.to_vec(), (0..n_rows).map(Origin::Real).collect());
+        for (class_no, (label, rows)) in classes.rows.iter().enumerate() {
+            let Some(&n) = to_add.get(*label) else {
+                continue;
+            };
+            if rows.len() < 2 {
+                return Err(Error::ClassTooSmall {
+                    class: format!("{label:?}"),
+                    count: rows.len(),
+                    needed: 2,
+                });
+            }
+            let class_codes = categories.codes.select(Axis(0), rows);
+            let k = self.k_neighbors.min(rows.len() - 1);
+            let nn = nominal_neighbors(class_codes.view(), categories.levels, &tables, k);
+            for (r, &row) in rows.iter().enumerate() {
+                for (j, v) in voted.row_mut(row).iter_mut().enumerate() {
+                    *v = most_frequent(nn.row(r).iter().map(|&o| class_codes[[o as usize, j]]));
+                }
+            }
+            let stream = Stream::new(self.seed, Purpose::Smote, class_no as u32);
+            for b in bases(rows.len(), n, stream) {
+                origin.push(Origin::Synthetic {
+                    source: Some(rows[b as usize]),
+                });
+                out_y.push((*label).clone());
+            }
+        }
+        Ok(Resampled {
+            x: Array2::zeros((origin.len(), 0)),
+            codes: categories.follow(&origin, voted.view()),
+            y: out_y,
+            origin,
+            models: Default::default(),
+        })
+    }
+
+    fn check_k(&self) -> Result<()> {
+        if !(1..=KNN_MAX_K).contains(&self.k_neighbors) {
+            return Err(Error::config(
+                "k_neighbors",
+                format!("{} is outside 1..={KNN_MAX_K}", self.k_neighbors),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -130,12 +196,7 @@ impl<L: Label> Smote<L> {
         categories: Option<Categories<'_>>,
         y: &[L],
     ) -> Result<Resampled<L>> {
-        if !(1..=KNN_MAX_K).contains(&self.k_neighbors) {
-            return Err(Error::config(
-                "k_neighbors",
-                format!("{} is outside 1..={KNN_MAX_K}", self.k_neighbors),
-            ));
-        }
+        self.check_k()?;
         let classes = Classes::of(x, y)?;
         let to_add = self.strategy.samples_to_add(&classes.counts())?;
         let mut jobs = Vec::new();
