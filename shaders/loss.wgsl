@@ -10,7 +10,7 @@ struct LossParams {
     scale: f32,
     beta: f32,
     count: u32,
-    _pad: u32,
+    heads: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: LossParams;
@@ -22,6 +22,7 @@ struct LossParams {
 @group(0) @binding(6) var<storage, read_write> out: array<f32>;
 @group(0) @binding(7) var<storage, read> logvar: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dlogvar_terms: array<f32>;
+@group(0) @binding(9) var<storage, read> head_spans: array<u32>;
 
 var<workgroup> shared_sum: array<f32, WG>;
 
@@ -109,6 +110,42 @@ fn gaussian_learned(
         sum += 0.5 * (r2 * w + s + ln_2pi);
         grad[i] = (o - x) * w * p.scale;
         dlogvar_terms[i] = select(0.0, 0.5 * (1.0 - r2 * w) * p.scale, s == raw);
+    }
+    reduce_to_partial(sum, lid, wid.x);
+}
+
+// Categorical cross-entropy of softmax heads, one invocation per (row, head): logits o = src and
+// one-hot targets x = aux (rows of p.latent columns); head h spans head_spans[2h] .. + head_spans[2h + 1].
+// With m = max(o_h) and t = sum(e^(o_h - m)):
+//   loss = m + ln t - sum(x_h o_h),   d/do_j = e^(o_j - m) / t - x_j
+// grad = d/do * scale (scale = 1 / rows); columns outside the heads are not touched.
+@compute @workgroup_size(WG)
+fn softmax_cross_entropy(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    var sum = 0.0;
+    for (var i = gid.x; i < p.len; i += stride(groups)) {
+        let r = i / p.heads;
+        let h = i % p.heads;
+        let first = r * p.latent + head_spans[2u * h];
+        let end = first + head_spans[2u * h + 1u];
+        var m = src[first];
+        for (var j = first + 1u; j < end; j++) {
+            m = max(m, src[j]);
+        }
+        var t = 0.0;
+        var dot = 0.0;
+        for (var j = first; j < end; j++) {
+            t += exp(src[j] - m);
+            dot += src[j] * aux[j];
+        }
+        sum += m + log(t) - dot;
+        for (var j = first; j < end; j++) {
+            grad[j] = (exp(src[j] - m) / t - aux[j]) * p.scale;
+        }
     }
     reduce_to_partial(sum, lid, wid.x);
 }

@@ -308,6 +308,40 @@ parity_test!(reconstruction_matches_cpu, REL, ABS, |e| {
     out
 });
 
+parity_test!(softmax_heads_match_cpu, REL, ABS, |e| {
+    let mut out = Vec::new();
+    for rows in SIZES {
+        // A numeric column, then heads of 1, 4 and 7 columns (13 columns).
+        let (cols, spans) = (13, [1u32, 1, 2, 4, 6, 7]);
+        let n = rows * cols;
+        let o = e.upload(&data(n, 21, -6.0, 6.0)).unwrap();
+        let mut targets = vec![0.0; n];
+        for r in 0..rows {
+            for h in spans.chunks_exact(2) {
+                targets[r * cols + (h[0] + r as u32 % h[1]) as usize] = 1.0;
+            }
+        }
+        let x = e.upload(&targets).unwrap();
+        let groups = e.upload_indices(&spans).unwrap();
+        let mut grad = e.upload(&vec![7.0; n]).unwrap();
+        let mut losses = e.upload(&[f32::NAN, 0.5]).unwrap();
+        e.softmax_cross_entropy(&o, &x, rows, cols, &groups, 3, &mut grad, &mut losses, 1);
+        let grad = e.read(&grad, n).unwrap();
+        for r in 0..rows {
+            assert_eq!(
+                grad[r * cols],
+                7.0,
+                "a column outside the heads was written"
+            );
+        }
+        out.push((format!("grad {rows} rows"), grad));
+        let l = e.read(&losses, 2).unwrap();
+        assert!(l[0].is_nan(), "softmax_cross_entropy wrote the wrong slot");
+        out.push((format!("loss {rows} rows"), vec![l[1]]));
+    }
+    out
+});
+
 parity_test!(learned_variance_loss_matches_cpu, REL, ABS, |e| {
     let mut out = Vec::new();
     for rows in SIZES {

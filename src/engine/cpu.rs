@@ -281,6 +281,36 @@ impl Engine for CpuEngine {
         losses[slot] += sum as f32;
     }
 
+    fn softmax_cross_entropy(
+        &mut self,
+        o: &Vec<f32>,
+        x: &Vec<f32>,
+        rows: usize,
+        cols: usize,
+        groups: &Vec<u32>,
+        heads: usize,
+        grad: &mut Vec<f32>,
+        losses: &mut Vec<f32>,
+        slot: usize,
+    ) {
+        let inv_rows = 1.0 / rows as f32;
+        let mut sum = 0.0f64;
+        for r in 0..rows {
+            for g in groups[..2 * heads].chunks_exact(2) {
+                let at = r * cols + g[0] as usize..r * cols + (g[0] + g[1]) as usize;
+                let (o, x) = (&o[at.clone()], &x[at.clone()]);
+                let max = o.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                let total: f32 = o.iter().map(|&v| exp(v - max)).sum();
+                let dot: f32 = o.iter().zip(x).map(|(&ov, &xv)| ov * xv).sum();
+                sum += f64::from(max + total.ln() - dot);
+                for ((gv, &ov), &xv) in grad[at].iter_mut().zip(o).zip(x) {
+                    *gv = (exp(ov - max) / total - xv) * inv_rows;
+                }
+            }
+        }
+        losses[slot] += sum as f32;
+    }
+
     fn gaussian_learned(
         &mut self,
         o: &Vec<f32>,
@@ -561,6 +591,56 @@ mod tests {
             Epilogue::BiasActivation(&bias, Activation::Relu),
         );
         assert_eq!(c, vec![0., 6., 5., 12.]);
+    }
+
+    #[test]
+    fn softmax_heads_match_hand_values_and_finite_differences() {
+        let mut e = CpuEngine;
+        // One row, a head over columns 1..3: o = [0, ln 3], x = [0, 1]: p = [1/4, 3/4],
+        // loss = ln 4 - ln 3, grad = p - x. Columns 0 and 3 are not the head's.
+        let o = vec![9.0, 0.0, 3f32.ln(), 9.0];
+        let x = vec![0.0, 0.0, 1.0, 0.0];
+        let mut grad = vec![f32::NAN; 4];
+        let mut losses = vec![0.0];
+        e.softmax_cross_entropy(&o, &x, 1, 4, &vec![1, 2], 1, &mut grad, &mut losses, 0);
+        assert_relative_eq!(losses[0], (4f32 / 3.0).ln(), max_relative = 1e-6);
+        assert_relative_eq!(grad[1], 0.25, max_relative = 1e-6);
+        assert_relative_eq!(grad[2], -0.25, max_relative = 1e-6);
+        assert!(
+            grad[0].is_nan() && grad[3].is_nan(),
+            "outside the head: {grad:?}"
+        );
+
+        // Three rows, heads of 3 and 2 columns after a numeric column: the gradient is the
+        // derivative of the summed loss (divided by rows), element by element.
+        let (rows, cols, groups) = (3, 6, vec![1, 3, 4, 2]);
+        let o: Vec<f32> = (0..rows * cols)
+            .map(|i| ((i * 7) % 11) as f32 * 0.4 - 2.0)
+            .collect();
+        let mut x = vec![0.0; rows * cols];
+        for r in 0..rows {
+            x[r * cols + 1 + r % 3] = 1.0;
+            x[r * cols + 4 + r % 2] = 1.0;
+        }
+        let loss = |o: &Vec<f32>| {
+            let mut l = vec![0.0];
+            let mut g = vec![0.0; rows * cols];
+            CpuEngine.softmax_cross_entropy(o, &x, rows, cols, &groups, 2, &mut g, &mut l, 0);
+            (f64::from(l[0]), g)
+        };
+        let (_, analytic) = loss(&o);
+        for i in (0..rows * cols).filter(|i| i % cols != 0) {
+            let h = 1e-2;
+            let (mut up, mut down) = (o.clone(), o.clone());
+            up[i] += h;
+            down[i] -= h;
+            let numeric = (loss(&up).0 - loss(&down).0) / (2.0 * f64::from(h)) / rows as f64;
+            assert!(
+                (numeric - f64::from(analytic[i])).abs() < 1e-3,
+                "element {i}: numeric {numeric}, analytic {}",
+                analytic[i]
+            );
+        }
     }
 
     #[test]

@@ -203,6 +203,25 @@ pub trait Engine {
         losses: &mut Self::Buffer,
         slot: usize,
     );
+    /// Categorical cross-entropy of softmax heads. Each row of logits `o` and of targets `x`
+    /// (`rows x cols`) holds `heads` groups of consecutive columns; `groups` lists each group's
+    /// first column and width (`[start_0, width_0, start_1, width_1, ...]`). Per row and group,
+    /// with `p = softmax(o_g)`: `loss = logsumexp(o_g) - sum(x_g o_g)` (the cross-entropy
+    /// `-sum(x_g ln p)` for targets that sum to 1), summed into `losses[slot]`, and
+    /// `grad_g = (p - x_g) / rows`. Columns outside the groups are left as they are.
+    #[allow(clippy::too_many_arguments)]
+    fn softmax_cross_entropy(
+        &mut self,
+        o: &Self::Buffer,
+        x: &Self::Buffer,
+        rows: usize,
+        cols: usize,
+        groups: &Self::Indices,
+        heads: usize,
+        grad: &mut Self::Buffer,
+        losses: &mut Self::Buffer,
+        slot: usize,
+    );
     /// KL divergence of `N(mu, exp(logvar))` to `N(0, I)`, summed into `losses[slot]`, and the
     /// gradient at the encoder head given `dz`, the gradient reaching `z` (already divided by `rows`):
     /// `dmu = dz + beta mu / rows`,

@@ -20,7 +20,7 @@ struct LossParams {
     scale: f32,
     beta: f32,
     count: u32,
-    _pad: u32,
+    heads: u32,
 }
 
 /// The first pass over `len` elements, then `out[slot] += scale * sum`.
@@ -105,6 +105,38 @@ pub(super) fn gaussian_learned(
         dlogvar_terms.into(),
     ];
     reduce(e, Kernel::GaussianLearned, p, &inputs, losses, slot, 1.0)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn softmax_cross_entropy(
+    e: &mut GpuEngine,
+    o: &GpuBuffer,
+    x: &GpuBuffer,
+    rows: usize,
+    cols: usize,
+    groups: &GpuBuffer,
+    heads: usize,
+    grad: &GpuBuffer,
+    losses: &GpuBuffer,
+    slot: usize,
+) -> Result<()> {
+    let p = LossParams {
+        len: (rows * heads) as u32,
+        latent: cols as u32,
+        heads: heads as u32,
+        scale: 1.0 / rows as f32,
+        ..LossParams::default()
+    };
+    let inputs = [o.into(), x.into(), groups.into(), grad.into()];
+    reduce(
+        e,
+        Kernel::SoftmaxCrossEntropy,
+        p,
+        &inputs,
+        losses,
+        slot,
+        1.0,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -351,6 +351,23 @@ impl Engine for GpuEngine {
         self.record(r);
     }
 
+    fn softmax_cross_entropy(
+        &mut self,
+        o: &GpuBuffer,
+        x: &GpuBuffer,
+        rows: usize,
+        cols: usize,
+        groups: &GpuBuffer,
+        heads: usize,
+        grad: &mut GpuBuffer,
+        losses: &mut GpuBuffer,
+        slot: usize,
+    ) {
+        let r =
+            loss::softmax_cross_entropy(self, o, x, rows, cols, groups, heads, grad, losses, slot);
+        self.record(r);
+    }
+
     fn gaussian_learned(
         &mut self,
         o: &GpuBuffer,
