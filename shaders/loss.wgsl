@@ -56,7 +56,8 @@ fn softplus(x: f32) -> f32 {
     return max(x, 0.0) + log(1.0 + exp(-abs(x)));
 }
 
-// Reconstruction of targets x = aux from logits o = src, per element:
+// Reconstruction of targets x = aux from logits o = src, per element of the first p.heads
+// (here: the numeric) columns of each row of p.latent columns:
 //   bernoulli: loss = softplus(o) - x o,   d/do = sigmoid(o) - x
 //   gaussian:  loss = (x - o)^2 / 2,       d/do = o - x
 // grad = d/do * scale (scale = 1 / rows).
@@ -69,6 +70,9 @@ fn reconstruction(
 ) {
     var sum = 0.0;
     for (var i = gid.x; i < p.len; i += stride(groups)) {
+        if i % p.latent >= p.heads {
+            continue; // a categorical head's column
+        }
         let o = src[i];
         let x = aux[i];
         var loss: f32;
@@ -86,7 +90,8 @@ fn reconstruction(
     reduce_to_partial(sum, lid, wid.x);
 }
 
-// Gaussian with a learned log-variance s_j per column (p.latent carries the column count), for
+// Gaussian with a learned log-variance s_j per column j < p.heads (the numeric columns; p.latent
+// carries the row width, and dlogvar_terms has p.heads columns), for
 // means o = src and targets x = aux, with s_j clamped to [MIN_LOGVAR, MAX_LOGVAR] and w = e^(-s_j):
 //   loss = ((x - o)^2 w + s_j + ln 2 pi) / 2,   d/do = (o - x) w,   d/ds_j = (1 - (x - o)^2 w) / 2
 // grad = d/do * scale; dlogvar_terms = d/ds_j * scale per element (0 where the clamp is active),
@@ -101,15 +106,19 @@ fn gaussian_learned(
     let ln_2pi = 1.8378770664093453;
     var sum = 0.0;
     for (var i = gid.x; i < p.len; i += stride(groups)) {
+        let j = i % p.latent;
+        if j >= p.heads {
+            continue; // a categorical head's column
+        }
         let o = src[i];
         let x = aux[i];
-        let raw = logvar[i % p.latent];
+        let raw = logvar[j];
         let s = clamp(raw, MIN_LOGVAR, MAX_LOGVAR);
         let w = exp(-s);
         let r2 = (x - o) * (x - o);
         sum += 0.5 * (r2 * w + s + ln_2pi);
         grad[i] = (o - x) * w * p.scale;
-        dlogvar_terms[i] = select(0.0, 0.5 * (1.0 - r2 * w) * p.scale, s == raw);
+        dlogvar_terms[(i / p.latent) * p.heads + j] = select(0.0, 0.5 * (1.0 - r2 * w) * p.scale, s == raw);
     }
     reduce_to_partial(sum, lid, wid.x);
 }

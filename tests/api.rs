@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use ndarray::{array, s, Array2, ArrayView2, Axis};
 use smrt::rng::{Purpose, Stream};
 use smrt::{
-    EarlyStopping, Error, Generation, Latent, Origin, Sampling, Smrt, Strategy, Vae, VaeConfig,
+    Balancer, EarlyStopping, Error, Generation, Latent, Origin, Sampling, Smrt, Strategy, Vae,
+    VaeConfig,
 };
 
 /// `n` draws from N(mean, L L^T), L lower-triangular 2x2.
@@ -538,5 +539,74 @@ fn prior_residual_rows_are_a_prior_draw_plus_their_source_rows_residual() {
                 row[j]
             );
         }
+    }
+}
+
+/// Two classes with a numeric column and two categorical ones; class "rare" sees only some of
+/// the categories.
+fn mixed_classes() -> (Array2<f32>, Array2<u32>, Vec<String>) {
+    let s = Stream::new(8, Purpose::Init, 0);
+    let n = 90;
+    let y: Vec<String> = (0..n)
+        .map(|i| if i < 72 { "common" } else { "rare" }.to_string())
+        .collect();
+    let x = Array2::from_shape_fn((n, 2), |(i, j)| {
+        s.normal_at((i * 2 + j) as u64) + if i < 72 { 0.0 } else { 3.0 }
+    });
+    let codes = Array2::from_shape_fn((n, 2), |(i, j)| match (i < 72, j) {
+        (true, 0) => (i % 5) as u32,
+        (false, 0) => [1, 3][i % 2],
+        (true, _) => (i % 2) as u32,
+        (false, _) => 1,
+    });
+    (x, codes, y)
+}
+
+#[test]
+fn smrt_draws_only_the_categories_of_the_class_and_residual_keeps_the_source_rows() {
+    let (x, codes, y) = mixed_classes();
+    let levels = [5, 2];
+    let categories = smrt::Categories {
+        codes: codes.view(),
+        levels: &levels,
+    };
+    for generation in [
+        Generation::Prior,
+        Generation::Posterior,
+        Generation::Interpolate,
+    ] {
+        for category in [smrt::CategoryDraw::Sample, smrt::CategoryDraw::Argmax] {
+            let out = quick()
+                .generation(generation)
+                .category(category)
+                .build()
+                .unwrap()
+                .fit_resample_mixed(x.view(), categories, &y)
+                .unwrap();
+            assert_eq!(out.codes.dim(), (144, 2));
+            assert_eq!(out.codes.slice(s![..90, ..]), codes);
+            for r in 90..144 {
+                assert!(
+                    [1, 3].contains(&out.codes[[r, 0]]),
+                    "{generation:?} row {r}"
+                );
+                assert_eq!(out.codes[[r, 1]], 1, "{generation:?} row {r}");
+            }
+        }
+    }
+    // Residual draws at temperature 0 are their source rows, categories included.
+    let out = quick()
+        .generation(Generation::Residual)
+        .temperature(0.0)
+        .build()
+        .unwrap()
+        .fit_resample_mixed(x.view(), categories, &y)
+        .unwrap();
+    for r in 90..144 {
+        let Origin::Synthetic { source: Some(i) } = out.origin[r] else {
+            panic!("residual rows have a source")
+        };
+        assert_eq!(out.codes.row(r), codes.row(i));
+        assert_eq!(out.x.row(r), x.row(i));
     }
 }

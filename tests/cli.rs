@@ -204,11 +204,7 @@ fn bad_flags_and_files_fail_cleanly() {
 
     // Bad files: (name, contents, what the message names).
     let file_cases = [
-        (
-            "malformed.csv",
-            "a,y\n1,x\n2,x\nhello,z\n",
-            "numeric columns only, and a hold",
-        ),
+        ("malformed.csv", "a,y\n1,x\n2,x\ninf,x\n", "line 4"),
         ("ragged.csv", "a,b,y\n1,2,x\n3,z\n", "line 3"),
         ("lonely.csv", "a,y\n1,x\n2,x\n3,x\n4,z\n", "\"z\" has 1 row"),
         ("empty.csv", "a,y\n", "no rows"),
@@ -706,7 +702,7 @@ fn mixed_tables_keep_input_rows_and_draw_categories_from_the_class() {
             .map(|c| rows[30..].iter().map(|rec| rec[c].to_string()).collect())
             .collect()
     };
-    for method in ["random-over", "smote", "random-under"] {
+    for method in ["random-over", "smote", "smrt", "random-under"] {
         let output = d.join(format!("{method}.csv"));
         let o = output.to_str().unwrap();
         let out = smrt(&[
@@ -744,7 +740,7 @@ fn mixed_tables_keep_input_rows_and_draw_categories_from_the_class() {
         }
     }
     // --numeric on a text column names the line and the column; NPY cannot hold categories;
-    // SMRT refuses categories by name.
+    // saved models refuse categories by name.
     let output = d.join("never.csv");
     let o = output.to_str().unwrap();
     let out = smrt(&["balance", "--input", i, "--output", o, "--numeric", "plan"]);
@@ -760,7 +756,16 @@ fn mixed_tables_keep_input_rows_and_draw_categories_from_the_class() {
         "smote",
     ]);
     assert_failed_cleanly(&out, &npy, ".npy");
-    let out = smrt(&["balance", "--input", i, "--output", o]);
+    let saved = d.join("models");
+    let out = smrt(&[
+        "balance",
+        "--input",
+        i,
+        "--output",
+        o,
+        "--save-models",
+        saved.to_str().unwrap(),
+    ]);
     assert_failed_cleanly(&out, &output, "plan, city, country, active");
     let out = smrt(&[
         "balance",

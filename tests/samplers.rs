@@ -473,14 +473,6 @@ fn categories_of_copies_and_kept_rows_are_their_source_rows() {
             assert_eq!(out.codes.row(r), c.row(i));
         }
     }
-    // SMRT takes no categories.
-    let err = smrt::Smrt::builder()
-        .epochs(1)
-        .build()
-        .unwrap()
-        .fit_resample_mixed(x.view(), categories, &y)
-        .unwrap_err();
-    assert!(err.to_string().contains("categorical"), "{err}");
     // Codes beyond their column's count are refused.
     let bad = Array2::from_elem((44, 1), 2u32);
     let err = Smote::new()

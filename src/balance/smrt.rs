@@ -5,16 +5,16 @@ use std::sync::{Arc, OnceLock};
 
 use ndarray::{Array2, ArrayView2, Axis};
 
-use super::{append, Balancer, Classes, Grown, Origin, Resampled};
-use crate::check;
+use super::{append, Balancer, Categories, Classes, Grown, Origin, Resampled};
 use crate::engine::{Backend, Device};
 use crate::error::{Error, Result};
 use crate::rng::{permutation, Purpose, Stream};
 use crate::scale::Scaling;
 use crate::strategy::{Label, Strategy};
+use crate::vae::no_codes;
 use crate::vae::{
-    Activation, BiasInit, EarlyStopping, EpochStats, Generation, Init, Latent, Likelihood,
-    Optimizer, Sampling, Vae, VaeConfig,
+    Activation, BiasInit, CategoryDraw, EarlyStopping, EpochStats, Generation, Init, Latent,
+    Likelihood, Optimizer, Sampling, Vae, VaeConfig,
 };
 
 /// The SMRT balancer (Synthetic Minority Reconstruction Technique).
@@ -89,16 +89,30 @@ impl<L: Label> Smrt<L> {
 
     /// Balances `x` (rows) with labels `y` (also available through [`Balancer`]).
     pub fn fit_resample(&self, x: ArrayView2<'_, f32>, y: &[L]) -> Result<Resampled<L>> {
-        let classes = Classes::of(x, y)?;
+        self.resample(x, None, y)
+    }
+
+    fn resample(
+        &self,
+        x: ArrayView2<'_, f32>,
+        categories: Option<Categories<'_>>,
+        y: &[L],
+    ) -> Result<Resampled<L>> {
+        let classes = match categories {
+            Some(_) if x.ncols() == 0 => Classes::of_labels(x.nrows(), y)?,
+            _ => Classes::of(x, y)?,
+        };
+        let heads = categories.map_or(0, |c| c.codes.ncols());
         let to_add = self.strategy.samples_to_add(&classes.counts())?;
         for (label, model) in &self.models {
-            check::width(x, model.features()).map_err(|_| {
-                Error::DataModel(format!(
-                    "the model passed in for class {label:?} has {} features, the data {}",
+            if model.features() != x.ncols() || model.heads().len() != heads {
+                return Err(Error::DataModel(format!(
+                    "the model passed in for class {label:?} has {} numeric and {} categorical columns, the data {} and {heads}",
                     model.features(),
+                    model.heads().len(),
                     x.ncols()
-                ))
-            })?;
+                )));
+            }
         }
 
         let jobs: Vec<(usize, &L, &Vec<usize>, usize)> = classes
@@ -117,8 +131,9 @@ impl<L: Label> Smrt<L> {
             }
         }
         let device = self.device()?;
+        let codes = categories.map(|c| c.codes);
         let grow = |&(class_no, label, rows, n): &(usize, &L, &Vec<usize>, usize)| {
-            self.grow_class(&device, x, class_no, label, rows, n)
+            self.grow_class(&device, x, codes, class_no, label, rows, n)
         };
         let results: Vec<_> = match device {
             // Classes are independent: on the CPU, train them side by side, one per core.
@@ -128,16 +143,20 @@ impl<L: Label> Smrt<L> {
         };
         let mut models = BTreeMap::new();
         let mut grown = Vec::with_capacity(jobs.len());
+        let mut grown_codes = vec![codes.map_or_else(|| no_codes(x.nrows()), |c| c.to_owned())];
         for (&(_, label, _, _), result) in jobs.iter().zip(results) {
-            let (model, rows_out, origin) = result?;
+            let (model, rows_out, codes_out, origin) = result?;
             grown.push(Grown {
                 label: label.clone(),
                 x: rows_out,
                 origin,
             });
+            grown_codes.push(codes_out);
             models.insert(label.clone(), model);
         }
         let mut out = append(x, y, grown, models);
+        let views: Vec<_> = grown_codes.iter().map(|c| c.view()).collect();
+        out.codes = ndarray::concatenate(Axis(0), &views).expect("codes of every row");
         if self.shuffle {
             let total = out.y.len();
             let order: Vec<usize> =
@@ -146,6 +165,7 @@ impl<L: Label> Smrt<L> {
                     .map(|i| i as usize)
                     .collect();
             out.x = out.x.select(Axis(0), &order);
+            out.codes = out.codes.select(Axis(0), &order);
             out.y = order.iter().map(|&i| out.y[i].clone()).collect();
             out.origin = order.iter().map(|&i| out.origin[i]).collect();
         }
@@ -158,6 +178,7 @@ impl<L: Label> Smrt<L> {
         &self,
         device: &Device,
         class_x: ArrayView2<'_, f32>,
+        class_codes: ArrayView2<'_, u32>,
         class_no: usize,
         label: &L,
     ) -> Result<Vae> {
@@ -169,9 +190,9 @@ impl<L: Label> Smrt<L> {
         match &self.observer {
             Some(EpochHook(f)) => {
                 let observe = |epoch: usize, stats: &EpochStats| f(label, epoch, stats);
-                Vae::fit_observed(device, class_x, &config, &observe)
+                Vae::fit_mixed_observed(device, class_x, class_codes, &config, Some(&observe))
             }
-            None => Vae::fit_on(device, class_x, &config),
+            None => Vae::fit_mixed_on(device, class_x, class_codes, &config),
         }
     }
 
@@ -217,7 +238,9 @@ impl<L: Label> Smrt<L> {
                             needed: 2,
                         });
                     }
-                    self.train_class(&device, x.select(Axis(0), rows).view(), class_no, label)?
+                    let class_x = x.select(Axis(0), rows);
+                    let codes = no_codes(rows.len());
+                    self.train_class(&device, class_x.view(), codes.view(), class_no, label)?
                 }
             };
             models.insert((*label).clone(), model);
@@ -226,33 +249,47 @@ impl<L: Label> Smrt<L> {
     }
 
     /// Trains (or takes) the model of one class and draws its `n` synthetic rows.
+    #[allow(clippy::too_many_arguments)]
     fn grow_class(
         &self,
         device: &Device,
         x: ArrayView2<'_, f32>,
+        codes: Option<ArrayView2<'_, u32>>,
         class_no: usize,
         label: &L,
         rows: &[usize],
         n: usize,
-    ) -> Result<(Vae, Array2<f32>, Vec<Origin>)> {
+    ) -> Result<GrownClass> {
         let class_x = x.select(Axis(0), rows);
+        let class_codes = codes.map_or_else(|| no_codes(rows.len()), |c| c.select(Axis(0), rows));
         let seeds = Stream::new(self.seed, Purpose::ClassSeed, 0);
         let model = match self.models.get(label) {
             Some(m) => m.clone(),
-            None => self.train_class(device, class_x.view(), class_no, label)?,
+            None => {
+                self.train_class(device, class_x.view(), class_codes.view(), class_no, label)?
+            }
         };
         let gen_seed = seeds.derive_seed(2 * class_no as u64 + 1);
-        let (rows_out, sources) =
-            model.sample_on(device, class_x.view(), n, gen_seed, &self.sampling)?;
+        let (rows_out, codes_out, sources) = model.sample_mixed_on(
+            device,
+            class_x.view(),
+            class_codes.view(),
+            n,
+            gen_seed,
+            &self.sampling,
+        )?;
         let origin = sources
             .into_iter()
             .map(|s| Origin::Synthetic {
                 source: s.map(|s| rows[s]),
             })
             .collect();
-        Ok((model, rows_out, origin))
+        Ok((model, rows_out, codes_out, origin))
     }
 }
+
+/// One class's model, synthetic rows (numeric columns, categorical codes) and their origins.
+type GrownClass = (Vae, Array2<f32>, Array2<u32>, Vec<Origin>);
 
 /// What [`SmrtBuilder::on_epoch`] calls: class, epoch, losses.
 type OnEpoch<L> = dyn Fn(&L, usize, &EpochStats) + Send + Sync;
@@ -322,6 +359,12 @@ impl<L: Label> SmrtBuilder<L> {
     /// Latent neighbours per row for [`Generation::Interpolate`].
     pub fn neighbors(mut self, neighbors: usize) -> Self {
         self.inner.sampling.neighbors = neighbors;
+        self
+    }
+
+    /// How categorical columns take their value from their softmax heads.
+    pub fn category(mut self, category: CategoryDraw) -> Self {
+        self.inner.sampling.category = category;
         self
     }
 
@@ -421,5 +464,21 @@ impl<L: Label> SmrtBuilder<L> {
 impl<L: Label> Balancer<L> for Smrt<L> {
     fn fit_resample(&self, x: ArrayView2<'_, f32>, y: &[L]) -> Result<Resampled<L>> {
         Smrt::fit_resample(self, x, y)
+    }
+
+    /// SMRT with categorical columns: each class's VAE takes them one-hot and gives one softmax
+    /// head per column ([`Vae::fit_mixed_on`]); synthetic rows take their categories as
+    /// [`Sampling::category`] and [`Generation`] say, always among the class's own.
+    fn fit_resample_mixed(
+        &self,
+        x: ArrayView2<'_, f32>,
+        categories: Categories<'_>,
+        y: &[L],
+    ) -> Result<Resampled<L>> {
+        categories.check(x.nrows())?;
+        if categories.codes.ncols() == 0 {
+            return self.fit_resample(x, y);
+        }
+        self.resample(x, Some(categories), y)
     }
 }

@@ -96,7 +96,7 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
         numeric: args.numeric.clone(),
     };
     let table = Table::read_typed(&args.input, args.label.as_deref(), delim, &hints)?;
-    if method == Method::Smrt {
+    if args.models.is_some() || args.save_models.is_some() {
         super::numeric_only(&table)?;
     }
     if let Some(name) = &args.mark_synthetic {

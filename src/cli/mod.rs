@@ -48,13 +48,14 @@ pub fn count(labels: &[String]) -> BTreeMap<String, usize> {
     c
 }
 
-/// SMRT models numeric columns only: a table with categorical ones is refused by name.
+/// Saved models (`fit`, `generate`, `--models`, `--save-models`) cover numeric columns only: a
+/// table with categorical ones is refused by name.
 pub fn numeric_only(table: &smrt::table::Table) -> Result<(), Error> {
     if table.has_categories() {
         return Err(Error::config(
             "input",
             format!(
-                "SMRT models numeric columns only, and {} hold text (categories): use --method smote (SMOTE-NC) or random-over, or --numeric COLUMNS to require numbers",
+                "saved models cover numeric columns only, and {} hold text (categories): balance without --models/--save-models, or --numeric COLUMNS to require numbers",
                 table.categorical_names().join(", ")
             ),
         ));

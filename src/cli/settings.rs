@@ -7,8 +7,8 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use smrt::{
-    Activation, Backend, BiasInit, EarlyStopping, Error, Generation, Init, Latent, Likelihood,
-    Optimizer, Sampling, Scaling, SmrtBuilder, Strategy,
+    Activation, Backend, BiasInit, CategoryDraw, EarlyStopping, Error, Generation, Init, Latent,
+    Likelihood, Optimizer, Sampling, Scaling, SmrtBuilder, Strategy,
 };
 
 /// Parses a value by its kebab-case name, as the TOML file spells it (`rms-prop`, `he-normal`).
@@ -129,6 +129,9 @@ pub struct Settings {
     /// Limit generated values to the range their column has in the class (default off).
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub clip: Option<bool>,
+    /// How categorical columns take their value: sample (from the softmax, default) or argmax.
+    #[arg(long, value_parser = kebab::<CategoryDraw>)]
+    pub category: Option<CategoryDraw>,
 }
 
 /// `latent = 8` or `latent = 0.5` in the TOML file, read as `--latent` reads them.
@@ -183,7 +186,7 @@ impl Settings {
         overlay!(self, file; method, strategy, ratio, seed, k_neighbors, shrinkage, backend,
             shuffle, hidden, latent, activation, init, bias_init, optimizer, learning_rate, epochs,
             batch_size, l2, clip_norm, dropout, patience, min_delta, beta, likelihood, scaling,
-            generation, min_steps, max_steps, temperature, neighbors, clip);
+            generation, min_steps, max_steps, temperature, neighbors, clip, category);
         Ok(self)
     }
 
@@ -266,6 +269,7 @@ impl Settings {
             || self.temperature.is_some()
             || self.neighbors.is_some()
             || self.clip.is_some()
+            || self.category.is_some()
             || self.shuffle.is_some();
         let misplaced = [
             ("epochs and the other model settings", vae_set, Method::Smrt),
@@ -287,13 +291,15 @@ impl Settings {
 
     /// `base` with the sampling settings that were given.
     pub fn sampling_over(&self, base: Sampling) -> Sampling {
-        sampling_over(
+        let mut s = sampling_over(
             base,
             self.generation,
             self.temperature,
             self.neighbors,
             self.clip,
-        )
+        );
+        s.category = self.category.unwrap_or(s.category);
+        s
     }
 
     /// The SMRT builder with every model setting applied.
@@ -325,6 +331,7 @@ impl Settings {
             likelihood,
             scaling,
             generation,
+            category,
             shuffle
         );
         if let Some(clip) = self.clip {
@@ -356,5 +363,6 @@ pub fn sampling_over(
         temperature: temperature.unwrap_or(base.temperature),
         neighbors: neighbors.unwrap_or(base.neighbors),
         clip: clip.unwrap_or(base.clip),
+        category: base.category,
     }
 }

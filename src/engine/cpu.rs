@@ -261,6 +261,7 @@ impl Engine for CpuEngine {
         x: &Vec<f32>,
         rows: usize,
         cols: usize,
+        numeric: usize,
         grad: &mut Vec<f32>,
         losses: &mut Vec<f32>,
         slot: usize,
@@ -268,7 +269,8 @@ impl Engine for CpuEngine {
         let n = rows * cols;
         let inv_rows = 1.0 / rows as f32;
         let mut sum = 0.0f64;
-        for ((g, &ov), &xv) in grad[..n].iter_mut().zip(&o[..n]).zip(&x[..n]) {
+        let elements = grad[..n].iter_mut().zip(&o[..n]).zip(&x[..n]).enumerate();
+        for (_, ((g, &ov), &xv)) in elements.filter(|(i, _)| i % cols < numeric) {
             let (loss, d) = match likelihood {
                 Likelihood::Bernoulli => (softplus(ov) - xv * ov, sigmoid(ov) - xv),
                 Likelihood::Gaussian | Likelihood::GaussianLearned => {
@@ -318,6 +320,7 @@ impl Engine for CpuEngine {
         logvar: &Vec<f32>,
         rows: usize,
         cols: usize,
+        numeric: usize,
         grad: &mut Vec<f32>,
         dlogvar_terms: &mut Vec<f32>,
         losses: &mut Vec<f32>,
@@ -325,14 +328,11 @@ impl Engine for CpuEngine {
     ) {
         const LN_2PI: f32 = 1.837_877_1;
         let inv_rows = 1.0 / rows as f32;
-        let n = rows * cols;
         let mut sum = 0.0f64;
-        let elements = grad[..n]
-            .iter_mut()
-            .zip(&mut dlogvar_terms[..n])
-            .zip(o[..n].iter().zip(&x[..n]));
-        for (i, ((g, ds), (&ov, &xv))) in elements.enumerate() {
-            let raw = logvar[i % cols];
+        for (r, j) in (0..rows).flat_map(|r| (0..numeric).map(move |j| (r, j))) {
+            let (g, ds) = (&mut grad[r * cols + j], &mut dlogvar_terms[r * numeric + j]);
+            let (ov, xv) = (o[r * cols + j], x[r * cols + j]);
+            let raw = logvar[j];
             let s = raw.clamp(Likelihood::MIN_LOGVAR, Likelihood::MAX_LOGVAR);
             let w = exp(-s);
             let r2 = (xv - ov) * (xv - ov);
@@ -655,6 +655,7 @@ mod tests {
             &o,
             &vec![1.0, 0.0],
             1,
+            2,
             2,
             &mut grad,
             &mut losses,

@@ -166,9 +166,11 @@ pub trait Engine {
         z: &mut Self::Buffer,
         eps: &mut Self::Buffer,
     );
-    /// Reconstruction loss and its gradient for logits `o` against targets `x` (`rows x cols`):
-    /// adds the summed loss to `losses[slot]` and writes `grad = d(loss)/d(o) / rows`. Both
-    /// Gaussians compute the unit-variance loss here; the learned variance has its own kernel,
+    /// Reconstruction loss and its gradient for logits `o` against targets `x` (`rows x cols`),
+    /// over the first `numeric` columns of each row (the rest belong to categorical heads,
+    /// [`Engine::softmax_cross_entropy`], and are left as they are): adds the summed loss to
+    /// `losses[slot]` and writes `grad = d(loss)/d(o) / rows`. Both Gaussians compute the
+    /// unit-variance loss here; the learned variance has its own kernel,
     /// [`Engine::gaussian_learned`].
     #[allow(clippy::too_many_arguments)]
     fn reconstruction(
@@ -178,18 +180,20 @@ pub trait Engine {
         x: &Self::Buffer,
         rows: usize,
         cols: usize,
+        numeric: usize,
         grad: &mut Self::Buffer,
         losses: &mut Self::Buffer,
         slot: usize,
     );
     /// The loss of [`Likelihood::GaussianLearned`] and its gradients, for means `o` against
-    /// targets `x` (`rows x cols`) with log-variances `logvar` (`cols`, used clamped to
-    /// [`Likelihood::MIN_LOGVAR`]..=[`Likelihood::MAX_LOGVAR`]). Per element, with
+    /// targets `x` (`rows x cols`, of which the first `numeric` columns of each row are
+    /// Gaussian; the rest are left as they are) with log-variances `logvar` (`numeric`, used
+    /// clamped to [`Likelihood::MIN_LOGVAR`]..=[`Likelihood::MAX_LOGVAR`]). Per element, with
     /// `w = e^(-s_j)` and `s_j` the clamped value:
     /// `loss = 0.5 ((x - o)^2 w + s_j + ln 2 pi)`, summed into `losses[slot]`;
-    /// `grad = (o - x) w / rows`; `dlogvar_terms[r, j] = 0.5 (1 - (x - o)^2 w) / rows`, or 0 where
-    /// the clamp is active. The column sums of `dlogvar_terms` ([`Engine::bias_grad`]) are the
-    /// gradient with respect to `logvar`.
+    /// `grad = (o - x) w / rows`; `dlogvar_terms[r, j] = 0.5 (1 - (x - o)^2 w) / rows`
+    /// (`rows x numeric`), or 0 where the clamp is active. The column sums of `dlogvar_terms`
+    /// ([`Engine::bias_grad`]) are the gradient with respect to `logvar`.
     #[allow(clippy::too_many_arguments)]
     fn gaussian_learned(
         &mut self,
@@ -198,6 +202,7 @@ pub trait Engine {
         logvar: &Self::Buffer,
         rows: usize,
         cols: usize,
+        numeric: usize,
         grad: &mut Self::Buffer,
         dlogvar_terms: &mut Self::Buffer,
         losses: &mut Self::Buffer,

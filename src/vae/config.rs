@@ -70,6 +70,8 @@ pub enum Generation {
     Posterior,
     /// `x_i + dec(mu_i + t sigma_i eps) - dec(mu_i)`: the real row moved along a direction the
     /// model learned, keeping the detail its decoder cannot reproduce. `t = 0` gives `x_i`.
+    /// A categorical column keeps `x_i`'s category unless the head's most probable category at
+    /// `z` differs from the one at `mu_i`; then it takes the one at `z`.
     Residual,
     /// `x_i + dec(t eps) - dec(mu_i)`: a prior draw carrying the detail of a real row that the
     /// decoder cannot reproduce. Where the decoder reconstructs the class well this is a prior
@@ -96,6 +98,22 @@ pub struct Sampling {
     pub clip: bool,
     /// Latent neighbours of each row that [`Generation::Interpolate`] chooses among.
     pub neighbors: usize,
+    /// How a categorical column's value is taken from its softmax head.
+    #[serde(default)]
+    pub category: CategoryDraw,
+}
+
+/// How a generated row's category is taken from a categorical column's softmax head (residual
+/// and prior-residual draws keep the source row's category unless the head's arg-max moves; see
+/// [`Generation::Residual`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CategoryDraw {
+    /// A draw from the softmax: categories keep the frequencies the model learned.
+    #[default]
+    Sample,
+    /// The most probable category.
+    Argmax,
 }
 
 impl Default for Sampling {
@@ -105,6 +123,7 @@ impl Default for Sampling {
             temperature: 1.0,
             clip: false,
             neighbors: 5,
+            category: CategoryDraw::Sample,
         }
     }
 }

@@ -9,8 +9,9 @@ use std::ops::Range;
 
 use ndarray::{Array2, ArrayView2};
 
+use super::model::no_codes;
 use super::network::{forward, DeviceLayer, StackBuffers};
-use super::{Activation, Generation, Likelihood, Sampling, Vae};
+use super::{Activation, CategoryDraw, Generation, Likelihood, Sampling, Vae};
 use crate::engine::{Backend, CpuEngine, Device, Engine};
 use crate::error::Result;
 use crate::rng::{Purpose, Stream};
@@ -33,9 +34,11 @@ struct Inference<'e, E: Engine> {
 
 impl<'e, E: Engine> Inference<'e, E> {
     fn new(e: &'e mut E, vae: &Vae) -> Result<Self> {
+        // With categorical heads the output stays raw (logits); a Bernoulli sigmoid is applied
+        // to the numeric columns on the host (`Vae::split`).
         let out_act = match vae.config.likelihood {
-            Likelihood::Bernoulli => Activation::Sigmoid,
-            Likelihood::Gaussian | Likelihood::GaussianLearned => Activation::Identity,
+            Likelihood::Bernoulli if vae.heads.is_empty() => Activation::Sigmoid,
+            _ => Activation::Identity,
         };
         let enc = vae
             .encoder
@@ -49,7 +52,7 @@ impl<'e, E: Engine> Inference<'e, E> {
             .enumerate()
             .map(|(i, d)| DeviceLayer::upload(e, d, if i == last { out_act } else { d.activation }))
             .collect::<Result<Vec<_>>>()?;
-        let (features, latent) = (vae.modelled_features(), vae.latent);
+        let (features, latent) = (vae.network_width(), vae.latent);
         Ok(Inference {
             enc_bufs: StackBuffers::new(e, &enc, CHUNK, false)?,
             dec_bufs: StackBuffers::new(e, &dec, CHUNK, false)?,
@@ -87,7 +90,10 @@ impl<'e, E: Engine> Inference<'e, E> {
 /// units and scaled) and, for interpolation, their latent means and neighbours.
 struct Source {
     original: Array2<f32>,
+    /// The network's input: scaled numeric columns, then the one-hot categorical columns.
     scaled: Array2<f32>,
+    /// The categorical columns' codes.
+    codes: Array2<u32>,
     /// Posterior means, `rows x latent` (interpolation only).
     means: Option<Array2<f32>>,
     /// The latent neighbours of each row, `rows x k` (interpolation only).
@@ -104,6 +110,24 @@ impl Source {
         })
     }
 }
+
+/// What a run draws: modelled numeric columns (original units) and categorical codes, row-major.
+struct Drawn {
+    numeric: Vec<f32>,
+    codes: Vec<u32>,
+}
+
+impl Drawn {
+    fn with_capacity(rows: usize, vae: &Vae) -> Drawn {
+        Drawn {
+            numeric: Vec::with_capacity(rows * vae.modelled_features()),
+            codes: Vec::with_capacity(rows * vae.heads.len()),
+        }
+    }
+}
+
+/// The numeric columns, the categorical codes and the source row of each drawn row.
+pub type Sampled = (Array2<f32>, Array2<u32>, Vec<Option<usize>>);
 
 /// The streams of one run.
 struct Draws {
@@ -148,6 +172,7 @@ impl Vae {
     /// The posterior parameters `(mu, logvar)` of each row of `x` (original units), on the CPU
     /// engine (one pass, no training: rarely worth a device round trip).
     pub fn encode(&self, x: ArrayView2<'_, f32>) -> Result<(Array2<f32>, Array2<f32>)> {
+        self.numeric_only("encode")?;
         self.check_input(x)?;
         let scaled = self.scaler.transform(self.columns.select(x).view());
         self.encode_scaled(&mut CpuEngine::new(), scaled.view())
@@ -160,7 +185,7 @@ impl Vae {
         scaled: ArrayView2<'_, f32>,
     ) -> Result<(Array2<f32>, Array2<f32>)> {
         let data = scaled.as_slice().expect("standard layout");
-        let (d, l, n) = (self.modelled_features(), self.latent, scaled.nrows());
+        let (d, l, n) = (self.network_width(), self.latent, scaled.nrows());
         let mut inf = Inference::new(engine, self)?;
         let mut mu = Vec::with_capacity(n * l);
         let mut logvar = Vec::with_capacity(n * l);
@@ -182,6 +207,7 @@ impl Vae {
     /// Decodes latent vectors `z` (`n x latent`) to rows in the original units, on the CPU engine
     /// (constant columns filled in, whole-number columns rounded, nothing clipped).
     pub fn decode(&self, z: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
+        self.numeric_only("decode")?;
         crate::check::finite_matrix(z)?;
         crate::check::width(z, self.latent)?;
         let z = z.as_standard_layout();
@@ -305,7 +331,39 @@ impl Vae {
         seed: u64,
         sampling: &Sampling,
     ) -> Result<(Array2<f32>, Vec<Option<usize>>)> {
-        let source = self.source(device, x, sampling)?;
+        self.numeric_only("sample_range_on")?;
+        let codes = no_codes(x.nrows());
+        let (rows, _, sources) =
+            self.sample_mixed_range_on(device, x, codes.view(), range, seed, sampling)?;
+        Ok((rows, sources))
+    }
+
+    /// [`Vae::sample_on`] for a model of categorical columns too ([`Vae::fit_mixed_on`]): `x`
+    /// and `codes` hold the class's real rows (unused by [`Generation::Prior`]). Returns the
+    /// numeric columns, the categorical columns' codes and each row's source row.
+    pub fn sample_mixed_on(
+        &self,
+        device: &Device,
+        x: ArrayView2<'_, f32>,
+        codes: ArrayView2<'_, u32>,
+        n: usize,
+        seed: u64,
+        sampling: &Sampling,
+    ) -> Result<Sampled> {
+        self.sample_mixed_range_on(device, x, codes, 0..n, seed, sampling)
+    }
+
+    /// Rows `range` of the draws [`Vae::sample_mixed_on`] makes for `seed`.
+    pub fn sample_mixed_range_on(
+        &self,
+        device: &Device,
+        x: ArrayView2<'_, f32>,
+        codes: ArrayView2<'_, u32>,
+        range: Range<usize>,
+        seed: u64,
+        sampling: &Sampling,
+    ) -> Result<Sampled> {
+        let source = self.source(device, x, codes, sampling)?;
         let n = range.len();
         let out = match device {
             Device::Gpu(gpu) => {
@@ -319,9 +377,11 @@ impl Vae {
                     let part = start..(start + per).min(range.end);
                     self.draw(&mut CpuEngine::new(), &source, part, seed, sampling)
                 });
-                let mut out = Vec::with_capacity(n * self.modelled_features());
+                let mut out = Drawn::with_capacity(n, self);
                 for part in parts {
-                    out.extend(part?);
+                    let part = part?;
+                    out.numeric.extend(part.numeric);
+                    out.codes.extend(part.codes);
                 }
                 out
             }
@@ -338,34 +398,58 @@ impl Vae {
         seed: u64,
         sampling: &Sampling,
     ) -> Result<(Array2<f32>, Vec<Option<usize>>)> {
-        let source = self.source_with(engine, x, sampling)?;
+        self.numeric_only("sample_with")?;
+        let codes = no_codes(x.nrows());
+        let source = self.source_with(engine, x, codes.view(), sampling)?;
         let out = self.draw(engine, &source, 0..n, seed, sampling)?;
-        Ok(self.finish_run(&source, &out, 0..n, seed, sampling))
+        let (rows, _, sources) = self.finish_run(&source, &out, 0..n, seed, sampling);
+        Ok((rows, sources))
     }
 
-    /// The rows of a run (`out`: modelled columns of draws `range`) widened to every column, and
-    /// the source row of each draw.
+    /// The rows of a run (`out`: modelled columns of draws `range`) widened to every column,
+    /// their codes, and the source row of each draw.
     fn finish_run(
         &self,
         source: &Source,
-        out: &[f32],
+        out: &Drawn,
         range: Range<usize>,
         seed: u64,
         sampling: &Sampling,
-    ) -> (Array2<f32>, Vec<Option<usize>>) {
+    ) -> Sampled {
         let draws = Draws::new(seed);
-        let rows = self.finish(out, range.len(), sampling.clip);
+        let n = range.len();
+        let rows = self.finish(&out.numeric, n, sampling.clip);
+        let codes = Array2::from_shape_vec((n, self.heads.len()), out.codes.clone())
+            .expect("a code per row and head");
         let sources = range
             .map(|i| source.row_of(&draws, i, sampling.generation))
             .collect();
-        (rows, sources)
+        (rows, codes, sources)
+    }
+
+    /// An error for the numeric-only entry points of a model with categorical columns.
+    fn numeric_only(&self, what: &str) -> Result<()> {
+        if self.heads.is_empty() {
+            Ok(())
+        } else {
+            Err(crate::Error::DataModel(format!(
+                "{what} takes numeric columns only, and this model also has {} categorical: use the mixed entry points (sample_mixed_on)",
+                self.heads.len()
+            )))
+        }
     }
 
     /// The class rows a run draws from, prepared on `device`.
-    fn source(&self, device: &Device, x: ArrayView2<'_, f32>, s: &Sampling) -> Result<Source> {
+    fn source(
+        &self,
+        device: &Device,
+        x: ArrayView2<'_, f32>,
+        codes: ArrayView2<'_, u32>,
+        s: &Sampling,
+    ) -> Result<Source> {
         match device {
-            Device::Cpu => self.source_with(&mut CpuEngine::new(), x, s),
-            Device::Gpu(gpu) => self.source_with(&mut gpu.engine()?, x, s),
+            Device::Cpu => self.source_with(&mut CpuEngine::new(), x, codes, s),
+            Device::Gpu(gpu) => self.source_with(&mut gpu.engine()?, x, codes, s),
         }
     }
 
@@ -373,6 +457,7 @@ impl Vae {
         &self,
         engine: &mut E,
         x: ArrayView2<'_, f32>,
+        codes: ArrayView2<'_, u32>,
         s: &Sampling,
     ) -> Result<Source> {
         s.validate()?;
@@ -382,11 +467,23 @@ impl Vae {
                 s.generation
             )));
         }
+        if codes.nrows() != x.nrows() {
+            return Err(crate::Error::ShapeMismatch {
+                what: "rows of categorical codes",
+                expected: x.nrows(),
+                got: codes.nrows(),
+            });
+        }
         if x.nrows() > 0 {
             self.check_input(x)?;
         }
         let original = self.columns.select(x);
-        let scaled = self.scaler.transform(original.view());
+        let numeric = self.scaler.transform(original.view());
+        let hot = self.heads.one_hot(codes)?;
+        let scaled = ndarray::concatenate(ndarray::Axis(1), &[numeric.view(), hot.view()])
+            .expect("rows of both blocks agree")
+            .as_standard_layout()
+            .into_owned();
         let (mut means, mut neighbors) = (None, None);
         if s.generation == Generation::Interpolate {
             let (mu, _) = self.encode_scaled(engine, scaled.view())?;
@@ -399,12 +496,14 @@ impl Vae {
         Ok(Source {
             original,
             scaled,
+            codes: codes.to_owned(),
             means,
             neighbors,
         })
     }
 
-    /// Draws `range` of the run, modelled columns in original units (row-major).
+    /// Draws `range` of the run: modelled numeric columns in original units and the codes of the
+    /// categorical columns (both row-major).
     fn draw<E: Engine>(
         &self,
         engine: &mut E,
@@ -412,22 +511,24 @@ impl Vae {
         range: Range<usize>,
         seed: u64,
         s: &Sampling,
-    ) -> Result<Vec<f32>> {
-        let (d, l) = (self.modelled_features(), self.latent);
+    ) -> Result<Drawn> {
+        let (d, w, l) = (self.modelled_features(), self.network_width(), self.latent);
         let draws = Draws::new(seed);
         let t = s.temperature;
         let mut inf = Inference::new(engine, self)?;
-        let mut out = Vec::with_capacity(range.len() * d);
+        let mut out = Drawn::with_capacity(range.len(), self);
         let mut z = vec![0.0f32; CHUNK * l];
-        let mut batch = Vec::with_capacity(CHUNK * d);
+        let mut batch = Vec::with_capacity(CHUNK * w);
         for first in range.clone().step_by(CHUNK) {
             let rows = CHUNK.min(range.end - first);
             let z = &mut z[..rows * l];
             let offset = (first * l) as u64;
             let sources: Vec<usize> = (first..first + rows)
-                .map(|i| src.row_of(&draws, i, s.generation).unwrap_or(0))
+                .map(|i| src.row_of(&draws, i, s.generation))
+                .map(|i| i.unwrap_or(0))
                 .collect();
-            let mut decoded = match s.generation {
+            // The decoded rows, and for the residual modes the decoded posterior means.
+            let (moved, at_mean) = match s.generation {
                 Generation::Prior if t == 1.0 => {
                     // The noise drawn on the device itself: no upload per chunk.
                     inf.e.normal(
@@ -436,12 +537,12 @@ impl Vae {
                         Stream::new(seed, Purpose::Generate, 0),
                         offset,
                     );
-                    inf.decode_z(rows)?
+                    (inf.decode_z(rows)?, None)
                 }
                 Generation::Prior => {
                     Stream::new(seed, Purpose::Generate, 0).fill_normal(offset, z);
                     z.iter_mut().for_each(|v| *v *= t);
-                    inf.decode(z, rows)?
+                    (inf.decode(z, rows)?, None)
                 }
                 Generation::Posterior | Generation::Residual | Generation::PriorResidual => {
                     batch.clear();
@@ -461,42 +562,129 @@ impl Vae {
                         }
                     }
                     let moved = inf.decode(z, rows)?;
-                    if s.generation == Generation::Posterior {
-                        moved
+                    let at_mean = if s.generation == Generation::Posterior {
+                        None
                     } else {
                         let means: Vec<f32> = head
                             .chunks_exact(2 * l)
                             .flat_map(|h| h[..l].iter().copied())
                             .collect();
-                        let mut at_mean = inf.decode(&means, rows)?;
-                        let mut moved = moved;
-                        self.scaler.inverse_in_place(&mut moved);
-                        self.scaler.inverse_in_place(&mut at_mean);
-                        // x_i + dec(z) - dec(mu_i), in original units: exactly x_i when z = mu_i.
-                        for (k, &i) in sources.iter().enumerate() {
-                            let row = src.original.row(i);
-                            let (a, b) = (&moved[k * d..(k + 1) * d], &at_mean[k * d..(k + 1) * d]);
-                            out.extend(
-                                row.iter()
-                                    .zip(a.iter().zip(b))
-                                    .map(|(&x, (&a, &b))| x + (a - b)),
-                            );
-                        }
-                        continue;
-                    }
+                        Some(inf.decode(&means, rows)?)
+                    };
+                    (moved, at_mean)
                 }
                 Generation::Interpolate => {
                     interpolate(src, &draws, &sources, first, z);
-                    inf.decode(z, rows)?
+                    (inf.decode(z, rows)?, None)
                 }
             };
-            if matches!(s.generation, Generation::Prior | Generation::Posterior) {
-                self.add_output_noise(&mut decoded, (first * d) as u64, seed, t);
+            let (mut moved, logits) = self.split(moved, rows);
+            match at_mean {
+                Some(at_mean) => {
+                    let (mut at_mean, mean_logits) = self.split(at_mean, rows);
+                    self.scaler.inverse_in_place(&mut moved);
+                    self.scaler.inverse_in_place(&mut at_mean);
+                    // x_i + dec(z) - dec(mu_i), in original units: exactly x_i when z = mu_i.
+                    for (k, &i) in sources.iter().enumerate() {
+                        let row = src.original.row(i);
+                        let (a, b) = (&moved[k * d..(k + 1) * d], &at_mean[k * d..(k + 1) * d]);
+                        out.numeric.extend(
+                            row.iter()
+                                .zip(a.iter().zip(b))
+                                .map(|(&x, (&a, &b))| x + (a - b)),
+                        );
+                    }
+                    self.keep_or_move(src, &sources, &logits, &mean_logits, &mut out.codes);
+                }
+                None => {
+                    if matches!(s.generation, Generation::Prior | Generation::Posterior) {
+                        self.add_output_noise(&mut moved, (first * d) as u64, seed, t);
+                    }
+                    self.scaler.inverse_in_place(&mut moved);
+                    out.numeric.extend(moved);
+                    self.choose(&logits, first, seed, s.category, &mut out.codes);
+                }
             }
-            self.scaler.inverse_in_place(&mut decoded);
-            out.extend(decoded);
         }
         Ok(out)
+    }
+
+    /// Decoded rows (network width) split into the numeric columns and the heads' logits. With
+    /// heads and a Bernoulli likelihood the numeric columns get their sigmoid here (the network's
+    /// output stays raw for the softmax heads).
+    fn split(&self, decoded: Vec<f32>, rows: usize) -> (Vec<f32>, Vec<f32>) {
+        if self.heads.is_empty() {
+            return (decoded, Vec::new());
+        }
+        let (d, w) = (self.modelled_features(), self.network_width());
+        let mut numeric = Vec::with_capacity(rows * d);
+        let mut logits = Vec::with_capacity(rows * (w - d));
+        for row in decoded.chunks_exact(w) {
+            numeric.extend_from_slice(&row[..d]);
+            logits.extend_from_slice(&row[d..]);
+        }
+        if self.config.likelihood == Likelihood::Bernoulli {
+            numeric
+                .iter_mut()
+                .for_each(|v| *v = 1.0 / (1.0 + (-*v).exp()));
+        }
+        (numeric, logits)
+    }
+
+    /// The categories of rows `first..` from their heads' `logits`: a softmax draw (uniform `r * heads
+    /// + h` of a fixed stream) or the arg-max.
+    fn choose(
+        &self,
+        logits: &[f32],
+        first: usize,
+        seed: u64,
+        how: CategoryDraw,
+        out: &mut Vec<u32>,
+    ) {
+        let (q, width) = (self.heads.len(), self.heads.width());
+        if q == 0 {
+            return;
+        }
+        let stream = Stream::new(seed, Purpose::Generate, 3);
+        let mut codes = vec![0u32; q];
+        let mut uniforms = vec![0.0f32; q];
+        for (k, row) in logits.chunks_exact(width).enumerate() {
+            match how {
+                CategoryDraw::Argmax => self.heads.argmax(row, &mut codes),
+                CategoryDraw::Sample => {
+                    let at = ((first + k) * q) as u64;
+                    for (h, u) in uniforms.iter_mut().enumerate() {
+                        *u = stream.uniform_at(at + h as u64);
+                    }
+                    self.heads.sample(row, &uniforms, &mut codes);
+                }
+            }
+            out.extend_from_slice(&codes);
+        }
+    }
+
+    /// The categories of residual draws: each source row's own, unless the head's arg-max at
+    /// the moved latent point differs from its arg-max at the source's posterior mean.
+    fn keep_or_move(
+        &self,
+        src: &Source,
+        sources: &[usize],
+        moved: &[f32],
+        at_mean: &[f32],
+        out: &mut Vec<u32>,
+    ) {
+        let (q, width) = (self.heads.len(), self.heads.width());
+        if q == 0 {
+            return;
+        }
+        let (mut a, mut b) = (vec![0u32; q], vec![0u32; q]);
+        let rows = moved.chunks_exact(width).zip(at_mean.chunks_exact(width));
+        for ((m, c), &i) in rows.zip(sources) {
+            self.heads.argmax(m, &mut a);
+            self.heads.argmax(c, &mut b);
+            let own = src.codes.row(i);
+            out.extend((0..q).map(|h| if a[h] == b[h] { own[h] } else { a[h] }));
+        }
     }
 
     /// A draw of the decoder's own noise, `N(0, t^2 e^(s_j))` per element, added to decoded means
@@ -541,6 +729,7 @@ mod tests {
         let src = Source {
             original: Array2::zeros((n, 1)),
             scaled: Array2::zeros((n, 1)),
+            codes: Array2::zeros((n, 0)),
             means: Some(means.clone()),
             neighbors: Some(neighbors.clone()),
         };

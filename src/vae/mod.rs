@@ -3,6 +3,7 @@
 mod columns;
 mod config;
 mod generate;
+mod heads;
 mod model;
 mod network;
 mod persist;
@@ -10,9 +11,11 @@ mod train;
 
 pub use columns::{ColumnStats, Columns};
 pub use config::{
-    Activation, BiasInit, EarlyStopping, Generation, Init, Latent, Likelihood, Optimizer, Sampling,
-    VaeConfig,
+    Activation, BiasInit, CategoryDraw, EarlyStopping, Generation, Init, Latent, Likelihood,
+    Optimizer, Sampling, VaeConfig,
 };
+pub use heads::Heads;
+pub(crate) use model::no_codes;
 pub use model::{Dense, Vae};
 pub use persist::{model_files, ModelInfo, MODEL_VERSION};
 pub use train::{EpochObserver, EpochStats, History};

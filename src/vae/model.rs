@@ -1,8 +1,9 @@
 //! The fitted VAE: its layers, scaler and training history.
 
-use ndarray::{Array1, Array2, ArrayView2};
+use ndarray::{Array1, Array2, ArrayView2, Axis};
 
 use super::columns::Columns;
+use super::heads::Heads;
 use super::train::{train, EpochObserver, History};
 use super::{Activation, BiasInit, Init, Likelihood, VaeConfig};
 use crate::check;
@@ -86,6 +87,8 @@ pub struct Vae {
     pub(crate) columns: Columns,
     /// The learned log-variance of each modelled column ([`Likelihood::GaussianLearned`]).
     pub(crate) output_logvar: Option<Array1<f32>>,
+    /// The categorical columns, one softmax head each after the numeric columns.
+    pub(crate) heads: Heads,
 }
 
 impl Vae {
@@ -98,10 +101,7 @@ impl Vae {
 
     /// Fits a VAE to the rows of `x` on `device`.
     pub fn fit_on(device: &Device, x: ArrayView2<'_, f32>, config: &VaeConfig) -> Result<Vae> {
-        match device {
-            Device::Cpu => Vae::fit_with(&mut CpuEngine::new(), x, config),
-            Device::Gpu(gpu) => Vae::fit_with(&mut gpu.engine()?, x, config),
-        }
+        Vae::fit_mixed_observed(device, x, no_codes(x.nrows()).view(), config, None)
     }
 
     /// [`Vae::fit_on`], calling `observer` after every epoch (for progress displays).
@@ -111,9 +111,52 @@ impl Vae {
         config: &VaeConfig,
         observer: EpochObserver<'_>,
     ) -> Result<Vae> {
+        Vae::fit_mixed_observed(
+            device,
+            x,
+            no_codes(x.nrows()).view(),
+            config,
+            Some(observer),
+        )
+    }
+
+    /// Fits a VAE to rows with numeric columns `x` and categorical columns `codes` (one row of
+    /// codes per row of `x`; see [`Heads`]): each categorical column is one-hot on the way in
+    /// and a softmax head, trained with categorical cross-entropy, on the way out.
+    ///
+    /// ```
+    /// use ndarray::Array2;
+    /// use smrt::{Device, Sampling, Vae, VaeConfig};
+    ///
+    /// let x = Array2::from_shape_fn((40, 1), |(i, _)| i as f32 * 0.1);
+    /// let codes = Array2::from_shape_fn((40, 1), |(i, _)| (i % 3) as u32 * 2); // codes 0, 2, 4
+    /// let config = VaeConfig { epochs: 20, min_steps: 0, ..VaeConfig::default() };
+    /// let vae = Vae::fit_mixed_on(&Device::Cpu, x.view(), codes.view(), &config)?;
+    /// let (rows, cats, _) = vae.sample_mixed_on(&Device::Cpu, x.view(), codes.view(), 10, 1, &Sampling::default())?;
+    /// assert_eq!((rows.nrows(), cats.ncols()), (10, 1));
+    /// assert!(cats.iter().all(|c| [0, 2, 4].contains(c)));
+    /// # Ok::<(), smrt::Error>(())
+    /// ```
+    pub fn fit_mixed_on(
+        device: &Device,
+        x: ArrayView2<'_, f32>,
+        codes: ArrayView2<'_, u32>,
+        config: &VaeConfig,
+    ) -> Result<Vae> {
+        Vae::fit_mixed_observed(device, x, codes, config, None)
+    }
+
+    /// [`Vae::fit_mixed_on`] with an optional observer.
+    pub(crate) fn fit_mixed_observed(
+        device: &Device,
+        x: ArrayView2<'_, f32>,
+        codes: ArrayView2<'_, u32>,
+        config: &VaeConfig,
+        observer: Option<EpochObserver<'_>>,
+    ) -> Result<Vae> {
         match device {
-            Device::Cpu => Vae::fit_inner(&mut CpuEngine::new(), x, config, Some(observer)),
-            Device::Gpu(gpu) => Vae::fit_inner(&mut gpu.engine()?, x, config, Some(observer)),
+            Device::Cpu => Vae::fit_inner(&mut CpuEngine::new(), x, codes, config, observer),
+            Device::Gpu(gpu) => Vae::fit_inner(&mut gpu.engine()?, x, codes, config, observer),
         }
     }
 
@@ -123,17 +166,28 @@ impl Vae {
         x: ArrayView2<'_, f32>,
         config: &VaeConfig,
     ) -> Result<Vae> {
-        Vae::fit_inner(engine, x, config, None)
+        Vae::fit_inner(engine, x, no_codes(x.nrows()).view(), config, None)
     }
 
     fn fit_inner<E: Engine>(
         engine: &mut E,
         x: ArrayView2<'_, f32>,
+        codes: ArrayView2<'_, u32>,
         config: &VaeConfig,
         observer: Option<EpochObserver<'_>>,
     ) -> Result<Vae> {
         config.validate()?;
-        check::finite_matrix(x)?;
+        if codes.nrows() != x.nrows() {
+            return Err(Error::ShapeMismatch {
+                what: "rows of categorical codes",
+                expected: x.nrows(),
+                got: codes.nrows(),
+            });
+        }
+        // A table of categorical columns only has no numeric values to check.
+        if x.ncols() > 0 || codes.ncols() == 0 {
+            check::finite_matrix(x)?;
+        }
         if x.nrows() < 2 {
             return Err(Error::ClassTooSmall {
                 class: "(the training rows)".into(),
@@ -152,7 +206,10 @@ impl Vae {
                 )));
             }
         }
-        let features = modelled.ncols();
+        let heads = Heads::observe(codes);
+        let data = ndarray::concatenate(Axis(1), &[scaled.view(), heads.one_hot(codes)?.view()])
+            .expect("rows of both blocks agree");
+        let features = data.ncols();
         let latent = config.latent.resolve(features);
         let (encoder, decoder) = init_layers(config, features, latent);
         let mut vae = Vae {
@@ -162,11 +219,12 @@ impl Vae {
             decoder,
             latent,
             history: History::default(),
-            columns,
             output_logvar: (config.likelihood == Likelihood::GaussianLearned)
-                .then(|| Array1::zeros(features)),
+                .then(|| Array1::zeros(modelled.ncols())),
+            columns,
+            heads,
         };
-        vae.history = train(engine, &mut vae, scaled.view(), observer)?;
+        vae.history = train(engine, &mut vae, data.view(), observer)?;
         Ok(vae)
     }
 
@@ -180,9 +238,21 @@ impl Vae {
         self.columns.len()
     }
 
-    /// Number of columns the network models (the features not constant in the training rows).
+    /// Number of numeric columns the network models (the numeric features not constant in the
+    /// training rows).
     pub fn modelled_features(&self) -> usize {
+        self.network_width() - self.heads.width()
+    }
+
+    /// Input (and output) columns of the network: the modelled numeric columns, then one
+    /// column per category of each head.
+    pub(crate) fn network_width(&self) -> usize {
         self.encoder[0].w.nrows()
+    }
+
+    /// The categorical columns (none for a model of numeric columns only).
+    pub fn heads(&self) -> &Heads {
+        &self.heads
     }
 
     /// What the model observed of each column: range, whole numbers, constant or modelled.
@@ -223,9 +293,17 @@ impl Vae {
 
     /// Checks that `x` has this model's width and finite values.
     pub(crate) fn check_input(&self, x: ArrayView2<'_, f32>) -> Result<()> {
-        check::finite_matrix(x)?;
+        // A model of categorical columns only takes rows without numeric values.
+        if x.ncols() > 0 || self.heads.is_empty() {
+            check::finite_matrix(x)?;
+        }
         check::width(x, self.features())
     }
+}
+
+/// Codes of no categorical columns, for `rows` rows.
+pub(crate) fn no_codes(rows: usize) -> Array2<u32> {
+    Array2::zeros((rows, 0))
 }
 
 /// The encoder `D -> h1 -> .. -> hn -> 2L` and the decoder `L -> hn -> .. -> h1 -> D`.

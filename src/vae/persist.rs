@@ -15,7 +15,7 @@ use ndarray::{Array1, Array2};
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
-use super::{Activation, Columns, Dense, History, Vae, VaeConfig};
+use super::{Activation, Columns, Dense, Heads, History, Vae, VaeConfig};
 use crate::error::{Error, Result};
 use crate::scale::Scaler;
 use crate::table::write_atomic;
@@ -49,6 +49,9 @@ struct Metadata {
     config: VaeConfig,
     scaler: Scaler,
     columns: Columns,
+    /// The categorical columns (absent for models of numeric columns).
+    #[serde(default, skip_serializing_if = "Heads::is_empty")]
+    heads: Heads,
     latent: usize,
     encoder: Vec<LayerMeta>,
     decoder: Vec<LayerMeta>,
@@ -140,6 +143,7 @@ impl Vae {
             config: self.config.clone(),
             scaler: self.scaler.clone(),
             columns: self.columns.clone(),
+            heads: self.heads.clone(),
             latent: self.latent,
             encoder: layers_meta(&self.encoder),
             decoder: layers_meta(&self.decoder),
@@ -215,7 +219,8 @@ impl Vae {
         };
         let encoder = load_stack("encoder", &meta.encoder)?;
         let decoder = load_stack("decoder", &meta.decoder)?;
-        let features = meta.columns.modelled().len();
+        let numeric = meta.columns.modelled().len();
+        let features = numeric + meta.heads.width();
         let chain = |layers: &[Dense], first: usize, last: usize| {
             !layers.is_empty()
                 && layers[0].w.nrows() == first
@@ -224,7 +229,7 @@ impl Vae {
         };
         if !chain(&encoder, features, 2 * meta.latent)
             || !chain(&decoder, meta.latent, features)
-            || meta.scaler.len() != features
+            || meta.scaler.len() != numeric
             || meta.columns.len() != meta.info.features.len()
             || meta
                 .columns
@@ -243,7 +248,7 @@ impl Vae {
         }
         let output_logvar = match meta.config.likelihood {
             super::Likelihood::GaussianLearned => Some(Array1::from(
-                tensor(&tensors, "output.logvar", &[features])
+                tensor(&tensors, "output.logvar", &[numeric])
                     .map_err(|r| model_error(&weights_path, r))?,
             )),
             _ => None,
@@ -257,6 +262,7 @@ impl Vae {
             history: meta.history,
             columns: meta.columns,
             output_logvar,
+            heads: meta.heads,
         };
         Ok((vae, meta.info))
     }

@@ -52,12 +52,22 @@ struct OutputVariance<B> {
     state: Vec<B>,
 }
 
+/// The categorical heads on the engine: `[start, width]` per head, and their number.
+struct DeviceHeads<I> {
+    spans: I,
+    count: usize,
+}
+
 /// The whole state of one fit on an engine.
 pub(crate) struct Trainer<'e, E: Engine> {
     e: &'e mut E,
     cfg: VaeConfig,
     latent: usize,
+    /// Network columns: the numeric ones, then the heads'.
     features: usize,
+    /// Numeric columns (the likelihood's); the rest belong to `heads`.
+    numeric: usize,
+    heads: Option<DeviceHeads<E::Indices>>,
     rows: usize,
     enc: Vec<DeviceLayer<E::Buffer>>,
     dec: Vec<DeviceLayer<E::Buffer>>,
@@ -116,18 +126,28 @@ impl<'e, E: Engine> Trainer<'e, E> {
         let contiguous = data.as_standard_layout();
         let data_buf = e.upload(contiguous.as_slice().expect("standard layout"))?;
         let latent = vae.latent;
+        let numeric = features - vae.heads.width();
         let variance = match &vae.output_logvar {
             Some(s) => Some(OutputVariance {
                 s: e.upload(s.as_slice().expect("contiguous"))?,
-                ds: e.zeros(features)?,
-                terms: e.zeros(batch * features)?,
+                ds: e.zeros(numeric)?,
+                terms: e.zeros(batch * numeric)?,
                 state: (0..states)
-                    .map(|_| e.zeros(features))
+                    .map(|_| e.zeros(numeric))
                     .collect::<Result<_>>()?,
             }),
             None => None,
         };
+        let heads = match vae.heads.len() {
+            0 => None,
+            count => Some(DeviceHeads {
+                spans: e.upload_indices(&vae.heads.spans(numeric))?,
+                count,
+            }),
+        };
         Ok(Trainer {
+            numeric,
+            heads,
             variance,
             xb: e.zeros(batch * features)?,
             z: e.zeros(batch * latent)?,
@@ -197,12 +217,13 @@ impl<'e, E: Engine> Trainer<'e, E> {
                     &v.s,
                     rows,
                     d,
+                    self.numeric,
                     &mut self.dec_gout[last],
                     &mut v.terms,
                     &mut self.losses,
                     base,
                 );
-                e.bias_grad(&v.terms, rows, d, &mut v.ds);
+                e.bias_grad(&v.terms, rows, self.numeric, &mut v.ds);
             }
             None => e.reconstruction(
                 self.cfg.likelihood,
@@ -210,10 +231,24 @@ impl<'e, E: Engine> Trainer<'e, E> {
                 &self.xb,
                 rows,
                 d,
+                self.numeric,
                 &mut self.dec_gout[last],
                 &mut self.losses,
                 base,
             ),
+        }
+        if let Some(heads) = &self.heads {
+            e.softmax_cross_entropy(
+                self.dec_bufs.output(),
+                &self.xb,
+                rows,
+                d,
+                &heads.spans,
+                heads.count,
+                &mut self.dec_gout[last],
+                &mut self.losses,
+                base,
+            );
         }
         backward(
             e,
@@ -282,14 +317,14 @@ impl<'e, E: Engine> Trainer<'e, E> {
                 e.sum_squares(&g.b, l.fan_out, &mut self.norm, 0);
             }
             if let Some(v) = &self.variance {
-                e.sum_squares(&v.ds, self.features, &mut self.norm, 0);
+                e.sum_squares(&v.ds, self.numeric, &mut self.norm, 0);
             }
             for (l, g) in &mut params {
                 e.clip(&mut g.w, l.fan_in * l.fan_out, &self.norm, 0, max_norm);
                 e.clip(&mut g.b, l.fan_out, &self.norm, 0, max_norm);
             }
             if let Some(v) = &mut self.variance {
-                e.clip(&mut v.ds, self.features, &self.norm, 0, max_norm);
+                e.clip(&mut v.ds, self.numeric, &self.norm, 0, max_norm);
             }
         }
         let update = Update {
@@ -303,7 +338,7 @@ impl<'e, E: Engine> Trainer<'e, E> {
             e.optimizer_step(update, &mut l.b, &g.b, &mut g.state_b, l.fan_out);
         }
         if let Some(v) = &mut self.variance {
-            e.optimizer_step(update, &mut v.s, &v.ds, &mut v.state, self.features);
+            e.optimizer_step(update, &mut v.s, &v.ds, &mut v.state, self.numeric);
         }
     }
 
@@ -314,7 +349,7 @@ impl<'e, E: Engine> Trainer<'e, E> {
         let n_enc = self.enc.len();
         if k == 2 * (n_enc + self.dec.len()) {
             let v = self.variance.as_mut().expect("a learned variance");
-            return (&mut v.s, &mut v.ds, self.features);
+            return (&mut v.s, &mut v.ds, self.numeric);
         }
         let (layers, grads, i) = if k / 2 < n_enc {
             (&mut self.enc, &mut self.enc_grads, k / 2)
@@ -339,7 +374,7 @@ impl<'e, E: Engine> Trainer<'e, E> {
             *dst = src.download(e, dst.activation)?;
         }
         if let Some(v) = &self.variance {
-            vae.output_logvar = Some(e.read(&v.s, self.features)?.into());
+            vae.output_logvar = Some(e.read(&v.s, self.numeric)?.into());
         }
         Ok(())
     }
@@ -436,7 +471,7 @@ mod tests {
     use crate::engine::CpuEngine;
     use crate::scale::Scaler;
     use crate::vae::model::init_layers;
-    use crate::vae::{Activation, Likelihood};
+    use crate::vae::{Activation, Heads, Likelihood};
     use ndarray::Array2;
 
     /// The objective of one batch as the loop minimises it: `(recon + beta kl) / rows + l2`.
@@ -447,9 +482,10 @@ mod tests {
         (f64::from(s[0]) + f64::from(tr.cfg.beta) * f64::from(s[1])) / rows as f64 + f64::from(s[2])
     }
 
-    fn untrained(cfg: VaeConfig, features: usize) -> Vae {
-        let latent = cfg.latent.resolve(features);
-        let (encoder, decoder) = init_layers(&cfg, features, latent);
+    fn untrained(cfg: VaeConfig, features: usize, heads: Heads) -> Vae {
+        let width = features + heads.width();
+        let latent = cfg.latent.resolve(width);
+        let (encoder, decoder) = init_layers(&cfg, width, latent);
         // A learned variance away from 0, so its gradient check is not at a special point.
         let output_logvar = (cfg.likelihood == Likelihood::GaussianLearned)
             .then(|| ndarray::Array1::from_shape_fn(features, |j| 0.3 - 0.2 * j as f32));
@@ -462,16 +498,26 @@ mod tests {
             history: History::default(),
             columns: crate::vae::Columns::unconstrained(features),
             output_logvar,
+            heads,
         }
     }
 
-    /// Central differences of the full loss against the analytic gradient of every parameter.
-    fn gradcheck(act: Activation, likelihood: Likelihood, dropout: f32) {
+    /// Central differences of the full loss against the analytic gradient of every parameter;
+    /// with `categorical`, two categorical columns (3 and 2 categories) after the numeric ones.
+    fn gradcheck(act: Activation, likelihood: Likelihood, dropout: f32, categorical: bool) {
         let (rows, d) = (6, 5);
         let noise = Stream::new(99, Purpose::Init, 0);
-        let x = Array2::from_shape_fn((rows, d), |(i, j)| {
+        let numeric = Array2::from_shape_fn((rows, d), |(i, j)| {
             0.05 + 0.9 * noise.uniform_at((i * d + j) as u64)
         });
+        let codes = if categorical {
+            Array2::from_shape_fn((rows, 2), |(i, j)| ((i + j) % (3 - j)) as u32)
+        } else {
+            Array2::zeros((rows, 0))
+        };
+        let heads = Heads::observe(codes.view());
+        let hot = heads.one_hot(codes.view()).unwrap();
+        let x = ndarray::concatenate(ndarray::Axis(1), &[numeric.view(), hot.view()]).unwrap();
         let cfg = VaeConfig {
             hidden: vec![4, 3],
             latent: crate::vae::Latent::Count(2),
@@ -485,7 +531,7 @@ mod tests {
             seed: 3,
             ..VaeConfig::default()
         };
-        let vae = untrained(cfg, d);
+        let vae = untrained(cfg, d, heads);
         let mut engine = CpuEngine::new();
         let mut tr = Trainer::new(&mut engine, &vae, x.view()).unwrap();
         let order =
@@ -516,7 +562,7 @@ mod tests {
                 let tol = 2e-3 + 2e-2 * numeric.abs().max(a.abs());
                 assert!(
                     err <= tol,
-                    "{act:?}/{likelihood:?}/dropout {dropout}: tensor {k} element {i}: numeric {numeric}, analytic {a}"
+                    "{act:?}/{likelihood:?}/dropout {dropout}/categorical {categorical}: tensor {k} element {i}: numeric {numeric}, analytic {a}"
                 );
             }
         }
@@ -536,14 +582,26 @@ mod tests {
                 Likelihood::Gaussian,
                 Likelihood::GaussianLearned,
             ] {
-                gradcheck(act, lik, 0.0);
+                gradcheck(act, lik, 0.0, false);
             }
         }
     }
 
     #[test]
+    fn gradient_matches_finite_differences_with_categorical_heads() {
+        for lik in [
+            Likelihood::Bernoulli,
+            Likelihood::Gaussian,
+            Likelihood::GaussianLearned,
+        ] {
+            gradcheck(Activation::Tanh, lik, 0.0, true);
+        }
+        gradcheck(Activation::Elu, Likelihood::Gaussian, 0.3, true);
+    }
+
+    #[test]
     fn gradient_matches_finite_differences_with_dropout() {
-        gradcheck(Activation::Tanh, Likelihood::Gaussian, 0.3);
-        gradcheck(Activation::Elu, Likelihood::GaussianLearned, 0.3);
+        gradcheck(Activation::Tanh, Likelihood::Gaussian, 0.3, false);
+        gradcheck(Activation::Elu, Likelihood::GaussianLearned, 0.3, false);
     }
 }

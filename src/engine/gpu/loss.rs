@@ -20,6 +20,8 @@ struct LossParams {
     scale: f32,
     beta: f32,
     count: u32,
+    /// Heads of `softmax_cross_entropy`; the numeric columns of `reconstruction` and
+    /// `gaussian_learned`.
     heads: u32,
 }
 
@@ -64,12 +66,15 @@ pub(super) fn reconstruction(
     x: &GpuBuffer,
     rows: usize,
     cols: usize,
+    numeric: usize,
     grad: &GpuBuffer,
     losses: &GpuBuffer,
     slot: usize,
 ) -> Result<()> {
     let p = LossParams {
         len: (rows * cols) as u32,
+        latent: cols as u32,
+        heads: numeric as u32,
         likelihood: likelihood as u32,
         scale: 1.0 / rows as f32,
         ..LossParams::default()
@@ -86,6 +91,7 @@ pub(super) fn gaussian_learned(
     logvar: &GpuBuffer,
     rows: usize,
     cols: usize,
+    numeric: usize,
     grad: &GpuBuffer,
     dlogvar_terms: &GpuBuffer,
     losses: &GpuBuffer,
@@ -94,6 +100,7 @@ pub(super) fn gaussian_learned(
     let p = LossParams {
         len: (rows * cols) as u32,
         latent: cols as u32,
+        heads: numeric as u32,
         scale: 1.0 / rows as f32,
         ..LossParams::default()
     };

@@ -343,11 +343,14 @@ impl Engine for GpuEngine {
         x: &GpuBuffer,
         rows: usize,
         cols: usize,
+        numeric: usize,
         grad: &mut GpuBuffer,
         losses: &mut GpuBuffer,
         slot: usize,
     ) {
-        let r = loss::reconstruction(self, likelihood, o, x, rows, cols, grad, losses, slot);
+        let r = loss::reconstruction(
+            self, likelihood, o, x, rows, cols, numeric, grad, losses, slot,
+        );
         self.record(r);
     }
 
@@ -375,6 +378,7 @@ impl Engine for GpuEngine {
         logvar: &GpuBuffer,
         rows: usize,
         cols: usize,
+        numeric: usize,
         grad: &mut GpuBuffer,
         dlogvar_terms: &mut GpuBuffer,
         losses: &mut GpuBuffer,
@@ -387,6 +391,7 @@ impl Engine for GpuEngine {
             logvar,
             rows,
             cols,
+            numeric,
             grad,
             dlogvar_terms,
             losses,
