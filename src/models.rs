@@ -1,8 +1,9 @@
 //! A directory of saved models, one per class: what `smrt fit` and `smrt balance --save-models`
 //! write and `smrt generate` and `smrt balance --models` read.
 //!
-//! `smrt-models.json` names the label column, the feature columns, the sampling settings the
-//! models were fitted with and, for each class, the base name of its model files
+//! `smrt-models.json` names the label column, the feature columns, the categories of the
+//! categorical ones, the sampling settings the models were fitted with and, for each class, the
+//! base name of its model files
 //! (`class-0.safetensors` and `class-0.json`, see [`Vae::save`]).
 
 use std::collections::BTreeMap;
@@ -24,6 +25,9 @@ struct Index {
     version: u32,
     label: String,
     features: Vec<String>,
+    /// The categories of each categorical column (absent when there are none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    categories: BTreeMap<String, Vec<String>>,
     /// Absent from directories written before it was recorded: those drew from the prior.
     #[serde(default)]
     sampling: Sampling,
@@ -35,8 +39,11 @@ struct Index {
 pub struct SavedModels {
     /// The label column's name.
     pub label: String,
-    /// The feature columns, in order.
+    /// The feature columns, in file order.
     pub features: Vec<String>,
+    /// The categorical feature columns by name, each with the text of its categories: code `c`
+    /// of the models is `categories[name][c]`.
+    pub categories: BTreeMap<String, Vec<String>>,
     /// How rows are drawn from the models unless a caller says otherwise.
     pub sampling: Sampling,
     /// One model per class.
@@ -55,7 +62,7 @@ impl SavedModels {
             let stem = format!("class-{i}");
             let info = ModelInfo {
                 class: class.clone(),
-                features: self.features.clone(),
+                features: self.model_features(),
             };
             vae.save(&dir.join(&stem), &info)?;
             classes.insert(class.clone(), stem);
@@ -65,6 +72,7 @@ impl SavedModels {
             version: MODEL_VERSION,
             label: self.label.clone(),
             features: self.features.clone(),
+            categories: self.categories.clone(),
             sampling: self.sampling,
             classes,
         };
@@ -91,10 +99,17 @@ impl SavedModels {
                 ),
             ));
         }
-        let mut models = BTreeMap::new();
+        let mut saved = SavedModels {
+            label: index.label,
+            features: index.features,
+            categories: index.categories,
+            sampling: index.sampling,
+            models: BTreeMap::new(),
+        };
+        let expected = saved.model_features();
         for (class, stem) in &index.classes {
             let (vae, info) = Vae::load(&dir.join(stem))?;
-            if info.class != *class || info.features != index.features {
+            if info.class != *class || info.features != expected {
                 return Err(model_error(
                     &dir.join(stem),
                     format!(
@@ -103,14 +118,19 @@ impl SavedModels {
                     ),
                 ));
             }
-            models.insert(class.clone(), vae);
+            saved.models.insert(class.clone(), vae);
         }
-        Ok(SavedModels {
-            label: index.label,
-            features: index.features,
-            sampling: index.sampling,
-            models,
-        })
+        Ok(saved)
+    }
+
+    /// The feature names in the models' order: the numeric columns, then the categorical ones
+    /// (each group in file order).
+    pub fn model_features(&self) -> Vec<String> {
+        let (categorical, numeric): (Vec<&String>, Vec<&String>) = self
+            .features
+            .iter()
+            .partition(|f| self.categories.contains_key(*f));
+        numeric.into_iter().chain(categorical).cloned().collect()
     }
 
     /// Checks that these models fit a table with `label` and `features`.

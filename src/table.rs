@@ -350,6 +350,64 @@ impl Table {
             .collect()
     }
 
+    /// The categories of each categorical column, by column name.
+    pub fn categories_by_name(&self) -> std::collections::BTreeMap<String, Vec<String>> {
+        self.feature_names()
+            .into_iter()
+            .zip(&self.features)
+            .filter_map(|(n, f)| match f {
+                Feature::Categorical { categories } => Some((n, categories.clone())),
+                Feature::Numeric => None,
+            })
+            .collect()
+    }
+
+    /// Re-expresses the categorical columns in the given dictionaries (the categories of each
+    /// categorical column by name, as saved with models): codes become indices into them. A
+    /// column typed differently, or a category missing from its dictionary, is an error naming
+    /// it.
+    pub fn recode(
+        &mut self,
+        dictionaries: &std::collections::BTreeMap<String, Vec<String>>,
+    ) -> Result<()> {
+        let names = self.feature_names();
+        let mut j = 0;
+        for (name, feature) in names.iter().zip(&mut self.features) {
+            let typed_here = matches!(feature, Feature::Categorical { .. });
+            let dictionary = dictionaries.get(name);
+            if typed_here != dictionary.is_some() {
+                return Err(Error::config(
+                    "models",
+                    format!(
+                        "column {name:?} is {} here but was {} when the models were fitted",
+                        if typed_here { "categorical" } else { "numeric" },
+                        if typed_here { "numeric" } else { "categorical" },
+                    ),
+                ));
+            }
+            let (Feature::Categorical { categories }, Some(dictionary)) = (feature, dictionary)
+            else {
+                continue;
+            };
+            let mut map = Vec::with_capacity(categories.len());
+            for c in categories.iter() {
+                let k = dictionary.iter().position(|d| d == c).ok_or_else(|| {
+                    Error::config(
+                        "models",
+                        format!(
+                            "category {c:?} of column {name:?} was not in the data the models were fitted on"
+                        ),
+                    )
+                })?;
+                map.push(k as u32);
+            }
+            self.codes.column_mut(j).mapv_inplace(|c| map[c as usize]);
+            *categories = dictionary.clone();
+            j += 1;
+        }
+        Ok(())
+    }
+
     /// The names of the categorical columns, in file order.
     pub fn categorical_names(&self) -> Vec<String> {
         self.feature_names()

@@ -739,8 +739,7 @@ fn mixed_tables_keep_input_rows_and_draw_categories_from_the_class() {
             }
         }
     }
-    // --numeric on a text column names the line and the column; NPY cannot hold categories;
-    // saved models refuse categories by name.
+    // --numeric on a text column names the line and the column; NPY cannot hold categories.
     let output = d.join("never.csv");
     let o = output.to_str().unwrap();
     let out = smrt(&["balance", "--input", i, "--output", o, "--numeric", "plan"]);
@@ -756,17 +755,88 @@ fn mixed_tables_keep_input_rows_and_draw_categories_from_the_class() {
         "smote",
     ]);
     assert_failed_cleanly(&out, &npy, ".npy");
-    let saved = d.join("models");
+    // Saved models keep the categories: fit, generate, and reuse by --models.
+    let models = d.join("models");
+    let m = models.to_str().unwrap();
+    let out = smrt(&["fit", "--input", i, "--out", m, "--epochs", "20", "--quiet"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let index = std::fs::read_to_string(models.join("smrt-models.json")).unwrap();
+    assert!(index.contains("\"Lyon, FR\""), "{index}");
+    let gen = d.join("gen.csv");
+    let out = smrt(&[
+        "generate",
+        "--models",
+        m,
+        "--class",
+        "churn",
+        "--n",
+        "40",
+        "--output",
+        gen.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut r = csv::Reader::from_path(&gen).unwrap();
+    assert_eq!(
+        r.headers().unwrap().iter().collect::<Vec<_>>(),
+        vec!["age", "plan", "city, country", "active", "label"]
+    );
+    let rows: Vec<csv::StringRecord> = r.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 40);
+    for rec in &rows {
+        rec[0].parse::<f32>().expect("age is a number");
+        for (c, seen) in (1..4).zip(&churn_values) {
+            assert!(
+                seen.iter().any(|v| v == &rec[c]),
+                "{:?} in column {c}",
+                &rec[c]
+            );
+        }
+    }
+    let (a, b) = (d.join("a.csv"), d.join("b.csv"));
+    let saved = d.join("saved");
+    let base = [
+        "balance", "--input", i, "--epochs", "20", "--quiet", "--output",
+    ];
+    let save = [
+        a.to_str().unwrap(),
+        "--save-models",
+        saved.to_str().unwrap(),
+    ];
+    let out = smrt(&[&base[..], &save[..]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let reuse = [b.to_str().unwrap(), "--models", saved.to_str().unwrap()];
+    let out = smrt(&[&base[..], &reuse[..]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    // A category the models never saw is refused by name.
+    let other = d.join("other.csv");
+    std::fs::write(&other, text.replacen("Oslo", "Berlin", 1)).unwrap();
     let out = smrt(&[
         "balance",
         "--input",
-        i,
+        other.to_str().unwrap(),
         "--output",
         o,
-        "--save-models",
+        "--models",
         saved.to_str().unwrap(),
     ]);
-    assert_failed_cleanly(&out, &output, "plan, city, country, active");
+    assert_failed_cleanly(&out, &output, "\"Berlin\" of column \"city, country\"");
     let out = smrt(&[
         "balance",
         "--input",

@@ -206,7 +206,24 @@ impl<L: Label> Smrt<L> {
         y: &[L],
         classes: Option<&[L]>,
     ) -> Result<BTreeMap<L, Vae>> {
-        let all = Classes::of(x, y)?;
+        self.fit_models_mixed(x, None, y, classes)
+    }
+
+    /// [`Smrt::fit_models`] for rows with categorical columns too.
+    pub fn fit_models_mixed(
+        &self,
+        x: ArrayView2<'_, f32>,
+        categories: Option<Categories<'_>>,
+        y: &[L],
+        classes: Option<&[L]>,
+    ) -> Result<BTreeMap<L, Vae>> {
+        if let Some(c) = &categories {
+            c.check(x.nrows())?;
+        }
+        let all = match categories {
+            Some(c) if x.ncols() == 0 && c.codes.ncols() > 0 => Classes::of_labels(x.nrows(), y)?,
+            _ => Classes::of(x, y)?,
+        };
         let wanted: Vec<L> = match classes {
             Some(c) => {
                 for l in c {
@@ -239,7 +256,8 @@ impl<L: Label> Smrt<L> {
                         });
                     }
                     let class_x = x.select(Axis(0), rows);
-                    let codes = no_codes(rows.len());
+                    let codes = categories
+                        .map_or_else(|| no_codes(rows.len()), |c| c.codes.select(Axis(0), rows));
                     self.train_class(&device, class_x.view(), codes.view(), class_no, label)?
                 }
             };

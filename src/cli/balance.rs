@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use smrt::models::SavedModels;
-use smrt::table::{Table, TypeHints};
+use smrt::table::Table;
 use smrt::{
     Backend, Balancer, Categories, Device, Error, RandomOverSampler, RandomUnderSampler, Sampling,
     Smote,
@@ -13,7 +13,7 @@ use smrt::{
 
 use super::progress::{summary, Progress};
 use super::settings::{Method, Settings};
-use super::{count, delimiter, same_file};
+use super::{count, delimiter, same_file, ColumnTypes};
 
 #[derive(clap::Args)]
 pub struct BalanceArgs {
@@ -29,14 +29,8 @@ pub struct BalanceArgs {
     /// Field delimiter of the CSV files (default `,`).
     #[arg(long)]
     pub delimiter: Option<char>,
-    /// Columns to treat as categorical even if every value is a number (comma-separated).
-    /// A column holding any text is categorical without it.
-    #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
-    pub categorical: Vec<String>,
-    /// Columns that must hold numbers (comma-separated): a value that is not one is an error
-    /// naming its line and column, instead of making the column categorical.
-    #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
-    pub numeric: Vec<String>,
+    #[command(flatten)]
+    pub types: ColumnTypes,
     /// A TOML file with settings named as the flags (`method = "smote"`, `epochs = 200`,
     /// `hidden = [64, 32]`); flags given on the command line win.
     #[arg(long)]
@@ -91,13 +85,20 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
             .build()?;
     }
     let delim = delimiter(args.delimiter)?;
-    let hints = TypeHints {
-        categorical: args.categorical.clone(),
-        numeric: args.numeric.clone(),
-    };
-    let table = Table::read_typed(&args.input, args.label.as_deref(), delim, &hints)?;
-    if args.models.is_some() || args.save_models.is_some() {
-        super::numeric_only(&table)?;
+    let mut saved = args.models.as_deref().map(SavedModels::load).transpose()?;
+    // Columns the models took as categories are read as categories again.
+    let mut hints = args.types.hints();
+    if let Some(m) = &saved {
+        let known = m
+            .categories
+            .keys()
+            .filter(|c| !hints.categorical.contains(c));
+        hints.categorical.extend(known.cloned().collect::<Vec<_>>());
+    }
+    let mut table = Table::read_typed(&args.input, args.label.as_deref(), delim, &hints)?;
+    if let (Some(m), Some(dir)) = (&saved, &args.models) {
+        m.check_columns(dir, table.label_name(), &table.feature_names())?;
+        table.recode(&m.categories)?;
     }
     if let Some(name) = &args.mark_synthetic {
         if table.header.contains(name) {
@@ -108,14 +109,6 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
         }
     }
     // Saved models keep the sampling settings they were fitted with; flags given now win.
-    let mut saved = match &args.models {
-        Some(dir) => {
-            let saved = SavedModels::load(dir)?;
-            saved.check_columns(dir, table.label_name(), &table.feature_names())?;
-            Some(saved)
-        }
-        None => None,
-    };
     let sampling = s.sampling_over(
         saved
             .as_ref()
@@ -202,6 +195,7 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
         let saved = SavedModels {
             label: table.label_name().to_string(),
             features: table.feature_names(),
+            categories: table.categories_by_name(),
             sampling,
             models: out.models.clone(),
         };

@@ -48,17 +48,25 @@ pub fn count(labels: &[String]) -> BTreeMap<String, usize> {
     c
 }
 
-/// Saved models (`fit`, `generate`, `--models`, `--save-models`) cover numeric columns only: a
-/// table with categorical ones is refused by name.
-pub fn numeric_only(table: &smrt::table::Table) -> Result<(), Error> {
-    if table.has_categories() {
-        return Err(Error::config(
-            "input",
-            format!(
-                "saved models cover numeric columns only, and {} hold text (categories): balance without --models/--save-models, or --numeric COLUMNS to require numbers",
-                table.categorical_names().join(", ")
-            ),
-        ));
+/// The flags that fix a column's type.
+#[derive(Debug, Default, clap::Args)]
+pub struct ColumnTypes {
+    /// Columns to treat as categorical even if every value is a number (comma-separated).
+    /// A column holding any text is categorical without it.
+    #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
+    pub categorical: Vec<String>,
+    /// Columns that must hold numbers (comma-separated): a value that is not one is an error
+    /// naming its line and column, instead of making the column categorical.
+    #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
+    pub numeric: Vec<String>,
+}
+
+impl ColumnTypes {
+    /// The reader's hints.
+    pub fn hints(&self) -> smrt::table::TypeHints {
+        smrt::table::TypeHints {
+            categorical: self.categorical.clone(),
+            numeric: self.numeric.clone(),
+        }
     }
-    Ok(())
 }

@@ -6,12 +6,12 @@ use std::time::Instant;
 
 use ndarray::{Array2, Axis};
 use smrt::models::SavedModels;
-use smrt::table::Table;
-use smrt::{Backend, Device, Error, Generation};
+use smrt::table::{Table, TypeHints};
+use smrt::{Backend, Categories, Device, Error, Generation};
 
 use super::progress::Progress;
 use super::settings::{kebab, sampling_over, Method, Settings};
-use super::{count, delimiter, same_file};
+use super::{count, delimiter, same_file, ColumnTypes};
 
 #[derive(clap::Args)]
 pub struct FitArgs {
@@ -24,6 +24,8 @@ pub struct FitArgs {
     /// Field delimiter of the CSV file (default `,`).
     #[arg(long)]
     pub delimiter: Option<char>,
+    #[command(flatten)]
+    pub types: ColumnTypes,
     /// Directory for the models (created if missing).
     #[arg(long)]
     pub out: PathBuf,
@@ -97,12 +99,12 @@ pub fn fit(args: FitArgs) -> Result<(), Error> {
     }
     settings.check_method()?;
     let strategy = settings.strategy()?;
-    let table = Table::read(
+    let table = Table::read_typed(
         &args.input,
         args.label.as_deref(),
         delimiter(args.delimiter)?,
+        &args.types.hints(),
     )?;
-    super::numeric_only(&table)?;
     let epochs = settings.epochs.unwrap_or(smrt::VaeConfig::default().epochs);
     let progress = Arc::new(Progress::new(args.quiet, epochs, count(&table.y)));
     let bars = Arc::clone(&progress);
@@ -112,12 +114,18 @@ pub fn fit(args: FitArgs) -> Result<(), Error> {
         .build()?;
     let started = Instant::now();
     let classes = (!args.classes.is_empty()).then_some(args.classes.as_slice());
-    let models = smrt.fit_models(table.x.view(), &table.y, classes);
+    let levels = table.levels();
+    let categories = Categories {
+        codes: table.codes.view(),
+        levels: &levels,
+    };
+    let models = smrt.fit_models_mixed(table.x.view(), Some(categories), &table.y, classes);
     progress.finish();
     let models = models?;
     let saved = SavedModels {
         label: table.label_name().to_string(),
         features: table.feature_names(),
+        categories: table.categories_by_name(),
         sampling: *smrt.sampling(),
         models,
     };
@@ -163,7 +171,7 @@ pub fn generate(args: GenerateArgs) -> Result<(), Error> {
         args.clip,
     );
     sampling.validate()?;
-    let real = class_rows(&args, &saved, sampling.generation)?;
+    let (real, real_codes) = class_rows(&args, &saved, sampling.generation)?;
     let device = Device::new(args.backend)?;
     let started = Instant::now();
     let mut header = saved.features.clone();
@@ -174,11 +182,25 @@ pub fn generate(args: GenerateArgs) -> Result<(), Error> {
         let mut fields: Vec<String> = Vec::with_capacity(header.len());
         for start in (0..args.n).step_by(GENERATE_PIECE) {
             let end = (start + GENERATE_PIECE).min(args.n);
-            let (rows, _) =
-                vae.sample_range_on(&device, real.view(), start..end, args.seed, &sampling)?;
-            for row in rows.rows() {
+            let (rows, codes, _) = vae.sample_mixed_range_on(
+                &device,
+                real.view(),
+                real_codes.view(),
+                start..end,
+                args.seed,
+                &sampling,
+            )?;
+            for (row, codes) in rows.rows().into_iter().zip(codes.rows()) {
                 fields.clear();
-                fields.extend(row.iter().map(|v| v.to_string()));
+                let (mut num, mut cat) = (row.iter(), codes.iter());
+                for name in &saved.features {
+                    fields.push(match saved.categories.get(name) {
+                        Some(dictionary) => {
+                            dictionary[*cat.next().expect("a code") as usize].clone()
+                        }
+                        None => num.next().expect("a value").to_string(),
+                    });
+                }
                 fields.push(args.class.clone());
                 out.write_record(&fields)?;
             }
@@ -197,14 +219,19 @@ pub fn generate(args: GenerateArgs) -> Result<(), Error> {
     Ok(())
 }
 
-/// The rows of the class in `--input` when `generation` starts from real rows, else none.
+/// The rows of the class in `--input` (numeric columns, and codes of the categorical ones in
+/// the models' dictionaries) when `generation` starts from real rows, else none.
 fn class_rows(
     args: &GenerateArgs,
     saved: &SavedModels,
     generation: Generation,
-) -> Result<Array2<f32>, Error> {
+) -> Result<(Array2<f32>, Array2<u32>), Error> {
     if generation == Generation::Prior {
-        return Ok(Array2::zeros((0, saved.features.len())));
+        let categorical = saved.categories.len();
+        return Ok((
+            Array2::zeros((0, saved.features.len() - categorical)),
+            Array2::zeros((0, categorical)),
+        ));
     }
     let Some(input) = &args.input else {
         return Err(Error::config(
@@ -214,9 +241,19 @@ fn class_rows(
             ),
         ));
     };
-    let table = Table::read(input, args.label.as_deref(), delimiter(args.delimiter)?)?;
-    super::numeric_only(&table)?;
+    // Typed as the models saw the columns.
+    let hints = TypeHints {
+        categorical: saved.categories.keys().cloned().collect(),
+        numeric: Vec::new(),
+    };
+    let mut table = Table::read_typed(
+        input,
+        args.label.as_deref(),
+        delimiter(args.delimiter)?,
+        &hints,
+    )?;
     saved.check_columns(&args.models, table.label_name(), &table.feature_names())?;
+    table.recode(&saved.categories)?;
     let rows: Vec<usize> = (0..table.y.len())
         .filter(|&i| table.y[i] == args.class)
         .collect();
@@ -226,5 +263,8 @@ fn class_rows(
             format!("{} has no rows of class {:?}", input.display(), args.class),
         ));
     }
-    Ok(table.x.select(Axis(0), &rows))
+    Ok((
+        table.x.select(Axis(0), &rows),
+        table.codes.select(Axis(0), &rows),
+    ))
 }

@@ -30,7 +30,8 @@ pub const MODEL_VERSION: u32 = 2;
 pub struct ModelInfo {
     /// The class the model generates, as written in the data.
     pub class: String,
-    /// The feature columns, in order.
+    /// The feature columns, in the model's order: the numeric columns, then the categorical
+    /// columns of its heads ([`Vae::heads`]).
     pub features: Vec<String>,
 }
 
@@ -94,10 +95,11 @@ impl Vae {
     /// # Ok::<(), smrt::Error>(())
     /// ```
     pub fn save(&self, base: &Path, info: &ModelInfo) -> Result<()> {
-        if info.features.len() != self.features() {
+        let columns = self.features() + self.heads.len();
+        if info.features.len() != columns {
             return Err(Error::ShapeMismatch {
                 what: "feature names",
-                expected: self.features(),
+                expected: columns,
                 got: info.features.len(),
             });
         }
@@ -230,7 +232,7 @@ impl Vae {
         if !chain(&encoder, features, 2 * meta.latent)
             || !chain(&decoder, meta.latent, features)
             || meta.scaler.len() != numeric
-            || meta.columns.len() != meta.info.features.len()
+            || meta.columns.len() + meta.heads.len() != meta.info.features.len()
             || meta
                 .columns
                 .modelled()
