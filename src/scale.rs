@@ -109,6 +109,9 @@ impl Scaler {
 
     /// `x * scale + offset`, in place on row-major data of this scaler's width.
     pub fn inverse_in_place(&self, data: &mut [f32]) {
+        if self.scale.is_empty() {
+            return; // no columns: nothing to scale
+        }
         for row in data.chunks_exact_mut(self.scale.len()) {
             for ((v, &o), &s) in row.iter_mut().zip(&self.offset).zip(&self.scale) {
                 *v = *v * s + o;

@@ -610,3 +610,24 @@ fn smrt_draws_only_the_categories_of_the_class_and_residual_keeps_the_source_row
         assert_eq!(out.x.row(r), x.row(i));
     }
 }
+
+#[test]
+fn smrt_balances_rows_whose_every_column_is_categorical() {
+    let (_, codes, y) = mixed_classes();
+    let none = Array2::<f32>::zeros((codes.nrows(), 0));
+    let levels = [5, 2];
+    let categories = smrt::Categories {
+        codes: codes.view(),
+        levels: &levels,
+    };
+    let out = quick()
+        .build()
+        .unwrap()
+        .fit_resample_mixed(none.view(), categories, &y)
+        .unwrap();
+    assert_eq!(out.x.dim(), (144, 0));
+    for r in 90..144 {
+        assert!([1, 3].contains(&out.codes[[r, 0]]));
+        assert_eq!(out.codes[[r, 1]], 1);
+    }
+}

@@ -109,6 +109,9 @@ impl Columns {
     /// every value is limited to its column's observed range.
     pub(crate) fn complete(&self, modelled: &[f32], rows: usize, clip: bool) -> Vec<f32> {
         let (m, d) = (self.modelled.len(), self.stats.len());
+        if d == 0 {
+            return Vec::new(); // categorical columns only
+        }
         let mut out = vec![0.0f32; rows * d];
         for (dst, src) in out.chunks_exact_mut(d).zip(modelled.chunks_exact(m)) {
             for (k, &j) in self.modelled.iter().enumerate() {
