@@ -739,6 +739,19 @@ fn mixed_tables_keep_input_rows_and_draw_categories_from_the_class() {
             }
         }
     }
+    // The summary counts the categorical columns.
+    let counted = d.join("counted.csv");
+    let out = smrt(&[
+        "balance",
+        "--input",
+        i,
+        "--output",
+        counted.to_str().unwrap(),
+        "--method",
+        "random-over",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("3 of 4 feature columns categorical"), "{err}");
     // --numeric on a text column names the line and the column; NPY cannot hold categories.
     let output = d.join("never.csv");
     let o = output.to_str().unwrap();

@@ -205,8 +205,16 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
         eprint!("{}", summary(&table.y, &out, &device.name()));
     }
     if !args.quiet {
+        let categorical = table.codes.ncols();
+        let columns = match categorical {
+            0 => String::new(),
+            c => format!(
+                ", {c} of {} feature columns categorical",
+                table.features.len()
+            ),
+        };
         eprintln!(
-            "{} rows in, {} rows out ({} synthetic) in {seconds:.2} s on {}",
+            "{} rows in, {} rows out ({} synthetic{columns}) in {seconds:.2} s on {}",
             table.y.len(),
             out.y.len(),
             out.synthetic_count(),

@@ -129,7 +129,8 @@ pub struct Settings {
     /// Limit generated values to the range their column has in the class (default off).
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub clip: Option<bool>,
-    /// How categorical columns take their value: sample (from the softmax, default) or argmax.
+    /// How categorical columns take their value: argmax (the most probable, default) or sample
+    /// (a draw from the softmax).
     #[arg(long, value_parser = kebab::<CategoryDraw>)]
     pub category: Option<CategoryDraw>,
 }

@@ -110,9 +110,10 @@ pub struct Sampling {
 #[serde(rename_all = "kebab-case")]
 pub enum CategoryDraw {
     /// A draw from the softmax: categories keep the frequencies the model learned.
-    #[default]
     Sample,
-    /// The most probable category.
+    /// The most probable category (the default: on the quality suite's mixed sets it gave the
+    /// same or a better score than a draw on 9 of 12 set and seed pairs, QUALITY.md).
+    #[default]
     Argmax,
 }
 
@@ -123,7 +124,7 @@ impl Default for Sampling {
             temperature: 1.0,
             clip: false,
             neighbors: 5,
-            category: CategoryDraw::Sample,
+            category: CategoryDraw::Argmax,
         }
     }
 }
