@@ -609,6 +609,24 @@ fn smrt_draws_only_the_categories_of_the_class_and_residual_keeps_the_source_row
         assert_eq!(out.codes.row(r), codes.row(i));
         assert_eq!(out.x.row(r), x.row(i));
     }
+    // Far from the source's latent mean the head's choice can move, and then the category does.
+    let far = quick()
+        .generation(Generation::Residual)
+        .temperature(4.0)
+        .build()
+        .unwrap()
+        .fit_resample_mixed(x.view(), categories, &y)
+        .unwrap();
+    let moved = (90..144)
+        .filter(|&r| {
+            let Origin::Synthetic { source: Some(i) } = far.origin[r] else {
+                panic!("residual rows have a source")
+            };
+            far.codes.row(r) != codes.row(i)
+        })
+        .count();
+    assert!(moved > 0, "no category moved at temperature 4");
+    assert!((90..144).all(|r| [1, 3].contains(&far.codes[[r, 0]])));
 }
 
 #[test]
