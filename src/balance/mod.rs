@@ -18,6 +18,7 @@ use ndarray::{Array2, ArrayView2};
 use crate::check;
 use crate::error::{Error, Result};
 use crate::strategy::Label;
+use crate::table::Table;
 use crate::vae::Vae;
 
 /// A resampler of labelled rows: SMRT, SMOTE, random over- or under-sampling.
@@ -60,6 +61,27 @@ pub trait Balancer<L: Label> {
         }
         self.fit_resample(x, y)
     }
+}
+
+/// Balances the rows of `table` with `balancer`: its numeric and categorical columns both, by
+/// [`Balancer::fit_resample_mixed`]. Write the result with [`Table::write_resampled`].
+///
+/// ```
+/// use smrt::{balance::resample_table, table::Table, RandomOverSampler};
+/// let csv = "size,colour,label\n1,red,a\n2,blue,a\n3,red,a\n4,red,b\n";
+/// let t = Table::from_reader(csv.as_bytes(), std::path::Path::new("t.csv"), None)?;
+/// let out = resample_table(&t, &RandomOverSampler::new())?;
+/// assert_eq!(out.class_counts()[&"b".to_string()], 3);
+/// assert_eq!(out.codes.ncols(), 1); // colour
+/// # Ok::<(), smrt::Error>(())
+/// ```
+pub fn resample_table(table: &Table, balancer: &dyn Balancer<String>) -> Result<Resampled<String>> {
+    let levels = table.levels();
+    let categories = Categories {
+        codes: table.codes.view(),
+        levels: &levels,
+    };
+    balancer.fit_resample_mixed(table.x.view(), categories, &table.y)
 }
 
 /// Categorical columns beside a numeric matrix: one code per row and column, below the column's

@@ -7,8 +7,7 @@ use std::time::Instant;
 use smrt::models::SavedModels;
 use smrt::table::Table;
 use smrt::{
-    Backend, Balancer, Categories, Device, Error, RandomOverSampler, RandomUnderSampler, Sampling,
-    Smote,
+    Backend, Balancer, Device, Error, RandomOverSampler, RandomUnderSampler, Sampling, Smote,
 };
 
 use super::progress::{summary, Progress};
@@ -154,12 +153,7 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
         }
     };
     let started = Instant::now();
-    let levels = table.levels();
-    let categories = Categories {
-        codes: table.codes.view(),
-        levels: &levels,
-    };
-    let out = sampler.fit_resample_mixed(table.x.view(), categories, &table.y);
+    let out = smrt::balance::resample_table(&table, sampler.as_ref());
     progress.finish();
     let out = out?;
     let seconds = started.elapsed().as_secs_f64();
