@@ -1,0 +1,311 @@
+"""smrt: repair class imbalance with variational auto-encoders (SMRT), SMOTE and random samplers.
+
+The samplers follow imbalanced-learn's conventions, so one replaces another in a line::
+
+    from smrt import SMRT
+    X_res, y_res = SMRT(random_state=0).fit_resample(X, y)
+
+``fit_resample`` takes NumPy arrays (float32 or float64, C or Fortran order), pandas DataFrames
+(text, ``category`` and ``bool`` columns are categorical) and lists; ``y`` of ints, strings or a
+pandas Series. It returns the kinds it got: an array of the input's float dtype, or a DataFrame
+with the same columns and dtypes; ``y`` as an array of the input's labels, or a Series. After a
+call, ``sample_indices_`` holds for each output row the input row it is or was drawn from (-1
+where there is none) and ``synthetic_`` whether it is synthetic.
+
+The computation runs in Rust (``smrt._smrt``) with the GIL released, on the CPU engine or a GPU
+(``backend='gpu'``); ``smrt.info()`` lists the GPU adapters found.
+"""
+
+import inspect
+
+import numpy as np
+
+from . import _smrt
+
+__all__ = [
+    "SMRT",
+    "SMOTE",
+    "SMOTENC",
+    "SMOTEN",
+    "RandomOverSampler",
+    "RandomUnderSampler",
+    "info",
+    "__version__",
+]
+
+__version__ = _smrt.version()
+
+try:  # scikit-learn's base class gives clone(), repr and tags; the samplers work without it.
+    from sklearn.base import BaseEstimator as _Base
+except ImportError:  # pragma: no cover
+    _Base = object
+
+
+def info():
+    """The GPU adapters found (one line each) and the engine ``backend='auto'`` picks."""
+    return _smrt.info()
+
+
+def _frame_parts(X):
+    """Numeric block (float32), categorical codes (uint32), category values per categorical
+    column, and how to rebuild the input's kind."""
+    import pandas as pd
+
+    numeric_cols, categorical_cols, values, codes = [], [], [], []
+    for name in X.columns:
+        col = X[name]
+        if (
+            pd.api.types.is_bool_dtype(col)
+            or isinstance(col.dtype, pd.CategoricalDtype)
+            or not pd.api.types.is_numeric_dtype(col)
+        ):
+            c, uniques = pd.factorize(col, use_na_sentinel=False)
+            categorical_cols.append(name)
+            codes.append(c.astype(np.uint32))
+            values.append(uniques)
+        else:
+            numeric_cols.append(name)
+    x = np.ascontiguousarray(X[numeric_cols].to_numpy(dtype=np.float32)) if numeric_cols else np.zeros((len(X), 0), np.float32)
+    c = np.column_stack(codes).astype(np.uint32) if codes else np.zeros((len(X), 0), np.uint32)
+    return x, c, values, (numeric_cols, categorical_cols)
+
+
+def _rebuild_frame(X, x, codes, values, cols):
+    import pandas as pd
+
+    numeric_cols, categorical_cols = cols
+    data = {}
+    for j, name in enumerate(numeric_cols):
+        dtype = X[name].dtype
+        column = x[:, j]
+        if pd.api.types.is_integer_dtype(dtype):
+            column = np.rint(column)
+        data[name] = pd.Series(column, name=name).astype(dtype)
+    for j, name in enumerate(categorical_cols):
+        taken = pd.Index(values[j]).take(codes[:, j])
+        data[name] = pd.Series(taken, name=name).astype(X[name].dtype)
+    return pd.DataFrame({name: data[name] for name in X.columns})
+
+
+class _Sampler(_Base):
+    """What every sampler shares: parameters, conversion in and out, provenance."""
+
+    _method = None
+
+    def __init__(self, sampling_strategy="auto", random_state=None):
+        self.sampling_strategy = sampling_strategy
+        self.random_state = random_state
+
+    @classmethod
+    def _get_param_names(cls):
+        sig = inspect.signature(cls.__init__)
+        return sorted(p for p in sig.parameters if p != "self")
+
+    def get_params(self, deep=True):
+        """The constructor's keywords and their values."""
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params):
+        """Sets constructor keywords; an unknown one is a ``ValueError``."""
+        valid = self._get_param_names()
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(f"invalid parameter {key!r} for {type(self).__name__}; valid: {valid}")
+            setattr(self, key, value)
+        return self
+
+    def _options(self):
+        return {}
+
+    def _seed(self):
+        rs = self.random_state
+        if rs is None:
+            return 0
+        if isinstance(rs, (int, np.integer)):
+            if rs < 0:
+                raise ValueError(f"random_state must be >= 0, got {rs}")
+            return int(rs)
+        raise TypeError("random_state must be None or an int")
+
+    def fit(self, X, y):
+        """Resamples once; the result is discarded (``fit_resample`` returns it)."""
+        self.fit_resample(X, y)
+        return self
+
+    def fit_resample(self, X, y):
+        """Resamples ``X`` (rows) with labels ``y``; returns ``(X_resampled, y_resampled)``."""
+        frame = hasattr(X, "columns") and hasattr(X, "iloc")
+        if frame:
+            x, codes, values, cols = _frame_parts(X)
+            out_dtype = None
+        else:
+            arr = np.asarray(X)
+            if arr.ndim != 2:
+                raise ValueError(f"X must be 2-D (rows x features), got {arr.ndim} dimension(s)")
+            if not np.issubdtype(arr.dtype, np.number):
+                raise TypeError(f"X must hold numbers (pass a pandas DataFrame for text columns), got {arr.dtype}")
+            out_dtype = arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.float64
+            x = arr.astype(np.float32, copy=False)
+            codes = np.zeros((x.shape[0], 0), np.uint32)
+            values = []
+        y_series = hasattr(y, "iloc") and hasattr(y, "name")
+        y_arr = np.asarray(y)
+        if y_arr.ndim != 1:
+            raise ValueError(f"y must be 1-D, got {y_arr.ndim} dimension(s)")
+        if len(y_arr) != x.shape[0]:
+            raise ValueError(f"X has {x.shape[0]} rows and y has {len(y_arr)} labels")
+        classes, y_codes = np.unique(y_arr, return_inverse=True)
+        if len(classes) < 2:
+            raise ValueError(f"y needs at least 2 classes to balance; it has {len(classes)}: {classes.tolist()}")
+        strategy = self.sampling_strategy
+        if isinstance(strategy, dict):
+            index = {c: i for i, c in enumerate(classes.tolist())}
+            unknown = [k for k in strategy if k not in index]
+            if unknown:
+                raise ValueError(f"sampling_strategy names classes {unknown} that are not in y (classes: {classes.tolist()})")
+            strategy = {index[k]: int(v) for k, v in strategy.items()}
+        elif isinstance(strategy, (int, np.integer)) and not isinstance(strategy, bool):
+            strategy = float(strategy)
+        levels = [len(v) for v in values]
+        x_out, codes_out, y_out, rows, synthetic = _smrt.fit_resample(
+            self._method,
+            x,
+            np.ascontiguousarray(codes, dtype=np.uint32),
+            levels,
+            y_codes.astype(np.int64),
+            strategy,
+            self._seed(),
+            self._options(),
+        )
+        self.sample_indices_ = rows
+        self.synthetic_ = synthetic
+        labels = classes[y_out]
+        if y_series:
+            import pandas as pd
+
+            labels = pd.Series(labels, name=y.name).astype(y.dtype)
+        # Input rows come back as they went in (not through float32); synthetic rows from smrt.
+        real = ~synthetic
+        if frame:
+            import pandas as pd
+
+            positions = np.arange(len(rows))
+            parts = []
+            if real.any():
+                parts.append(X.iloc[rows[real]].set_axis(positions[real]))
+            if synthetic.any():
+                made = _rebuild_frame(X, x_out[synthetic], codes_out[synthetic], values, cols)
+                parts.append(made.set_axis(positions[synthetic]))
+            return pd.concat(parts).sort_index().reset_index(drop=True), labels
+        out = np.empty(x_out.shape, dtype=out_dtype)
+        out[real] = arr[rows[real]]
+        out[synthetic] = x_out[synthetic]
+        return out, labels
+
+
+class SMRT(_Sampler):
+    """SMRT: one variational auto-encoder per class that needs rows, synthetic rows drawn from it.
+
+    Every keyword is a setting of ``smrt balance`` (``None`` keeps smrt's default): ``hidden``
+    (layer widths), ``latent`` (an int, or a float: a fraction of the features), ``epochs``,
+    ``min_steps``, ``max_steps``, ``batch_size``, ``learning_rate``, ``beta``, ``likelihood``
+    (``'gaussian'``, ``'gaussian-learned'``, ``'bernoulli'``), ``generation`` (``'prior'``,
+    ``'posterior'``, ``'residual'``, ``'prior-residual'``, ``'interpolate'``), ``temperature``,
+    ``clip``, ``category`` (``'argmax'`` or ``'sample'``), ``backend`` (``'auto'``, ``'gpu'``,
+    ``'cpu'``).
+    """
+
+    _method = "smrt"
+
+    def __init__(
+        self,
+        sampling_strategy="auto",
+        random_state=None,
+        hidden=None,
+        latent=None,
+        epochs=None,
+        min_steps=None,
+        max_steps=None,
+        batch_size=None,
+        learning_rate=None,
+        beta=None,
+        likelihood=None,
+        generation=None,
+        temperature=None,
+        clip=None,
+        category=None,
+        backend="auto",
+    ):
+        self.sampling_strategy = sampling_strategy
+        self.random_state = random_state
+        self.hidden = hidden
+        self.latent = latent
+        self.epochs = epochs
+        self.min_steps = min_steps
+        self.max_steps = max_steps
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.beta = beta
+        self.likelihood = likelihood
+        self.generation = generation
+        self.temperature = temperature
+        self.clip = clip
+        self.category = category
+        self.backend = backend
+
+    def _options(self):
+        names = [n for n in self._get_param_names() if n not in ("sampling_strategy", "random_state")]
+        opts = {n: getattr(self, n) for n in names}
+        if opts["hidden"] is not None:
+            opts["hidden"] = [int(h) for h in opts["hidden"]]
+        return opts
+
+
+class SMOTE(_Sampler):
+    """SMOTE (imbalanced-learn's semantics): a random row of the class plus a uniform fraction of
+    the way to one of its ``k_neighbors`` nearest neighbours in the class. On a DataFrame with
+    categorical columns it is SMOTE-NC, with every column categorical SMOTE-N."""
+
+    _method = "smote"
+
+    def __init__(self, sampling_strategy="auto", random_state=None, k_neighbors=5, backend="auto"):
+        self.sampling_strategy = sampling_strategy
+        self.random_state = random_state
+        self.k_neighbors = k_neighbors
+        self.backend = backend
+
+    def _options(self):
+        return {"k_neighbors": int(self.k_neighbors), "backend": self.backend}
+
+
+class SMOTENC(SMOTE):
+    """SMOTE-NC: :class:`SMOTE` on a DataFrame whose text, ``category`` and ``bool`` columns are
+    categorical (the columns' dtypes say which; imbalanced-learn's ``categorical_features`` is
+    not needed)."""
+
+
+class SMOTEN(SMOTE):
+    """SMOTE-N: :class:`SMOTE` on a DataFrame whose every column is categorical."""
+
+
+class RandomOverSampler(_Sampler):
+    """Copies of random rows of the class; ``shrinkage`` adds Gaussian noise to the numeric
+    columns (a smoothed bootstrap, as imbalanced-learn's)."""
+
+    _method = "random-over"
+
+    def __init__(self, sampling_strategy="auto", random_state=None, shrinkage=None):
+        self.sampling_strategy = sampling_strategy
+        self.random_state = random_state
+        self.shrinkage = shrinkage
+
+    def _options(self):
+        return {} if self.shrinkage is None else {"shrinkage": float(self.shrinkage)}
+
+
+class RandomUnderSampler(_Sampler):
+    """A random subset of the rows of each large class (``'auto'``: every class down to the
+    minority count; a float ``r``: down to ``ceil(minority / r)``; a dict: the count of each
+    named class)."""
+
+    _method = "random-under"

@@ -1,0 +1,221 @@
+//! `smrt._smrt`: the samplers over NumPy arrays, for the Python package (`pysrc/smrt`), which
+//! wraps them in scikit-learn style classes. Arrays come in as views (no copy when they are
+//! already `float32` / `uint32` / `int64`), the computation runs with the GIL released, and every
+//! error comes back as a `ValueError` with smrt's message.
+
+use std::collections::BTreeMap;
+
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyFloat, PyInt, PyString};
+use smrt::{
+    Backend, Balancer, Categories, CategoryDraw, Generation, Latent, Likelihood, Origin,
+    RandomOverSampler, RandomUnderSampler, Smote, Smrt, Strategy,
+};
+
+fn value_error(e: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+/// `'auto'`, `'not majority'`, `'minority'`, a float in (0, 1], or `{label code: count}`.
+fn strategy(s: &Bound<'_, PyAny>) -> PyResult<Strategy<i64>> {
+    if let Ok(name) = s.cast::<PyString>() {
+        return match name.extract::<String>()?.as_str() {
+            "auto" | "not majority" => Ok(Strategy::NotMajority),
+            "minority" => Ok(Strategy::Minority),
+            other => Err(PyValueError::new_err(format!(
+                "sampling_strategy {other:?} is not one of 'auto', 'not majority', 'minority', a float or a dict"
+            ))),
+        };
+    }
+    if s.is_instance_of::<PyFloat>() || s.is_instance_of::<PyInt>() {
+        return Ok(Strategy::Ratio(s.extract::<f32>()?));
+    }
+    if let Ok(d) = s.cast::<PyDict>() {
+        let mut targets = BTreeMap::new();
+        for (k, v) in d.iter() {
+            targets.insert(k.extract::<i64>()?, v.extract::<usize>()?);
+        }
+        return Ok(Strategy::Targets(targets));
+    }
+    Err(PyTypeError::new_err(
+        "sampling_strategy must be a string, a float or a dict",
+    ))
+}
+
+/// A kebab-case setting (`'residual'`, `'argmax'`) read as smrt reads it in TOML.
+fn named<T: serde::de::DeserializeOwned>(key: &str, v: &Bound<'_, PyAny>) -> PyResult<T> {
+    let text: String = v.extract()?;
+    serde_json::from_value(serde_json::Value::String(text.clone()))
+        .map_err(|_| PyValueError::new_err(format!("{key}: {text:?} is not a valid value")))
+}
+
+fn backend(options: &Bound<'_, PyDict>) -> PyResult<Backend> {
+    match options.get_item("backend")? {
+        None => Ok(Backend::Auto),
+        Some(v) => match v.extract::<String>()?.as_str() {
+            "auto" => Ok(Backend::Auto),
+            "gpu" => Ok(Backend::Gpu),
+            "cpu" => Ok(Backend::Cpu),
+            other => Err(PyValueError::new_err(format!(
+                "backend {other:?} is not one of 'auto', 'gpu', 'cpu'"
+            ))),
+        },
+    }
+}
+
+/// The SMRT balancer with every setting `options` names.
+fn smrt_balancer(
+    strategy: Strategy<i64>,
+    seed: u64,
+    options: &Bound<'_, PyDict>,
+) -> PyResult<Smrt<i64>> {
+    let mut b = Smrt::builder()
+        .strategy(strategy)
+        .seed(seed)
+        .backend(backend(options)?);
+    for (key, v) in options.iter() {
+        let key: String = key.extract()?;
+        if v.is_none() {
+            continue;
+        }
+        b = match key.as_str() {
+            "backend" => b,
+            "hidden" => b.hidden(v.extract::<Vec<usize>>()?),
+            "latent" => {
+                if v.is_instance_of::<PyInt>() {
+                    b.latent(Latent::Count(v.extract()?))
+                } else {
+                    b.latent(Latent::Fraction(v.extract()?))
+                }
+            }
+            "epochs" => b.epochs(v.extract()?),
+            "min_steps" => b.min_steps(v.extract()?),
+            "max_steps" => b.max_steps(v.extract()?),
+            "batch_size" => b.batch_size(v.extract()?),
+            "learning_rate" => b.learning_rate(v.extract::<f32>()?),
+            "beta" => b.beta(v.extract::<f32>()?),
+            "likelihood" => b.likelihood(named::<Likelihood>(&key, &v)?),
+            "generation" => b.generation(named::<Generation>(&key, &v)?),
+            "temperature" => b.temperature(v.extract()?),
+            "clip" => b.clip(v.extract()?),
+            "category" => b.category(named::<CategoryDraw>(&key, &v)?),
+            other => {
+                return Err(PyTypeError::new_err(format!(
+                    "unknown SMRT setting {other:?}"
+                )))
+            }
+        };
+    }
+    b.build().map_err(value_error)
+}
+
+/// The output arrays: numeric columns, categorical codes, label codes, and for each row the
+/// input row it is (real) or was drawn from (synthetic; -1 where there is none).
+type Output<'py> = (
+    Bound<'py, PyArray2<f32>>,
+    Bound<'py, PyArray2<u32>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<bool>>,
+);
+
+/// Resamples rows (numeric columns `x`, categorical columns `codes` of `levels` categories each)
+/// with label codes `y`, by `method`: `'smrt'`, `'smote'`, `'random-over'` or `'random-under'`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn fit_resample<'py>(
+    py: Python<'py>,
+    method: &str,
+    x: PyReadonlyArray2<'py, f32>,
+    codes: PyReadonlyArray2<'py, u32>,
+    levels: Vec<u32>,
+    y: PyReadonlyArray1<'py, i64>,
+    sampling_strategy: &Bound<'py, PyAny>,
+    seed: u64,
+    options: &Bound<'py, PyDict>,
+) -> PyResult<Output<'py>> {
+    let strategy = strategy(sampling_strategy)?;
+    let option = |key: &str| {
+        options
+            .get_item(key)
+            .ok()
+            .flatten()
+            .filter(|v| !v.is_none())
+    };
+    let balancer: Box<dyn Balancer<i64> + Send + Sync> = match method {
+        "smrt" => Box::new(smrt_balancer(strategy, seed, options)?),
+        "smote" => {
+            let k: usize = option("k_neighbors").map_or(Ok(5), |v| v.extract())?;
+            Box::new(
+                Smote::new()
+                    .strategy(strategy)
+                    .k_neighbors(k)
+                    .seed(seed)
+                    .backend(backend(options)?),
+            )
+        }
+        "random-over" => {
+            let mut r = RandomOverSampler::new().strategy(strategy).seed(seed);
+            if let Some(s) = option("shrinkage") {
+                r = r.shrinkage(s.extract()?);
+            }
+            Box::new(r)
+        }
+        "random-under" => Box::new(RandomUnderSampler::new().strategy(strategy).seed(seed)),
+        other => return Err(PyValueError::new_err(format!("unknown method {other:?}"))),
+    };
+    let (x, codes, y) = (x.as_array(), codes.as_array(), y.as_slice()?);
+    let out = py
+        .detach(|| {
+            let categories = Categories {
+                codes,
+                levels: &levels,
+            };
+            balancer.fit_resample_mixed(x, categories, y)
+        })
+        .map_err(value_error)?;
+    let (rows, synthetic): (Vec<i64>, Vec<bool>) = out
+        .origin
+        .iter()
+        .map(|o| match *o {
+            Origin::Real(i) => (i as i64, false),
+            Origin::Synthetic { source } => (source.map_or(-1, |i| i as i64), true),
+        })
+        .unzip();
+    Ok((
+        out.x.into_pyarray(py),
+        out.codes.into_pyarray(py),
+        out.y.into_pyarray(py),
+        rows.into_pyarray(py),
+        synthetic.into_pyarray(py),
+    ))
+}
+
+/// The GPU adapters wgpu finds, one line each, and the engine `auto` picks.
+#[pyfunction]
+fn info() -> PyResult<String> {
+    let adapters = smrt::engine::adapters();
+    let mut s = String::new();
+    for a in &adapters {
+        s += &format!("{a}\n");
+    }
+    let picked = smrt::Device::new(Backend::Auto).map_err(value_error)?;
+    s += &format!("auto: {}\n", picked.name());
+    Ok(s)
+}
+
+/// The version of the smrt crate built into this module.
+#[pyfunction]
+fn version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}
+
+#[pymodule]
+fn _smrt(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(fit_resample, m)?)?;
+    m.add_function(wrap_pyfunction!(info, m)?)?;
+    m.add_function(wrap_pyfunction!(version, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,154 @@
+"""The Python package: imbalanced-learn's conventions, every input kind, errors, pipelines."""
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+from imblearn.pipeline import Pipeline
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_validate
+
+import smrt
+
+os.environ.setdefault("SMRT_BACKEND", "cpu")
+
+FAST = {"epochs": 5, "min_steps": 0}  # keeps SMRT's fits short in tests
+
+
+def samplers():
+    return [
+        smrt.SMRT(random_state=1, backend="cpu", **FAST),
+        smrt.SMOTE(random_state=1, k_neighbors=3),
+        smrt.RandomOverSampler(random_state=1),
+        smrt.RandomOverSampler(random_state=1, shrinkage=0.5),
+    ]
+
+
+def data(n_major=60, n_minor=12, d=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = np.vstack([rng.normal(size=(n_major, d)), rng.normal(3.0, 1.0, size=(n_minor, d))])
+    y = np.array(["common"] * n_major + ["rare"] * n_minor)
+    return X, y
+
+
+@pytest.mark.parametrize("sampler", samplers(), ids=lambda s: type(s).__name__)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_numpy_in_numpy_out(sampler, dtype, order):
+    X, y = data()
+    X = np.asarray(X, dtype=dtype, order=order)
+    Xr, yr = sampler.fit_resample(X, y)
+    assert Xr.dtype == dtype
+    assert Xr.shape == (120, 3)
+    # Input rows first and unchanged, then the synthetic rows of the rare class.
+    np.testing.assert_array_equal(Xr[:72], X)
+    assert list(yr[:72]) == list(y)
+    assert (yr[72:] == "rare").all()
+    assert sampler.synthetic_.tolist() == [False] * 72 + [True] * 48
+    assert (sampler.sample_indices_[:72] == np.arange(72)).all()
+    sources = sampler.sample_indices_[72:]
+    if not isinstance(sampler, smrt.SMRT):  # prior draws have no source row
+        assert ((sources >= 60) & (sources < 72)).all()
+
+
+def test_strategies_and_multiclass():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(70, 2))
+    y = np.array([0] * 40 + [1] * 20 + [2] * 10)
+    counts = lambda yr: dict(zip(*np.unique(yr, return_counts=True)))
+    assert counts(smrt.SMOTE().fit_resample(X, y)[1]) == {0: 40, 1: 40, 2: 40}
+    assert counts(smrt.SMOTE(sampling_strategy="minority").fit_resample(X, y)[1]) == {0: 40, 1: 20, 2: 40}
+    assert counts(smrt.SMOTE(sampling_strategy=0.75).fit_resample(X, y)[1]) == {0: 40, 1: 30, 2: 30}
+    assert counts(smrt.SMOTE(sampling_strategy={2: 25}).fit_resample(X, y)[1]) == {0: 40, 1: 20, 2: 25}
+    assert counts(smrt.RandomUnderSampler().fit_resample(X, y)[1]) == {0: 10, 1: 10, 2: 10}
+
+
+def test_pandas_mixed_frame_keeps_columns_dtypes_and_class_categories():
+    rng = np.random.default_rng(2)
+    n = 48
+    df = pd.DataFrame(
+        {
+            "age": rng.integers(20, 70, n),
+            "plan": pd.Categorical(rng.choice(["basic", "pro"], n)),
+            "city": rng.choice(["Oslo", "Lyon, FR", "Paris"], n),
+            "active": rng.choice([True, False], n),
+            "spend": rng.normal(100, 20, n),
+        }
+    )
+    y = pd.Series(["stay"] * 40 + ["churn"] * 8, name="target")
+    df.loc[40:, "city"] = ["Lyon, FR", "Oslo"] * 4
+    for sampler in [smrt.SMOTE(k_neighbors=3), smrt.SMRT(**FAST), smrt.RandomOverSampler(shrinkage=1.0)]:
+        Xr, yr = sampler.fit_resample(df, y)
+        assert list(Xr.columns) == list(df.columns)
+        assert Xr.dtypes.to_dict() == df.dtypes.to_dict()
+        assert isinstance(yr, pd.Series) and yr.name == "target"
+        pd.testing.assert_frame_equal(Xr.iloc[:48].reset_index(drop=True), df.reset_index(drop=True))
+        synthetic = Xr.iloc[48:]
+        assert len(synthetic) == 32 and (yr.iloc[48:] == "churn").all()
+        assert set(synthetic["city"]) <= {"Lyon, FR", "Oslo"}
+        assert set(synthetic["plan"]) <= set(df["plan"].iloc[40:])
+        assert set(synthetic["active"]) <= set(df["active"].iloc[40:])
+
+
+def test_lists_and_integer_labels():
+    X, y = data()
+    Xr, yr = smrt.RandomOverSampler().fit_resample(X.tolist(), [int(v == "rare") for v in y])
+    assert isinstance(Xr, np.ndarray) and Xr.shape == (120, 3)
+    assert sorted(set(yr.tolist())) == [0, 1]
+
+
+def test_clone_round_trips_every_parameter():
+    s = smrt.SMRT(hidden=[32, 16], latent=0.5, epochs=7, generation="residual", temperature=0.5,
+                  category="sample", random_state=3, sampling_strategy=0.5)
+    c = clone(s)
+    assert c.get_params() == s.get_params()
+    assert c is not s
+    c.set_params(epochs=9)
+    assert c.epochs == 9 and s.epochs == 7
+    with pytest.raises(ValueError, match="invalid parameter 'nope'"):
+        c.set_params(nope=1)
+
+
+@pytest.mark.parametrize("sampler", samplers(), ids=lambda s: type(s).__name__)
+def test_same_random_state_same_rows(sampler):
+    X, y = data()
+    a, _ = clone(sampler).fit_resample(X, y)
+    b, _ = clone(sampler).fit_resample(X, y)
+    np.testing.assert_array_equal(a, b)
+    other = clone(sampler).set_params(random_state=2).fit_resample(X, y)[0]
+    assert not np.array_equal(a[72:], other[72:])
+
+
+def test_bad_input_is_a_value_error_with_smrts_message():
+    X, y = data()
+    bad = X.copy()
+    bad[5, 1] = np.nan
+    with pytest.raises(ValueError, match="non-finite value NaN at row 5, column 1"):
+        smrt.SMOTE().fit_resample(bad, y)
+    with pytest.raises(ValueError, match="X has 72 rows and y has 71 labels"):
+        smrt.SMOTE().fit_resample(X, y[:-1])
+    with pytest.raises(ValueError, match="must be 2-D"):
+        smrt.SMOTE().fit_resample(X[:, 0], y)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        smrt.SMOTE().fit_resample(X, ["a"] * 72)
+    with pytest.raises(ValueError, match="not in y"):
+        smrt.SMOTE(sampling_strategy={"nope": 80}).fit_resample(X, y)
+    with pytest.raises(ValueError, match="'auto', 'not majority', 'minority'"):
+        smrt.SMOTE(sampling_strategy="everything").fit_resample(X, y)
+    with pytest.raises(ValueError, match="generation"):
+        smrt.SMRT(generation="sideways", **FAST).fit_resample(X, y)
+
+
+def test_pipeline_and_cross_validation():
+    X, y = data(n_major=120, n_minor=24)
+    for sampler in [smrt.SMOTE(random_state=0), smrt.SMRT(random_state=0, **FAST)]:
+        pipe = Pipeline([("balance", sampler), ("model", LogisticRegression())])
+        scores = cross_validate(pipe, X, y, cv=3, scoring="balanced_accuracy")
+        assert scores["test_score"].mean() > 0.8
+
+
+def test_info_and_version():
+    assert "auto:" in smrt.info()
+    assert smrt.__version__.count(".") == 2
