@@ -198,8 +198,14 @@ class _Sampler(_Base):
                 parts.append(made.set_axis(positions[synthetic]))
             return pd.concat(parts).sort_index().reset_index(drop=True), labels
         out = np.empty(x_out.shape, dtype=out_dtype)
-        out[real] = arr[rows[real]]
-        out[synthetic] = x_out[synthetic]
+        # Over-samplers keep the input rows first and in order: copy them as one block.
+        first = int(np.argmax(synthetic)) if synthetic.any() else len(rows)
+        if np.array_equal(rows[:first], np.arange(first)) and synthetic[first:].all():
+            out[:first] = arr[:first]
+            out[first:] = x_out[first:]
+        else:
+            out[real] = arr[rows[real]]
+            out[synthetic] = x_out[synthetic]
         return out, labels
 
 
