@@ -87,6 +87,34 @@ def _rebuild_frame(X, x, codes, values, cols):
     return pd.DataFrame({name: data[name] for name in X.columns})
 
 
+def _target(y):
+    """``y`` as a 1-D array of labels, and the classes when it came one-hot encoded (one column
+    per class, as ``label_binarize`` writes it). Continuous and multilabel targets are refused."""
+    y_arr = np.asarray(y)
+    if y_arr.ndim == 2 and y_arr.shape[1] == 1:
+        y_arr = y_arr[:, 0]
+    if y_arr.ndim == 2:
+        if np.isin(y_arr, (0, 1)).all() and (y_arr.sum(axis=1) == 1).all():
+            columns = np.arange(y_arr.shape[1])
+            return columns[np.argmax(y_arr, axis=1)], columns
+        raise ValueError("Multilabel and multioutput targets are not supported.")
+    if y_arr.ndim != 1:
+        raise ValueError(f"y must be 1-D, got {y_arr.ndim} dimension(s)")
+    if y_arr.dtype.kind == "f" and len(y_arr) and not np.all(np.mod(y_arr[np.isfinite(y_arr)], 1) == 0):
+        raise ValueError("Unknown label type: continuous. y holds class labels, not values to regress.")
+    return y_arr, None
+
+
+def _sampling_strategy_(method, classes, y_in, y_out):
+    """imbalanced-learn's fitted ``sampling_strategy_``: rows added to each class that grew, or
+    rows kept of each class that shrank."""
+    before = np.bincount(y_in, minlength=len(classes))
+    after = np.bincount(y_out, minlength=len(classes))
+    if method == "random-under":
+        return {classes[c].item(): int(after[c]) for c in range(len(classes)) if after[c] < before[c]}
+    return {classes[c].item(): int(after[c] - before[c]) for c in range(len(classes)) if after[c] > before[c]}
+
+
 class _Sampler(_Base):
     """What every sampler shares: parameters, conversion in and out, provenance."""
 
@@ -117,6 +145,26 @@ class _Sampler(_Base):
     def _options(self):
         return {}
 
+    def __sklearn_tags__(self):
+        """imbalanced-learn's sampler tags where it is installed (its estimator checks read
+        them): dense arrays, DataFrames, text columns, and ``sample_indices_``."""
+        tags = super().__sklearn_tags__()
+        try:
+            from imblearn.utils._tags import InputTags, SamplerTags, Tags
+        except ImportError:  # pragma: no cover
+            return tags
+        ours = Tags(
+            estimator_type="sampler",
+            target_tags=tags.target_tags,
+            transformer_tags=None,
+            regressor_tags=None,
+            classifier_tags=None,
+            sampler_tags=SamplerTags(sample_indices=True),
+        )
+        ours.target_tags.required = True
+        ours.input_tags = InputTags(two_d_array=True, dataframe=True, string=True, categorical=True)
+        return ours
+
     def _seed(self):
         rs = self.random_state
         if rs is None:
@@ -126,6 +174,23 @@ class _Sampler(_Base):
                 raise ValueError(f"random_state must be >= 0, got {rs}")
             return int(rs)
         raise TypeError("random_state must be None or an int")
+
+    def get_feature_names_out(self, input_features=None):
+        """The output's column names: a sampler keeps its input's columns."""
+        try:  # scikit-learn's own checks and messages, where it is installed
+            from sklearn.utils.validation import _check_feature_names_in
+        except ImportError:  # pragma: no cover
+            _check_feature_names_in = None
+        if _check_feature_names_in is not None:
+            return _check_feature_names_in(self, input_features)
+        if input_features is not None:
+            names = np.asarray(input_features, dtype=object)
+            if len(names) != self.n_features_in_:
+                raise ValueError(f"input_features has {len(names)} names; X has {self.n_features_in_} columns")
+            return names
+        if hasattr(self, "feature_names_in_"):
+            return self.feature_names_in_.copy()
+        return np.asarray([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
 
     def fit(self, X, y):
         """Resamples once; the result is discarded (``fit_resample`` returns it)."""
@@ -143,15 +208,23 @@ class _Sampler(_Base):
             if arr.ndim != 2:
                 raise ValueError(f"X must be 2-D (rows x features), got {arr.ndim} dimension(s)")
             if not np.issubdtype(arr.dtype, np.number):
-                raise TypeError(f"X must hold numbers (pass a pandas DataFrame for text columns), got {arr.dtype}")
+                # Text (or objects): every column categorical, as a DataFrame of them would be.
+                import pandas as pd
+
+                frame_out, labels = self.fit_resample(pd.DataFrame(arr, dtype=object), y)
+                return frame_out.to_numpy(dtype=object), labels
             out_dtype = arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.float64
             x = arr.astype(np.float32, copy=False)
             codes = np.zeros((x.shape[0], 0), np.uint32)
             values = []
-        y_series = hasattr(y, "iloc") and hasattr(y, "name")
-        y_arr = np.asarray(y)
-        if y_arr.ndim != 1:
-            raise ValueError(f"y must be 1-D, got {y_arr.ndim} dimension(s)")
+        self.n_features_in_ = x.shape[1] + codes.shape[1]
+        if frame:
+            self.feature_names_in_ = np.asarray(X.columns, dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        y_frame = hasattr(y, "columns") and hasattr(y, "iloc")
+        y_series = hasattr(y, "iloc") and hasattr(y, "name") and not y_frame
+        y_arr, one_hot = _target(y.iloc[:, 0] if y_frame and y.shape[1] == 1 else y)
         if len(y_arr) != x.shape[0]:
             raise ValueError(f"X has {x.shape[0]} rows and y has {len(y_arr)} labels")
         classes, y_codes = np.unique(y_arr, return_inverse=True)
@@ -179,11 +252,18 @@ class _Sampler(_Base):
         )
         self.sample_indices_ = rows
         self.synthetic_ = synthetic
+        self.sampling_strategy_ = _sampling_strategy_(self._method, classes, y_codes, y_out)
         labels = classes[y_out]
+        if one_hot is not None:
+            labels = (labels[:, None] == one_hot).astype(np.asarray(y).dtype)
         if y_series:
             import pandas as pd
 
             labels = pd.Series(labels, name=y.name).astype(y.dtype)
+        elif y_frame:
+            import pandas as pd
+
+            labels = pd.DataFrame(np.asarray(labels).reshape(len(labels), -1), columns=y.columns).astype(y.dtypes.to_dict())
         # Input rows come back as they went in (not through float32); synthetic rows from smrt.
         real = ~synthetic
         if frame:
@@ -197,6 +277,11 @@ class _Sampler(_Base):
                 made = _rebuild_frame(X, x_out[synthetic], codes_out[synthetic], values, cols)
                 parts.append(made.set_axis(positions[synthetic]))
             return pd.concat(parts).sort_index().reset_index(drop=True), labels
+        if isinstance(X, list):
+            out = np.empty(x_out.shape, dtype=np.float64)
+            out[real] = arr[rows[real]]
+            out[synthetic] = x_out[synthetic]
+            return out.tolist(), (labels.tolist() if isinstance(y, list) else labels)
         out = np.empty(x_out.shape, dtype=out_dtype)
         # Over-samplers keep the input rows first and in order: copy them as one block.
         first = int(np.argmax(synthetic)) if synthetic.any() else len(rows)
