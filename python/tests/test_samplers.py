@@ -92,11 +92,20 @@ def test_pandas_mixed_frame_keeps_columns_dtypes_and_class_categories():
         assert set(synthetic["active"]) <= set(df["active"].iloc[40:])
 
 
-def test_lists_and_integer_labels():
+def test_lists_in_lists_out_and_integer_labels():
     X, y = data()
     Xr, yr = smrt.RandomOverSampler().fit_resample(X.tolist(), [int(v == "rare") for v in y])
-    assert isinstance(Xr, np.ndarray) and Xr.shape == (120, 3)
-    assert sorted(set(yr.tolist())) == [0, 1]
+    assert isinstance(Xr, list) and isinstance(yr, list)
+    assert len(Xr) == 120 and Xr[:72] == X.tolist()
+    assert sorted(set(yr)) == [0, 1]
+
+
+def test_fitted_sampling_strategy_follows_imbalanced_learn():
+    X, y = data()
+    over = smrt.SMOTE().fit(X, y)
+    assert over.sampling_strategy_ == {"rare": 48}
+    under = smrt.RandomUnderSampler().fit(X, y)
+    assert under.sampling_strategy_ == {"common": 12}
 
 
 def test_clone_round_trips_every_parameter():

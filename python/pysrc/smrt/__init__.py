@@ -110,9 +110,10 @@ def _sampling_strategy_(method, classes, y_in, y_out):
     rows kept of each class that shrank."""
     before = np.bincount(y_in, minlength=len(classes))
     after = np.bincount(y_out, minlength=len(classes))
+    label = lambda c: classes[c].item() if hasattr(classes[c], "item") else classes[c]
     if method == "random-under":
-        return {classes[c].item(): int(after[c]) for c in range(len(classes)) if after[c] < before[c]}
-    return {classes[c].item(): int(after[c] - before[c]) for c in range(len(classes)) if after[c] > before[c]}
+        return {label(c): int(after[c]) for c in range(len(classes)) if after[c] < before[c]}
+    return {label(c): int(after[c] - before[c]) for c in range(len(classes)) if after[c] > before[c]}
 
 
 class _Sampler(_Base):
