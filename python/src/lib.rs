@@ -75,13 +75,25 @@ fn smrt_balancer(
         .strategy(strategy)
         .seed(seed)
         .backend(backend(options)?);
+    // Models saved earlier, `(dir, {class name: label code})`: they draw as saved unless a
+    // setting below says otherwise.
+    if let Some(m) = options.get_item("models")?.filter(|m| !m.is_none()) {
+        let (dir, codes): (std::path::PathBuf, BTreeMap<String, i64>) = m.extract()?;
+        let saved = smrt::models::SavedModels::load(&dir).map_err(value_error)?;
+        b = b.sampling(saved.sampling);
+        for (name, vae) in saved.models {
+            if let Some(&code) = codes.get(&name) {
+                b = b.prefit(code, vae);
+            }
+        }
+    }
     for (key, v) in options.iter() {
         let key: String = key.extract()?;
         if v.is_none() {
             continue;
         }
         b = match key.as_str() {
-            "backend" => b,
+            "backend" | "models" => b,
             "hidden" => b.hidden(v.extract::<Vec<usize>>()?),
             "latent" => {
                 if v.is_instance_of::<PyInt>() {
@@ -112,14 +124,79 @@ fn smrt_balancer(
 }
 
 /// The output arrays: numeric columns, categorical codes, label codes, and for each row the
-/// input row it is (real) or was drawn from (synthetic; -1 where there is none).
+/// input row it is (real) or was drawn from (synthetic; -1 where there is none); and SMRT's
+/// models.
 type Output<'py> = (
     Bound<'py, PyArray2<f32>>,
     Bound<'py, PyArray2<u32>>,
     Bound<'py, PyArray1<i64>>,
     Bound<'py, PyArray1<i64>>,
     Bound<'py, PyArray1<bool>>,
+    Option<Models>,
 );
+
+/// The models of one SMRT run, by label code, with the sampling settings they draw with.
+#[pyclass(frozen)]
+struct Models {
+    models: BTreeMap<i64, smrt::Vae>,
+    sampling: smrt::Sampling,
+}
+
+#[pymethods]
+impl Models {
+    /// Writes the models as `smrt fit` does, for the CLI's `generate` and `--models`:
+    /// `class_names[code]` is each class's label as text, `features` the column names in order,
+    /// `categories` the text of each categorical column's categories (by column name).
+    fn save(
+        &self,
+        dir: std::path::PathBuf,
+        label: String,
+        features: Vec<String>,
+        categories: BTreeMap<String, Vec<String>>,
+        class_names: Vec<String>,
+    ) -> PyResult<()> {
+        let mut models = BTreeMap::new();
+        for (code, vae) in &self.models {
+            let name = usize::try_from(*code)
+                .ok()
+                .and_then(|c| class_names.get(c))
+                .ok_or_else(|| PyValueError::new_err(format!("no class name for code {code}")))?;
+            models.insert(name.clone(), vae.clone());
+        }
+        smrt::models::SavedModels {
+            label,
+            features,
+            categories,
+            sampling: self.sampling,
+            models,
+        }
+        .save(&dir)
+        .map_err(value_error)
+    }
+
+    /// The classes that have a model (label codes).
+    fn classes(&self) -> Vec<i64> {
+        self.models.keys().copied().collect()
+    }
+}
+
+/// Label column, feature columns, categories by column, classes with a model.
+type ModelIndex = (
+    String,
+    Vec<String>,
+    BTreeMap<String, Vec<String>>,
+    Vec<String>,
+);
+
+/// Reads a model directory written by `smrt fit`, `balance --save-models` or `Models.save`:
+/// label column, feature columns, categories of the categorical columns, and the classes that
+/// have a model (as text).
+#[pyfunction]
+fn read_model_index(dir: std::path::PathBuf) -> PyResult<ModelIndex> {
+    let saved = smrt::models::SavedModels::load(&dir).map_err(value_error)?;
+    let classes = saved.models.keys().cloned().collect();
+    Ok((saved.label, saved.features, saved.categories, classes))
+}
 
 /// Resamples rows (numeric columns `x`, categorical columns `codes` of `levels` categories each)
 /// with label codes `y`, by `method`: `'smrt'`, `'smote'`, `'random-over'` or `'random-under'`.
@@ -144,8 +221,13 @@ fn fit_resample<'py>(
             .flatten()
             .filter(|v| !v.is_none())
     };
+    let mut sampling = smrt::Sampling::default();
     let balancer: Box<dyn Balancer<i64> + Send + Sync> = match method {
-        "smrt" => Box::new(smrt_balancer(strategy, seed, options)?),
+        "smrt" => {
+            let b = smrt_balancer(strategy, seed, options)?;
+            sampling = *b.sampling();
+            Box::new(b)
+        }
         "smote" => {
             let k: usize = option("k_neighbors").map_or(Ok(5), |v| v.extract())?;
             Box::new(
@@ -184,12 +266,17 @@ fn fit_resample<'py>(
             Origin::Synthetic { source } => (source.map_or(-1, |i| i as i64), true),
         })
         .unzip();
+    let models = (method == "smrt").then(|| Models {
+        models: out.models,
+        sampling,
+    });
     Ok((
         out.x.into_pyarray(py),
         out.codes.into_pyarray(py),
         out.y.into_pyarray(py),
         rows.into_pyarray(py),
         synthetic.into_pyarray(py),
+        models,
     ))
 }
 
@@ -215,6 +302,8 @@ fn version() -> &'static str {
 #[pymodule]
 fn _smrt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fit_resample, m)?)?;
+    m.add_function(wrap_pyfunction!(read_model_index, m)?)?;
+    m.add_class::<Models>()?;
     m.add_function(wrap_pyfunction!(info, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     Ok(())

@@ -1,6 +1,8 @@
 """The Python package: imbalanced-learn's conventions, every input kind, errors, pipelines."""
 
 import os
+import shutil
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -161,3 +163,37 @@ def test_pipeline_and_cross_validation():
 def test_info_and_version():
     assert "auto:" in smrt.info()
     assert smrt.__version__.count(".") == 2
+
+
+def test_models_saved_in_python_serve_smrt_and_the_cli(tmp_path):
+    X, y = data()
+    df = pd.DataFrame(X, columns=["a", "b", "c"])
+    df["tier"] = np.where(X[:, 0] > 0, "gold", "basic")
+    ys = pd.Series(y, name="kind")
+    first_sampler = smrt.SMRT(random_state=4, **FAST)
+    first, _ = first_sampler.fit_resample(df, ys)
+    models = tmp_path / "models"
+    first_sampler.save_models(models)
+    # Reused: no training, the same rows.
+    again, _ = smrt.SMRT(random_state=4, models=str(models), **FAST).fit_resample(df, ys)
+    pd.testing.assert_frame_equal(first, again)
+    # A category the models never saw is refused by name.
+    other = df.copy()
+    other.loc[0, "tier"] = "platinum"
+    with pytest.raises(ValueError, match="'platinum' of column 'tier'"):
+        smrt.SMRT(models=str(models), **FAST).fit_resample(other, ys)
+    # The command line draws from them.
+    binary = os.environ.get("SMRT_BIN") or shutil.which("smrt")
+    if binary is None:
+        pytest.skip("no smrt binary to run: set SMRT_BIN (.ci/run does)")
+    out = tmp_path / "drawn.csv"
+    run = subprocess.run(
+        [binary, "generate", "--models", str(models), "--class", "rare", "--n", "30", "--output", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    drawn = pd.read_csv(out)
+    assert list(drawn.columns) == ["a", "b", "c", "tier", "kind"]
+    assert len(drawn) == 30 and (drawn["kind"] == "rare").all()
+    assert set(drawn["tier"]) <= set(df["tier"][60:])

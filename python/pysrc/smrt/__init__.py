@@ -105,6 +105,28 @@ def _target(y):
     return y_arr, None
 
 
+def _recode(directory, names, codes, values):
+    """Codes of the categorical columns re-expressed in the dictionaries of saved models (by each
+    category's text); a category the models never saw is a ValueError naming it."""
+    _, _, saved, _ = _smrt.read_model_index(str(directory))
+    codes = codes.copy()
+    out_values = []
+    for j, name in enumerate(names):
+        dictionary = saved.get(str(name))
+        if dictionary is None:
+            raise ValueError(f"column {name!r} is categorical here but was numeric when the models were fitted")
+        index = {text: k for k, text in enumerate(dictionary)}
+        mapping = []
+        for v in values[j]:
+            if str(v) not in index:
+                raise ValueError(f"category {str(v)!r} of column {name!r} was not in the data the models were fitted on")
+            mapping.append(index[str(v)])
+        codes[:, j] = np.asarray(mapping, dtype=np.uint32)[codes[:, j]]
+        by_text = {str(v): v for v in values[j]}
+        out_values.append(np.asarray([by_text.get(t, t) for t in dictionary], dtype=object))
+    return codes, out_values
+
+
 def _sampling_strategy_(method, classes, y_in, y_out):
     """imbalanced-learn's fitted ``sampling_strategy_``: rows added to each class that grew, or
     rows kept of each class that shrank."""
@@ -143,7 +165,7 @@ class _Sampler(_Base):
             setattr(self, key, value)
         return self
 
-    def _options(self):
+    def _options(self, classes):
         return {}
 
     def __sklearn_tags__(self):
@@ -240,8 +262,10 @@ class _Sampler(_Base):
             strategy = {index[k]: int(v) for k, v in strategy.items()}
         elif isinstance(strategy, (int, np.integer)) and not isinstance(strategy, bool):
             strategy = float(strategy)
+        if frame and getattr(self, "models", None) and codes.shape[1]:
+            codes, values = _recode(self.models, cols[1], codes, values)
         levels = [len(v) for v in values]
-        x_out, codes_out, y_out, rows, synthetic = _smrt.fit_resample(
+        x_out, codes_out, y_out, rows, synthetic, models = _smrt.fit_resample(
             self._method,
             x,
             np.ascontiguousarray(codes, dtype=np.uint32),
@@ -249,10 +273,21 @@ class _Sampler(_Base):
             y_codes.astype(np.int64),
             strategy,
             self._seed(),
-            self._options(),
+            self._options(classes),
         )
         self.sample_indices_ = rows
         self.synthetic_ = synthetic
+        if models is not None:
+            names = list(X.columns) if frame else [f"x{i}" for i in range(x.shape[1])]
+            features = [str(n) for n in names]
+            categorical = [str(n) for n in (cols[1] if frame else [])]
+            self._saved = (
+                models,
+                str(getattr(y, "name", None) or "label"),
+                features,
+                {c: [str(v) for v in vals] for c, vals in zip(categorical, values)},
+                [str(c) for c in classes.tolist()],
+            )
         self.sampling_strategy_ = _sampling_strategy_(self._method, classes, y_codes, y_out)
         labels = classes[y_out]
         if one_hot is not None:
@@ -304,7 +339,9 @@ class SMRT(_Sampler):
     (``'gaussian'``, ``'gaussian-learned'``, ``'bernoulli'``), ``generation`` (``'prior'``,
     ``'posterior'``, ``'residual'``, ``'prior-residual'``, ``'interpolate'``), ``temperature``,
     ``clip``, ``category`` (``'argmax'`` or ``'sample'``), ``backend`` (``'auto'``, ``'gpu'``,
-    ``'cpu'``).
+    ``'cpu'``), ``models`` (a directory of saved models to reuse: written by :meth:`save_models`,
+    ``smrt fit`` or ``smrt balance --save-models``; classes without a model are trained, and the
+    models draw with their saved settings unless keywords say otherwise).
     """
 
     _method = "smrt"
@@ -327,6 +364,7 @@ class SMRT(_Sampler):
         clip=None,
         category=None,
         backend="auto",
+        models=None,
     ):
         self.sampling_strategy = sampling_strategy
         self.random_state = random_state
@@ -344,13 +382,27 @@ class SMRT(_Sampler):
         self.clip = clip
         self.category = category
         self.backend = backend
+        self.models = models
 
-    def _options(self):
+    def _options(self, classes):
         names = [n for n in self._get_param_names() if n not in ("sampling_strategy", "random_state")]
         opts = {n: getattr(self, n) for n in names}
         if opts["hidden"] is not None:
             opts["hidden"] = [int(h) for h in opts["hidden"]]
+        if opts["models"] is not None:
+            codes = {str(c): i for i, c in enumerate(classes.tolist())}
+            opts["models"] = (str(opts["models"]), codes)
         return opts
+
+    def save_models(self, directory):
+        """Writes the models of the last ``fit_resample`` as ``smrt fit`` does: the CLI's
+        ``generate --models`` and ``balance --models`` read them, and so does
+        ``SMRT(models=directory)``. Columns are named as the DataFrame's (``x0``, ``x1``, ... for
+        arrays), the label as ``y``'s name (``label`` without one), classes by their text."""
+        if not hasattr(self, "_saved"):
+            raise ValueError("save_models needs a fitted SMRT: call fit_resample first")
+        models, label, features, categories, class_names = self._saved
+        models.save(str(directory), label, features, categories, class_names)
 
 
 class SMOTE(_Sampler):
@@ -366,7 +418,7 @@ class SMOTE(_Sampler):
         self.k_neighbors = k_neighbors
         self.backend = backend
 
-    def _options(self):
+    def _options(self, classes):
         return {"k_neighbors": int(self.k_neighbors), "backend": self.backend}
 
 
@@ -391,7 +443,7 @@ class RandomOverSampler(_Sampler):
         self.random_state = random_state
         self.shrinkage = shrinkage
 
-    def _options(self):
+    def _options(self, classes):
         return {} if self.shrinkage is None else {"shrinkage": float(self.shrinkage)}
 
 
