@@ -59,6 +59,9 @@ pub enum Error {
     #[error("data does not fit the model: {0}")]
     DataModel(String),
 
+    /// A fit was stopped between epochs by its caller (an observer, or a stop flag set).
+    #[error("interrupted")]
+    Interrupted,
     /// Training diverged (the loss became NaN or infinite).
     #[error("training diverged at epoch {epoch}: loss is {loss}; lower the learning rate or enable gradient clipping")]
     Diverged {

@@ -649,3 +649,33 @@ fn smrt_balances_rows_whose_every_column_is_categorical() {
         assert_eq!(out.codes[[r, 1]], 1);
     }
 }
+
+#[test]
+fn a_stop_flag_ends_training_between_epochs() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let (x, y) = blobs();
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(AtomicUsize::new(0));
+    let (s, n) = (Arc::clone(&stop), Arc::clone(&seen));
+    let smrt = Smrt::builder()
+        .strategy(Strategy::Minority)
+        .epochs(1000)
+        .min_steps(0)
+        .on_epoch(move |_, epoch, _| {
+            n.fetch_add(1, Ordering::SeqCst);
+            if epoch == 3 {
+                s.store(true, Ordering::SeqCst);
+            }
+        })
+        .stop_flag(stop)
+        .build()
+        .unwrap();
+    let err = smrt.fit_resample(x.view(), &y).unwrap_err();
+    assert!(matches!(err, Error::Interrupted), "{err}");
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        4,
+        "epochs 0 to 3 ran, then it stopped"
+    );
+}

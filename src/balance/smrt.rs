@@ -1,6 +1,8 @@
 //! SMRT: one VAE per class that needs rows, synthetic rows drawn from it.
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use ndarray::{Array2, ArrayView2, Axis};
@@ -49,6 +51,8 @@ pub struct Smrt<L> {
     /// Resolved from `backend` on first use unless given.
     device: OnceLock<Device>,
     observer: Option<EpochHook<L>>,
+    /// Set by the caller to stop every fit between epochs.
+    stop: Option<Arc<AtomicBool>>,
     models: BTreeMap<L, Vae>,
 }
 
@@ -66,6 +70,7 @@ impl<L: Label> Smrt<L> {
                 backend: Backend::Auto,
                 device: OnceLock::new(),
                 observer: None,
+                stop: None,
                 models: BTreeMap::new(),
             },
         }
@@ -187,13 +192,16 @@ impl<L: Label> Smrt<L> {
             seed: seeds.derive_seed(2 * class_no as u64),
             ..self.vae.clone()
         };
-        match &self.observer {
-            Some(EpochHook(f)) => {
-                let observe = |epoch: usize, stats: &EpochStats| f(label, epoch, stats);
-                Vae::fit_mixed_observed(device, class_x, class_codes, &config, Some(&observe))
+        let observe = |epoch: usize, stats: &EpochStats| {
+            if let Some(EpochHook(f)) = &self.observer {
+                f(label, epoch, stats);
             }
-            None => Vae::fit_mixed_on(device, class_x, class_codes, &config),
-        }
+            match &self.stop {
+                Some(stop) if stop.load(Ordering::Relaxed) => ControlFlow::Break(()),
+                _ => ControlFlow::Continue(()),
+            }
+        };
+        Vae::fit_mixed_observed(device, class_x, class_codes, &config, Some(&observe))
     }
 
     /// Trains the models `fit_resample` would train, without generating: one per class the
@@ -422,6 +430,23 @@ impl<L: Label> SmrtBuilder<L> {
     /// training threads): for progress displays.
     pub fn on_epoch(mut self, f: impl Fn(&L, usize, &EpochStats) + Send + Sync + 'static) -> Self {
         self.inner.observer = Some(EpochHook(Arc::new(f)));
+        self
+    }
+
+    /// A flag the caller may set (from any thread, a signal handler's for example) to stop
+    /// training between epochs: `fit_resample` then returns [`Error::Interrupted`].
+    ///
+    /// ```
+    /// use std::sync::{atomic::AtomicBool, Arc};
+    /// let stop = Arc::new(AtomicBool::new(true)); // already set: the first epoch is the last
+    /// let smrt = smrt::Smrt::builder().stop_flag(stop).build()?;
+    /// let x = ndarray::Array2::from_shape_fn((30, 2), |(i, j)| (i * 2 + j) as f32);
+    /// let y: Vec<u8> = (0..30).map(|i| u8::from(i >= 24)).collect();
+    /// assert!(matches!(smrt.fit_resample(x.view(), &y), Err(smrt::Error::Interrupted)));
+    /// # Ok::<(), smrt::Error>(())
+    /// ```
+    pub fn stop_flag(mut self, stop: Arc<AtomicBool>) -> Self {
+        self.inner.stop = Some(stop);
         self
     }
 

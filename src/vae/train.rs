@@ -4,6 +4,7 @@
 //! Everything a fit touches is allocated on the engine before the first epoch. Per batch the loop
 //! only records kernels; per epoch it uploads one shuffle and reads back one loss buffer.
 
+use std::ops::ControlFlow;
 use std::time::Instant;
 
 use ndarray::ArrayView2;
@@ -382,7 +383,9 @@ impl<'e, E: Engine> Trainer<'e, E> {
 
 /// Trains `vae`'s layers on `data` (already scaled) and returns the history.
 /// Called after every epoch with the epoch's number (from 0) and losses.
-pub type EpochObserver<'a> = &'a (dyn Fn(usize, &EpochStats) + Sync);
+///
+/// Returning [`ControlFlow::Break`] stops the fit between epochs with [`Error::Interrupted`].
+pub type EpochObserver<'a> = &'a (dyn Fn(usize, &EpochStats) -> ControlFlow<()> + Sync);
 
 pub(crate) fn train<E: Engine>(
     e: &mut E,
@@ -428,7 +431,9 @@ pub(crate) fn train<E: Engine>(
         }
         history.epochs.push(stats);
         if let Some(observe) = observer {
-            observe(epoch, &stats);
+            if observe(epoch, &stats).is_break() {
+                return Err(Error::Interrupted);
+            }
         }
         if let Some(es) = cfg.early_stopping {
             if stats.total < best - f64::from(es.min_delta) {
