@@ -4,6 +4,9 @@
 //! error comes back as a `ValueError` with smrt's message.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -70,11 +73,19 @@ fn smrt_balancer(
     strategy: Strategy<i64>,
     seed: u64,
     options: &Bound<'_, PyDict>,
+    watch: &Watch,
 ) -> PyResult<Smrt<i64>> {
+    let epochs = Arc::clone(&watch.epochs);
     let mut b = Smrt::builder()
         .strategy(strategy)
         .seed(seed)
-        .backend(backend(options)?);
+        .backend(backend(options)?)
+        .stop_flag(Arc::clone(&watch.stop))
+        .on_epoch(move |class, epoch, stats| {
+            if let Ok(mut e) = epochs.lock() {
+                e.push((*class, epoch, stats.total));
+            }
+        });
     // Models saved earlier, `(dir, {class name: label code})`: they draw as saved unless a
     // setting below says otherwise.
     if let Some(m) = options.get_item("models")?.filter(|m| !m.is_none()) {
@@ -93,7 +104,7 @@ fn smrt_balancer(
             continue;
         }
         b = match key.as_str() {
-            "backend" | "models" => b,
+            "backend" | "models" | "progress" => b,
             "hidden" => b.hidden(v.extract::<Vec<usize>>()?),
             "latent" => {
                 if v.is_instance_of::<PyInt>() {
@@ -121,6 +132,13 @@ fn smrt_balancer(
         };
     }
     b.build().map_err(value_error)
+}
+
+/// What the main thread watches while the work runs: a stop flag, and epochs to report.
+#[derive(Default)]
+struct Watch {
+    stop: Arc<AtomicBool>,
+    epochs: Arc<Mutex<Vec<(i64, usize, f64)>>>,
 }
 
 /// The output arrays: numeric columns, categorical codes, label codes, and for each row the
@@ -221,10 +239,11 @@ fn fit_resample<'py>(
             .flatten()
             .filter(|v| !v.is_none())
     };
+    let watch = Watch::default();
     let mut sampling = smrt::Sampling::default();
     let balancer: Box<dyn Balancer<i64> + Send + Sync> = match method {
         "smrt" => {
-            let b = smrt_balancer(strategy, seed, options)?;
+            let b = smrt_balancer(strategy, seed, options, &watch)?;
             sampling = *b.sampling();
             Box::new(b)
         }
@@ -249,15 +268,49 @@ fn fit_resample<'py>(
         other => return Err(PyValueError::new_err(format!("unknown method {other:?}"))),
     };
     let (x, codes, y) = (x.as_array(), codes.as_array(), y.as_slice()?);
-    let out = py
-        .detach(|| {
+    let progress = option("progress");
+    // The work runs on its own thread; this one waits with the GIL released, and between waits
+    // takes it to pass Ctrl-C on (as a stop between epochs) and to report progress.
+    let out = std::thread::scope(|scope| -> PyResult<_> {
+        let work = scope.spawn(|| {
             let categories = Categories {
                 codes,
                 levels: &levels,
             };
             balancer.fit_resample_mixed(x, categories, y)
-        })
-        .map_err(value_error)?;
+        });
+        let mut interrupted = None;
+        loop {
+            let finished = work.is_finished();
+            let pending: Vec<(i64, usize, f64)> = watch
+                .epochs
+                .lock()
+                .map(|mut e| std::mem::take(&mut *e))
+                .unwrap_or_default();
+            if let Some(report) = &progress {
+                for (class, epoch, loss) in pending {
+                    report.call1((class, epoch, loss))?;
+                }
+            }
+            if finished {
+                break;
+            }
+            if interrupted.is_none() {
+                if let Err(e) = py.check_signals() {
+                    watch.stop.store(true, Ordering::Relaxed);
+                    interrupted = Some(e);
+                }
+            }
+            py.detach(|| std::thread::sleep(Duration::from_millis(20)));
+        }
+        let result = work
+            .join()
+            .map_err(|_| PyValueError::new_err("smrt failed unexpectedly"))?;
+        match (interrupted, result) {
+            (Some(e), _) => Err(e),
+            (None, r) => r.map_err(value_error),
+        }
+    })?;
     let (rows, synthetic): (Vec<i64>, Vec<bool>) = out
         .origin
         .iter()

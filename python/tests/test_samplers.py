@@ -2,7 +2,10 @@
 
 import os
 import shutil
+import signal
 import subprocess
+import threading
+import time
 
 import numpy as np
 import pandas as pd
@@ -197,3 +200,21 @@ def test_models_saved_in_python_serve_smrt_and_the_cli(tmp_path):
     assert list(drawn.columns) == ["a", "b", "c", "tier", "kind"]
     assert len(drawn) == 30 and (drawn["kind"] == "rare").all()
     assert set(drawn["tier"]) <= set(df["tier"][60:])
+
+
+def test_ctrl_c_stops_a_long_fit_with_keyboard_interrupt():
+    X, y = data()
+    sampler = smrt.SMRT(epochs=10**6, min_steps=0, max_steps=10**9, backend="cpu")
+    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    started = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        sampler.fit_resample(X, y)
+    assert time.monotonic() - started < 5
+
+
+def test_verbose_reports_epochs(capsys):
+    X, y = data()
+    smrt.SMRT(epochs=150, min_steps=0, verbose=True, backend="cpu").fit_resample(X, y)
+    err = capsys.readouterr().err
+    assert "smrt: class rare: epoch 0," in err and "epoch 100," in err

@@ -105,6 +105,31 @@ def _target(y):
     return y_arr, None
 
 
+def _progress(classes):
+    """A report of ``(class code, epoch, loss)``: a tqdm bar per class where tqdm is installed,
+    else a line on stderr every 100 epochs."""
+    import sys
+
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        tqdm = None
+    bars = {}
+
+    def report(code, epoch, loss):
+        label = classes[code]
+        if tqdm is not None:
+            bar = bars.get(code)
+            if bar is None:
+                bar = bars[code] = tqdm(desc=f"class {label}", unit="epoch", leave=False)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+        elif epoch % 100 == 0:
+            print(f"smrt: class {label}: epoch {epoch}, loss {loss:.4f}", file=sys.stderr)
+
+    return report
+
+
 def _recode(directory, names, codes, values):
     """Codes of the categorical columns re-expressed in the dictionaries of saved models (by each
     category's text); a category the models never saw is a ValueError naming it."""
@@ -341,7 +366,11 @@ class SMRT(_Sampler):
     ``clip``, ``category`` (``'argmax'`` or ``'sample'``), ``backend`` (``'auto'``, ``'gpu'``,
     ``'cpu'``), ``models`` (a directory of saved models to reuse: written by :meth:`save_models`,
     ``smrt fit`` or ``smrt balance --save-models``; classes without a model are trained, and the
-    models draw with their saved settings unless keywords say otherwise).
+    models draw with their saved settings unless keywords say otherwise), ``verbose`` (a progress
+    bar per class while it trains: tqdm's where tqdm is installed, else a line on stderr every
+    100 epochs).
+
+    Ctrl-C stops a fit between epochs and raises ``KeyboardInterrupt``.
     """
 
     _method = "smrt"
@@ -365,6 +394,7 @@ class SMRT(_Sampler):
         category=None,
         backend="auto",
         models=None,
+        verbose=False,
     ):
         self.sampling_strategy = sampling_strategy
         self.random_state = random_state
@@ -383,10 +413,13 @@ class SMRT(_Sampler):
         self.category = category
         self.backend = backend
         self.models = models
+        self.verbose = verbose
 
     def _options(self, classes):
-        names = [n for n in self._get_param_names() if n not in ("sampling_strategy", "random_state")]
+        names = [n for n in self._get_param_names() if n not in ("sampling_strategy", "random_state", "verbose")]
         opts = {n: getattr(self, n) for n in names}
+        if self.verbose:
+            opts["progress"] = _progress(classes)
         if opts["hidden"] is not None:
             opts["hidden"] = [int(h) for h in opts["hidden"]]
         if opts["models"] is not None:
