@@ -54,6 +54,22 @@ fn named<T: serde::de::DeserializeOwned>(key: &str, v: &Bound<'_, PyAny>) -> PyR
         .map_err(|_| PyValueError::new_err(format!("{key}: {text:?} is not a valid value")))
 }
 
+/// The device of `backend`; `auto` is resolved once per process (probing the adapters takes
+/// tens of milliseconds, more than a SMOTE call on 100,000 rows).
+fn device(options: &Bound<'_, PyDict>) -> PyResult<smrt::Device> {
+    static AUTO: std::sync::OnceLock<smrt::Device> = std::sync::OnceLock::new();
+    match backend(options)? {
+        Backend::Auto => {
+            if let Some(d) = AUTO.get() {
+                return Ok(d.clone());
+            }
+            let d = smrt::Device::new(Backend::Auto).map_err(value_error)?;
+            Ok(AUTO.get_or_init(|| d).clone())
+        }
+        other => smrt::Device::new(other).map_err(value_error),
+    }
+}
+
 fn backend(options: &Bound<'_, PyDict>) -> PyResult<Backend> {
     match options.get_item("backend")? {
         None => Ok(Backend::Auto),
@@ -79,7 +95,7 @@ fn smrt_balancer(
     let mut b = Smrt::builder()
         .strategy(strategy)
         .seed(seed)
-        .backend(backend(options)?)
+        .device(device(options)?)
         .stop_flag(Arc::clone(&watch.stop))
         .on_epoch(move |class, epoch, stats| {
             if let Ok(mut e) = epochs.lock() {
@@ -254,7 +270,7 @@ fn fit_resample<'py>(
                     .strategy(strategy)
                     .k_neighbors(k)
                     .seed(seed)
-                    .backend(backend(options)?),
+                    .device(device(options)?),
             )
         }
         "random-over" => {
@@ -272,16 +288,21 @@ fn fit_resample<'py>(
     // The work runs on its own thread; this one waits with the GIL released, and between waits
     // takes it to pass Ctrl-C on (as a stop between epochs) and to report progress.
     let out = std::thread::scope(|scope| -> PyResult<_> {
-        let work = scope.spawn(|| {
-            let categories = Categories {
-                codes,
-                levels: &levels,
-            };
-            balancer.fit_resample_mixed(x, categories, y)
+        let (done, result) = std::sync::mpsc::channel();
+        let (balancer, levels) = (&balancer, levels.as_slice());
+        scope.spawn(move || {
+            let categories = Categories { codes, levels };
+            let _ = done.send(balancer.fit_resample_mixed(x, categories, y));
         });
         let mut interrupted = None;
+        let mut result = result;
         loop {
-            let finished = work.is_finished();
+            // Returns as soon as the work is done, or after 50 ms to look at signals.
+            let (waited, back) = py.detach(move || {
+                let waited = result.recv_timeout(Duration::from_millis(50));
+                (waited, result)
+            });
+            result = back;
             let pending: Vec<(i64, usize, f64)> = watch
                 .epochs
                 .lock()
@@ -292,8 +313,17 @@ fn fit_resample<'py>(
                     report.call1((class, epoch, loss))?;
                 }
             }
-            if finished {
-                break;
+            match waited {
+                Ok(r) => {
+                    return match interrupted {
+                        Some(e) => Err(e),
+                        None => r.map_err(value_error),
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(PyValueError::new_err("smrt failed unexpectedly"))
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             }
             if interrupted.is_none() {
                 if let Err(e) = py.check_signals() {
@@ -301,14 +331,6 @@ fn fit_resample<'py>(
                     interrupted = Some(e);
                 }
             }
-            py.detach(|| std::thread::sleep(Duration::from_millis(20)));
-        }
-        let result = work
-            .join()
-            .map_err(|_| PyValueError::new_err("smrt failed unexpectedly"))?;
-        match (interrupted, result) {
-            (Some(e), _) => Err(e),
-            (None, r) => r.map_err(value_error),
         }
     })?;
     let (rows, synthetic): (Vec<i64>, Vec<bool>) = out
