@@ -679,3 +679,74 @@ fn a_stop_flag_ends_training_between_epochs() {
         "epochs 0 to 3 ran, then it stopped"
     );
 }
+
+#[test]
+fn auto_generation_chooses_per_class_and_the_choice_is_kept() {
+    // "noise": 300 rows of 40 independent features, which 8 latent dimensions cannot carry, so
+    // prior draws sit near the mean and the real rows' residuals are what spreads them;
+    // "few": 8 rows, too few to hold any out, so the prior.
+    let s = Stream::new(21, Purpose::Init, 0);
+    let (n, d) = (300 + 8 + 400, 40);
+    let x = Array2::from_shape_fn((n, d), |(i, j)| {
+        s.normal_at((i * d + j) as u64) + if i < 300 { 0.0 } else { 4.0 }
+    });
+    let y: Vec<String> = (0..n)
+        .map(|i| match i {
+            0..300 => "noise",
+            300..308 => "few",
+            _ => "big",
+        })
+        .map(String::from)
+        .collect();
+    let smrt = Smrt::builder()
+        .generation(Generation::Auto)
+        .epochs(20)
+        .min_steps(0)
+        .build()
+        .unwrap();
+    let models = smrt.fit_models(x.view(), &y, None).unwrap();
+    assert_eq!(
+        models["noise"].preferred_generation(),
+        Some(Generation::PriorResidual)
+    );
+    assert_eq!(
+        models["few"].preferred_generation(),
+        Some(Generation::Prior)
+    );
+    // The same seed chooses the same; a saved model keeps its choice.
+    let again = smrt.fit_models(x.view(), &y, None).unwrap();
+    assert_eq!(again["noise"].decoder(), models["noise"].decoder());
+    assert_eq!(
+        again["noise"].preferred_generation(),
+        models["noise"].preferred_generation()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let info = smrt::vae::ModelInfo {
+        class: "noise".into(),
+        features: (0..d).map(|j| j.to_string()).collect(),
+    };
+    models["noise"]
+        .save(&dir.path().join("noise"), &info)
+        .unwrap();
+    let (back, _) = Vae::load(&dir.path().join("noise")).unwrap();
+    assert_eq!(back.preferred_generation(), Some(Generation::PriorResidual));
+    // Drawing with auto is drawing with the chosen mode.
+    let sampling = |generation| Sampling {
+        generation,
+        ..Sampling::default()
+    };
+    let rows = x.slice(s![..300, ..]);
+    let auto = back
+        .sample_on(&smrt::Device::Cpu, rows, 50, 3, &sampling(Generation::Auto))
+        .unwrap();
+    let chosen = back
+        .sample_on(
+            &smrt::Device::Cpu,
+            rows,
+            50,
+            3,
+            &sampling(Generation::PriorResidual),
+        )
+        .unwrap();
+    assert_eq!(auto, chosen);
+}

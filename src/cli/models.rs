@@ -171,7 +171,8 @@ pub fn generate(args: GenerateArgs) -> Result<(), Error> {
         args.clip,
     );
     sampling.validate()?;
-    let (real, real_codes) = class_rows(&args, &saved, sampling.generation)?;
+    // `auto` draws as each model chose when it was fitted.
+    let (real, real_codes) = class_rows(&args, &saved, vae.resolve_generation(&sampling))?;
     let device = Device::new(args.backend)?;
     let started = Instant::now();
     let mut header = saved.features.clone();

@@ -73,6 +73,12 @@ pub enum Generation {
     /// A categorical column keeps `x_i`'s category unless the head's most probable category at
     /// `z` differs from the one at `mu_i`; then it takes the one at `z`.
     Residual,
+    /// Each class's model draws as [`Generation::Prior`] or [`Generation::PriorResidual`],
+    /// whichever [`crate::Smrt`] chose for it when it fitted the model: a model fitted on four
+    /// fifths of the class draws with each, and the mode whose rows are nearer the held-out fifth
+    /// (energy distance, in the fitted rows' standard units) is kept. Classes of fewer than 10
+    /// rows, and models fitted without a choice, draw from the prior.
+    Auto,
     /// `x_i + dec(t eps) - dec(mu_i)`: a prior draw carrying the detail of a real row that the
     /// decoder cannot reproduce. Where the decoder reconstructs the class well this is a prior
     /// draw; where it cannot (many features, little structure) the rows keep real detail.

@@ -363,6 +363,7 @@ impl Vae {
         seed: u64,
         sampling: &Sampling,
     ) -> Result<Sampled> {
+        let sampling = &self.resolve(sampling);
         let source = self.source(device, x, codes, sampling)?;
         let n = range.len();
         let out = match device {
@@ -399,6 +400,7 @@ impl Vae {
         sampling: &Sampling,
     ) -> Result<(Array2<f32>, Vec<Option<usize>>)> {
         self.numeric_only("sample_with")?;
+        let sampling = &self.resolve(sampling);
         let codes = no_codes(x.nrows());
         let source = self.source_with(engine, x, codes.view(), sampling)?;
         let out = self.draw(engine, &source, 0..n, seed, sampling)?;
@@ -529,7 +531,8 @@ impl Vae {
                 .collect();
             // The decoded rows, and for the residual modes the decoded posterior means.
             let (moved, at_mean) = match s.generation {
-                Generation::Prior if t == 1.0 => {
+                // (Auto is resolved to a mode before a run starts: `Vae::resolve`.)
+                Generation::Prior | Generation::Auto if t == 1.0 => {
                     // The noise drawn on the device itself: no upload per chunk.
                     inf.e.normal(
                         &mut inf.z,
@@ -539,7 +542,7 @@ impl Vae {
                     );
                     (inf.decode_z(rows)?, None)
                 }
-                Generation::Prior => {
+                Generation::Prior | Generation::Auto => {
                     Stream::new(seed, Purpose::Generate, 0).fill_normal(offset, z);
                     z.iter_mut().for_each(|v| *v *= t);
                     (inf.decode(z, rows)?, None)

@@ -5,7 +5,7 @@ use ndarray::{Array1, Array2, ArrayView2, Axis};
 use super::columns::Columns;
 use super::heads::Heads;
 use super::train::{train, EpochObserver, History};
-use super::{Activation, BiasInit, Init, Likelihood, VaeConfig};
+use super::{Activation, BiasInit, Generation, Init, Likelihood, Sampling, VaeConfig};
 use crate::check;
 use crate::engine::{Backend, CpuEngine, Device, Engine};
 use crate::error::{Error, Result};
@@ -89,6 +89,8 @@ pub struct Vae {
     pub(crate) output_logvar: Option<Array1<f32>>,
     /// The categorical columns, one softmax head each after the numeric columns.
     pub(crate) heads: Heads,
+    /// The mode [`Generation::Auto`] draws with, chosen when the model was fitted.
+    pub(crate) preferred: Option<Generation>,
 }
 
 impl Vae {
@@ -223,6 +225,7 @@ impl Vae {
                 .then(|| Array1::zeros(modelled.ncols())),
             columns,
             heads,
+            preferred: None,
         };
         vae.history = train(engine, &mut vae, data.view(), observer)?;
         Ok(vae)
@@ -248,6 +251,25 @@ impl Vae {
     /// column per category of each head.
     pub(crate) fn network_width(&self) -> usize {
         self.encoder[0].w.nrows()
+    }
+
+    /// The mode [`Generation::Auto`] draws with (`None`: the prior; see [`Generation::Auto`]).
+    pub fn preferred_generation(&self) -> Option<Generation> {
+        self.preferred
+    }
+
+    /// The mode this model draws with under `sampling` ([`Generation::Auto`] resolved).
+    pub fn resolve_generation(&self, sampling: &Sampling) -> Generation {
+        self.resolve(sampling).generation
+    }
+
+    /// `sampling` with [`Generation::Auto`] replaced by the mode this model draws with.
+    pub(crate) fn resolve(&self, sampling: &Sampling) -> Sampling {
+        let mut s = *sampling;
+        if s.generation == Generation::Auto {
+            s.generation = self.preferred.unwrap_or(Generation::Prior);
+        }
+        s
     }
 
     /// The categorical columns (none for a model of numeric columns only).

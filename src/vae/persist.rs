@@ -53,6 +53,9 @@ struct Metadata {
     /// The categorical columns (absent for models of numeric columns).
     #[serde(default, skip_serializing_if = "Heads::is_empty")]
     heads: Heads,
+    /// The mode `Generation::Auto` draws with (absent: the prior).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    preferred: Option<super::Generation>,
     latent: usize,
     encoder: Vec<LayerMeta>,
     decoder: Vec<LayerMeta>,
@@ -146,6 +149,7 @@ impl Vae {
             scaler: self.scaler.clone(),
             columns: self.columns.clone(),
             heads: self.heads.clone(),
+            preferred: self.preferred,
             latent: self.latent,
             encoder: layers_meta(&self.encoder),
             decoder: layers_meta(&self.decoder),
@@ -265,6 +269,7 @@ impl Vae {
             columns: meta.columns,
             output_logvar,
             heads: meta.heads,
+            preferred: meta.preferred,
         };
         Ok((vae, meta.info))
     }

@@ -504,6 +504,7 @@ mod tests {
             columns: crate::vae::Columns::unconstrained(features),
             output_logvar,
             heads,
+            preferred: None,
         }
     }
 
