@@ -63,9 +63,9 @@ pub struct GenerateArgs {
     /// Where to compute: auto, gpu or cpu (as for `balance`).
     #[arg(long, default_value = "auto")]
     pub backend: Backend,
-    /// Where rows are drawn from: prior, posterior, residual, prior-residual, interpolate (default:
-    /// the mode the models were fitted with). Every mode but prior needs the class's real rows
-    /// (`--input`).
+    /// Where rows are drawn from: auto, prior, posterior, residual, prior-residual, interpolate
+    /// (default: the mode the models were fitted with). Every mode but prior needs the class's
+    /// real rows (`--input`); auto needs them where the class's model chose prior-residual.
     #[arg(long, value_parser = kebab::<Generation>)]
     pub generation: Option<Generation>,
     /// Scale of the latent noise (default: as fitted).

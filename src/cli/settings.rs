@@ -116,8 +116,8 @@ pub struct Settings {
     /// Input scaling: standard, min-max, none.
     #[arg(long, value_parser = kebab::<Scaling>)]
     pub scaling: Option<Scaling>,
-    /// Where synthetic rows are drawn from: prior (default), posterior, residual, prior-residual,
-    /// interpolate.
+    /// Where synthetic rows are drawn from: auto (default: prior or prior-residual, chosen per
+    /// class), prior, posterior, residual, prior-residual, interpolate.
     #[arg(long, value_parser = kebab::<Generation>)]
     pub generation: Option<Generation>,
     /// Scale of the latent noise of prior, posterior and residual draws (default 1).

@@ -64,7 +64,6 @@ pub struct EarlyStopping {
 #[serde(rename_all = "kebab-case")]
 pub enum Generation {
     /// Decode `z = t eps`: new rows from the whole learned distribution of the class.
-    #[default]
     Prior,
     /// Decode `z = mu_i + t sigma_i eps`: rows like `x_i` as the model reconstructs it.
     Posterior,
@@ -77,7 +76,10 @@ pub enum Generation {
     /// whichever [`crate::Smrt`] chose for it when it fitted the model: a model fitted on four
     /// fifths of the class draws with each, and the mode whose rows are nearer the held-out fifth
     /// (energy distance, in the fitted rows' standard units) is kept. Classes of fewer than 10
-    /// rows, and models fitted without a choice, draw from the prior.
+    /// rows, and models fitted without a choice, draw from the prior. The default: the prior
+    /// wins on small, low-dimensional classes and prior-residual where the decoder cannot carry
+    /// the features (QUALITY.md); this lets each class find out which it is.
+    #[default]
     Auto,
     /// `x_i + dec(t eps) - dec(mu_i)`: a prior draw carrying the detail of a real row that the
     /// decoder cannot reproduce. Where the decoder reconstructs the class well this is a prior
