@@ -190,8 +190,12 @@ def test_models_saved_in_python_serve_smrt_and_the_cli(tmp_path):
     if binary is None:
         pytest.skip("no smrt binary to run: set SMRT_BIN (.ci/run does)")
     out = tmp_path / "drawn.csv"
+    data_file = tmp_path / "data.csv"
+    df.assign(kind=ys).to_csv(data_file, index=False)
+    # `--input`: the models may draw from real rows (auto chooses per class).
     run = subprocess.run(
-        [binary, "generate", "--models", str(models), "--class", "rare", "--n", "30", "--output", str(out)],
+        [binary, "generate", "--models", str(models), "--class", "rare", "--n", "30", "--output", str(out),
+         "--input", str(data_file), "--label", "kind"],
         capture_output=True,
         text=True,
     )
