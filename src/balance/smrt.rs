@@ -237,8 +237,10 @@ impl<L: Label> Smrt<L> {
             .std_axis(Axis(0), 0.0)
             .mapv(|v| if v > 0.0 { v } else { 1.0 });
         let standard = |a: ArrayView2<'_, f32>| (&a - &mean) / &sd;
-        let held_out = standard(class_x.select(Axis(0), &held_rows).view());
-        let draws = (4 * held).max(200);
+        // The distance costs (rows compared)^2: at most 500 held-out rows and 1,000 draws.
+        let compared = &held_rows[..held.min(500)];
+        let held_out = standard(class_x.select(Axis(0), compared).view());
+        let draws = (4 * compared.len()).clamp(200, 1000);
         let mut best = (f64::INFINITY, Generation::Prior);
         for generation in [Generation::Prior, Generation::PriorResidual] {
             let sampling = Sampling {
