@@ -361,8 +361,9 @@ class SMRT(_Sampler):
     Every keyword is a setting of ``smrt balance`` (``None`` keeps smrt's default): ``hidden``
     (layer widths), ``latent`` (an int, or a float: a fraction of the features), ``epochs``,
     ``min_steps``, ``max_steps``, ``batch_size``, ``learning_rate``, ``beta``, ``likelihood``
-    (``'gaussian'``, ``'gaussian-learned'``, ``'bernoulli'``), ``generation`` (``'prior'``,
-    ``'posterior'``, ``'residual'``, ``'prior-residual'``, ``'interpolate'``), ``temperature``,
+    (``'gaussian'``, ``'gaussian-learned'``, ``'bernoulli'``), ``generation`` (``'auto'``, the
+    default: prior or prior-residual chosen per class; ``'prior'``, ``'posterior'``,
+    ``'residual'``, ``'prior-residual'``, ``'interpolate'``), ``temperature``,
     ``clip``, ``category`` (``'argmax'`` or ``'sample'``), ``backend`` (``'auto'``, ``'gpu'``,
     ``'cpu'``), ``models`` (a directory of saved models to reuse: written by :meth:`save_models`,
     ``smrt fit`` or ``smrt balance --save-models``; classes without a model are trained, and the
