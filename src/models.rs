@@ -118,9 +118,41 @@ impl SavedModels {
                     ),
                 ));
             }
+            saved.check_heads(&dir.join(stem), &vae)?;
             saved.models.insert(class.clone(), vae);
         }
         Ok(saved)
+    }
+
+    /// Checks that `vae`'s categorical heads are this index's categorical columns, in file
+    /// order, and draw only categories the index names.
+    fn check_heads(&self, path: &Path, vae: &Vae) -> Result<()> {
+        let names: Vec<&String> = self
+            .features
+            .iter()
+            .filter(|f| self.categories.contains_key(*f))
+            .collect();
+        let seen = vae.heads().seen();
+        if seen.len() != names.len() {
+            return Err(model_error(
+                path,
+                format!(
+                    "has {} categorical columns; the index names {}",
+                    seen.len(),
+                    names.len()
+                ),
+            ));
+        }
+        for (name, codes) in names.iter().zip(seen) {
+            let known = self.categories[*name].len();
+            if let Some(c) = codes.iter().find(|&&c| c as usize >= known) {
+                return Err(model_error(
+                    path,
+                    format!("draws category {c} of column {name:?}, which has {known}"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// The feature names in the models' order: the numeric columns, then the categorical ones

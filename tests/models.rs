@@ -133,3 +133,44 @@ fn learned_variance_and_column_facts_round_trip() {
         vae.generate_on(&Device::Cpu, 20, 3).unwrap()
     );
 }
+
+#[test]
+fn an_index_that_does_not_match_the_categorical_heads_is_refused() {
+    use smrt::models::SavedModels;
+    let x = ndarray::Array2::from_shape_fn((20, 1), |(i, _)| i as f32);
+    let codes = ndarray::Array2::from_shape_fn((20, 1), |(i, _)| (i % 2) as u32);
+    let config = smrt::VaeConfig {
+        epochs: 2,
+        min_steps: 0,
+        ..Default::default()
+    };
+    let vae = smrt::Vae::fit_mixed_on(&smrt::Device::Cpu, x.view(), codes.view(), &config).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let saved = SavedModels {
+        label: "label".into(),
+        features: vec!["x".into(), "c".into()],
+        categories: [("c".to_string(), vec!["a".to_string(), "b".to_string()])].into(),
+        sampling: smrt::Sampling::default(),
+        models: [("rare".to_string(), vae)].into(),
+    };
+    saved.save(dir.path()).unwrap();
+    assert_eq!(
+        SavedModels::load(dir.path()).unwrap().categories,
+        saved.categories
+    );
+    let index = dir.path().join(smrt::models::INDEX);
+    let text = std::fs::read_to_string(&index).unwrap();
+    // A dictionary shorter than the categories the model draws.
+    std::fs::write(&index, text.replace("\"b\"", "").replace("\"a\",", "\"a\"")).unwrap();
+    let err = SavedModels::load(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("draws category 1 of column \"c\""), "{err}");
+    // No categorical columns named at all.
+    let mut doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    doc.as_object_mut().unwrap().remove("categories");
+    std::fs::write(&index, doc.to_string()).unwrap();
+    let err = SavedModels::load(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("has 1 categorical columns; the index names 0"),
+        "{err}"
+    );
+}

@@ -162,6 +162,19 @@ impl<'a, L: Label> Classes<'a, L> {
         Classes::of_labels(x.nrows(), y)
     }
 
+    /// The classes of rows with numeric columns `x` and maybe categorical ones: rows of
+    /// categorical columns only have no numeric values to check.
+    pub fn of_mixed(
+        x: ArrayView2<'_, f32>,
+        categories: Option<&Categories<'_>>,
+        y: &'a [L],
+    ) -> Result<Self> {
+        match categories {
+            Some(c) if x.ncols() == 0 && c.codes.ncols() > 0 => Classes::of_labels(x.nrows(), y),
+            _ => Classes::of(x, y),
+        }
+    }
+
     /// The classes of `rows` rows without numeric columns to check.
     pub fn of_labels(rows: usize, y: &'a [L]) -> Result<Self> {
         if rows == 0 {

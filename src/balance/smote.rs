@@ -156,11 +156,7 @@ impl<L: Label> Smote<L> {
             let class_codes = categories.codes.select(Axis(0), rows);
             let k = self.k_neighbors.min(rows.len() - 1);
             let nn = nominal_neighbors(class_codes.view(), categories.levels, &tables, k);
-            for (r, &row) in rows.iter().enumerate() {
-                for (j, v) in voted.row_mut(row).iter_mut().enumerate() {
-                    *v = most_frequent(nn.row(r).iter().map(|&o| class_codes[[o as usize, j]]));
-                }
-            }
+            vote(&mut voted, rows, &nn, class_codes.view());
             let stream = Stream::new(self.seed, Purpose::Smote, class_no as u32);
             for b in bases(rows.len(), n, stream) {
                 origin.push(Origin::Synthetic {
@@ -223,23 +219,15 @@ impl<L: Label> Smote<L> {
         for (class_no, label, rows, n) in jobs {
             let class_x = x.select(Axis(0), rows);
             let k = self.k_neighbors.min(rows.len() - 1);
-            let nn = match &categories {
-                None => nearest_neighbors(&device, class_x.view(), k)?,
-                Some(c) => {
+            let nn = match (&categories, voted.as_mut()) {
+                (Some(c), Some(votes)) => {
                     let class_codes = c.codes.select(Axis(0), rows);
                     let spread = with_categories(class_x.view(), class_codes.view(), c.levels);
                     let nn = nearest_neighbors(&device, spread.view(), k)?;
-                    let votes = voted.as_mut().expect("codes with categories");
-                    for (r, &row) in rows.iter().enumerate() {
-                        let neighbours = nn.row(r);
-                        for (j, v) in votes.row_mut(row).iter_mut().enumerate() {
-                            *v = most_frequent(
-                                neighbours.iter().map(|&o| class_codes[[o as usize, j]]),
-                            );
-                        }
-                    }
+                    vote(votes, rows, &nn, class_codes.view());
                     nn
                 }
+                _ => nearest_neighbors(&device, class_x.view(), k)?,
             };
             let stream = Stream::new(self.seed, Purpose::Smote, class_no as u32);
             let segments = Segments::draw(class_x, &nn, n, stream);
@@ -292,6 +280,21 @@ fn with_categories(
         }
     }
     out
+}
+
+/// For each of a class's `rows` (indices into `voted`), every categorical column's most
+/// frequent value among its neighbours `nn` (indices into `class_codes`).
+fn vote(
+    voted: &mut Array2<u32>,
+    rows: &[usize],
+    nn: &Array2<u32>,
+    class_codes: ArrayView2<'_, u32>,
+) {
+    for (r, &row) in rows.iter().enumerate() {
+        for (j, v) in voted.row_mut(row).iter_mut().enumerate() {
+            *v = most_frequent(nn.row(r).iter().map(|&o| class_codes[[o as usize, j]]));
+        }
+    }
 }
 
 /// The most frequent value, nearest first: a tie goes to the value seen first.

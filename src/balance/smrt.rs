@@ -103,10 +103,7 @@ impl<L: Label> Smrt<L> {
         categories: Option<Categories<'_>>,
         y: &[L],
     ) -> Result<Resampled<L>> {
-        let classes = match categories {
-            Some(_) if x.ncols() == 0 => Classes::of_labels(x.nrows(), y)?,
-            _ => Classes::of(x, y)?,
-        };
+        let classes = Classes::of_mixed(x, categories.as_ref(), y)?;
         let heads = categories.map_or(0, |c| c.codes.ncols());
         let to_add = self.strategy.samples_to_add(&classes.counts())?;
         for (label, model) in &self.models {
@@ -287,10 +284,7 @@ impl<L: Label> Smrt<L> {
         if let Some(c) = &categories {
             c.check(x.nrows())?;
         }
-        let all = match categories {
-            Some(c) if x.ncols() == 0 && c.codes.ncols() > 0 => Classes::of_labels(x.nrows(), y)?,
-            _ => Classes::of(x, y)?,
-        };
+        let all = Classes::of_mixed(x, categories.as_ref(), y)?;
         let wanted: Vec<L> = match classes {
             Some(c) => {
                 for l in c {

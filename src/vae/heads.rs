@@ -103,12 +103,12 @@ impl Heads {
         for ((o, seen), &u) in out.iter_mut().zip(&self.seen).zip(uniforms) {
             let head = &logits[at..at + seen.len()];
             let max = head.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-            let weights: Vec<f32> = head.iter().map(|&v| (v - max).exp()).collect();
-            let total: f32 = weights.iter().sum();
+            let total: f32 = head.iter().map(|&v| (v - max).exp()).sum();
             let mut left = u * total;
             let mut pick = seen.len() - 1;
-            for (k, w) in weights.iter().enumerate() {
-                if left < *w {
+            for (k, &v) in head.iter().enumerate() {
+                let w = (v - max).exp();
+                if left < w {
                     pick = k;
                     break;
                 }
