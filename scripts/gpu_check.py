@@ -151,8 +151,8 @@ def smote_figures(quick, push):
         import imblearn
         import numpy as np
         from imblearn.over_sampling import SMOTE
-    except ImportError:
-        print("imbalanced-learn not found: no SMOTE reference", file=sys.stderr)
+    except Exception as e:  # a missing package, or one that does not import with this scikit-learn
+        print(f"imbalanced-learn not usable ({e!r}): no SMOTE reference", file=sys.stderr)
         return
     total = 100_000 // (10 if quick else 1)
     minority = total // 21
