@@ -105,6 +105,23 @@ def test_lists_in_lists_out_and_integer_labels():
     assert sorted(set(yr)) == [0, 1]
 
 
+@pytest.mark.parametrize("codes", [[7, 3], [-5, 1000000000000], [np.uint8(2), np.uint8(0)]], ids=str)
+def test_integer_labels_of_any_range_give_the_rows_string_labels_give(codes):
+    """Small non-negative labels take a counting path, others a sort: the same classes, order and rows."""
+    X, y = data()
+    common, rare = codes
+    as_int = np.where(y == "rare", rare, common).astype(np.asarray(codes).dtype)
+    Xi, yi = smrt.SMOTE(random_state=3).fit_resample(X, as_int)
+    sampler = smrt.SMOTE(random_state=3)
+    # String labels in the same sorted order as the integers.
+    order = {min(common, rare): "a", max(common, rare): "b"}
+    Xs, ys = sampler.fit_resample(X, np.array([order[v] for v in as_int.tolist()]))
+    np.testing.assert_array_equal(Xi, Xs)
+    assert yi.dtype == as_int.dtype
+    assert [order[v] for v in yi.tolist()] == ys.tolist()
+    assert set(smrt.SMOTE().fit(X, as_int).sampling_strategy_) == {rare}
+
+
 def test_fitted_sampling_strategy_follows_imbalanced_learn():
     X, y = data()
     over = smrt.SMOTE().fit(X, y)

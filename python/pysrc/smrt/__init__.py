@@ -105,6 +105,19 @@ def _target(y):
     return y_arr, None
 
 
+def _encode(y_arr):
+    """The classes of ``y_arr``, sorted, and each label's index among them (``np.unique`` with
+    ``return_inverse``; small non-negative integers take a counting path that needs no sort)."""
+    if y_arr.dtype.kind in "iu" and len(y_arr):
+        low, high = int(y_arr.min()), int(y_arr.max())
+        if low >= 0 and high < 2 * len(y_arr) + 1024:
+            present = np.flatnonzero(np.bincount(y_arr))
+            index = np.zeros(high + 1, dtype=np.int64)
+            index[present] = np.arange(len(present))
+            return present.astype(y_arr.dtype), index[y_arr]
+    return np.unique(y_arr, return_inverse=True)
+
+
 def _progress(classes):
     """A report of ``(class code, epoch, loss)``: a tqdm bar per class where tqdm is installed,
     else a line on stderr every 100 epochs."""
@@ -275,7 +288,7 @@ class _Sampler(_Base):
         y_arr, one_hot = _target(y.iloc[:, 0] if y_frame and y.shape[1] == 1 else y)
         if len(y_arr) != x.shape[0]:
             raise ValueError(f"X has {x.shape[0]} rows and y has {len(y_arr)} labels")
-        classes, y_codes = np.unique(y_arr, return_inverse=True)
+        classes, y_codes = _encode(y_arr)
         if len(classes) < 2:
             raise ValueError(f"y needs at least 2 classes to balance; it has {len(classes)}: {classes.tolist()}")
         strategy = self.sampling_strategy
@@ -295,7 +308,7 @@ class _Sampler(_Base):
             x,
             np.ascontiguousarray(codes, dtype=np.uint32),
             levels,
-            y_codes.astype(np.int64),
+            np.asarray(y_codes, dtype=np.int64),
             strategy,
             self._seed(),
             self._options(classes),
