@@ -117,6 +117,52 @@ fn neighbours_equal_a_naive_reference_on_both_engines() {
 }
 
 #[test]
+fn neighbours_among_other_rows_equal_a_naive_reference_on_both_engines() {
+    let devices = devices();
+    for (nq, nr, d, k) in [
+        (1, 1, 1, 1),
+        (50, 7, 3, 7),
+        (600, 3000, 5, 2),
+        (300, 5000, 33, 1),
+    ] {
+        let (queries, refs) = (random(nq, d, 7 + nq as u64), random(nr, d, 11 + nr as u64));
+        let dist = |q: usize, r: usize| -> f64 {
+            queries
+                .row(q)
+                .iter()
+                .zip(refs.row(r))
+                .map(|(&u, &v)| (f64::from(u) - f64::from(v)).powi(2))
+                .sum()
+        };
+        for device in &devices {
+            let got = smrt::knn::nearest_in(device, queries.view(), refs.view(), k).unwrap();
+            assert_eq!(got.dim(), (nq, k));
+            for q in 0..nq {
+                let mut want: Vec<(f64, u32)> = (0..nr).map(|r| (dist(q, r), r as u32)).collect();
+                want.sort_by(|a, b| a.partial_cmp(b).unwrap());
+                for (rank, &g) in got.row(q).iter().enumerate() {
+                    // The same distance as the exact neighbour of that rank, up to f32 rounding.
+                    let (dg, dw) = (dist(q, g as usize), want[rank].0);
+                    assert!(
+                        (dg - dw).abs() <= 1e-4 * (1.0 + dw),
+                        "{} query {q} rank {rank}: {g} at {dg} vs {:?}",
+                        device.name(),
+                        want[rank]
+                    );
+                }
+            }
+        }
+    }
+    // A query equal to a reference row finds it, at distance 0; k over the references is an error.
+    let refs = ndarray::array![[0.0f32, 1.0], [5.0, 5.0]];
+    for device in &devices {
+        let nn = smrt::knn::nearest_in(device, refs.view(), refs.view(), 2).unwrap();
+        assert_eq!(nn.row(1).to_vec(), vec![1, 0], "{}", device.name());
+        assert!(smrt::knn::nearest_in(device, refs.view(), refs.view(), 3).is_err());
+    }
+}
+
+#[test]
 fn equal_distances_are_ordered_by_index() {
     // Rows 0..4 are the same point, row 4 another, far away.
     let x = ndarray::array![
