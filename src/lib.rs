@@ -38,6 +38,7 @@ pub mod knn;
 pub mod models;
 mod origin;
 mod parallel;
+pub mod report;
 pub mod rng;
 pub mod scale;
 mod strategy;

@@ -31,6 +31,10 @@ enum Command {
     Fit(FitArgs),
     /// Stream N synthetic rows of one class from saved models into a CSV file.
     Generate(GenerateArgs),
+    /// Compare the synthetic rows of a balanced table with its real rows, class by class:
+    /// fidelity per feature, correlations, near-copies, coverage and class overlap, a verdict;
+    /// --json for pipelines, --out DIR for a picture per class.
+    Report(cli::report::ReportArgs),
     /// Print the version, the GPU adapters found, the engine `auto` picks, and its limits.
     Info,
     /// Measure each engine: matrix products (GFLOP/s), training and generation (rows/s),
@@ -58,6 +62,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => cli::demo::demo(args),
         Command::Fit(args) => cli::models::fit(args),
         Command::Generate(args) => cli::models::generate(args),
+        Command::Report(args) => cli::report::run(args),
         Command::Info => cli::demo::info(),
         Command::Bench(args) => cli::bench::bench(args),
     };

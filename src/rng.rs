@@ -56,6 +56,8 @@ pub enum Purpose {
     RandomOver = 10,
     /// Random under-sampling's choice of rows to keep (step = class).
     RandomUnder = 11,
+    /// The rows a report compares when a class has more than it needs (step = class).
+    Report = 12,
 }
 
 /// One random stream: `(seed, purpose, step)`; elements are addressed by index.

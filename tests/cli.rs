@@ -1227,3 +1227,209 @@ fn quoted_fields_and_shuffled_output_keep_input_rows_intact() {
         lines.iter().map(|l| l.replace('"', "")).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn report_tells_synthetic_rows_by_mark_provenance_or_real_file_alike() {
+    let d = dir("report");
+    let input = d.join("in.csv");
+    write_input(&input);
+    let (out, prov, pics) = (d.join("out.csv"), d.join("prov.csv"), d.join("run-report"));
+    let p = |p: &Path| p.to_str().unwrap().to_string();
+    let ran = smrt(&[
+        "balance",
+        "--input",
+        &p(&input),
+        "--output",
+        &p(&out),
+        "--label",
+        "kind",
+        "--method",
+        "smote",
+        "--mark-synthetic",
+        "made",
+        "--provenance",
+        &p(&prov),
+        "--report",
+        &p(&pics),
+        "--quiet",
+    ]);
+    assert!(
+        ran.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    for f in ["report.txt", "report.json", "class-rare.png"] {
+        assert!(pics.join(f).is_file(), "{f} in the balance run's report");
+    }
+    // The same rows marked three ways give the same report.
+    let json = d.join("r.json");
+    let by_mark = smrt(&[
+        "report",
+        "--input",
+        &p(&out),
+        "--label",
+        "kind",
+        "--synthetic-column",
+        "made",
+        "--json",
+        &p(&json),
+    ]);
+    assert!(
+        by_mark.status.success(),
+        "{}",
+        String::from_utf8_lossy(&by_mark.stderr)
+    );
+    let text = String::from_utf8(by_mark.stdout).unwrap();
+    assert!(
+        text.starts_with("class rare: 8 real rows, 32 synthetic\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("verdict: ") && text.contains("near-copies"),
+        "{text}"
+    );
+    let no_mark = d.join("plain.csv");
+    let plain = smrt(&[
+        "balance",
+        "--input",
+        &p(&input),
+        "--output",
+        &p(&no_mark),
+        "--label",
+        "kind",
+        "--method",
+        "smote",
+        "--quiet",
+    ]);
+    assert!(plain.status.success());
+    for source in [["--provenance", &p(&prov)], ["--real", &p(&input)]] {
+        let r = smrt(&[
+            "report",
+            "--input",
+            &p(&no_mark),
+            "--label",
+            "kind",
+            source[0],
+            source[1],
+        ]);
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        assert_eq!(String::from_utf8(r.stdout).unwrap(), text, "{}", source[0]);
+    }
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let class = &doc["classes"][0];
+    assert_eq!(class["class"], "rare");
+    assert_eq!(class["synthetic_rows"], 32);
+    assert_eq!(class["numeric"].as_array().unwrap().len(), 2);
+    assert!(class["closeness"]["near_copies"].as_f64().unwrap() <= 1.0);
+
+    // Random over-sampling copies rows: every synthetic row is an exact copy.
+    let copies = d.join("copies.csv");
+    let r = smrt(&[
+        "balance",
+        "--input",
+        &p(&input),
+        "--output",
+        &p(&copies),
+        "--label",
+        "kind",
+        "--method",
+        "random-over",
+        "--mark-synthetic",
+        "made",
+        "--quiet",
+    ]);
+    assert!(r.status.success());
+    let r = smrt(&[
+        "report",
+        "--input",
+        &p(&copies),
+        "--label",
+        "kind",
+        "--synthetic-column",
+        "made",
+    ]);
+    let text = String::from_utf8(r.stdout).unwrap();
+    assert!(text.contains("verdict: exact copies 100%"), "{text}");
+}
+
+#[test]
+fn report_takes_the_column_before_a_trailing_mark_as_the_label() {
+    let d = dir("report-label");
+    let (input, out) = (d.join("in.csv"), d.join("out.csv"));
+    let mut s = String::from("a,b,label\n");
+    for i in 0..30 {
+        let label = if i < 24 { "big" } else { "small" };
+        s.push_str(&format!("{},{},{label}\n", i % 7, (i * 3) % 11));
+    }
+    std::fs::write(&input, s).unwrap();
+    let p = |p: &Path| p.to_str().unwrap().to_string();
+    let r = smrt(&[
+        "balance",
+        "--input",
+        &p(&input),
+        "--output",
+        &p(&out),
+        "--method",
+        "smote",
+        "--mark-synthetic",
+        "made",
+        "--quiet",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let r = smrt(&["report", "--input", &p(&out), "--synthetic-column", "made"]);
+    let text = String::from_utf8(r.stdout).unwrap();
+    assert!(
+        text.starts_with("class small: 6 real rows, 18 synthetic\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn report_errors_are_one_clear_line() {
+    let d = dir("report-bad");
+    let input = d.join("in.csv");
+    write_input(&input);
+    let p = |p: &Path| p.to_str().unwrap().to_string();
+    let json = d.join("never.json");
+    let cases: [(Vec<String>, &str); 4] = [
+        (vec![], "say which rows are synthetic"),
+        (
+            vec!["--synthetic-column".into(), "nope".into()],
+            "\"nope\" is not a feature column",
+        ),
+        (
+            vec!["--synthetic-column".into(), "width".into()],
+            "is not 1/0",
+        ),
+        (vec!["--real".into(), p(&input)], "no synthetic rows"),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec![
+            "report".to_string(),
+            "--input".into(),
+            p(&input),
+            "--label".into(),
+            "kind".into(),
+            "--json".into(),
+            p(&json),
+        ];
+        args.extend(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_failed_cleanly(&smrt(&args), &json, needle);
+    }
+    let prov = d.join("prov.csv");
+    std::fs::write(&prov, "output_row,source_row\n99,1\n").unwrap();
+    let out = smrt(&[
+        "report",
+        "--input",
+        &p(&input),
+        "--label",
+        "kind",
+        "--provenance",
+        &p(&prov),
+        "--json",
+        &p(&json),
+    ]);
+    assert_failed_cleanly(&out, &json, "output_row \"99\" is not a row of the input");
+}

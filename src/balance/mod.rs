@@ -95,6 +95,14 @@ pub struct Categories<'a> {
 }
 
 impl Categories<'_> {
+    /// No categorical columns beside `rows` rows.
+    pub fn none(rows: usize) -> Self {
+        Categories {
+            codes: ArrayView2::from_shape((rows, 0), &[]).expect("no values for no columns"),
+            levels: &[],
+        }
+    }
+
     /// Checks the shapes and that every code is below its column's level.
     pub fn check(&self, rows: usize) -> Result<()> {
         if self.codes.nrows() != rows {

@@ -47,6 +47,10 @@ pub struct BalanceArgs {
     /// this CSV file: columns output_row, source_row (0-based data rows, header excluded).
     #[arg(long, value_name = "FILE")]
     pub provenance: Option<PathBuf>,
+    /// Also write a report of the synthetic rows into this directory (report.txt, report.json
+    /// and a picture per class, as `smrt report` makes them).
+    #[arg(long, value_name = "DIR")]
+    pub report: Option<PathBuf>,
     /// No progress or summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -157,6 +161,18 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
     progress.finish();
     let out = out?;
     let seconds = started.elapsed().as_secs_f64();
+    // Computed before any file is written: a report that cannot be made leaves no output.
+    let report = match &args.report {
+        Some(_) => Some(super::report::of_table(
+            &device,
+            &table,
+            out.x.view(),
+            out.codes.view(),
+            &out.y,
+            &super::report::marks(&out.origin),
+        )?),
+        None => None,
+    };
     if let Some(path) = &args.provenance {
         if same_file(&args.input, path) || same_file(&args.output, path) {
             return Err(Error::config(
@@ -185,6 +201,12 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
         &out.origin,
         args.mark_synthetic.as_deref(),
     )?;
+    if let (Some(dir), Some(r)) = (&args.report, &report) {
+        super::report::write_dir(r, dir)?;
+        if !args.quiet {
+            eprintln!("report in {}", dir.display());
+        }
+    }
     if let Some(dir) = &args.save_models {
         let saved = SavedModels {
             label: table.label_name().to_string(),

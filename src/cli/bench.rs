@@ -218,6 +218,31 @@ pub fn run(backend: Backend, quick: bool) -> Result<Vec<Figure>, Error> {
                 secs,
             );
         }
+
+        // A report on 100,000 real and 100,000 synthetic rows of 32 features, two classes.
+        let half = 100_000 / scale;
+        let s = Stream::new(1, Purpose::Init, 0);
+        let xr = Array2::from_shape_fn((2 * half, 32), |(i, j)| {
+            s.normal_at((i * 32 + j) as u64) + if i % 2 == 1 { 0.5 } else { 0.0 }
+        });
+        let y: Vec<u8> = (0..2 * half).map(|i| (i % 2) as u8).collect();
+        let synthetic: Vec<bool> = (0..2 * half).map(|i| i >= half).collect();
+        let rows = smrt::report::Rows {
+            x: xr.view(),
+            categories: smrt::Categories::none(2 * half),
+            y: &y,
+            synthetic: &synthetic,
+        };
+        let columns = smrt::report::Columns::numbered(32, 0);
+        let secs = best(1, || {
+            smrt::report::report(&device, &rows, &columns).map(|_| ())
+        })?;
+        push(
+            format!("report {half}+{half}x32 (real+synthetic)"),
+            (2 * half) as f64 / secs,
+            "rows/s",
+            secs,
+        );
     }
     Ok(out)
 }

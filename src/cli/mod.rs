@@ -6,6 +6,7 @@ pub mod demo;
 pub mod models;
 pub mod picture;
 pub mod progress;
+pub mod report;
 pub mod settings;
 
 use std::collections::BTreeMap;

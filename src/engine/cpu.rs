@@ -70,13 +70,7 @@ pub(crate) fn exp(x: f32) -> f32 {
 
 /// [`Engine::knn_merge`] on the host: the oracle of the GPU kernel, the same steps in the same
 /// order (the host's own search, `knn/cpu.rs`, does not materialise products).
-pub(crate) fn merge_tile(
-    gram: &[f32],
-    norms: &[f32],
-    t: KnnTile,
-    best_d: &mut [f32],
-    best_i: &mut [u32],
-) {
+fn merge_tile(gram: &[f32], norms: &[f32], t: KnnTile, best_d: &mut [f32], best_i: &mut [u32]) {
     for q in 0..t.queries {
         let me = t.q_start + q;
         let bd = &mut best_d[q * t.k..(q + 1) * t.k];

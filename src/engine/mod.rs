@@ -14,7 +14,6 @@ mod device;
 mod gpu;
 mod ops;
 
-pub(crate) use cpu::merge_tile;
 pub use cpu::CpuEngine;
 pub use device::{Backend, Device, BACKEND_VAR};
 pub use gpu::{adapters, AdapterSummary, Gpu, GpuBuffer, GpuEngine};

@@ -185,25 +185,63 @@ fn cpu_cross(centred: &Centred, d: usize, k: usize, sets: &Sets) -> Vec<u32> {
         for r0 in sets.refs.clone().step_by(REFS) {
             let r1 = (r0 + REFS).min(sets.refs.end);
             let gram = q.dot(&all.slice(s![r0..r1, ..]).t());
-            let tile = KnnTile {
-                queries: q1 - q0,
-                q_start: q0,
-                refs: r1 - r0,
-                r_start: r0,
-                k,
-            };
             let gram = gram.as_standard_layout();
-            crate::engine::merge_tile(
+            merge_rows(
                 gram.as_slice().expect("standard layout"),
-                norms,
-                tile,
-                &mut best_d,
-                &mut best_i,
+                &norms[q0..q1],
+                &norms[r0..r1],
+                r0,
+                k,
+                (&mut best_d, &mut best_i),
             );
         }
         best_i
     });
     blocks.concat()
+}
+
+/// Merges products `gram` (`queries x refs`, reference rows from global index `r_start`) into
+/// the queries' top-k lists. References arrive in ascending index order, so a distance equal to
+/// the list's `k`-th never enters (the earlier index wins the tie), and eight distances are
+/// tested at once against the limit before any is merged.
+fn merge_rows(
+    gram: &[f32],
+    q_norms: &[f32],
+    r_norms: &[f32],
+    r_start: usize,
+    k: usize,
+    (best_d, best_i): (&mut [f32], &mut [u32]),
+) {
+    const LANES: usize = 8;
+    let refs = r_norms.len();
+    for (q, &nq) in q_norms.iter().enumerate() {
+        let row = &gram[q * refs..(q + 1) * refs];
+        let bd = &mut best_d[q * k..(q + 1) * k];
+        let bi = &mut best_i[q * k..(q + 1) * k];
+        for (c, (g, nr)) in row.chunks(LANES).zip(r_norms.chunks(LANES)).enumerate() {
+            let nearest = g
+                .iter()
+                .zip(nr)
+                .fold(f32::INFINITY, |m, (&g, &n)| m.min(nq + n - 2.0 * g));
+            if nearest >= bd[k - 1] {
+                continue;
+            }
+            for (t, (&g, &n)) in g.iter().zip(nr).enumerate() {
+                let d = (nq + n - 2.0 * g).max(0.0);
+                if d >= bd[k - 1] {
+                    continue;
+                }
+                let mut p = k - 1;
+                while p > 0 && d < bd[p - 1] {
+                    bd[p] = bd[p - 1];
+                    bi[p] = bi[p - 1];
+                    p -= 1;
+                }
+                bd[p] = d;
+                bi[p] = (r_start + c * LANES + t) as u32;
+            }
+        }
+    }
 }
 
 /// `|x|^2`, in eight partial sums so the loop vectorises.
