@@ -582,3 +582,40 @@ fn smote_n_neighbours_follow_the_value_difference_metric() {
         assert_eq!(over.codes[[r, 0]], c[i]);
     }
 }
+
+#[test]
+fn a_report_is_the_same_on_both_engines() {
+    let x = random(900, 6, 21);
+    let y: Vec<u8> = (0..900).map(|i| (i % 3) as u8).collect();
+    let synthetic: Vec<bool> = (0..900).map(|i| i >= 500 && i % 3 != 0).collect();
+    let rows = smrt::report::Rows {
+        x: x.view(),
+        categories: Categories::none(900),
+        y: &y,
+        synthetic: &synthetic,
+    };
+    let columns = smrt::report::Columns::numbered(6, 0);
+    let reports: Vec<_> = devices()
+        .iter()
+        .map(|d| smrt::report::report(d, &rows, &columns).unwrap())
+        .collect();
+    let cpu = &reports[0];
+    assert_eq!(cpu.classes.len(), 2);
+    for other in &reports[1..] {
+        for (a, b) in cpu.classes.iter().zip(&other.classes) {
+            let (ka, kb) = (a.closeness.as_ref().unwrap(), b.closeness.as_ref().unwrap());
+            for (va, vb) in [
+                (ka.synthetic_to_real_median, kb.synthetic_to_real_median),
+                (ka.real_to_real_median, kb.real_to_real_median),
+                (ka.near_copies, kb.near_copies),
+                (ka.coverage, kb.coverage),
+                (ka.overlap, kb.overlap),
+                (ka.real_overlap, kb.real_overlap),
+            ] {
+                // Neighbours at nearly equal distances may trade places on f32 rounding.
+                assert!((va - vb).abs() < 0.01, "{} vs {}", va, vb);
+            }
+            assert_eq!(a.verdict, b.verdict);
+        }
+    }
+}

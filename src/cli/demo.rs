@@ -22,7 +22,8 @@ pub struct DemoArgs {
     /// Where to compute: auto, gpu or cpu (as for `balance`).
     #[arg(long, default_value = "auto")]
     pub backend: Backend,
-    /// Write `digits.png` here: a row of real rare digits, one of SMOTE's, one of SMRT's.
+    /// Write `digits.png` here (a row of real rare digits, one of SMOTE's, one of SMRT's) and the
+    /// reports of both runs (`report-smrt/`, `report-smote/`).
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
@@ -109,6 +110,20 @@ pub fn demo(args: DemoArgs) -> Result<(), Error> {
             path.display(),
             d = args.digit
         );
+        for (name, r) in [("smrt", &out), ("smote", &smote)] {
+            let marks = super::report::marks(&r.origin);
+            let report = super::report::of_table(
+                &device,
+                &digits,
+                r.x.view(),
+                r.codes.view(),
+                &r.y,
+                &marks,
+            )?;
+            let at = dir.join(format!("report-{name}"));
+            super::report::write_dir(&report, &at)?;
+            println!("{}: the report of {name}'s rows", at.display());
+        }
     }
     Ok(())
 }

@@ -95,6 +95,8 @@ impl Columns {
 /// The limits past which a verdict names a problem.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Thresholds {
+    /// Fewer synthetic rows than this in a class: its numbers are shown, no verdict is drawn.
+    pub min_rows: usize,
     /// Near-copies above this share (twice what a fresh sample of the class would show).
     pub near_copies: f64,
     /// Exact copies above this share.
@@ -115,6 +117,7 @@ pub struct Thresholds {
 
 /// The thresholds of every verdict.
 pub const THRESHOLDS: Thresholds = Thresholds {
+    min_rows: 20,
     near_copies: 0.10,
     exact_copies: 0.01,
     overlap: 0.05,
@@ -329,7 +332,7 @@ pub fn report<L: Label + Display>(
                 c.problems
                     .push("one real row: no nearest-neighbour distances between real rows".into());
             }
-            judge(&mut c);
+            judge(&mut c, &THRESHOLDS);
         }
         c.verdict = if c.problems.is_empty() {
             "ok: close to the real rows of the class, and not copies of them".into()
@@ -625,8 +628,14 @@ fn closeness(
 }
 
 /// Names the problems of `c` by [`THRESHOLDS`].
-fn judge(c: &mut ClassReport) {
-    let t = THRESHOLDS;
+fn judge(c: &mut ClassReport, t: &Thresholds) {
+    if c.synthetic_rows < t.min_rows {
+        c.problems.push(format!(
+            "{} synthetic rows: too few to judge (at least {} needed)",
+            c.synthetic_rows, t.min_rows
+        ));
+        return;
+    }
     let pct = |v: f64| format!("{:.0}%", 100.0 * v);
     if let Some(k) = &c.closeness {
         if k.exact_copies > t.exact_copies {
