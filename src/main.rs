@@ -43,6 +43,16 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Mesa's implicit Vulkan layer VK_LAYER_MESA_device_select connects to a Wayland and an X
+    // display while the adapters are listed, and on a headless machine (no XDG_RUNTIME_DIR)
+    // libwayland prints an error line for each try. smrt ranks the adapters itself, so the
+    // layer is off unless the user asks for it by its own variables. Set before any thread
+    // starts.
+    if std::env::var_os("NODEVICE_SELECT").is_none()
+        && std::env::var_os("MESA_VK_DEVICE_SELECT").is_none()
+    {
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {

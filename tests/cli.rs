@@ -1433,3 +1433,50 @@ fn report_errors_are_one_clear_line() {
     ]);
     assert_failed_cleanly(&out, &json, "output_row \"99\" is not a row of the input");
 }
+
+#[test]
+fn headless_runs_print_only_smrts_lines() {
+    let d = dir("headless");
+    let (input, out) = (d.join("in.csv"), d.join("out.csv"));
+    write_input(&input);
+    let p = |p: &Path| p.to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_smrt"));
+        cmd.args(args)
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("WAYLAND_DISPLAY")
+            .env_remove("DISPLAY")
+            .env_remove("SMRT_BACKEND");
+        cmd.output().expect("run smrt")
+    };
+    let balance = [
+        "balance",
+        "--input",
+        &p(&input),
+        "--output",
+        &p(&out),
+        "--label",
+        "kind",
+        "--method",
+        "smote",
+    ];
+    // With --quiet, nothing at all on stderr (the notice of `auto` included).
+    let quiet = run(&[&balance[..], &["--quiet"]].concat());
+    assert!(quiet.status.success());
+    assert_eq!(String::from_utf8_lossy(&quiet.stderr), "");
+    for args in [&balance[..], &["info"]] {
+        let r = run(args);
+        assert!(r.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(
+            !err.contains("XDG_RUNTIME_DIR") && !err.contains("error"),
+            "{args:?}: {err}"
+        );
+        // At most one notice, and it names its way out.
+        let notices: Vec<&str> = err.lines().filter(|l| l.starts_with("smrt: ")).collect();
+        assert!(notices.len() <= 1, "{err}");
+        if let Some(n) = notices.first() {
+            assert!(n.contains("--quiet silences this"), "{n}");
+        }
+    }
+}

@@ -376,6 +376,14 @@ fn version() -> &'static str {
 
 #[pymodule]
 fn _smrt(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // As the `smrt` command does: Mesa's device-select layer would print an error line per
+    // display it tries on a headless machine while adapters are listed; smrt ranks adapters
+    // itself. Set at import, before smrt starts any thread, unless the user set either variable.
+    if std::env::var_os("NODEVICE_SELECT").is_none()
+        && std::env::var_os("MESA_VK_DEVICE_SELECT").is_none()
+    {
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
     m.add_function(wrap_pyfunction!(fit_resample, m)?)?;
     m.add_function(wrap_pyfunction!(read_model_index, m)?)?;
     m.add_class::<Models>()?;

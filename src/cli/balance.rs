@@ -120,7 +120,7 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
     let epochs = s.epochs.unwrap_or(smrt::VaeConfig::default().epochs);
     let progress = Arc::new(Progress::new(args.quiet, epochs, count(&table.y)));
     let device = match method {
-        Method::Smrt | Method::Smote => Device::new(s.backend())?,
+        Method::Smrt | Method::Smote => super::device(s.backend(), args.quiet)?,
         Method::RandomOver | Method::RandomUnder => Device::Cpu,
     };
     let sampler: Box<dyn Balancer<String>> = match method {

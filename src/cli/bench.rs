@@ -88,6 +88,17 @@ fn matmul_seconds<E: Engine>(e: &mut E, s: MatMul, repeat: usize) -> Result<f64,
 pub fn run(backend: Backend, quick: bool) -> Result<Vec<Figure>, Error> {
     let scale = if quick { 10 } else { 1 };
     let mut out = Vec::new();
+    // On a terminal the table follows on the same screen: each figure then replaces the last on
+    // one status line, cleared at the end. Elsewhere (logs, scripts) every figure is a line.
+    let live = {
+        use std::io::IsTerminal;
+        std::io::stderr().is_terminal() && std::io::stdout().is_terminal()
+    };
+    let status = live.then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    });
     for device in engines(backend)? {
         let software = matches!(&device, Device::Gpu(g) if g.adapter().software);
         let engine = if software {
@@ -96,7 +107,11 @@ pub fn run(backend: Backend, quick: bool) -> Result<Vec<Figure>, Error> {
             device.name()
         };
         let mut push = |bench: String, value: f64, unit, seconds| {
-            eprintln!("{bench:<44} {engine:<30} {value:>14.1} {unit}");
+            let line = format!("{bench:<44} {engine:<30} {value:>14.1} {unit}");
+            match &status {
+                Some(bar) => bar.set_message(line),
+                None => eprintln!("{line}"),
+            }
             out.push(Figure {
                 bench,
                 engine: engine.clone(),
@@ -243,6 +258,9 @@ pub fn run(backend: Backend, quick: bool) -> Result<Vec<Figure>, Error> {
             "rows/s",
             secs,
         );
+    }
+    if let Some(bar) = status {
+        bar.finish_and_clear();
     }
     Ok(out)
 }

@@ -50,7 +50,7 @@ pub fn demo(args: DemoArgs) -> Result<(), Error> {
     }
     let x = digits.x.select(ndarray::Axis(0), &keep);
     let y: Vec<String> = keep.iter().map(|&i| digits.y[i].clone()).collect();
-    let device = Device::new(args.backend)?;
+    let device = super::device(args.backend, false)?;
     let smrt = balancer(args.seed, args.epochs, device.clone())?;
     let started = Instant::now();
     let out = smrt.fit_resample(x.view(), &y)?;

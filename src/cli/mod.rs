@@ -14,6 +14,18 @@ use std::path::Path;
 
 use smrt::{Device, Error, Smrt};
 
+/// The device `backend` names; where `auto` settles on the CPU engine, one line on stderr says
+/// why, unless `quiet`.
+pub fn device(backend: smrt::Backend, quiet: bool) -> Result<Device, Error> {
+    let (device, why) = Device::explained(backend)?;
+    if let (Some(why), false) = (why, quiet) {
+        eprintln!(
+            "smrt: {why}; computing on the CPU engine (--backend cpu says so, --quiet silences this)"
+        );
+    }
+    Ok(device)
+}
+
 pub fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(x), Ok(y)) => x == y,

@@ -7,7 +7,7 @@ use std::time::Instant;
 use ndarray::{Array2, Axis};
 use smrt::models::SavedModels;
 use smrt::table::{Table, TypeHints};
-use smrt::{Backend, Categories, Device, Error, Generation};
+use smrt::{Backend, Categories, Error, Generation};
 
 use super::progress::Progress;
 use super::settings::{kebab, sampling_over, Method, Settings};
@@ -63,6 +63,9 @@ pub struct GenerateArgs {
     /// Where to compute: auto, gpu or cpu (as for `balance`).
     #[arg(long, default_value = "auto")]
     pub backend: Backend,
+    /// Nothing on stderr but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
     /// Where rows are drawn from: auto, prior, posterior, residual, prior-residual, interpolate
     /// (default: the mode the models were fitted with). Every mode but prior needs the class's
     /// real rows (`--input`); auto needs them where the class's model chose prior-residual.
@@ -108,8 +111,10 @@ pub fn fit(args: FitArgs) -> Result<(), Error> {
     let epochs = settings.epochs.unwrap_or(smrt::VaeConfig::default().epochs);
     let progress = Arc::new(Progress::new(args.quiet, epochs, count(&table.y)));
     let bars = Arc::clone(&progress);
+    let device = super::device(settings.backend(), args.quiet)?;
     let smrt = settings
         .smrt_builder(strategy)
+        .device(device)
         .on_epoch(move |class, epoch, stats| bars.epoch(class, epoch, stats))
         .build()?;
     let started = Instant::now();
@@ -173,7 +178,7 @@ pub fn generate(args: GenerateArgs) -> Result<(), Error> {
     sampling.validate()?;
     // `auto` draws as each model chose when it was fitted.
     let (real, real_codes) = class_rows(&args, &saved, vae.resolve_generation(&sampling))?;
-    let device = Device::new(args.backend)?;
+    let device = super::device(args.backend, args.quiet)?;
     let started = Instant::now();
     let mut header = saved.features.clone();
     header.push(saved.label.clone());
@@ -209,14 +214,16 @@ pub fn generate(args: GenerateArgs) -> Result<(), Error> {
         out.flush()?;
         Ok(())
     })?;
-    eprintln!(
-        "{} rows of class {} ({:?} generation) in {:.2} s on {}",
-        args.n,
-        args.class,
-        sampling.generation,
-        started.elapsed().as_secs_f64(),
-        device.name()
-    );
+    if !args.quiet {
+        eprintln!(
+            "{} rows of class {} ({:?} generation) in {:.2} s on {}",
+            args.n,
+            args.class,
+            sampling.generation,
+            started.elapsed().as_secs_f64(),
+            device.name()
+        );
+    }
     Ok(())
 }
 

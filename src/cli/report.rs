@@ -38,6 +38,9 @@ pub struct ReportArgs {
     /// Show every feature, not only the 12 with the largest KS statistic.
     #[arg(long)]
     pub full: bool,
+    /// Nothing on stderr but errors.
+    #[arg(long, short)]
+    pub quiet: bool,
     /// Field delimiter of the CSV files (default `,`).
     #[arg(long)]
     pub delimiter: Option<char>,
@@ -77,7 +80,7 @@ pub fn run(args: ReportArgs) -> Result<(), Error> {
             "say which rows are synthetic: --synthetic-column NAME, --provenance FILE or --real FILE",
         ));
     };
-    let device = Device::new(args.backend.unwrap_or_default())?;
+    let device = super::device(args.backend.unwrap_or_default(), args.quiet)?;
     let r = of_table(
         &device,
         &table,
@@ -92,7 +95,9 @@ pub fn run(args: ReportArgs) -> Result<(), Error> {
     }
     if let Some(dir) = &args.out {
         let files = r.draw(dir)?;
-        eprintln!("{} picture(s) in {}", files.len(), dir.display());
+        if !args.quiet {
+            eprintln!("{} picture(s) in {}", files.len(), dir.display());
+        }
     }
     Ok(())
 }

@@ -1,7 +1,6 @@
 //! Choosing where to compute: [`Backend`] is the request, [`Device`] the result.
 
 use std::str::FromStr;
-use std::sync::Once;
 
 use super::gpu::Gpu;
 use crate::error::{Error, Result};
@@ -52,37 +51,38 @@ pub enum Device {
 impl Device {
     /// Resolves `backend` to a device.
     pub fn new(backend: Backend) -> Result<Device> {
+        Device::explained(backend).map(|(device, _)| device)
+    }
+
+    /// [`Device::new`], and where [`Backend::Auto`] settled on the CPU engine, why (one line
+    /// for a notice: no adapter, or only software ones). The library prints nothing; the `smrt`
+    /// command shows the reason unless `--quiet`.
+    pub fn explained(backend: Backend) -> Result<(Device, Option<String>)> {
         match backend {
-            Backend::Cpu => Ok(Device::Cpu),
-            Backend::Gpu => Gpu::new().map(Device::Gpu),
+            Backend::Cpu => Ok((Device::Cpu, None)),
+            Backend::Gpu => Ok((Gpu::new().map(Device::Gpu)?, None)),
             Backend::Auto => match std::env::var(BACKEND_VAR) {
                 Ok(v) => match v.parse::<Backend>().map_err(|_| {
                     Error::config(BACKEND_VAR, format!("`{v}` is not one of auto, gpu, cpu"))
                 })? {
                     Backend::Auto => Self::auto(),
-                    explicit => Device::new(explicit),
+                    explicit => Device::explained(explicit),
                 },
                 Err(_) => Self::auto(),
             },
         }
     }
 
-    fn auto() -> Result<Device> {
+    fn auto() -> Result<(Device, Option<String>)> {
         if let Some(gpu) = Gpu::hardware()? {
-            return Ok(Device::Gpu(gpu));
+            return Ok((Device::Gpu(gpu), None));
         }
-        static NOTICE: Once = Once::new();
-        NOTICE.call_once(|| {
-            let found = super::gpu::adapters();
-            let why = match found.first() {
-                Some(a) => format!("only the software adapter {}", a.name),
-                None => "no GPU adapter".to_string(),
-            };
-            eprintln!(
-                "smrt: {why}; computing on the CPU engine ({BACKEND_VAR}=cpu or gpu makes the choice explicit)"
-            );
-        });
-        Ok(Device::Cpu)
+        let found = super::gpu::adapters();
+        let why = match found.first() {
+            Some(a) => format!("only the software adapter {}", a.name),
+            None => "no GPU adapter".to_string(),
+        };
+        Ok((Device::Cpu, Some(why)))
     }
 
     /// The device in `cell`, resolving `backend` into it on first use.
