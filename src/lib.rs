@@ -34,6 +34,7 @@ mod check;
 pub mod data;
 pub mod engine;
 mod error;
+pub mod interrupt;
 pub mod knn;
 pub mod models;
 mod origin;

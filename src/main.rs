@@ -3,6 +3,11 @@
 mod cli;
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use smrt::Error;
 
 use clap::{Parser, Subcommand};
 
@@ -67,6 +72,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let signal = watch_signals();
     let result = match cli.command {
         Command::Balance(args) => cli::balance::balance(args),
         Command::Demo(args) => cli::demo::demo(args),
@@ -78,9 +84,44 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(Error::Interrupted) if signal.load(Ordering::Relaxed) != 0 => {
+            let number = signal.load(Ordering::Relaxed);
+            let name = if number == SIGTERM {
+                "SIGTERM"
+            } else {
+                "SIGINT"
+            };
+            eprintln!("error: stopped by {name}; no output written");
+            ExitCode::from(128 + number as u8)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)
         }
     }
+}
+
+/// SIGINT and SIGTERM ask smrt's work to stop at its next check (between epochs, chunks and
+/// blocks of rows), so that temporary files are removed and nothing partial is written; the
+/// returned cell holds the signal's number once one came. A second signal of either kind ends
+/// the process at once.
+fn watch_signals() -> Arc<AtomicI32> {
+    let signal = Arc::new(AtomicI32::new(0));
+    for number in [SIGINT, SIGTERM] {
+        let seen = Arc::clone(&signal);
+        // Safety: the handler only loads and stores atomics (async-signal-safe), or restores
+        // the default action and re-raises through signal-hook's own safe helper.
+        let registered = unsafe {
+            signal_hook::low_level::register(number, move || {
+                if seen.swap(number, Ordering::Relaxed) != 0 {
+                    let _ = signal_hook::low_level::emulate_default_handler(number);
+                }
+                smrt::interrupt::request();
+            })
+        };
+        if let Err(e) = registered {
+            eprintln!("smrt: cannot watch signal {number}: {e}");
+        }
+    }
+    signal
 }

@@ -12,6 +12,9 @@ use ndarray::{Array2, ArrayView2};
 use crate::error::{Error, Result};
 use crate::origin::Origin;
 
+/// Rows read or written between checks for a requested stop ([`crate::interrupt`]).
+const CHECK_ROWS: usize = 65_536;
+
 /// The type of a feature column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Feature {
@@ -154,6 +157,9 @@ impl Table {
         let mut records = Vec::new();
         for rec in rdr.records() {
             let rec = rec.map_err(|e| csv_error(source, e))?;
+            if records.len() % CHECK_ROWS == 0 {
+                crate::interrupt::check()?;
+            }
             y.push(rec[label_col].to_string());
             records.push(rec);
         }
@@ -454,6 +460,9 @@ impl Table {
             fields.extend(mark.map(str::to_string));
             out.write_record(&fields)?;
             for (r, (label, o)) in y.iter().zip(origin).enumerate() {
+                if r % CHECK_ROWS == 0 {
+                    crate::interrupt::check()?;
+                }
                 fields.clear();
                 match *o {
                     Origin::Real(i) => fields.extend(self.records[i].iter().map(str::to_string)),
@@ -586,7 +595,11 @@ pub fn write_atomic(
     let mut tmp = builder.tempfile_in(&dir).map_err(io)?;
     {
         let mut w = std::io::BufWriter::new(tmp.as_file_mut());
-        fill(&mut w).map_err(|e| io(std::io::Error::other(e.to_string())))?;
+        // smrt's own errors (a requested stop among them) come back as they are.
+        fill(&mut w).map_err(|e| match e.downcast::<Error>() {
+            Ok(own) => *own,
+            Err(e) => io(std::io::Error::other(e.to_string())),
+        })?;
         w.flush().map_err(io)?;
     }
     tmp.persist(path).map_err(|e| io(e.error))?;

@@ -1480,3 +1480,116 @@ fn headless_runs_print_only_smrts_lines() {
         }
     }
 }
+
+/// Starts smrt with `args`, sends `signal` (a `kill` name) after `after`, and returns its output
+/// and the seconds from the signal to its exit.
+fn interrupted(args: &[&str], signal: &str, after: std::time::Duration) -> (Output, f64) {
+    let child = Command::new(env!("CARGO_BIN_EXE_smrt"))
+        .args(args)
+        .env("SMRT_BACKEND", "cpu")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start smrt");
+    std::thread::sleep(after);
+    let sent = std::time::Instant::now();
+    let killed = Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success(), "kill -{signal}");
+    let out = child.wait_with_output().expect("wait for smrt");
+    (out, sent.elapsed().as_secs_f64())
+}
+
+#[test]
+fn sigint_and_sigterm_stop_a_run_cleanly() {
+    let d = dir("signals");
+    let input = d.join("in.csv");
+    write_input(&input);
+    let p = |p: &Path| p.to_str().unwrap().to_string();
+    let (out, models) = (d.join("out.csv"), d.join("models"));
+    let long = [
+        "--epochs",
+        "1000000",
+        "--min-steps",
+        "0",
+        "--max-steps",
+        "100000000",
+    ];
+    // SIGINT during training: exit 130 within a second, one line, no output, no temporary file.
+    let (input_s, out_s) = (p(&input), p(&out));
+    let balance = [
+        &[
+            "balance", "--input", &input_s, "--output", &out_s, "--label", "kind",
+        ][..],
+        &long,
+    ]
+    .concat();
+    let (run, secs) = interrupted(&balance, "INT", std::time::Duration::from_millis(700));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(130), "{err}");
+    assert!(secs < 1.5, "stopped {secs:.2} s after the signal");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.starts_with("error: stopped by SIGINT"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        left,
+        vec![std::ffi::OsString::from("in.csv")],
+        "only the input remains"
+    );
+
+    // SIGTERM while generating many rows: exit 143, no partial output file.
+    let fit = smrt(&[
+        "fit",
+        "--input",
+        &p(&input),
+        "--label",
+        "kind",
+        "--out",
+        &p(&models),
+        "--epochs",
+        "5",
+        "--min-steps",
+        "0",
+        "--quiet",
+    ]);
+    assert!(
+        fit.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fit.stderr)
+    );
+    let generated = d.join("many.csv");
+    let generate = [
+        "generate",
+        "--models",
+        &p(&models),
+        "--class",
+        "rare",
+        "--n",
+        "200000000",
+        "--output",
+        &p(&generated),
+        "--generation",
+        "prior",
+        "--backend",
+        "cpu",
+    ];
+    let (run, secs) = interrupted(&generate, "TERM", std::time::Duration::from_millis(700));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(143), "{err}");
+    assert!(secs < 1.5, "stopped {secs:.2} s after the signal");
+    assert!(err.starts_with("error: stopped by SIGTERM"), "{err}");
+    let mut left: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    left.sort();
+    assert_eq!(
+        left,
+        vec![std::ffi::OsString::from("in.csv"), "models".into()]
+    );
+}

@@ -187,6 +187,7 @@ pub fn generate(args: GenerateArgs) -> Result<(), Error> {
         out.write_record(&header)?;
         let mut fields: Vec<String> = Vec::with_capacity(header.len());
         for start in (0..args.n).step_by(GENERATE_PIECE) {
+            smrt::interrupt::check()?;
             let end = (start + GENERATE_PIECE).min(args.n);
             let (rows, codes, _) = vae.sample_mixed_range_on(
                 &device,

@@ -430,6 +430,7 @@ pub(crate) fn train<E: Engine>(
             });
         }
         history.epochs.push(stats);
+        crate::interrupt::check()?;
         if let Some(observe) = observer {
             if observe(epoch, &stats).is_break() {
                 return Err(Error::Interrupted);
