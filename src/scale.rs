@@ -107,14 +107,15 @@ impl Scaler {
         out
     }
 
-    /// `x * scale + offset`, in place on row-major data of this scaler's width.
+    /// `x * scale + offset`, in place on row-major data of this scaler's width; a value past
+    /// f32's range (data near its limits) saturates at `±f32::MAX` instead of becoming infinite.
     pub fn inverse_in_place(&self, data: &mut [f32]) {
         if self.scale.is_empty() {
             return; // no columns: nothing to scale
         }
         for row in data.chunks_exact_mut(self.scale.len()) {
             for ((v, &o), &s) in row.iter_mut().zip(&self.offset).zip(&self.scale) {
-                *v = *v * s + o;
+                *v = (*v * s + o).clamp(-f32::MAX, f32::MAX);
             }
         }
     }

@@ -172,9 +172,12 @@ impl Table {
         for col in (0..header.len()).filter(|&c| c != label_col) {
             let name = &header[col];
             let text = || records.iter().map(move |r| &r[col]);
+            // Text makes a column categorical; so does holding nothing but missing values (one
+            // category), which no number could stand for.
             let is_categorical = hints.categorical.contains(name)
                 || (!hints.numeric.contains(name)
-                    && text().any(|f| !is_missing(f) && f.trim().parse::<f32>().is_err()));
+                    && (text().any(|f| !is_missing(f) && f.trim().parse::<f32>().is_err())
+                        || text().all(is_missing)));
             if is_categorical {
                 let mut categories: Vec<String> = Vec::new();
                 let mut index = std::collections::HashMap::new();

@@ -594,7 +594,7 @@ impl Vae {
                         out.numeric.extend(
                             row.iter()
                                 .zip(a.iter().zip(b))
-                                .map(|(&x, (&a, &b))| x + (a - b)),
+                                .map(|(&x, (&a, &b))| (x + (a - b)).clamp(-f32::MAX, f32::MAX)),
                         );
                     }
                     self.keep_or_move(src, &sources, &logits, &mean_logits, &mut out.codes);

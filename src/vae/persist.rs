@@ -170,19 +170,40 @@ impl Vae {
                 source,
             })
         };
-        let json = read(&meta_path)?;
+        let (json, bytes) = (read(&meta_path)?, read(&weights_path)?);
+        Vae::parse(&json, &bytes, &meta_path, &weights_path)
+    }
+
+    /// [`Vae::load`] from the bytes of the two files: the metadata (JSON) and the weights
+    /// (safetensors). Any bytes give a model or an error, never a panic, and nothing is
+    /// allocated for a tensor before the file is found to hold it.
+    pub fn from_bytes(metadata: &[u8], weights: &[u8]) -> Result<(Vae, ModelInfo)> {
+        Vae::parse(
+            metadata,
+            weights,
+            Path::new("<metadata>"),
+            Path::new("<weights>"),
+        )
+    }
+
+    fn parse(
+        json: &[u8],
+        bytes: &[u8],
+        meta_path: &Path,
+        weights_path: &Path,
+    ) -> Result<(Vae, ModelInfo)> {
         let probe: serde_json::Value =
-            serde_json::from_slice(&json).map_err(|e| model_error(&meta_path, e))?;
+            serde_json::from_slice(&json).map_err(|e| model_error(meta_path, e))?;
         if probe.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
             return Err(model_error(
-                &meta_path,
+                meta_path,
                 "not an smrt model (no \"format\": \"smrt-vae\")",
             ));
         }
         let version = probe.get("version").and_then(|v| v.as_u64());
         if version != Some(u64::from(MODEL_VERSION)) {
             return Err(model_error(
-                &meta_path,
+                meta_path,
                 format!(
                     "format version {}; this smrt reads version {MODEL_VERSION}",
                     version.map_or("(missing)".into(), |v| v.to_string())
@@ -190,13 +211,11 @@ impl Vae {
             ));
         }
         let meta: Metadata =
-            serde_json::from_value(probe).map_err(|e| model_error(&meta_path, e))?;
+            serde_json::from_value(probe).map_err(|e| model_error(meta_path, e))?;
         meta.config
             .validate()
-            .map_err(|e| model_error(&meta_path, e))?;
-        let bytes = read(&weights_path)?;
-        let tensors =
-            SafeTensors::deserialize(&bytes).map_err(|e| model_error(&weights_path, e))?;
+            .map_err(|e| model_error(meta_path, e))?;
+        let tensors = SafeTensors::deserialize(bytes).map_err(|e| model_error(weights_path, e))?;
         let load_stack = |stack: &str, metas: &[LayerMeta]| -> Result<Vec<Dense>> {
             metas
                 .iter()
@@ -207,9 +226,9 @@ impl Vae {
                         &format!("{stack}.{i}.weight"),
                         &[m.fan_out, m.fan_in],
                     )
-                    .map_err(|r| model_error(&weights_path, r))?;
+                    .map_err(|r| model_error(weights_path, r))?;
                     let b = tensor(&tensors, &format!("{stack}.{i}.bias"), &[m.fan_out])
-                        .map_err(|r| model_error(&weights_path, r))?;
+                        .map_err(|r| model_error(weights_path, r))?;
                     let w = Array2::from_shape_vec((m.fan_out, m.fan_in), w)
                         .expect("checked shape")
                         .reversed_axes()
@@ -244,7 +263,7 @@ impl Vae {
                 .any(|&j| j >= meta.columns.len())
         {
             return Err(model_error(
-                &meta_path,
+                meta_path,
                 format!(
                     "layer shapes do not chain from {features} modelled of {} features through latent {} and back",
                     meta.info.features.len(),
@@ -255,7 +274,7 @@ impl Vae {
         let output_logvar = match meta.config.likelihood {
             super::Likelihood::GaussianLearned => Some(Array1::from(
                 tensor(&tensors, "output.logvar", &[numeric])
-                    .map_err(|r| model_error(&weights_path, r))?,
+                    .map_err(|r| model_error(weights_path, r))?,
             )),
             _ => None,
         };
