@@ -193,7 +193,7 @@ impl Vae {
         weights_path: &Path,
     ) -> Result<(Vae, ModelInfo)> {
         let probe: serde_json::Value =
-            serde_json::from_slice(&json).map_err(|e| model_error(meta_path, e))?;
+            serde_json::from_slice(json).map_err(|e| model_error(meta_path, e))?;
         if probe.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
             return Err(model_error(
                 meta_path,
