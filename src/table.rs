@@ -595,7 +595,10 @@ pub fn write_atomic(
     // A finished file gets the usual permissions (0666 less the umask), not a temporary's 0600.
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    let mut tmp = builder.tempfile_in(&dir).map_err(io)?;
+    // The kind alone: tempfile's own message names its random file, not the output asked for.
+    let mut tmp = builder
+        .tempfile_in(&dir)
+        .map_err(|e| io(std::io::Error::from(e.kind())))?;
     {
         let mut w = std::io::BufWriter::new(tmp.as_file_mut());
         // smrt's own errors (a requested stop among them) come back as they are.

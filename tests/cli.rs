@@ -1593,3 +1593,56 @@ fn sigint_and_sigterm_stop_a_run_cleanly() {
         vec![std::ffi::OsString::from("in.csv"), "models".into()]
     );
 }
+
+#[test]
+fn unwritable_and_full_outputs_fail_cleanly() {
+    let d = dir("unwritable");
+    let input = d.join("in.csv");
+    let text = write_input(&input);
+    let p = |p: &Path| p.to_str().unwrap().to_string();
+    // An output "inside" a file.
+    let under_file = input.join("out.csv");
+    let r = smrt(&[
+        "balance",
+        "--input",
+        &p(&input),
+        "--output",
+        &p(&under_file),
+        "--label",
+        "kind",
+    ]);
+    assert_failed_cleanly(&r, &under_file, "not a directory");
+    assert_eq!(
+        std::fs::read_to_string(&input).unwrap(),
+        text,
+        "input untouched"
+    );
+
+    // A disk that fills: a 16 KB tmpfs, when this process may mount one.
+    let small = d.join("small");
+    std::fs::create_dir_all(&small).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16k", "tmpfs", &p(&small)])
+        .output();
+    match mounted {
+        Ok(m) if m.status.success() => {
+            let big = d.join("big.csv");
+            let mut s = String::from("a,b,label\n");
+            for i in 0..4000 {
+                s.push_str(&format!("{},{},{}\n", i % 97, i % 13, if i < 3800 { "x" } else { "y" }));
+            }
+            std::fs::write(&big, s).unwrap();
+            let out = small.join("out.csv");
+            let r = smrt(&["balance", "--input", &p(&big), "--output", &p(&out), "--method", "random-over"]);
+            let listed: Vec<_> = std::fs::read_dir(&small).unwrap().collect();
+            let _ = Command::new("umount").arg(&small).status();
+            assert_failed_cleanly(&r, &out, "No space left on device");
+            assert!(listed.is_empty(), "no temporary file left on the full disk");
+        }
+        Ok(m) => eprintln!(
+            "full-disk check skipped: cannot mount a tmpfs here ({}); RELIABILITY.md gives the manual check",
+            String::from_utf8_lossy(&m.stderr).trim()
+        ),
+        Err(e) => eprintln!("full-disk check skipped: no mount command ({e})"),
+    }
+}

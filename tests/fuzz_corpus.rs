@@ -5,7 +5,9 @@
 mod cases;
 
 fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus").join(target);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/corpus")
+        .join(target);
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
@@ -33,7 +35,10 @@ fn the_model_corpus_replays_without_a_panic() {
         cases::models(data);
     }
     // The seed the fuzzer mutates is a model that loads: mutations then reach the shape checks.
-    let (_, valid) = inputs.iter().find(|(name, _)| name.ends_with("valid.bin")).unwrap();
+    let (_, valid) = inputs
+        .iter()
+        .find(|(name, _)| name.ends_with("valid.bin"))
+        .unwrap();
     let cut = usize::from(u16::from_le_bytes([valid[0], valid[1]]));
     let (meta, weights) = valid[2..].split_at(cut);
     assert!(smrt::Vae::from_bytes(meta, weights).is_ok());
