@@ -775,3 +775,33 @@ fn an_application_device_and_two_devices_side_by_side() {
         b.generate_on(&Device::Gpu(theirs), 50, 1).unwrap()
     );
 }
+
+#[test]
+fn a_device_lost_during_a_fit_is_an_error_within_seconds() {
+    let Some(_) = gpu() else { return };
+    let Some((device, queue)) = own_device() else {
+        panic!("wgpu found an adapter for Gpu::new but not for the application");
+    };
+    let lost = device.clone();
+    let engine = Device::Gpu(Gpu::from_device(device, queue));
+    let x = table(200);
+    let cfg = VaeConfig {
+        epochs: 100_000,
+        min_steps: 0,
+        ..small_config()
+    };
+    let (done, result) = std::sync::mpsc::channel();
+    let fit = std::thread::spawn(move || {
+        let _ = done.send(Vae::fit_on(&engine, x.view(), &cfg).map(|_| ()));
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // What a driver reset does to a running program, on purpose.
+    lost.destroy();
+    let outcome = result
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the fit returns within 20 s of losing its device");
+    let e = outcome.expect_err("a fit on a destroyed device cannot succeed");
+    eprintln!("device lost: {e}");
+    assert!(matches!(e, smrt::Error::Gpu { .. }), "{e}");
+    fit.join().expect("no panic in the fitting thread");
+}
