@@ -54,7 +54,10 @@ pub struct Table {
     pub features: Vec<Feature>,
     /// Labels exactly as written.
     pub y: Vec<String>,
-    records: Vec<csv::StringRecord>,
+    /// Where the rows' text is, to write input rows back field for field.
+    text: Text,
+    /// The byte position of each row's record in `text`.
+    starts: Vec<u64>,
     delimiter: u8,
 }
 
@@ -67,11 +70,7 @@ impl Table {
     /// [`Table::read_csv`] with another field delimiter (written back the same way). A UTF-8
     /// byte-order mark and CRLF line ends are accepted.
     pub fn read_csv_with(path: &Path, label: Option<&str>, delimiter: u8) -> Result<Table> {
-        let file = std::fs::File::open(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Table::from_reader_with(file, path, label, delimiter)
+        Table::read_csv_file(path, label, delimiter, &TypeHints::default())
     }
 
     /// Reads CSV from `reader`; `source` names it in error messages.
@@ -94,137 +93,50 @@ impl Table {
     /// not one is an error naming its line and column). Every other column is categorical when
     /// any of its fields, other than a missing value (empty, `NA`, `NaN`), is not a number.
     pub fn from_reader_typed<R: Read>(
-        reader: R,
+        mut reader: R,
         source: &Path,
         label: Option<&str>,
         delimiter: u8,
         hints: &TypeHints,
     ) -> Result<Table> {
-        let parse = |line: u64, reason: String| Error::Parse {
+        let mut bytes = Vec::new();
+        reader.read_to_end(&mut bytes).map_err(|e| Error::Io {
             path: source.to_path_buf(),
-            line,
-            reason,
-        };
-        let mut rdr = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .delimiter(delimiter)
-            .from_reader(reader);
-        let header: Vec<String> = rdr
-            .headers()
-            .map_err(|e| csv_error(source, e))?
-            .iter()
-            .map(str::to_string)
-            .collect();
-        if header.is_empty() || header.iter().all(String::is_empty) {
-            return Err(Error::EmptyInput("the file has no header row"));
-        }
-        if header.len() < 2 {
-            return Err(parse(
-                1,
-                "need at least one feature column and a label column".into(),
-            ));
-        }
-        let label_col = match label {
-            None => header.len() - 1,
-            Some(name) => header.iter().position(|h| h == name).ok_or_else(|| {
-                Error::config(
-                    "label",
-                    format!(
-                        "no column named {name:?}; columns are {}",
-                        header.join(", ")
-                    ),
-                )
-            })?,
-        };
-        for name in hints.categorical.iter().chain(&hints.numeric) {
-            if !header.contains(name) || *name == header[label_col] {
-                return Err(Error::config(
-                    "categorical",
-                    format!(
-                        "{name:?} is not a feature column; feature columns are {}",
-                        feature_names(&header, label_col).join(", ")
-                    ),
-                ));
-            }
-        }
-        if let Some(both) = hints.categorical.iter().find(|c| hints.numeric.contains(c)) {
-            return Err(Error::config(
-                "numeric",
-                format!("column {both:?} is named both categorical and numeric"),
-            ));
-        }
-        let mut y = Vec::new();
-        let mut records = Vec::new();
-        for rec in rdr.records() {
-            let rec = rec.map_err(|e| csv_error(source, e))?;
-            if records.len() % CHECK_ROWS == 0 {
-                crate::interrupt::check()?;
-            }
-            y.push(rec[label_col].to_string());
-            records.push(rec);
-        }
-        if records.is_empty() {
-            return Err(Error::EmptyInput("the file has a header but no rows"));
-        }
-        let line = |r: usize| records[r].position().map_or(0, |p| p.line());
-        let mut features = Vec::with_capacity(header.len() - 1);
-        let (mut numeric, mut categorical) = (Vec::new(), Vec::new());
-        for col in (0..header.len()).filter(|&c| c != label_col) {
-            let name = &header[col];
-            let text = || records.iter().map(move |r| &r[col]);
-            // Text makes a column categorical; so does holding nothing but missing values (one
-            // category), which no number could stand for.
-            let is_categorical = hints.categorical.contains(name)
-                || (!hints.numeric.contains(name)
-                    && (text().any(|f| !is_missing(f) && f.trim().parse::<f32>().is_err())
-                        || text().all(is_missing)));
-            if is_categorical {
-                let mut categories: Vec<String> = Vec::new();
-                let mut index = std::collections::HashMap::new();
-                let codes: Vec<u32> = text()
-                    .map(|f| {
-                        *index.entry(f.to_string()).or_insert_with(|| {
-                            categories.push(f.to_string());
-                            (categories.len() - 1) as u32
-                        })
-                    })
-                    .collect();
-                categorical.push(codes);
-                features.push(Feature::Categorical { categories });
-                continue;
-            }
-            let mut values = Vec::with_capacity(records.len());
-            for (r, field) in text().enumerate() {
-                let v: f32 = field.trim().parse().map_err(|_| {
-                    parse(
-                        line(r),
-                        format!("column {name:?}: {field:?} is not a number"),
-                    )
-                })?;
-                if !v.is_finite() {
-                    return Err(parse(
-                        line(r),
-                        format!("column {name:?}: {field:?} is not finite"),
-                    ));
-                }
-                values.push(v);
-            }
-            numeric.push(values);
-            features.push(Feature::Numeric);
-        }
-        let rows = records.len();
-        let x = Array2::from_shape_fn((rows, numeric.len()), |(r, c)| numeric[c][r]);
-        let codes = Array2::from_shape_fn((rows, categorical.len()), |(r, c)| categorical[c][r]);
-        Ok(Table {
-            header,
-            label_col,
-            x,
-            codes,
-            features,
-            y,
-            records,
+            source: e,
+        })?;
+        let size = bytes.len() as u64;
+        let parsed = parse_csv(
+            std::io::Cursor::new(&bytes[..]),
+            source,
+            label,
             delimiter,
-        })
+            hints,
+            size,
+        )?;
+        Ok(parsed.into_table(Text::Memory(bytes), delimiter))
+    }
+
+    /// [`Table::from_reader_typed`] on a file, streamed: the file's text is not kept but read
+    /// again when rows are written back (and checked unchanged then).
+    fn read_csv_file(
+        path: &Path,
+        label: Option<&str>,
+        delimiter: u8,
+        hints: &TypeHints,
+    ) -> Result<Table> {
+        let io = |source: std::io::Error| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let meta = file.metadata().map_err(io)?;
+        let parsed = parse_csv(file, path, label, delimiter, hints, meta.len())?;
+        let text = Text::File {
+            path: path.to_path_buf(),
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        };
+        Ok(parsed.into_table(text, delimiter))
     }
 
     /// Reads a 2-D `.npy` array (`<f4` or `<f8`, C order). Columns are named by their index;
@@ -274,9 +186,11 @@ impl Table {
         };
         let mut values = Vec::with_capacity(rows * (cols - 1));
         let mut y = Vec::with_capacity(rows);
-        let mut records = Vec::with_capacity(rows);
+        // The rows as CSV text, so that input rows are written back as everywhere else.
+        let mut text = String::new();
+        let mut starts = Vec::with_capacity(rows);
         for (r, row) in data.rows().into_iter().enumerate() {
-            let mut rec = csv::StringRecord::new();
+            starts.push(text.len() as u64);
             for (c, &v) in row.iter().enumerate() {
                 if !v.is_finite() {
                     return Err(Error::NonFinite {
@@ -285,14 +199,17 @@ impl Table {
                         value: v as f32,
                     });
                 }
-                rec.push_field(&v.to_string());
+                if c > 0 {
+                    text.push(',');
+                }
+                text.push_str(&v.to_string());
                 if c == label_col {
                     y.push(v.to_string());
                 } else {
                     values.push(v as f32);
                 }
             }
-            records.push(rec);
+            text.push('\n');
         }
         Ok(Table {
             header,
@@ -301,7 +218,8 @@ impl Table {
             codes: Array2::zeros((rows, 0)),
             features: vec![Feature::Numeric; cols - 1],
             y,
-            records,
+            text: Text::Memory(text.into_bytes()),
+            starts,
             delimiter: b',',
         })
     }
@@ -330,11 +248,7 @@ impl Table {
             }
             Table::read_npy(path, label)
         } else {
-            let file = std::fs::File::open(path).map_err(|source| Error::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            Table::from_reader_typed(file, path, label, delimiter, hints)
+            Table::read_csv_file(path, label, delimiter, hints)
         }
     }
 
@@ -455,6 +369,7 @@ impl Table {
             }
             return self.write_npy(path, x, y, origin, mark.is_some());
         }
+        let mut records = self.records()?;
         write_atomic(path, |w| {
             let mut out = csv::WriterBuilder::new()
                 .delimiter(self.delimiter)
@@ -468,7 +383,7 @@ impl Table {
                 }
                 fields.clear();
                 match *o {
-                    Origin::Real(i) => fields.extend(self.records[i].iter().map(str::to_string)),
+                    Origin::Real(i) => fields.extend(records.get(i)?.iter().map(str::to_string)),
                     Origin::Synthetic { .. } => {
                         let (mut num, mut cat) = (x.row(r).into_iter(), codes.row(r).into_iter());
                         for f in &self.features {
@@ -490,6 +405,377 @@ impl Table {
             out.flush()?;
             Ok(())
         })
+    }
+}
+
+/// Where a table's rows are as text.
+#[derive(Debug, Clone)]
+enum Text {
+    /// Bytes read from a stream (or made from an array), kept.
+    Memory(Vec<u8>),
+    /// A file, read again when rows are written back; its length and modification time when
+    /// it was read tell whether it changed since.
+    File {
+        path: PathBuf,
+        len: u64,
+        modified: Option<std::time::SystemTime>,
+    },
+}
+
+/// Reads a table's records by row number, sequentially where rows come in order.
+struct Records<'a> {
+    reader: csv::Reader<Box<dyn ReadSeek + 'a>>,
+    starts: &'a [u64],
+    fields: usize,
+    next: usize,
+    record: csv::StringRecord,
+    source: PathBuf,
+}
+
+trait ReadSeek: Read + std::io::Seek {}
+impl<T: Read + std::io::Seek> ReadSeek for T {}
+
+impl Table {
+    /// A reader of this table's input records.
+    fn records(&self) -> Result<Records<'_>> {
+        let (inner, source): (Box<dyn ReadSeek + '_>, PathBuf) = match &self.text {
+            Text::Memory(bytes) => (
+                Box::new(std::io::Cursor::new(&bytes[..])),
+                PathBuf::from("<input>"),
+            ),
+            Text::File {
+                path,
+                len,
+                modified,
+            } => {
+                let io = |source: std::io::Error| Error::Io {
+                    path: path.clone(),
+                    source,
+                };
+                let file = std::fs::File::open(path).map_err(io)?;
+                let meta = file.metadata().map_err(io)?;
+                if meta.len() != *len || meta.modified().ok() != *modified {
+                    return Err(changed(path));
+                }
+                (Box::new(file), path.clone())
+            }
+        };
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(self.delimiter)
+            .from_reader(inner);
+        Ok(Records {
+            reader,
+            starts: &self.starts,
+            fields: self.header.len(),
+            next: usize::MAX,
+            record: csv::StringRecord::new(),
+            source,
+        })
+    }
+}
+
+impl Records<'_> {
+    /// The record of row `i`.
+    fn get(&mut self, i: usize) -> Result<&csv::StringRecord> {
+        if i != self.next {
+            let mut at = csv::Position::new();
+            at.set_byte(self.starts[i]);
+            self.reader
+                .seek(at)
+                .map_err(|e| csv_error(&self.source, e))?;
+        }
+        let read = self
+            .reader
+            .read_record(&mut self.record)
+            .map_err(|e| csv_error(&self.source, e))?;
+        if !read || self.record.len() != self.fields {
+            return Err(changed(&self.source));
+        }
+        self.next = i + 1;
+        Ok(&self.record)
+    }
+}
+
+fn changed(path: &Path) -> Error {
+    Error::DataModel(format!(
+        "{} changed while smrt was running; run again on a file that stays as it is",
+        path.display()
+    ))
+}
+
+/// A table as read, before its text is attached.
+struct Parsed {
+    header: Vec<String>,
+    label_col: usize,
+    x: Array2<f32>,
+    codes: Array2<u32>,
+    features: Vec<Feature>,
+    y: Vec<String>,
+    starts: Vec<u64>,
+}
+
+impl Parsed {
+    fn into_table(self, text: Text, delimiter: u8) -> Table {
+        Table {
+            header: self.header,
+            label_col: self.label_col,
+            x: self.x,
+            codes: self.codes,
+            features: self.features,
+            y: self.y,
+            text,
+            starts: self.starts,
+            delimiter,
+        }
+    }
+}
+
+/// One feature column while a pass reads it.
+enum Column {
+    /// Numbers so far; the first field that made the column unusable as numbers (line, reason),
+    /// reported if the column stays numeric; whether any field was a number.
+    Numeric {
+        problem: Option<(u64, String)>,
+        any_number: bool,
+    },
+    /// Categories, in order of first appearance.
+    Categorical {
+        categories: Vec<String>,
+        index: std::collections::HashMap<String, u32>,
+    },
+}
+
+/// Reads CSV from `inner` in one streaming pass per column-type change: a column assumed
+/// numeric that turns out to hold text (or nothing but missing values) is read again as
+/// categorical from the start. `size` (the input's length in bytes) sizes the buffers.
+fn parse_csv<R: Read + std::io::Seek>(
+    mut inner: R,
+    source: &Path,
+    label: Option<&str>,
+    delimiter: u8,
+    hints: &TypeHints,
+    size: u64,
+) -> Result<Parsed> {
+    let parse = |line: u64, reason: String| Error::Parse {
+        path: source.to_path_buf(),
+        line,
+        reason,
+    };
+    let mut forced: Vec<usize> = Vec::new();
+    loop {
+        inner
+            .seek(std::io::SeekFrom::Start(0))
+            .map_err(|e| Error::Io {
+                path: source.to_path_buf(),
+                source: e,
+            })?;
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .delimiter(delimiter)
+            .from_reader(inner);
+        let header: Vec<String> = rdr
+            .headers()
+            .map_err(|e| csv_error(source, e))?
+            .iter()
+            .map(str::to_string)
+            .collect();
+        if header.is_empty() || header.iter().all(String::is_empty) {
+            return Err(Error::EmptyInput("the file has no header row"));
+        }
+        if header.len() < 2 {
+            return Err(parse(
+                1,
+                "need at least one feature column and a label column".into(),
+            ));
+        }
+        let label_col = match label {
+            None => header.len() - 1,
+            Some(name) => header.iter().position(|h| h == name).ok_or_else(|| {
+                Error::config(
+                    "label",
+                    format!(
+                        "no column named {name:?}; columns are {}",
+                        header.join(", ")
+                    ),
+                )
+            })?,
+        };
+        for name in hints.categorical.iter().chain(&hints.numeric) {
+            if !header.contains(name) || *name == header[label_col] {
+                return Err(Error::config(
+                    "categorical",
+                    format!(
+                        "{name:?} is not a feature column; feature columns are {}",
+                        feature_names(&header, label_col).join(", ")
+                    ),
+                ));
+            }
+        }
+        if let Some(both) = hints.categorical.iter().find(|c| hints.numeric.contains(c)) {
+            return Err(Error::config(
+                "numeric",
+                format!("column {both:?} is named both categorical and numeric"),
+            ));
+        }
+        let feature_cols: Vec<usize> = (0..header.len()).filter(|&c| c != label_col).collect();
+        let (mut n_num, mut n_cat) = (0, 0);
+        let mut columns: Vec<Column> = feature_cols
+            .iter()
+            .map(|&c| {
+                if hints.categorical.contains(&header[c]) || forced.contains(&c) {
+                    n_cat += 1;
+                    Column::Categorical {
+                        categories: Vec::new(),
+                        index: Default::default(),
+                    }
+                } else {
+                    n_num += 1;
+                    Column::Numeric {
+                        problem: None,
+                        any_number: false,
+                    }
+                }
+            })
+            .collect();
+        let (mut x, mut codes, mut y, mut starts) =
+            (Vec::<f32>::new(), Vec::<u32>::new(), Vec::new(), Vec::new());
+        let mut record = csv::StringRecord::new();
+        let mut retype = None;
+        'rows: loop {
+            let more = rdr
+                .read_record(&mut record)
+                .map_err(|e| csv_error(source, e))?;
+            if !more {
+                break;
+            }
+            let rows = starts.len();
+            if rows % CHECK_ROWS == 0 {
+                crate::interrupt::check()?;
+            }
+            let position = record.position().expect("a record read has a position");
+            if rows == 1024 {
+                // Room for every row, estimated from the first ones, so that growing the
+                // buffers does not double their memory.
+                let per_row = (position.byte() / 1024).max(1);
+                let expected = (size / per_row) as usize + 16;
+                x.reserve(expected * n_num);
+                codes.reserve(expected * n_cat);
+                y.reserve(expected);
+                starts.reserve(expected);
+            }
+            starts.push(position.byte());
+            y.push(record[label_col].to_string());
+            let line = position.line();
+            for (column, &c) in columns.iter_mut().zip(&feature_cols) {
+                let field = &record[c];
+                match column {
+                    Column::Categorical {
+                        categories, index, ..
+                    } => {
+                        let code = match index.get(field) {
+                            Some(&code) => code,
+                            None => {
+                                categories.push(field.to_string());
+                                let code = (categories.len() - 1) as u32;
+                                index.insert(field.to_string(), code);
+                                code
+                            }
+                        };
+                        codes.push(code);
+                    }
+                    Column::Numeric {
+                        problem,
+                        any_number,
+                        ..
+                    } => {
+                        let name = &header[c];
+                        let value = match field.trim().parse::<f32>() {
+                            Ok(v) if v.is_finite() => {
+                                *any_number = true;
+                                v
+                            }
+                            Ok(_) if !is_missing(field) => {
+                                problem.get_or_insert((
+                                    line,
+                                    format!("column {name:?}: {field:?} is not finite"),
+                                ));
+                                *any_number = true;
+                                0.0
+                            }
+                            _ if is_missing(field) => {
+                                problem.get_or_insert((
+                                    line,
+                                    format!("column {name:?}: {field:?} is not a number"),
+                                ));
+                                0.0
+                            }
+                            _ if hints.numeric.contains(name) => {
+                                problem.get_or_insert((
+                                    line,
+                                    format!("column {name:?}: {field:?} is not a number"),
+                                ));
+                                0.0
+                            }
+                            // Text: the column is categorical, read from the start as one.
+                            _ => {
+                                retype = Some(c);
+                                break 'rows;
+                            }
+                        };
+                        x.push(value);
+                    }
+                }
+            }
+        }
+        if retype.is_none() {
+            // A column of nothing but missing values is categorical (one category).
+            retype = columns
+                .iter()
+                .zip(&feature_cols)
+                .find_map(|(col, &c)| match col {
+                    Column::Numeric {
+                        any_number: false, ..
+                    } if !starts.is_empty() && !hints.numeric.contains(&header[c]) => Some(c),
+                    _ => None,
+                });
+        }
+        if let Some(c) = retype {
+            forced.push(c);
+            inner = rdr.into_inner();
+            continue;
+        }
+        if starts.is_empty() {
+            return Err(Error::EmptyInput("the file has a header but no rows"));
+        }
+        let mut features = Vec::with_capacity(columns.len());
+        for column in columns {
+            match column {
+                Column::Numeric { problem, .. } => {
+                    if let Some((line, reason)) = problem {
+                        return Err(parse(line, reason));
+                    }
+                    features.push(Feature::Numeric);
+                }
+                Column::Categorical { categories, .. } => {
+                    features.push(Feature::Categorical { categories })
+                }
+            }
+        }
+        let rows = starts.len();
+        x.shrink_to_fit();
+        codes.shrink_to_fit();
+        return Ok(Parsed {
+            header,
+            label_col,
+            x: Array2::from_shape_vec((rows, n_num), x).expect("rows x numeric columns"),
+            codes: Array2::from_shape_vec((rows, n_cat), codes)
+                .expect("rows x categorical columns"),
+            features,
+            y,
+            starts,
+        });
     }
 }
 
@@ -526,6 +812,7 @@ impl Table {
         use ndarray_npy::WriteNpyExt;
         let cols = self.header.len() + usize::from(mark);
         let mut out = Array2::<f64>::zeros((origin.len(), cols));
+        let mut records = self.records()?;
         for (((mut row, values), label), o) in
             out.rows_mut().into_iter().zip(x.rows()).zip(y).zip(origin)
         {
@@ -540,7 +827,7 @@ impl Table {
                 row[c] = match *o {
                     _ if c == self.label_col => label,
                     Origin::Real(i) => {
-                        let field = &self.records[i][c];
+                        let field = &records.get(i)?[c];
                         field.trim().parse().map_err(|_| {
                             Error::config(
                                 "output",
