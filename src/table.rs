@@ -959,3 +959,56 @@ mod tests {
         assert!(err.contains("line 3") && err.contains("\"n\""), "{err}");
     }
 }
+
+#[cfg(test)]
+mod streaming_tests {
+    use super::*;
+
+    #[test]
+    fn a_file_changed_between_reading_and_writing_is_an_error_not_wrong_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.csv");
+        std::fs::write(&input, "a,b,label\n1,x,p\n2,y,q\n").unwrap();
+        let t = Table::read_csv(&input, None).unwrap();
+        let origin = [Origin::Real(1), Origin::Real(0)];
+        let out = dir.path().join("out.csv");
+        let y = ["q".to_string(), "p".to_string()];
+        t.write_resampled(&out, t.x.view(), t.codes.view(), &y, &origin, None)
+            .unwrap();
+        // Rows written back in any order, field for field.
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap(),
+            "a,b,label\n2,y,q\n1,x,p\n"
+        );
+        std::fs::write(&input, "a,b,label\n1,x,p\n2,y,q\n3,z,r\n").unwrap();
+        let e = t
+            .write_resampled(&out, t.x.view(), t.codes.view(), &y, &origin, None)
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("changed while smrt was running"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_column_turning_to_text_late_is_read_again_as_categories() {
+        let mut text = String::from("n,late,label\n");
+        for i in 0..3000 {
+            let late = if i == 2500 {
+                "seven".to_string()
+            } else {
+                (i % 4).to_string()
+            };
+            text.push_str(&format!("{i},{late},{}\n", i % 2));
+        }
+        let t = Table::from_reader(text.as_bytes(), Path::new("t.csv"), None).unwrap();
+        assert_eq!(t.x.ncols(), 1);
+        assert_eq!(t.codes.ncols(), 1);
+        let Feature::Categorical { categories } = &t.features[1] else {
+            panic!("late is categorical")
+        };
+        assert_eq!(categories.len(), 5);
+        assert_eq!(categories[t.codes[[2500, 0]] as usize], "seven");
+        assert_eq!(t.x[[2999, 0]], 2999.0);
+    }
+}
