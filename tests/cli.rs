@@ -1,6 +1,6 @@
 //! The `smrt` binary on small files, including its error paths.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 /// Runs the binary with the CPU engine unless the arguments choose (so stderr carries only
@@ -38,11 +38,29 @@ fn synthetic_rows(written: &str, input: &str) -> Vec<(f32, String, f32)> {
         .collect()
 }
 
-fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("smrt-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A scratch folder for one test, removed when the test ends (pass or fail).
+struct Scratch(tempfile::TempDir);
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+fn dir(name: &str) -> Scratch {
+    Scratch(
+        tempfile::Builder::new()
+            .prefix(&format!("smrt-cli-{name}-"))
+            .tempdir()
+            .expect("a scratch folder"),
+    )
 }
 
 /// 40 rows of "common" and 8 of "rare", label column in the middle, with irregular number text.
