@@ -351,12 +351,12 @@ impl Table {
     /// records (field by field, as read); synthetic rows are formatted from `x` (numeric
     /// columns) and `codes` (categorical columns, written as their category's text) with their
     /// label from `y`. With `mark`, a last column of that name holds 1 for synthetic rows, else 0.
-    pub fn write_resampled(
+    pub fn write_resampled<L: AsRef<str>>(
         &self,
         path: &Path,
         x: ArrayView2<'_, f32>,
         codes: ArrayView2<'_, u32>,
-        y: &[String],
+        y: &[L],
         origin: &[Origin],
         mark: Option<&str>,
     ) -> Result<()> {
@@ -394,7 +394,7 @@ impl Table {
                                 }
                             });
                         }
-                        fields.insert(self.label_col, label.clone());
+                        fields.insert(self.label_col, label.as_ref().to_string());
                     }
                 }
                 if mark.is_some() {
@@ -801,11 +801,11 @@ pub fn is_npy(path: &Path) -> bool {
 impl Table {
     /// The resampled rows as a float64 `.npy` array in this table's column order (plus the
     /// 0/1 mark column last when asked): input rows keep their values exactly.
-    fn write_npy(
+    fn write_npy<L: AsRef<str>>(
         &self,
         path: &Path,
         x: ArrayView2<'_, f32>,
-        y: &[String],
+        y: &[L],
         origin: &[Origin],
         mark: bool,
     ) -> Result<()> {
@@ -816,6 +816,7 @@ impl Table {
         for (((mut row, values), label), o) in
             out.rows_mut().into_iter().zip(x.rows()).zip(y).zip(origin)
         {
+            let label = label.as_ref();
             let label: f64 = label.trim().parse().map_err(|_| {
                 Error::config(
                     "output",

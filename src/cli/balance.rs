@@ -10,6 +10,7 @@ use smrt::{
     Backend, Balancer, Device, Error, RandomOverSampler, RandomUnderSampler, Sampling, Smote,
 };
 
+use super::labels::Class;
 use super::progress::{summary, Progress};
 use super::settings::{Method, Settings};
 use super::{count, delimiter, same_file, ColumnTypes};
@@ -119,20 +120,25 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
     );
     let epochs = s.epochs.unwrap_or(smrt::VaeConfig::default().epochs);
     let progress = Arc::new(Progress::new(args.quiet, epochs, count(&table.y)));
+    // From here on the labels are codes; the names are kept once.
+    let y = super::labels::intern(&std::mem::take(&mut table.y));
+    let strategy = super::labels::strategy(strategy)?;
     let device = match method {
         Method::Smrt | Method::Smote => super::device(s.backend(), args.quiet)?,
         Method::RandomOver | Method::RandomUnder => Device::Cpu,
     };
-    let sampler: Box<dyn Balancer<String>> = match method {
+    let sampler: Box<dyn Balancer<Class>> = match method {
         Method::Smrt => {
             let bars = Arc::clone(&progress);
-            let mut b = s
-                .smrt_builder(strategy)
-                .device(device.clone())
-                .on_epoch(move |class, epoch, stats| bars.epoch(class, epoch, stats));
+            let mut b = s.smrt_builder(strategy).device(device.clone()).on_epoch(
+                move |class: &Class, epoch, stats| bars.epoch(class.name(), epoch, stats),
+            );
             if let Some(saved) = saved.take() {
-                for (class, vae) in saved.models {
-                    b = b.prefit(class, vae);
+                // Models of classes this table lacks are not needed.
+                for (name, vae) in saved.models {
+                    if let Some(class) = Class::find(&name) {
+                        b = b.prefit(class, vae);
+                    }
                 }
             }
             b = b.sampling(sampling);
@@ -157,7 +163,12 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
         }
     };
     let started = Instant::now();
-    let out = smrt::balance::resample_table(&table, sampler.as_ref());
+    let levels = table.levels();
+    let categories = smrt::Categories {
+        codes: table.codes.view(),
+        levels: &levels,
+    };
+    let out = sampler.fit_resample_mixed(table.x.view(), categories, &y);
     progress.finish();
     let out = out?;
     let seconds = started.elapsed().as_secs_f64();
@@ -213,12 +224,16 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
             features: table.feature_names(),
             categories: table.categories_by_name(),
             sampling,
-            models: out.models.clone(),
+            models: out
+                .models
+                .iter()
+                .map(|(c, m)| (c.name().to_string(), m.clone()))
+                .collect(),
         };
         saved.save(dir)?;
     }
     if !args.quiet && method != Method::RandomUnder {
-        eprint!("{}", summary(&table.y, &out, &device.name()));
+        eprint!("{}", summary(&y, &out, &device.name()));
     }
     if !args.quiet {
         let categorical = table.codes.ncols();
@@ -231,7 +246,7 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
         };
         eprintln!(
             "{} rows in, {} rows out ({} synthetic{columns}) in {seconds:.2} s on {}",
-            table.y.len(),
+            y.len(),
             out.y.len(),
             out.synthetic_count(),
             device.name()

@@ -3,6 +3,7 @@
 pub mod balance;
 pub mod bench;
 pub mod demo;
+pub mod labels;
 pub mod models;
 pub mod picture;
 pub mod progress;

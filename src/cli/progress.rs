@@ -68,8 +68,12 @@ impl Progress {
 
 /// The table printed after balancing: per class, rows before and after, epochs, final loss,
 /// training time, engine.
-pub fn summary(y: &[String], out: &Resampled<String>, engine: &str) -> String {
-    let mut before: BTreeMap<&String, usize> = BTreeMap::new();
+pub fn summary<L: smrt::Label + std::fmt::Display>(
+    y: &[L],
+    out: &Resampled<L>,
+    engine: &str,
+) -> String {
+    let mut before: BTreeMap<&L, usize> = BTreeMap::new();
     for l in y {
         *before.entry(l).or_default() += 1;
     }

@@ -123,12 +123,12 @@ fn label_before_mark(path: &Path, delim: u8, mark: &str) -> Result<Option<String
 }
 
 /// The report of rows shaped as `table`'s columns.
-pub fn of_table(
+pub fn of_table<L: smrt::Label + std::fmt::Display>(
     device: &Device,
     table: &Table,
     x: ndarray::ArrayView2<'_, f32>,
     codes: ndarray::ArrayView2<'_, u32>,
-    y: &[String],
+    y: &[L],
     synthetic: &[bool],
 ) -> Result<Report, Error> {
     let names = table.feature_names();

@@ -304,7 +304,7 @@ impl Settings {
     }
 
     /// The SMRT builder with every model setting applied.
-    pub fn smrt_builder(&self, strategy: Strategy<String>) -> SmrtBuilder<String> {
+    pub fn smrt_builder<L: smrt::Label>(&self, strategy: Strategy<L>) -> SmrtBuilder<L> {
         let mut b = smrt::Smrt::builder()
             .strategy(strategy)
             .seed(self.seed())
