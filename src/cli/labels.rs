@@ -82,3 +82,34 @@ pub fn strategy(strategy: Strategy<String>) -> Result<Strategy<Class>, Error> {
         ),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_order_as_the_names_and_print_as_them() {
+        // The only test that sets the process's dictionary.
+        let y: Vec<String> = ["b", "a", "c", "a"].iter().map(|s| s.to_string()).collect();
+        let codes = intern(&y);
+        assert_eq!(
+            codes.iter().map(|c| c.name()).collect::<Vec<_>>(),
+            ["b", "a", "c", "a"]
+        );
+        assert!(codes[1] < codes[0] && codes[0] < codes[2]);
+        assert_eq!(codes[1], codes[3]);
+        assert_eq!(format!("{:?}", codes[0]), "\"b\"");
+        assert_eq!(format!("[{:<3}]", codes[2]), "[c  ]");
+        assert_eq!(Class::find("c"), Some(codes[2]));
+        assert_eq!(Class::find("z"), None);
+        let t = strategy(Strategy::Targets(
+            [("a".to_string(), 5)].into_iter().collect(),
+        ))
+        .unwrap();
+        assert_eq!(t, Strategy::Targets([(codes[1], 5)].into_iter().collect()));
+        let e = strategy(Strategy::Targets(
+            [("z".to_string(), 5)].into_iter().collect(),
+        ));
+        assert!(e.unwrap_err().to_string().contains("\"z\""));
+    }
+}
