@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use ndarray::{Array2, ArrayView2, Axis};
 
-use super::{append, Balancer, Categories, Classes, Grown, Origin, Resampled};
+use super::{Balancer, Categories, Classes, Origin, Resampled, Rows};
 use crate::engine::{Backend, Device};
 use crate::error::{Error, Result};
 use crate::rng::{permutation, Purpose, Stream};
@@ -134,31 +134,73 @@ impl<L: Label> Smrt<L> {
         }
         let device = self.device()?;
         let codes = categories.map(|c| c.codes);
-        let grow = |&(class_no, label, rows, n): &(usize, &L, &Vec<usize>, usize)| {
-            self.grow_class(&device, x, codes, class_no, label, rows, n)
+        let class_codes = |rows: &[usize]| {
+            codes.map_or_else(|| no_codes(rows.len()), |c| c.select(Axis(0), rows))
         };
-        let results: Vec<_> = match device {
+        let fit = |&(class_no, label, rows, _): &(usize, &L, &Vec<usize>, usize)| match self
+            .models
+            .get(label)
+        {
+            Some(m) => Ok(m.clone()),
+            None => {
+                let class_x = x.select(Axis(0), rows);
+                let class_codes = class_codes(rows);
+                self.train_class(&device, class_x.view(), class_codes.view(), class_no, label)
+            }
+        };
+        let fitted: Vec<Result<Vae>> = match device {
             // Classes are independent: on the CPU, train them side by side, one per core.
-            Device::Cpu => crate::parallel::parallel_map(&jobs, grow),
+            Device::Cpu => crate::parallel::parallel_map(&jobs, fit),
             // On a GPU, one after another: each fit already fills the device's queue.
-            Device::Gpu(_) => jobs.iter().map(grow).collect(),
+            Device::Gpu(_) => jobs.iter().map(fit).collect(),
         };
+        // The output: the input rows, then each class's draws, written chunk by chunk straight
+        // into it (no buffer of a class's synthetic rows beside the output).
+        let (d, heads) = (x.ncols(), codes.map_or(0, |c| c.ncols()));
+        let total = x.nrows() + jobs.iter().map(|j| j.3).sum::<usize>();
+        let mut data = Vec::with_capacity(total * d);
+        crate::parallel::extend_rows(&mut data, x.nrows(), d, |r, out| x.write_row(r, out));
+        let mut all_codes: Vec<u32> = Vec::with_capacity(total * heads);
+        if let Some(c) = codes {
+            all_codes.extend(c.iter());
+        }
+        let mut out_y: Vec<L> = Vec::with_capacity(total);
+        out_y.extend_from_slice(y);
+        let mut origin: Vec<Origin> = Vec::with_capacity(total);
+        origin.extend((0..x.nrows()).map(Origin::Real));
         let mut models = BTreeMap::new();
-        let mut grown = Vec::with_capacity(jobs.len());
-        let mut grown_codes = vec![codes.map_or_else(|| no_codes(x.nrows()), |c| c.to_owned())];
-        for (&(_, label, _, _), result) in jobs.iter().zip(results) {
-            let (model, rows_out, codes_out, origin) = result?;
-            grown.push(Grown {
-                label: label.clone(),
-                x: rows_out,
-                origin,
-            });
-            grown_codes.push(codes_out);
+        let seeds = Stream::new(self.seed, Purpose::ClassSeed, 0);
+        for (&(class_no, label, rows, n), model) in jobs.iter().zip(fitted) {
+            let model = model?;
+            let class_x = x.select(Axis(0), rows);
+            let class_codes = class_codes(rows);
+            let gen_seed = seeds.derive_seed(2 * class_no as u64 + 1);
+            for start in (0..n).step_by(DRAW_CHUNK) {
+                crate::interrupt::check()?;
+                let (rows_out, codes_out, sources) = model.sample_mixed_range_on(
+                    &device,
+                    class_x.view(),
+                    class_codes.view(),
+                    start..(start + DRAW_CHUNK).min(n),
+                    gen_seed,
+                    &self.sampling,
+                )?;
+                data.extend(rows_out.iter());
+                all_codes.extend(codes_out.iter());
+                origin.extend(sources.into_iter().map(|s| Origin::Synthetic {
+                    source: s.map(|s| rows[s]),
+                }));
+            }
+            out_y.extend(std::iter::repeat_n(label.clone(), n));
             models.insert(label.clone(), model);
         }
-        let mut out = append(x, y, grown, models);
-        let views: Vec<_> = grown_codes.iter().map(|c| c.view()).collect();
-        out.codes = ndarray::concatenate(Axis(0), &views).expect("codes of every row");
+        let mut out = Resampled {
+            x: Array2::from_shape_vec((total, d), data).expect("total x d values"),
+            codes: Array2::from_shape_vec((total, heads), all_codes).expect("total x heads codes"),
+            y: out_y,
+            origin,
+            models,
+        };
         if self.shuffle {
             let total = out.y.len();
             let order: Vec<usize> =
@@ -326,49 +368,10 @@ impl<L: Label> Smrt<L> {
         }
         Ok(models)
     }
-
-    /// Trains (or takes) the model of one class and draws its `n` synthetic rows.
-    #[allow(clippy::too_many_arguments)]
-    fn grow_class(
-        &self,
-        device: &Device,
-        x: ArrayView2<'_, f32>,
-        codes: Option<ArrayView2<'_, u32>>,
-        class_no: usize,
-        label: &L,
-        rows: &[usize],
-        n: usize,
-    ) -> Result<GrownClass> {
-        let class_x = x.select(Axis(0), rows);
-        let class_codes = codes.map_or_else(|| no_codes(rows.len()), |c| c.select(Axis(0), rows));
-        let seeds = Stream::new(self.seed, Purpose::ClassSeed, 0);
-        let model = match self.models.get(label) {
-            Some(m) => m.clone(),
-            None => {
-                self.train_class(device, class_x.view(), class_codes.view(), class_no, label)?
-            }
-        };
-        let gen_seed = seeds.derive_seed(2 * class_no as u64 + 1);
-        let (rows_out, codes_out, sources) = model.sample_mixed_on(
-            device,
-            class_x.view(),
-            class_codes.view(),
-            n,
-            gen_seed,
-            &self.sampling,
-        )?;
-        let origin = sources
-            .into_iter()
-            .map(|s| Origin::Synthetic {
-                source: s.map(|s| rows[s]),
-            })
-            .collect();
-        Ok((model, rows_out, codes_out, origin))
-    }
 }
 
-/// One class's model, synthetic rows (numeric columns, categorical codes) and their origins.
-type GrownClass = (Vae, Array2<f32>, Array2<u32>, Vec<Origin>);
+/// Synthetic rows drawn at a time when a class's rows join the output.
+const DRAW_CHUNK: usize = 1 << 18;
 
 /// What [`SmrtBuilder::on_epoch`] calls: class, epoch, losses.
 type OnEpoch<L> = dyn Fn(&L, usize, &EpochStats) + Send + Sync;
