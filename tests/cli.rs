@@ -1560,6 +1560,23 @@ fn sigint_and_sigterm_stop_a_run_cleanly() {
         "only the input remains"
     );
 
+    // SIGINT during `fit`: no model folder written.
+    let interrupted_models = d.join("never");
+    let fit_long = [
+        &["fit", "--input", &input_s, "--label", "kind", "--out"][..],
+        &[interrupted_models.to_str().unwrap()],
+        &long,
+    ]
+    .concat();
+    let (run, secs) = interrupted(&fit_long, "INT", std::time::Duration::from_millis(700));
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(130), "{err}");
+    assert!(secs < 1.5, "stopped {secs:.2} s after the signal");
+    assert!(
+        !interrupted_models.exists(),
+        "no model folder from an interrupted fit"
+    );
+
     // SIGTERM while generating many rows: exit 143, no partial output file.
     let fit = smrt(&[
         "fit",
