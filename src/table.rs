@@ -155,6 +155,7 @@ impl Table {
             line: 0,
             reason,
         };
+        check_npy_size(path, &bad)?;
         let data: Array2<f64> = match Array2::<f64>::read_npy(open()?) {
             Ok(a) => a,
             Err(_) => Array2::<f32>::read_npy(open()?)
@@ -406,6 +407,71 @@ impl Table {
             Ok(())
         })
     }
+}
+
+/// Refuses a `.npy` file whose header claims more values than the file holds, before anything
+/// is allocated for them (the reader would otherwise ask for the claimed size at once).
+fn check_npy_size(path: &Path, bad: &dyn Fn(String) -> Error) -> Result<()> {
+    let io = |source: std::io::Error| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let file_len = file.metadata().map_err(io)?.len();
+    let not_npy = || bad("not a .npy file (no NumPy header)".into());
+    let mut lead = [0u8; 12];
+    file.read_exact(&mut lead).map_err(|_| not_npy())?;
+    if &lead[..6] != b"\x93NUMPY" {
+        return Err(not_npy());
+    }
+    let (header_len, header_start) = match lead[6] {
+        1 => (u64::from(u16::from_le_bytes([lead[8], lead[9]])), 10u64),
+        2 | 3 => (
+            u64::from(u32::from_le_bytes([lead[8], lead[9], lead[10], lead[11]])),
+            12,
+        ),
+        _ => return Err(not_npy()),
+    };
+    // Headers are a few hundred bytes; a claim of more is not a header.
+    if header_len > 1 << 20 || header_start + header_len > file_len {
+        return Err(not_npy());
+    }
+    let mut header = vec![0u8; header_len as usize];
+    use std::io::Seek;
+    file.seek(std::io::SeekFrom::Start(header_start))
+        .map_err(io)?;
+    file.read_exact(&mut header).map_err(|_| not_npy())?;
+    let header = String::from_utf8(header).map_err(|_| not_npy())?;
+    let data_start = header_start + header_len;
+    let item = if header.contains("f8") {
+        8u128
+    } else if header.contains("f4") {
+        4
+    } else {
+        return Ok(()); // the reader names the unsupported type
+    };
+    let Some(shape) = header
+        .split("'shape'")
+        .nth(1)
+        .and_then(|rest| rest.split('(').nth(1))
+        .and_then(|rest| rest.split(')').next())
+    else {
+        return Ok(());
+    };
+    let mut values = 1u128;
+    for dim in shape.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        let Ok(n) = dim.parse::<u128>() else {
+            return Ok(());
+        };
+        values = values.saturating_mul(n);
+    }
+    let held = u128::from(file_len - data_start);
+    if values.saturating_mul(item) > held {
+        return Err(bad(format!(
+            "the header claims {values} values of {item} bytes, but the file holds {held} bytes of data"
+        )));
+    }
+    Ok(())
 }
 
 /// Where a table's rows are as text.

@@ -102,6 +102,44 @@ proptest! {
     }
 }
 
+/// A `.npy` version 1.0 file: a header claiming `shape` of `descr`, then `data` bytes.
+fn npy(descr: &str, shape: (u64, u64), data: usize) -> Vec<u8> {
+    let mut header = format!(
+        "{{'descr': '{descr}', 'fortran_order': False, 'shape': ({}, {}), }}",
+        shape.0, shape.1
+    );
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend((header.len() as u16).to_le_bytes());
+    out.extend(header.as_bytes());
+    out.extend(std::iter::repeat_n(0u8, data));
+    out
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn an_npy_header_claiming_any_shape_is_read_or_refused_without_allocating_the_claim(
+        rows in prop_oneof![0u64..10, 1u64 << 20..1u64 << 40],
+        cols in 0u64..5,
+        data in 0usize..200,
+        wide in any::<bool>(),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.npy");
+        std::fs::write(&path, npy(if wide { "<f8" } else { "<f4" }, (rows, cols), data)).unwrap();
+        let r = Table::read_npy(&path, None);
+        let item = if wide { 8 } else { 4 };
+        if u128::from(rows) * u128::from(cols) * item > data as u128 {
+            prop_assert!(r.is_err());
+        }
+    }
+}
+
 /// The bytes of a small saved model: (metadata JSON, safetensors).
 fn model_bytes() -> (Vec<u8>, Vec<u8>) {
     let x = Array2::from_shape_fn((30, 3), |(i, j)| ((i * 7 + j) % 5) as f32);
