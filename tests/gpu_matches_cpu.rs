@@ -805,3 +805,34 @@ fn a_device_lost_during_a_fit_is_an_error_within_seconds() {
     assert!(matches!(e, smrt::Error::Gpu { .. }), "{e}");
     fit.join().expect("no panic in the fitting thread");
 }
+
+#[test]
+fn the_device_counts_dispatches_and_submissions_per_epoch_alike() {
+    let Some(_) = gpu() else { return };
+    // A device of its own: the shared one counts the other tests' work too.
+    let g = Gpu::new().unwrap();
+    let x = table(64);
+    let counted = |epochs| {
+        let cfg = VaeConfig {
+            epochs,
+            min_steps: 0,
+            ..small_config()
+        };
+        let before = g.counts();
+        Vae::fit_on(&Device::Gpu(g.clone()), x.view(), &cfg).unwrap();
+        g.counts() - before
+    };
+    let (one, two, four) = (counted(1), counted(2), counted(4));
+    // Every epoch sends the same work: the increments are proportional.
+    let per_epoch = two.dispatches - one.dispatches;
+    assert!(per_epoch > 0);
+    assert_eq!(four.dispatches - two.dispatches, 2 * per_epoch);
+    assert_eq!(
+        four.submissions - two.submissions,
+        2 * (two.submissions - one.submissions)
+    );
+    assert!(
+        two.submissions > one.submissions,
+        "at least one submission per epoch"
+    );
+}

@@ -216,6 +216,40 @@ pub fn run(backend: Backend, quick: bool) -> Result<Vec<Figure>, Error> {
             secs,
         );
 
+        // Work sent per optimiser step and per epoch with SMRT's default model, on a GPU: fits
+        // of one and of three epochs, the difference halved (so fixed costs drop out).
+        if let Device::Gpu(g) = &device {
+            let (rows, batch) = (1_000, VaeConfig::default().batch_size);
+            let x = uniform(rows, 32, 5);
+            let counted = |epochs| -> Result<smrt::engine::Counts, Error> {
+                let cfg = VaeConfig {
+                    epochs,
+                    min_steps: 0,
+                    ..VaeConfig::default()
+                };
+                let before = g.counts();
+                Vae::fit_on(&device, x.view(), &cfg)?;
+                Ok(g.counts() - before)
+            };
+            let (one, three) = (counted(1)?, counted(3)?);
+            let steps = rows.div_ceil(batch) as f64;
+            let per_epoch = |a: u64, b: u64| (b - a) as f64 / 2.0;
+            let dispatches = per_epoch(one.dispatches, three.dispatches);
+            let submissions = per_epoch(one.submissions, three.submissions);
+            push(
+                format!("dispatches per step, {rows}x32 b{batch} default model"),
+                dispatches / steps,
+                "dispatches",
+                0.0,
+            );
+            push(
+                format!("submissions per epoch, {rows}x32 b{batch} default model"),
+                submissions,
+                "submissions",
+                0.0,
+            );
+        }
+
         // One class against ten of the same size: how well the engine overlaps independent fits.
         let class = 1_000 / scale;
         for classes in [1, 10] {

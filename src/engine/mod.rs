@@ -16,7 +16,7 @@ mod ops;
 
 pub use cpu::CpuEngine;
 pub use device::{Backend, Device, BACKEND_VAR};
-pub use gpu::{adapters, AdapterSummary, Gpu, GpuBuffer, GpuEngine};
+pub use gpu::{adapters, AdapterSummary, Counts, Gpu, GpuBuffer, GpuEngine};
 pub use ops::{Activation, Likelihood, Optimizer};
 
 use crate::error::Result;

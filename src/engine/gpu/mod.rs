@@ -45,6 +45,35 @@ struct Shared {
     adapter: AdapterSummary,
     pipelines: Arc<PipelineCache>,
     next_buffer: AtomicU64,
+    counts: Arc<Counters>,
+}
+
+/// Work sent to a device, counted by every engine on it.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) dispatches: AtomicU64,
+    pub(crate) submissions: AtomicU64,
+}
+
+/// How much work a device has been sent since it was opened: compute dispatches and queue
+/// submissions (each submission ends a batch of dispatches the device runs before smrt reads
+/// results back). Small models are bound by their number, not by arithmetic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    /// Compute dispatches recorded.
+    pub dispatches: u64,
+    /// Command buffers submitted to the queue.
+    pub submissions: u64,
+}
+
+impl std::ops::Sub for Counts {
+    type Output = Counts;
+    fn sub(self, earlier: Counts) -> Counts {
+        Counts {
+            dispatches: self.dispatches - earlier.dispatches,
+            submissions: self.submissions - earlier.submissions,
+        }
+    }
 }
 
 impl fmt::Debug for Gpu {
@@ -89,6 +118,7 @@ impl Gpu {
                 adapter,
                 pipelines: Arc::default(),
                 next_buffer: AtomicU64::new(0),
+                counts: Arc::default(),
             }),
         }
     }
@@ -96,6 +126,15 @@ impl Gpu {
     /// The adapter this device runs on.
     pub fn adapter(&self) -> &AdapterSummary {
         &self.shared.adapter
+    }
+
+    /// The work sent to this device so far, by every engine on it.
+    pub fn counts(&self) -> Counts {
+        let c = &self.shared.counts;
+        Counts {
+            dispatches: c.dispatches.load(std::sync::atomic::Ordering::Relaxed),
+            submissions: c.submissions.load(std::sync::atomic::Ordering::Relaxed),
+        }
     }
 
     /// The device's limits.
@@ -106,7 +145,12 @@ impl Gpu {
     /// A new engine recording on this device.
     pub fn engine(&self) -> Result<GpuEngine> {
         let s = &self.shared;
-        let recorder = Recorder::new(s.device.clone(), s.queue.clone(), s.pipelines.clone())?;
+        let recorder = Recorder::new(
+            s.device.clone(),
+            s.queue.clone(),
+            s.pipelines.clone(),
+            s.counts.clone(),
+        )?;
         let partials = self.buffer(PARTIALS as u64 * 4, "partial sums")?;
         Ok(GpuEngine {
             max_groups: s.device.limits().max_compute_workgroups_per_dimension,

@@ -53,6 +53,7 @@ pub(crate) struct Recorder {
     bind_groups: HashMap<BindKey, (wgpu::BindGroup, Vec<Weak<()>>)>,
     staging: Option<wgpu::Buffer>,
     max_binding: u64,
+    counts: Arc<super::Counters>,
 }
 
 impl Recorder {
@@ -60,6 +61,7 @@ impl Recorder {
         device: wgpu::Device,
         queue: wgpu::Queue,
         pipelines: Arc<PipelineCache>,
+        counts: Arc<super::Counters>,
     ) -> Result<Self> {
         let limits = device.limits();
         let stride = u64::from(limits.min_uniform_buffer_offset_alignment).max(256);
@@ -83,6 +85,7 @@ impl Recorder {
             stride,
             bind_groups: HashMap::new(),
             staging: None,
+            counts,
         })
     }
 
@@ -172,6 +175,9 @@ impl Recorder {
         pass.set_pipeline(&pipeline.pipeline);
         pass.set_bind_group(0, group, &[offset as u32]);
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+        self.counts
+            .dispatches
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -223,7 +229,11 @@ impl Recorder {
                 self.queue.write_buffer(&self.arena, 0, &params);
             }
             self.queue.submit([encoder.finish()]);
-        })
+        })?;
+        self.counts
+            .submissions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
     }
 
     /// Writes `bytes` at the start of `buf`, after everything recorded so far.
