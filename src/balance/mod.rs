@@ -250,6 +250,47 @@ pub(crate) struct Grown<L, R = Array2<f32>> {
     pub origin: Vec<Origin>,
 }
 
+/// An output being built: the input rows first, unchanged and in order, then synthetic rows
+/// pushed class by class.
+pub(crate) struct Output<L> {
+    /// Row-major values, `x.ncols()` a row.
+    pub data: Vec<f32>,
+    pub y: Vec<L>,
+    pub origin: Vec<Origin>,
+    width: usize,
+}
+
+impl<L: Clone> Output<L> {
+    /// The input rows `x` with labels `y`, and room for `total` rows in all.
+    pub fn with_input(x: ArrayView2<'_, f32>, y: &[L], total: usize) -> Self {
+        let width = x.ncols();
+        let mut data = Vec::with_capacity(total * width);
+        crate::parallel::extend_rows(&mut data, x.nrows(), width, |r, out| x.write_row(r, out));
+        let mut out_y = Vec::with_capacity(total);
+        out_y.extend_from_slice(y);
+        let mut origin = Vec::with_capacity(total);
+        origin.extend((0..x.nrows()).map(Origin::Real));
+        Output {
+            data,
+            y: out_y,
+            origin,
+            width,
+        }
+    }
+
+    /// The result, with the categorical columns `codes` of every row.
+    pub fn finish(self, codes: Array2<u32>, models: BTreeMap<L, Vae>) -> Resampled<L> {
+        let rows = self.y.len();
+        Resampled {
+            x: Array2::from_shape_vec((rows, self.width), self.data).expect("rows x width values"),
+            codes,
+            y: self.y,
+            origin: self.origin,
+            models,
+        }
+    }
+}
+
 /// The input rows, then each class's synthetic rows.
 pub(crate) fn append<L: Clone, R: Rows>(
     x: ArrayView2<'_, f32>,
@@ -259,24 +300,15 @@ pub(crate) fn append<L: Clone, R: Rows>(
 ) -> Resampled<L> {
     let d = x.ncols();
     let total = x.nrows() + grown.iter().map(|g| g.x.count()).sum::<usize>();
-    let mut data = Vec::with_capacity(total * d);
-    crate::parallel::extend_rows(&mut data, x.nrows(), d, |r, out| x.write_row(r, out));
-    let mut out_y = Vec::with_capacity(total);
-    out_y.extend_from_slice(y);
-    let mut origin: Vec<Origin> = Vec::with_capacity(total);
-    origin.extend((0..x.nrows()).map(Origin::Real));
+    let mut out = Output::with_input(x, y, total);
     for g in grown {
-        crate::parallel::extend_rows(&mut data, g.x.count(), d, |r, out| g.x.write_row(r, out));
-        out_y.extend(std::iter::repeat_n(g.label, g.x.count()));
-        origin.extend(g.origin);
+        crate::parallel::extend_rows(&mut out.data, g.x.count(), d, |r, row| {
+            g.x.write_row(r, row)
+        });
+        out.y.extend(std::iter::repeat_n(g.label, g.x.count()));
+        out.origin.extend(g.origin);
     }
-    Resampled {
-        x: Array2::from_shape_vec((total, d), data).expect("total x d values"),
-        codes: Array2::zeros((total, 0)),
-        y: out_y,
-        origin,
-        models,
-    }
+    out.finish(Array2::zeros((total, 0)), models)
 }
 
 /// The result of balancing.

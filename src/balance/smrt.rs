@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use ndarray::{Array2, ArrayView2, Axis};
 
-use super::{Balancer, Categories, Classes, Origin, Resampled, Rows};
+use super::{Balancer, Categories, Classes, Origin, Output, Resampled};
 use crate::engine::{Backend, Device};
 use crate::error::{Error, Result};
 use crate::rng::{permutation, Purpose, Stream};
@@ -156,18 +156,12 @@ impl<L: Label> Smrt<L> {
         };
         // The output: the input rows, then each class's draws, written chunk by chunk straight
         // into it (no buffer of a class's synthetic rows beside the output).
-        let (d, heads) = (x.ncols(), codes.map_or(0, |c| c.ncols()));
         let total = x.nrows() + jobs.iter().map(|j| j.3).sum::<usize>();
-        let mut data = Vec::with_capacity(total * d);
-        crate::parallel::extend_rows(&mut data, x.nrows(), d, |r, out| x.write_row(r, out));
+        let mut out = Output::with_input(x, y, total);
         let mut all_codes: Vec<u32> = Vec::with_capacity(total * heads);
         if let Some(c) = codes {
             all_codes.extend(c.iter());
         }
-        let mut out_y: Vec<L> = Vec::with_capacity(total);
-        out_y.extend_from_slice(y);
-        let mut origin: Vec<Origin> = Vec::with_capacity(total);
-        origin.extend((0..x.nrows()).map(Origin::Real));
         let mut models = BTreeMap::new();
         let seeds = Stream::new(self.seed, Purpose::ClassSeed, 0);
         for (&(class_no, label, rows, n), model) in jobs.iter().zip(fitted) {
@@ -175,32 +169,30 @@ impl<L: Label> Smrt<L> {
             let class_x = x.select(Axis(0), rows);
             let class_codes = class_codes(rows);
             let gen_seed = seeds.derive_seed(2 * class_no as u64 + 1);
+            let drawer = model.drawer(
+                &device,
+                class_x.view(),
+                class_codes.view(),
+                gen_seed,
+                &self.sampling,
+            )?;
             for start in (0..n).step_by(DRAW_CHUNK) {
                 crate::interrupt::check()?;
-                let (rows_out, codes_out, sources) = model.sample_mixed_range_on(
-                    &device,
-                    class_x.view(),
-                    class_codes.view(),
-                    start..(start + DRAW_CHUNK).min(n),
-                    gen_seed,
-                    &self.sampling,
-                )?;
-                data.extend(rows_out.iter());
+                let (rows_out, codes_out, sources) =
+                    drawer.rows(start..(start + DRAW_CHUNK).min(n))?;
+                out.data.extend(rows_out.iter());
                 all_codes.extend(codes_out.iter());
-                origin.extend(sources.into_iter().map(|s| Origin::Synthetic {
-                    source: s.map(|s| rows[s]),
-                }));
+                out.origin
+                    .extend(sources.into_iter().map(|s| Origin::Synthetic {
+                        source: s.map(|s| rows[s]),
+                    }));
             }
-            out_y.extend(std::iter::repeat_n(label.clone(), n));
+            drop(drawer);
+            out.y.extend(std::iter::repeat_n(label.clone(), n));
             models.insert(label.clone(), model);
         }
-        let mut out = Resampled {
-            x: Array2::from_shape_vec((total, d), data).expect("total x d values"),
-            codes: Array2::from_shape_vec((total, heads), all_codes).expect("total x heads codes"),
-            y: out_y,
-            origin,
-            models,
-        };
+        let codes = Array2::from_shape_vec((total, heads), all_codes).expect("total x heads codes");
+        let mut out = out.finish(codes, models);
         if self.shuffle {
             let total = out.y.len();
             let order: Vec<usize> =

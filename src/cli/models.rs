@@ -182,6 +182,14 @@ pub fn generate(args: GenerateArgs) -> Result<(), Error> {
     let started = Instant::now();
     let mut header = saved.features.clone();
     header.push(saved.label.clone());
+    // The class's rows are prepared once; rows are drawn and written a piece at a time.
+    let drawer = vae.drawer(
+        &device,
+        real.view(),
+        real_codes.view(),
+        args.seed,
+        &sampling,
+    )?;
     smrt::table::write_atomic(&args.output, |w| {
         let mut out = csv::Writer::from_writer(w);
         out.write_record(&header)?;
@@ -189,14 +197,7 @@ pub fn generate(args: GenerateArgs) -> Result<(), Error> {
         for start in (0..args.n).step_by(GENERATE_PIECE) {
             smrt::interrupt::check()?;
             let end = (start + GENERATE_PIECE).min(args.n);
-            let (rows, codes, _) = vae.sample_mixed_range_on(
-                &device,
-                real.view(),
-                real_codes.view(),
-                start..end,
-                args.seed,
-                &sampling,
-            )?;
+            let (rows, codes, _) = drawer.rows(start..end)?;
             for (row, codes) in rows.rows().into_iter().zip(codes.rows()) {
                 fields.clear();
                 let (mut num, mut cat) = (row.iter(), codes.iter());

@@ -129,6 +129,45 @@ impl Drawn {
 /// The numeric columns, the categorical codes and the source row of each drawn row.
 pub type Sampled = (Array2<f32>, Array2<u32>, Vec<Option<usize>>);
 
+/// A model's draws for one seed, ready to give any range of them ([`Vae::drawer`]).
+pub struct Drawer<'a> {
+    vae: &'a Vae,
+    device: Device,
+    source: Source,
+    seed: u64,
+    sampling: Sampling,
+}
+
+impl Drawer<'_> {
+    /// Rows `range` of the draws: the same rows whichever pieces they are asked in.
+    pub fn rows(&self, range: Range<usize>) -> Result<Sampled> {
+        let (vae, source, seed, sampling) = (self.vae, &self.source, self.seed, &self.sampling);
+        let n = range.len();
+        let out = match &self.device {
+            Device::Gpu(gpu) => {
+                vae.draw(&mut gpu.engine()?, source, range.clone(), seed, sampling)?
+            }
+            Device::Cpu => {
+                let threads = crate::parallel::threads();
+                let per = n.div_ceil(threads).next_multiple_of(CHUNK).max(CHUNK);
+                let starts: Vec<usize> = range.clone().step_by(per).collect();
+                let parts = crate::parallel::parallel_map(&starts, |&start| {
+                    let part = start..(start + per).min(range.end);
+                    vae.draw(&mut CpuEngine::new(), source, part, seed, sampling)
+                });
+                let mut out = Drawn::with_capacity(n, vae);
+                for part in parts {
+                    let part = part?;
+                    out.numeric.extend(part.numeric);
+                    out.codes.extend(part.codes);
+                }
+                out
+            }
+        };
+        Ok(vae.finish_run(source, &out, range, seed, sampling))
+    }
+}
+
 /// The streams of one run.
 struct Draws {
     choose: Stream,
@@ -363,31 +402,29 @@ impl Vae {
         seed: u64,
         sampling: &Sampling,
     ) -> Result<Sampled> {
-        let sampling = &self.resolve(sampling);
-        let source = self.source(device, x, codes, sampling)?;
-        let n = range.len();
-        let out = match device {
-            Device::Gpu(gpu) => {
-                self.draw(&mut gpu.engine()?, &source, range.clone(), seed, sampling)?
-            }
-            Device::Cpu => {
-                let threads = crate::parallel::threads();
-                let per = n.div_ceil(threads).next_multiple_of(CHUNK).max(CHUNK);
-                let starts: Vec<usize> = range.clone().step_by(per).collect();
-                let parts = crate::parallel::parallel_map(&starts, |&start| {
-                    let part = start..(start + per).min(range.end);
-                    self.draw(&mut CpuEngine::new(), &source, part, seed, sampling)
-                });
-                let mut out = Drawn::with_capacity(n, self);
-                for part in parts {
-                    let part = part?;
-                    out.numeric.extend(part.numeric);
-                    out.codes.extend(part.codes);
-                }
-                out
-            }
-        };
-        Ok(self.finish_run(&source, &out, range, seed, sampling))
+        self.drawer(device, x, codes, seed, sampling)?.rows(range)
+    }
+
+    /// The draws [`Vae::sample_mixed_on`] makes for `seed`, any range of them at a time: the
+    /// class's rows are prepared once (encoded, for the modes that start from them), so a long
+    /// run drawn in pieces costs what it costs in one, and memory holds one piece.
+    pub fn drawer<'a>(
+        &'a self,
+        device: &Device,
+        x: ArrayView2<'_, f32>,
+        codes: ArrayView2<'_, u32>,
+        seed: u64,
+        sampling: &Sampling,
+    ) -> Result<Drawer<'a>> {
+        let sampling = self.resolve(sampling);
+        let source = self.source(device, x, codes, &sampling)?;
+        Ok(Drawer {
+            vae: self,
+            device: device.clone(),
+            source,
+            seed,
+            sampling,
+        })
     }
 
     /// [`Vae::sample_on`] on `engine`.

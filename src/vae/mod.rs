@@ -14,6 +14,7 @@ pub use config::{
     Activation, BiasInit, CategoryDraw, EarlyStopping, Generation, Init, Latent, Likelihood,
     Optimizer, Sampling, VaeConfig,
 };
+pub use generate::Drawer;
 pub use heads::Heads;
 pub(crate) use model::no_codes;
 pub use model::{Dense, Vae};
