@@ -314,7 +314,7 @@ pub fn report<L: Label + Display>(
                 .push("no real rows of this class to compare with".into());
         } else {
             fidelity(rows, columns, real, synthetic, &mut c);
-            if space.data.ncols() == 0 {
+            if space.width == 0 {
                 c.problems.push("no columns to compare".into());
             } else if real.len() >= 2 {
                 let others: Vec<usize> = real_all
@@ -445,15 +445,24 @@ fn fidelity<L>(
 }
 
 /// Rows in standard units: numeric columns over their standard deviation among the real rows
-/// (constant columns as they are), one-hot categories at `1 / sqrt 2`.
-struct Space {
-    data: Array2<f32>,
+/// (constant columns as they are), one-hot categories at `1 / sqrt 2`. Rows are made when a
+/// search needs them, never all at once (a column of many categories would make that large).
+struct Space<'a> {
+    x: ArrayView2<'a, f32>,
+    codes: ArrayView2<'a, u32>,
+    scale: Vec<f32>,
+    /// Where each categorical column's one-hot block starts.
+    offsets: Vec<usize>,
+    width: usize,
 }
 
-impl Space {
-    fn new<L>(rows: &Rows<'_, L>) -> Self {
-        let n = rows.x.nrows();
-        let real: Vec<usize> = (0..n).filter(|&i| !rows.synthetic[i]).collect();
+/// A category's one-hot value: a differing category adds `2 (1/sqrt 2)^2 = 1` to a squared
+/// distance, as one standard unit does.
+const ONE_HOT: f32 = std::f32::consts::FRAC_1_SQRT_2;
+
+impl<'a> Space<'a> {
+    fn new<L>(rows: &Rows<'a, L>) -> Self {
+        let real: Vec<usize> = (0..rows.x.nrows()).filter(|&i| !rows.synthetic[i]).collect();
         let scale: Vec<f32> = (0..rows.x.ncols())
             .map(|j| {
                 let v: Vec<f32> = real.iter().map(|&i| rows.x[[i, j]]).collect();
@@ -476,31 +485,43 @@ impl Space {
             })
             .collect();
         let width = rows.x.ncols() + rows.categories.levels.iter().sum::<u32>() as usize;
-        let mut data = Array2::zeros((n, width));
-        let one = std::f32::consts::FRAC_1_SQRT_2;
-        for (i, mut out) in data.rows_mut().into_iter().enumerate() {
-            for (j, s) in scale.iter().enumerate() {
-                out[j] = rows.x[[i, j]] * s;
+        Space {
+            x: rows.x,
+            codes: rows.categories.codes,
+            scale,
+            offsets,
+            width,
+        }
+    }
+
+    /// Rows `of` in standard units.
+    fn rows(&self, of: &[usize]) -> Array2<f32> {
+        let mut data = Array2::zeros((of.len(), self.width));
+        for (&i, mut out) in of.iter().zip(data.rows_mut()) {
+            for (j, s) in self.scale.iter().enumerate() {
+                out[j] = self.x[[i, j]] * s;
             }
-            for (j, &at) in offsets.iter().enumerate() {
-                out[at + rows.categories.codes[[i, j]] as usize] = one;
+            for (j, &at) in self.offsets.iter().enumerate() {
+                out[at + self.codes[[i, j]] as usize] = ONE_HOT;
             }
         }
-        Space { data }
+        data
     }
 
-    fn rows(&self, of: &[usize]) -> Array2<f32> {
-        self.data.select(ndarray::Axis(0), of)
-    }
-
+    /// The distance between rows `a` and `b`, in f64.
     fn distance(&self, a: usize, b: usize) -> f64 {
-        self.data
-            .row(a)
+        let x = &self.x;
+        let numeric: f64 = self
+            .scale
             .iter()
-            .zip(self.data.row(b))
-            .map(|(&u, &v)| (f64::from(u) - f64::from(v)).powi(2))
-            .sum::<f64>()
-            .sqrt()
+            .enumerate()
+            .map(|(j, s)| (f64::from(x[[a, j]] * s) - f64::from(x[[b, j]] * s)).powi(2))
+            .sum();
+        let codes = &self.codes;
+        let differing = (0..self.offsets.len())
+            .filter(|&j| codes[[a, j]] != codes[[b, j]])
+            .count();
+        (numeric + 2.0 * differing as f64 * f64::from(ONE_HOT).powi(2)).sqrt()
     }
 }
 
@@ -528,7 +549,7 @@ fn sample(rows: &[usize], class_no: usize, kind: u32) -> Vec<usize> {
 /// Fills the distance statistics of `c` and the projection of its picture.
 fn closeness(
     device: &Device,
-    space: &Space,
+    space: &Space<'_>,
     sets: &Sets<'_>,
     class_no: usize,
     c: &mut ClassReport,
@@ -602,7 +623,7 @@ fn closeness(
     });
 
     // The picture: both kinds on the real rows' first two principal axes.
-    let d = space.data.ncols();
+    let d = space.width;
     let flat = real_x.as_standard_layout();
     let ([a, b], shares, mean) =
         stats::principal_axes(flat.as_slice().expect("standard layout"), d);
