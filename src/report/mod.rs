@@ -462,7 +462,9 @@ const ONE_HOT: f32 = std::f32::consts::FRAC_1_SQRT_2;
 
 impl<'a> Space<'a> {
     fn new<L>(rows: &Rows<'a, L>) -> Self {
-        let real: Vec<usize> = (0..rows.x.nrows()).filter(|&i| !rows.synthetic[i]).collect();
+        let real: Vec<usize> = (0..rows.x.nrows())
+            .filter(|&i| !rows.synthetic[i])
+            .collect();
         let scale: Vec<f32> = (0..rows.x.ncols())
             .map(|j| {
                 let v: Vec<f32> = real.iter().map(|&i| rows.x[[i, j]]).collect();
