@@ -750,3 +750,25 @@ fn auto_generation_chooses_per_class_and_the_choice_is_kept() {
         .unwrap();
     assert_eq!(auto, chosen);
 }
+
+#[test]
+fn smrt_synthetic_rows_alone_are_the_rows_appended_to_the_input() {
+    let (x, codes, y) = mixed_classes();
+    let levels = [5, 2];
+    let with = smrt::Categories {
+        codes: codes.view(),
+        levels: &levels,
+    };
+    let without = smrt::Categories::none(x.nrows());
+    let smrt = quick().build().unwrap();
+    for c in [with, without] {
+        let all = smrt.fit_resample_mixed(x.view(), c, &y).unwrap();
+        let synthetic = smrt.fit_synthetic(x.view(), c, &y).unwrap();
+        assert_eq!(synthetic.x.nrows(), 144 - 90);
+        assert_eq!(synthetic.x, all.x.slice(s![90.., ..]));
+        assert_eq!(synthetic.codes, all.codes.slice(s![90.., ..]));
+        assert_eq!(synthetic.y, all.y[90..]);
+        assert_eq!(synthetic.origin, all.origin[90..]);
+        assert_eq!(synthetic.models.len(), 1);
+    }
+}

@@ -619,3 +619,59 @@ fn a_report_is_the_same_on_both_engines() {
         }
     }
 }
+
+/// `fit_synthetic` is the tail of `fit_resample_mixed`: the same rows, labels, codes and origins.
+fn assert_synthetic_is_the_tail<L: smrt::Label>(
+    b: &dyn Balancer<L>,
+    x: ArrayView2<'_, f32>,
+    c: Categories<'_>,
+    y: &[L],
+) {
+    let all = b.fit_resample_mixed(x, c, y).unwrap();
+    let synthetic = b.fit_synthetic(x, c, y).unwrap();
+    let first = all.origin.iter().position(|o| o.is_synthetic());
+    let first = first.unwrap_or(all.origin.len());
+    assert_eq!(synthetic.origin, all.origin[first..]);
+    assert_eq!(synthetic.x, all.x.slice(ndarray::s![first.., ..]));
+    assert_eq!(synthetic.codes, all.codes.slice(ndarray::s![first.., ..]));
+    assert_eq!(synthetic.y, all.y[first..]);
+}
+
+#[test]
+fn synthetic_rows_alone_are_the_rows_appended_to_the_input() {
+    let (x, y) = data();
+    let none = Categories::none(x.nrows());
+    let samplers: Vec<Box<dyn Balancer<&str>>> = vec![
+        Box::new(Smote::new().k_neighbors(3).seed(4)),
+        Box::new(RandomOverSampler::new().seed(4)),
+        Box::new(RandomOverSampler::new().shrinkage(0.5).seed(4)),
+    ];
+    for s in &samplers {
+        assert_synthetic_is_the_tail(s.as_ref(), x.view(), none, &y);
+        let n = s.fit_synthetic(x.view(), none, &y).unwrap().x.nrows();
+        assert_eq!(n, (60 - 9) + (60 - 4));
+    }
+    // Categorical columns beside numeric ones (SMOTE-NC), and alone (SMOTE-N).
+    let (x, codes, y) = mixed();
+    let levels = [2];
+    let c = Categories {
+        codes: codes.view(),
+        levels: &levels,
+    };
+    let mixed: Vec<Box<dyn Balancer<&str>>> = vec![
+        Box::new(Smote::new().k_neighbors(2)),
+        Box::new(RandomOverSampler::new()),
+    ];
+    for s in &mixed {
+        assert_synthetic_is_the_tail(s.as_ref(), x.view(), c, &y);
+        assert_synthetic_is_the_tail(s.as_ref(), Array2::zeros((44, 0)).view(), c, &y);
+    }
+    // An under-sampler makes no rows.
+    let under = RandomUnderSampler::new()
+        .fit_synthetic(x.view(), c, &y)
+        .unwrap();
+    assert_eq!(
+        (under.x.nrows(), under.codes.nrows(), under.y.len()),
+        (0, 0, 0)
+    );
+}

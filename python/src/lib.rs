@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyInt, PyString};
@@ -234,6 +234,7 @@ fn read_model_index(dir: std::path::PathBuf) -> PyResult<ModelIndex> {
 
 /// Resamples rows (numeric columns `x`, categorical columns `codes` of `levels` categories each)
 /// with label codes `y`, by `method`: `'smrt'`, `'smote'`, `'random-over'` or `'random-under'`.
+/// With `synthetic_only`, only the synthetic rows come back ([`Balancer::fit_synthetic`]).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 fn fit_resample<'py>(
@@ -246,6 +247,7 @@ fn fit_resample<'py>(
     sampling_strategy: &Bound<'py, PyAny>,
     seed: u64,
     options: &Bound<'py, PyDict>,
+    synthetic_only: bool,
 ) -> PyResult<Output<'py>> {
     let strategy = strategy(sampling_strategy)?;
     let option = |key: &str| {
@@ -292,7 +294,11 @@ fn fit_resample<'py>(
         let (balancer, levels) = (&balancer, levels.as_slice());
         scope.spawn(move || {
             let categories = Categories { codes, levels };
-            let _ = done.send(balancer.fit_resample_mixed(x, categories, y));
+            let _ = done.send(if synthetic_only {
+                balancer.fit_synthetic(x, categories, y)
+            } else {
+                balancer.fit_resample_mixed(x, categories, y)
+            });
         });
         let mut interrupted = None;
         let mut result = result;
@@ -355,6 +361,92 @@ fn fit_resample<'py>(
     ))
 }
 
+/// `out` split into pieces of whole rows (`width` values each), `fill(first row, piece)` on one
+/// thread per core: new memory is touched (and zeroed by the system) on every core at once.
+fn fill_on_every_core<T: Send>(out: &mut [T], width: usize, fill: impl Fn(usize, &mut [T]) + Sync) {
+    let rows = out.len() / width.max(1);
+    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    let per = rows.div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        for (i, piece) in out.chunks_mut(per * width.max(1)).enumerate() {
+            let fill = &fill;
+            s.spawn(move || fill(i * per, piece));
+        }
+    });
+}
+
+/// `x` (C order) as a new `float32` array, converted on every core.
+#[pyfunction]
+fn as_f32<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+) -> PyResult<Bound<'py, PyArray2<f32>>> {
+    let (rows, width) = x.as_array().dim();
+    let input = x.as_slice()?;
+    // Zeros from calloc: fresh pages, first touched (and so zeroed) by the threads below.
+    let out = PyArray2::<f32>::zeros(py, [rows, width], false);
+    // SAFETY: the array is new; nothing else holds a view of it.
+    let values = unsafe { out.as_slice_mut()? };
+    py.detach(|| {
+        fill_on_every_core(values, width, |first, piece| {
+            let from = &input[first * width..first * width + piece.len()];
+            piece.iter_mut().zip(from).for_each(|(o, &v)| *o = v as f32);
+        })
+    });
+    Ok(out)
+}
+
+/// The rows of `input` (C order, `float32` or `float64`), then the rows of `synthetic`, as one
+/// new array of `input`'s type, copied on every core.
+#[pyfunction]
+fn stack<'py>(
+    py: Python<'py>,
+    input: &Bound<'py, PyAny>,
+    synthetic: PyReadonlyArray2<'py, f32>,
+) -> PyResult<Bound<'py, PyAny>> {
+    fn stacked<'py, T: numpy::Element + Copy + Send + Sync + From<f32>>(
+        py: Python<'py>,
+        input: PyReadonlyArray2<'py, T>,
+        synthetic: PyReadonlyArray2<'py, f32>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (n, width) = input.as_array().dim();
+        let (s, w) = synthetic.as_array().dim();
+        if w != width {
+            return Err(PyValueError::new_err(format!(
+                "stack: {width} columns in the input, {w} in the synthetic rows"
+            )));
+        }
+        let (input, made) = (input.as_slice()?, synthetic.as_slice()?);
+        // Zeros from calloc: fresh pages, first touched (and so zeroed) by the threads below.
+        let out = PyArray2::<T>::zeros(py, [n + s, width], false);
+        // SAFETY: the array is new; nothing else holds a view of it.
+        let values = unsafe { out.as_slice_mut()? };
+        py.detach(|| {
+            fill_on_every_core(values, width, |first, piece| {
+                for (r, row) in piece.chunks_exact_mut(width.max(1)).enumerate() {
+                    let at = (first + r) * width;
+                    if first + r < n {
+                        row.copy_from_slice(&input[at..at + width]);
+                    } else {
+                        let at = at - n * width;
+                        let from = &made[at..at + width];
+                        row.iter_mut().zip(from).for_each(|(o, &v)| *o = T::from(v));
+                    }
+                }
+            })
+        });
+        Ok(out.into_any())
+    }
+    match input.extract::<PyReadonlyArray2<'py, f64>>() {
+        Ok(x) => stacked(py, x, synthetic),
+        Err(_) => stacked(
+            py,
+            input.extract::<PyReadonlyArray2<'py, f32>>()?,
+            synthetic,
+        ),
+    }
+}
+
 /// The GPU adapters wgpu finds, one line each, and the engine `auto` picks.
 #[pyfunction]
 fn info() -> PyResult<String> {
@@ -388,6 +480,8 @@ fn _smrt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read_model_index, m)?)?;
     m.add_class::<Models>()?;
     m.add_function(wrap_pyfunction!(info, m)?)?;
+    m.add_function(wrap_pyfunction!(as_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(stack, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     Ok(())
 }

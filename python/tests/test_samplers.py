@@ -58,6 +58,16 @@ def test_numpy_in_numpy_out(sampler, dtype, order):
         assert ((sources >= 60) & (sources < 72)).all()
 
 
+@pytest.mark.parametrize("sampler", samplers(), ids=lambda s: type(s).__name__)
+def test_every_memory_layout_gives_the_same_rows(sampler):
+    # C-ordered float arrays are assembled on every core, other layouts by NumPy: same result.
+    X, y = data(n_major=300, n_minor=25, d=5)
+    want, _ = sampler.fit_resample(np.ascontiguousarray(X), y)
+    for other in (np.asfortranarray(X), X[:, ::-1].copy()[:, ::-1], X.tolist()):
+        got, _ = sampler.fit_resample(other, y)
+        np.testing.assert_array_equal(np.asarray(got), want)
+
+
 def test_strategies_and_multiclass():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(70, 2))

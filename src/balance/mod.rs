@@ -61,6 +61,40 @@ pub trait Balancer<L: Label> {
         }
         self.fit_resample(x, y)
     }
+
+    /// The synthetic rows alone: those [`Balancer::fit_resample_mixed`] appends to the input
+    /// rows, the same values in the same order, without copying the input rows into the result
+    /// (for callers that hold the input already and append to it themselves). Each row's
+    /// [`Resampled::origin`] names its source row; an under-sampler returns no rows.
+    ///
+    /// ```
+    /// use smrt::{balance::Categories, Balancer, Smote};
+    /// let x = ndarray::Array2::from_shape_fn((30, 2), |(i, j)| (i * 3 + j) as f32);
+    /// let y: Vec<u8> = (0..30).map(|i| u8::from(i >= 24)).collect(); // 24 vs 6
+    /// let smote = Smote::new().k_neighbors(3);
+    /// let all = smote.fit_resample(x.view(), &y)?;
+    /// let synthetic = smote.fit_synthetic(x.view(), Categories::none(30), &y)?;
+    /// assert_eq!(synthetic.x.nrows(), 18);
+    /// assert_eq!(synthetic.x, all.x.slice(ndarray::s![30.., ..]));
+    /// # Ok::<(), smrt::Error>(())
+    /// ```
+    fn fit_synthetic(
+        &self,
+        x: ArrayView2<'_, f32>,
+        categories: Categories<'_>,
+        y: &[L],
+    ) -> Result<Resampled<L>> {
+        Ok(self.fit_resample_mixed(x, categories, y)?.synthetic_only())
+    }
+}
+
+/// Which rows a resampling returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    /// The input rows, then the synthetic rows.
+    All,
+    /// The synthetic rows only ([`Balancer::fit_synthetic`]).
+    Synthetic,
 }
 
 /// Balances the rows of `table` with `balancer`: its numeric and categorical columns both, by
@@ -261,15 +295,18 @@ pub(crate) struct Output<L> {
 }
 
 impl<L: Clone> Output<L> {
-    /// The input rows `x` with labels `y`, and room for `total` rows in all.
-    pub fn with_input(x: ArrayView2<'_, f32>, y: &[L], total: usize) -> Self {
+    /// The input rows `x` with labels `y` where `part` is [`Part::All`] (else nothing yet),
+    /// and room for `synthetic` rows more.
+    pub fn with_input(x: ArrayView2<'_, f32>, y: &[L], synthetic: usize, part: Part) -> Self {
         let width = x.ncols();
+        let input = if part == Part::All { x.nrows() } else { 0 };
+        let total = input + synthetic;
         let mut data = Vec::with_capacity(total * width);
-        crate::parallel::extend_rows(&mut data, x.nrows(), width, |r, out| x.write_row(r, out));
+        crate::parallel::extend_rows(&mut data, input, width, |r, out| x.write_row(r, out));
         let mut out_y = Vec::with_capacity(total);
-        out_y.extend_from_slice(y);
+        out_y.extend_from_slice(&y[..input]);
         let mut origin = Vec::with_capacity(total);
-        origin.extend((0..x.nrows()).map(Origin::Real));
+        origin.extend((0..input).map(Origin::Real));
         Output {
             data,
             y: out_y,
@@ -291,16 +328,17 @@ impl<L: Clone> Output<L> {
     }
 }
 
-/// The input rows, then each class's synthetic rows.
+/// The input rows (unless `part` is [`Part::Synthetic`]), then each class's synthetic rows.
 pub(crate) fn append<L: Clone, R: Rows>(
     x: ArrayView2<'_, f32>,
     y: &[L],
     grown: Vec<Grown<L, R>>,
     models: BTreeMap<L, Vae>,
+    part: Part,
 ) -> Resampled<L> {
     let d = x.ncols();
-    let total = x.nrows() + grown.iter().map(|g| g.x.count()).sum::<usize>();
-    let mut out = Output::with_input(x, y, total);
+    let synthetic = grown.iter().map(|g| g.x.count()).sum::<usize>();
+    let mut out = Output::with_input(x, y, synthetic, part);
     for g in grown {
         crate::parallel::extend_rows(&mut out.data, g.x.count(), d, |r, row| {
             g.x.write_row(r, row)
@@ -308,7 +346,8 @@ pub(crate) fn append<L: Clone, R: Rows>(
         out.y.extend(std::iter::repeat_n(g.label, g.x.count()));
         out.origin.extend(g.origin);
     }
-    out.finish(Array2::zeros((total, 0)), models)
+    let rows = out.y.len();
+    out.finish(Array2::zeros((rows, 0)), models)
 }
 
 /// The result of balancing.
@@ -334,6 +373,24 @@ impl<L: Ord> Resampled<L> {
     /// Number of synthetic rows.
     pub fn synthetic_count(&self) -> usize {
         self.origin.iter().filter(|o| o.is_synthetic()).count()
+    }
+
+    /// The synthetic rows alone, in order (what [`Balancer::fit_synthetic`] returns).
+    pub fn synthetic_only(self) -> Self
+    where
+        L: Clone,
+    {
+        let keep: Vec<usize> = (self.origin.iter().enumerate())
+            .filter(|(_, o)| o.is_synthetic())
+            .map(|(i, _)| i)
+            .collect();
+        Resampled {
+            x: self.x.select(ndarray::Axis(0), &keep),
+            codes: self.codes.select(ndarray::Axis(0), &keep),
+            y: keep.iter().map(|&i| self.y[i].clone()).collect(),
+            origin: keep.iter().map(|&i| self.origin[i]).collect(),
+            models: self.models,
+        }
     }
 
     /// Row counts per class.

@@ -2,7 +2,7 @@
 
 use ndarray::{Array2, ArrayView2, Axis};
 
-use super::{append, Balancer, Categories, Classes, Grown, Origin, Resampled, Rows};
+use super::{append, Balancer, Categories, Classes, Grown, Origin, Part, Resampled, Rows};
 use crate::error::{Error, Result};
 use crate::rng::{below, permutation, Purpose, Stream};
 use crate::strategy::{Label, Strategy};
@@ -64,6 +64,30 @@ impl<L: Label> RandomOverSampler<L> {
 
 impl<L: Label> Balancer<L> for RandomOverSampler<L> {
     fn fit_resample(&self, x: ArrayView2<'_, f32>, y: &[L]) -> Result<Resampled<L>> {
+        self.oversample(x, y, Part::All)
+    }
+
+    fn fit_resample_mixed(
+        &self,
+        x: ArrayView2<'_, f32>,
+        categories: Categories<'_>,
+        y: &[L],
+    ) -> Result<Resampled<L>> {
+        whole_rows(x, categories, |x| self.oversample(x, y, Part::All))
+    }
+
+    fn fit_synthetic(
+        &self,
+        x: ArrayView2<'_, f32>,
+        categories: Categories<'_>,
+        y: &[L],
+    ) -> Result<Resampled<L>> {
+        whole_rows(x, categories, |x| self.oversample(x, y, Part::Synthetic))
+    }
+}
+
+impl<L: Label> RandomOverSampler<L> {
+    fn oversample(&self, x: ArrayView2<'_, f32>, y: &[L], part: Part) -> Result<Resampled<L>> {
         if let Some(s) = self.shrinkage {
             if !(s >= 0.0 && s.is_finite()) {
                 return Err(Error::config("shrinkage", format!("{s} is not >= 0")));
@@ -112,36 +136,27 @@ impl<L: Label> Balancer<L> for RandomOverSampler<L> {
                 origin,
             });
         }
-        Ok(append(x, y, grown, Default::default()))
-    }
-
-    fn fit_resample_mixed(
-        &self,
-        x: ArrayView2<'_, f32>,
-        categories: Categories<'_>,
-        y: &[L],
-    ) -> Result<Resampled<L>> {
-        whole_rows(self, x, categories, y)
+        Ok(append(x, y, grown, Default::default(), part))
     }
 }
 
-/// Over- and under-sampling keep whole rows: a copy's categories are its source row's.
+/// Over- and under-sampling keep whole rows: a copy's categories are its source row's. The rows
+/// are chosen by `resample` on the numeric columns.
 fn whole_rows<L: Label>(
-    sampler: &impl Balancer<L>,
     x: ArrayView2<'_, f32>,
     categories: Categories<'_>,
-    y: &[L],
+    resample: impl Fn(ArrayView2<'_, f32>) -> Result<Resampled<L>>,
 ) -> Result<Resampled<L>> {
     categories.check(x.nrows())?;
     if x.ncols() == 0 && categories.codes.ncols() > 0 {
         // Every column categorical: the rows are chosen alike on a placeholder column.
         let placeholder = Array2::zeros((x.nrows(), 1));
-        let mut out = sampler.fit_resample(placeholder.view(), y)?;
+        let mut out = resample(placeholder.view())?;
         out.x = Array2::zeros((out.origin.len(), 0));
         out.codes = categories.follow(&out.origin, categories.codes);
         return Ok(out);
     }
-    let mut out = sampler.fit_resample(x, y)?;
+    let mut out = resample(x)?;
     out.codes = categories.follow(&out.origin, categories.codes);
     Ok(out)
 }
@@ -258,6 +273,6 @@ impl<L: Label> Balancer<L> for RandomUnderSampler<L> {
         categories: Categories<'_>,
         y: &[L],
     ) -> Result<Resampled<L>> {
-        whole_rows(self, x, categories, y)
+        whole_rows(x, categories, |x| self.fit_resample(x, y))
     }
 }

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use ndarray::{Array2, ArrayView2, Axis};
 
 use super::smoten::{bases, nominal_neighbors, value_differences};
-use super::{append, Balancer, Categories, Classes, Grown, Origin, Resampled, Rows};
+use super::{append, Balancer, Categories, Classes, Grown, Origin, Part, Resampled, Rows};
 use crate::engine::{Backend, Device, KNN_MAX_K};
 use crate::error::{Error, Result};
 use crate::knn::nearest_neighbors;
@@ -93,7 +93,7 @@ impl<L: Label> Smote<L> {
 
 impl<L: Label> Balancer<L> for Smote<L> {
     fn fit_resample(&self, x: ArrayView2<'_, f32>, y: &[L]) -> Result<Resampled<L>> {
-        self.resample(x, None, y)
+        self.resample(x, None, y, Part::All)
     }
 
     /// SMOTE-NC (Chawla et al., 2002, section 6.1) where there are categorical columns:
@@ -118,7 +118,21 @@ impl<L: Label> Balancer<L> for Smote<L> {
         if x.ncols() == 0 {
             return self.resample_nominal(categories, y);
         }
-        self.resample(x, Some(categories), y)
+        self.resample(x, Some(categories), y, Part::All)
+    }
+
+    fn fit_synthetic(
+        &self,
+        x: ArrayView2<'_, f32>,
+        categories: Categories<'_>,
+        y: &[L],
+    ) -> Result<Resampled<L>> {
+        categories.check(x.nrows())?;
+        if x.ncols() == 0 && categories.codes.ncols() > 0 {
+            return Ok(self.resample_nominal(categories, y)?.synthetic_only());
+        }
+        let categories = (categories.codes.ncols() > 0).then_some(categories);
+        self.resample(x, categories, y, Part::Synthetic)
     }
 }
 
@@ -191,6 +205,7 @@ impl<L: Label> Smote<L> {
         x: ArrayView2<'_, f32>,
         categories: Option<Categories<'_>>,
         y: &[L],
+        part: Part,
     ) -> Result<Resampled<L>> {
         self.check_k()?;
         let classes = Classes::of(x, y)?;
@@ -244,7 +259,7 @@ impl<L: Label> Smote<L> {
                 origin,
             });
         }
-        let mut out = append(x, y, grown, Default::default());
+        let mut out = append(x, y, grown, Default::default(), part);
         if let (Some(c), Some(voted)) = (categories, voted) {
             out.codes = c.follow(&out.origin, voted.view());
         }

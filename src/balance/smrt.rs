@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use ndarray::{Array2, ArrayView2, Axis};
 
-use super::{Balancer, Categories, Classes, Origin, Output, Resampled};
+use super::{Balancer, Categories, Classes, Origin, Output, Part, Resampled};
 use crate::engine::{Backend, Device};
 use crate::error::{Error, Result};
 use crate::rng::{permutation, Purpose, Stream};
@@ -94,7 +94,7 @@ impl<L: Label> Smrt<L> {
 
     /// Balances `x` (rows) with labels `y` (also available through [`Balancer`]).
     pub fn fit_resample(&self, x: ArrayView2<'_, f32>, y: &[L]) -> Result<Resampled<L>> {
-        self.resample(x, None, y)
+        self.resample(x, None, y, Part::All)
     }
 
     fn resample(
@@ -102,6 +102,7 @@ impl<L: Label> Smrt<L> {
         x: ArrayView2<'_, f32>,
         categories: Option<Categories<'_>>,
         y: &[L],
+        part: Part,
     ) -> Result<Resampled<L>> {
         let classes = Classes::of_mixed(x, categories.as_ref(), y)?;
         let heads = categories.map_or(0, |c| c.codes.ncols());
@@ -156,10 +157,10 @@ impl<L: Label> Smrt<L> {
         };
         // The output: the input rows, then each class's draws, written chunk by chunk straight
         // into it (no buffer of a class's synthetic rows beside the output).
-        let total = x.nrows() + jobs.iter().map(|j| j.3).sum::<usize>();
-        let mut out = Output::with_input(x, y, total);
-        let mut all_codes: Vec<u32> = Vec::with_capacity(total * heads);
-        if let Some(c) = codes {
+        let synthetic = jobs.iter().map(|j| j.3).sum::<usize>();
+        let mut out = Output::with_input(x, y, synthetic, part);
+        let mut all_codes: Vec<u32> = Vec::with_capacity((out.y.len() + synthetic) * heads);
+        if let (Some(c), Part::All) = (codes, part) {
             all_codes.extend(c.iter());
         }
         let mut models = BTreeMap::new();
@@ -191,7 +192,8 @@ impl<L: Label> Smrt<L> {
             out.y.extend(std::iter::repeat_n(label.clone(), n));
             models.insert(label.clone(), model);
         }
-        let codes = Array2::from_shape_vec((total, heads), all_codes).expect("total x heads codes");
+        let codes =
+            Array2::from_shape_vec((out.y.len(), heads), all_codes).expect("rows x heads codes");
         let mut out = out.finish(codes, models);
         if self.shuffle {
             let total = out.y.len();
@@ -448,7 +450,8 @@ impl<L: Label> SmrtBuilder<L> {
         self
     }
 
-    /// Shuffle the output rows (the origin of each row is still reported).
+    /// Shuffle the output rows (the origin of each row is still reported); with
+    /// [`Balancer::fit_synthetic`], the synthetic rows among themselves.
     pub fn shuffle(mut self, shuffle: bool) -> Self {
         self.inner.shuffle = shuffle;
         self
@@ -570,7 +573,18 @@ impl<L: Label> Balancer<L> for Smrt<L> {
         if categories.codes.ncols() == 0 {
             return self.fit_resample(x, y);
         }
-        self.resample(x, Some(categories), y)
+        self.resample(x, Some(categories), y, Part::All)
+    }
+
+    fn fit_synthetic(
+        &self,
+        x: ArrayView2<'_, f32>,
+        categories: Categories<'_>,
+        y: &[L],
+    ) -> Result<Resampled<L>> {
+        categories.check(x.nrows())?;
+        let categories = (categories.codes.ncols() > 0).then_some(categories);
+        self.resample(x, categories, y, Part::Synthetic)
     }
 }
 

@@ -275,7 +275,10 @@ class _Sampler(_Base):
                 frame_out, labels = self.fit_resample(pd.DataFrame(arr, dtype=object), y)
                 return frame_out.to_numpy(dtype=object), labels
             out_dtype = arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.float64
-            x = arr.astype(np.float32, copy=False)
+            if arr.dtype == np.float64 and arr.flags.c_contiguous:
+                x = _smrt.as_f32(arr)  # on every core
+            else:
+                x = arr.astype(np.float32, copy=False)
             codes = np.zeros((x.shape[0], 0), np.uint32)
             values = []
         self.n_features_in_ = x.shape[1] + codes.shape[1]
@@ -303,16 +306,28 @@ class _Sampler(_Base):
         if frame and getattr(self, "models", None) and codes.shape[1]:
             codes, values = _recode(self.models, cols[1], codes, values)
         levels = [len(v) for v in values]
-        x_out, codes_out, y_out, rows, synthetic, models = _smrt.fit_resample(
+        y_codes = np.asarray(y_codes, dtype=np.int64)
+        # Over-samplers return every input row, in order, then the synthetic rows: only those
+        # come back from smrt, and the input rows are copied once, from X as it came.
+        over = self._method != "random-under"
+        made, made_codes, y_out, rows, synthetic, models = _smrt.fit_resample(
             self._method,
             x,
             np.ascontiguousarray(codes, dtype=np.uint32),
             levels,
-            np.asarray(y_codes, dtype=np.int64),
+            y_codes,
             strategy,
             self._seed(),
             self._options(classes),
+            over,
         )
+        if over:
+            n = x.shape[0]
+            rows = np.concatenate([np.arange(n), rows])
+            synthetic = np.concatenate([np.zeros(n, dtype=bool), synthetic])
+            y_out = np.concatenate([y_codes, y_out])
+        else:
+            made, made_codes = made[synthetic], made_codes[synthetic]
         self.sample_indices_ = rows
         self.synthetic_ = synthetic
         if models is not None:
@@ -348,23 +363,18 @@ class _Sampler(_Base):
             if real.any():
                 parts.append(X.iloc[rows[real]].set_axis(positions[real]))
             if synthetic.any():
-                made = _rebuild_frame(X, x_out[synthetic], codes_out[synthetic], values, cols)
-                parts.append(made.set_axis(positions[synthetic]))
+                parts.append(_rebuild_frame(X, made, made_codes, values, cols).set_axis(positions[synthetic]))
             return pd.concat(parts).sort_index().reset_index(drop=True), labels
-        if isinstance(X, list):
-            out = np.empty(x_out.shape, dtype=np.float64)
-            out[real] = arr[rows[real]]
-            out[synthetic] = x_out[synthetic]
-            return out.tolist(), (labels.tolist() if isinstance(y, list) else labels)
-        out = np.empty(x_out.shape, dtype=out_dtype)
-        # Over-samplers keep the input rows first and in order: copy them as one block.
-        first = int(np.argmax(synthetic)) if synthetic.any() else len(rows)
-        if np.array_equal(rows[:first], np.arange(first)) and synthetic[first:].all():
-            out[:first] = arr[:first]
-            out[first:] = x_out[first:]
+        if over and arr.dtype in (np.float32, np.float64) and arr.flags.c_contiguous:
+            out = _smrt.stack(arr, made)  # on every core
+        elif over:
+            out = np.empty((len(rows), x.shape[1]), dtype=np.float64 if isinstance(X, list) else out_dtype)
+            out[: x.shape[0]] = arr
+            out[x.shape[0] :] = made
         else:
-            out[real] = arr[rows[real]]
-            out[synthetic] = x_out[synthetic]
+            out = arr[rows].astype(np.float64 if isinstance(X, list) else out_dtype, copy=False)
+        if isinstance(X, list):
+            return out.tolist(), (labels.tolist() if isinstance(y, list) else labels)
         return out, labels
 
 
