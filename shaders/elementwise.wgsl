@@ -16,6 +16,7 @@ struct ElementParams {
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(3) var<storage, read> idx: array<u32>;
+@group(0) @binding(4) var<storage, read_write> sums: array<f32>;
 
 fn stride(groups: vec3<u32>) -> u32 {
     return groups.x * WG;
@@ -53,11 +54,21 @@ fn gather_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     }
 }
 
-// dst *= act'(.), from the activation's output y = src
+// A layer's backward step at its nonlinearity, over len / cols rows: dst *= act'(.), from the
+// activation's output y = src; then the bias gradient sums[j] = sum_r dst[r, j]. One invocation
+// per column.
 @compute @workgroup_size(WG)
-fn activation_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    for (var i = gid.x; i < p.len; i += stride(groups)) {
-        dst[i] *= derivative_from_output(p.act, src[i]);
+fn activation_bias_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let rows = p.len / p.cols;
+    for (var j = gid.x; j < p.cols; j += stride(groups)) {
+        var sum = 0.0;
+        for (var r = 0u; r < rows; r++) {
+            let i = r * p.cols + j;
+            let g = dst[i] * derivative_from_output(p.act, src[i]);
+            dst[i] = g;
+            sum += g;
+        }
+        sums[j] = sum;
     }
 }
 
@@ -74,15 +85,3 @@ fn bias_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     }
 }
 
-// Global-norm clipping: with norm = sqrt(src[slot]), dst *= value / norm when norm > value.
-@compute @workgroup_size(WG)
-fn clip(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let norm = sqrt(src[p.slot]);
-    if norm <= p.value {
-        return;
-    }
-    let scale = p.value / norm;
-    for (var i = gid.x; i < p.len; i += stride(groups)) {
-        dst[i] *= scale;
-    }
-}

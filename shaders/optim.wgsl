@@ -1,11 +1,16 @@
-// Optimizer updates, element-wise over a parameter tensor. The constants (OPT_*) are injected
-// from Rust (`Optimizer`); Adam's bias corrections c1 = 1 - beta1^t, c2 = 1 - beta2^t come per step.
+// Optimizer updates, element-wise over a parameter tensor (or every tensor of a model, packed in
+// one buffer). The constants (OPT_*) are injected from Rust (`Optimizer`); Adam's bias
+// corrections c1 = 1 - beta1^t, c2 = 1 - beta2^t come per step. With `clip`, every gradient is
+// first scaled by max_norm / norm where norm = sqrt(sum_squares[0]) > max_norm (global-norm
+// clipping, the norm taken over all of the model's gradients).
 
 struct OptimParams {
     len: u32,
     learning_rate: f32,
     c1: f32,
     c2: f32,
+    max_norm: f32,
+    clip: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: OptimParams;
@@ -13,24 +18,39 @@ struct OptimParams {
 @group(0) @binding(2) var<storage, read> grad: array<f32>;
 @group(0) @binding(3) var<storage, read_write> s0: array<f32>;
 @group(0) @binding(4) var<storage, read_write> s1: array<f32>;
+@group(0) @binding(5) var<storage, read> sum_squares: array<f32>;
 
 fn stride(groups: vec3<u32>) -> u32 {
     return groups.x * WG;
 }
 
+// The factor of global-norm clipping: max_norm / norm above the limit, else exactly 1.
+fn clip_scale() -> f32 {
+    if p.clip == 0u {
+        return 1.0;
+    }
+    let norm = sqrt(sum_squares[0]);
+    if norm > p.max_norm {
+        return p.max_norm / norm;
+    }
+    return 1.0;
+}
+
 // w -= lr g
 @compute @workgroup_size(WG)
 fn sgd_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let scale = clip_scale();
     for (var i = gid.x; i < p.len; i += stride(groups)) {
-        param[i] -= p.learning_rate * grad[i];
+        param[i] -= p.learning_rate * (grad[i] * scale);
     }
 }
 
 // m = mu m + g; w -= lr m
 @compute @workgroup_size(WG)
 fn momentum_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let scale = clip_scale();
     for (var i = gid.x; i < p.len; i += stride(groups)) {
-        let m = OPT_MOMENTUM * s0[i] + grad[i];
+        let m = OPT_MOMENTUM * s0[i] + grad[i] * scale;
         s0[i] = m;
         param[i] -= p.learning_rate * m;
     }
@@ -39,8 +59,9 @@ fn momentum_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 // s += g^2; w -= lr g / (sqrt(s) + eps)
 @compute @workgroup_size(WG)
 fn adagrad_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let scale = clip_scale();
     for (var i = gid.x; i < p.len; i += stride(groups)) {
-        let g = grad[i];
+        let g = grad[i] * scale;
         let s = s0[i] + g * g;
         s0[i] = s;
         param[i] -= p.learning_rate * g / (sqrt(s) + OPT_EPS);
@@ -50,8 +71,9 @@ fn adagrad_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 // v = rho v + (1 - rho) g^2; w -= lr g / (sqrt(v) + eps)
 @compute @workgroup_size(WG)
 fn rmsprop_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let scale = clip_scale();
     for (var i = gid.x; i < p.len; i += stride(groups)) {
-        let g = grad[i];
+        let g = grad[i] * scale;
         let v = OPT_RMSPROP_RHO * s0[i] + (1.0 - OPT_RMSPROP_RHO) * g * g;
         s0[i] = v;
         param[i] -= p.learning_rate * g / (sqrt(v) + OPT_EPS);
@@ -61,8 +83,9 @@ fn rmsprop_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 // m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; w -= lr (m / c1) / (sqrt(v / c2) + eps)
 @compute @workgroup_size(WG)
 fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let scale = clip_scale();
     for (var i = gid.x; i < p.len; i += stride(groups)) {
-        let g = grad[i];
+        let g = grad[i] * scale;
         let m = OPT_ADAM_BETA1 * s0[i] + (1.0 - OPT_ADAM_BETA1) * g;
         let v = OPT_ADAM_BETA2 * s1[i] + (1.0 - OPT_ADAM_BETA2) * g * g;
         s0[i] = m;

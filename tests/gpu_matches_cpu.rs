@@ -9,7 +9,7 @@
 
 use std::sync::OnceLock;
 
-use smrt::engine::{CpuEngine, Engine, Epilogue, Gpu, GpuEngine, KnnTile, MatMul, Update};
+use smrt::engine::{Clip, CpuEngine, Engine, Epilogue, Gpu, GpuEngine, KnnTile, MatMul, Update};
 use smrt::rng::{Purpose, Stream};
 use smrt::{
     Activation, CategoryDraw, Device, Generation, Latent, Likelihood, Optimizer, Sampling, Vae,
@@ -196,7 +196,7 @@ parity_test!(gather_rows_matches_cpu, 0.0, 0.0, |e| {
     out
 });
 
-parity_test!(activation_backward_matches_cpu, REL, ABS, |e| {
+parity_test!(activation_bias_grad_matches_cpu, REL, ABS, |e| {
     let mut out = Vec::new();
     for act in [
         Activation::Relu,
@@ -205,11 +205,17 @@ parity_test!(activation_backward_matches_cpu, REL, ABS, |e| {
         Activation::Sigmoid,
         Activation::Identity,
     ] {
-        for n in [1, 7, 65, 300, 5000] {
+        for (rows, cols) in [(1, 1), (7, 3), (65, 8), (300, 17), (64, 257)] {
+            let n = rows * cols;
             let y = e.upload(&data(n, 6, -0.9, 0.9)).unwrap();
             let mut g = e.upload(&data(n, 7, -2.0, 2.0)).unwrap();
-            e.activation_backward(act, &y, &mut g, n);
-            out.push((format!("{act:?} {n}"), e.read(&g, n).unwrap()));
+            let mut db = poisoned(e, cols);
+            e.activation_bias_grad(act, &y, &mut g, rows, cols, &mut db);
+            out.push((format!("{act:?} {rows} x {cols}"), e.read(&g, n).unwrap()));
+            out.push((
+                format!("{act:?} {rows} x {cols} bias"),
+                e.read(&db, cols).unwrap(),
+            ));
         }
     }
     out
@@ -228,7 +234,7 @@ parity_test!(bias_grad_matches_cpu, REL, ABS, |e| {
     out
 });
 
-parity_test!(clip_and_sum_squares_match_cpu, REL, ABS, |e| {
+parity_test!(sum_squares_and_clipped_steps_match_cpu, REL, ABS, |e| {
     let mut out = Vec::new();
     for n in [1, 7, 65, 300, 5000] {
         let v = data(n, 9, -1.0, 1.0);
@@ -239,15 +245,97 @@ parity_test!(clip_and_sum_squares_match_cpu, REL, ABS, |e| {
         let sums = e.read(&acc, 2).unwrap();
         assert!(sums[0].is_nan(), "sum_squares wrote the wrong slot");
         out.push((format!("sum_squares {n}"), vec![sums[1]]));
-        // A norm above the limit scales; one below leaves the buffer alone.
+        // A norm above the limit scales the gradient; one below leaves it alone.
+        let norm = e.upload(&[sums[1]]).unwrap();
         for max_norm in [0.5, 1e6] {
-            let mut b = e.upload(&v).unwrap();
-            e.clip(&mut b, n, &acc, 1, max_norm);
-            out.push((format!("clip {n} to {max_norm}"), e.read(&b, n).unwrap()));
+            let mut w = e.upload(&data(n, 10, -1.0, 1.0)).unwrap();
+            let clip = Clip {
+                sum_squares: &norm,
+                max_norm,
+            };
+            let update = Update {
+                optimizer: Optimizer::Sgd,
+                learning_rate: 1.0,
+                t: 1,
+            };
+            e.optimizer_step(update, &mut w, &buf, &mut [], n, Some(clip));
+            out.push((
+                format!("sgd clipped {n} to {max_norm}"),
+                e.read(&w, n).unwrap(),
+            ));
         }
     }
     out
 });
+
+/// Tensors packed in one allocation: each written, read and stepped as a tensor of its own,
+/// and the whole stepped at once, give the same values.
+#[test]
+fn packed_tensors_step_as_a_whole_as_one_by_one() {
+    fn case<E: Engine>(e: &mut E) -> Vec<Vec<f32>> {
+        let lens = [5, 64, 1, 300];
+        let update = Update {
+            optimizer: Optimizer::Adam,
+            learning_rate: 0.1,
+            t: 1,
+        };
+        let values: Vec<Vec<f32>> = (0..lens.len())
+            .map(|k| data(lens[k], 30 + k as u64, -1.0, 1.0))
+            .collect();
+        let gradients: Vec<Vec<f32>> = (0..lens.len())
+            .map(|k| data(lens[k], 40 + k as u64, -1.0, 1.0))
+            .collect();
+        let mut params = e.zeros_packed(&lens).unwrap();
+        let mut grads = e.zeros_packed(&lens).unwrap();
+        let mut state: Vec<_> = (0..2).map(|_| e.zeros_packed(&lens).unwrap()).collect();
+        for k in 0..lens.len() {
+            e.write(&mut params.parts[k], &values[k]).unwrap();
+            e.write(&mut grads.parts[k], &gradients[k]).unwrap();
+        }
+        let mut norm = e.zeros(1).unwrap();
+        match (&mut params.whole, &grads.whole) {
+            (Some((p, len)), Some((g, _))) => {
+                e.sum_squares(g, *len, &mut norm, 0);
+                let clip = Clip {
+                    sum_squares: &norm,
+                    max_norm: 3.0,
+                };
+                let mut s: Vec<_> = state
+                    .iter_mut()
+                    .map(|s| s.whole.take().unwrap().0)
+                    .collect();
+                e.optimizer_step(update, p, g, &mut s, *len, Some(clip));
+            }
+            _ => {
+                for (g, &len) in grads.parts.iter().zip(&lens) {
+                    e.sum_squares(g, len, &mut norm, 0);
+                }
+                let clip = Clip {
+                    sum_squares: &norm,
+                    max_norm: 3.0,
+                };
+                let tensors = params.parts.iter_mut().zip(&grads.parts).zip(&lens);
+                for ((p, g), &len) in tensors {
+                    let mut s: Vec<_> = state.iter_mut().map(|s| s.parts.remove(0)).collect();
+                    e.optimizer_step(update, p, g, &mut s, len, Some(clip));
+                }
+            }
+        }
+        let mut out: Vec<Vec<f32>> = (0..lens.len())
+            .map(|k| e.read(&params.parts[k], lens[k]).unwrap())
+            .collect();
+        out.push(e.read(&norm, 1).unwrap());
+        out
+    }
+    let Some(mut g) = gpu_engine() else { return };
+    let want = case(&mut CpuEngine::new());
+    // The norm is above the limit: the step is clipped.
+    assert!(want.last().unwrap()[0].sqrt() > 3.0);
+    let got = case(&mut g);
+    for (k, (g, c)) in got.iter().zip(&want).enumerate() {
+        assert_close(&format!("tensor {k}"), g, c, REL, ABS);
+    }
+}
 
 parity_test!(dropout_and_normal_match_cpu, REL, ABS, |e| {
     let mut out = Vec::new();
@@ -462,7 +550,7 @@ parity_test!(every_optimizer_matches_cpu, REL, ABS, |e| {
                     learning_rate: 0.01,
                     t,
                 };
-                e.optimizer_step(update, &mut param, &grad, &mut state, n);
+                e.optimizer_step(update, &mut param, &grad, &mut state, n, None);
             }
             out.push((format!("{optimizer:?} {n}"), e.read(&param, n).unwrap()));
             for (k, s) in state.iter().enumerate() {

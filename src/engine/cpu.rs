@@ -6,7 +6,7 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2};
 
 use super::Likelihood;
-use super::{Activation, Engine, Epilogue, KnnTile, MatMul, Optimizer, Update};
+use super::{Activation, Clip, Engine, Epilogue, KnnTile, MatMul, Optimizer, Update};
 use crate::error::Result;
 use crate::rng::Stream;
 
@@ -197,14 +197,18 @@ impl Engine for CpuEngine {
         }
     }
 
-    fn activation_backward(
+    fn activation_bias_grad(
         &mut self,
         act: Activation,
         y: &Vec<f32>,
         grad: &mut Vec<f32>,
-        len: usize,
+        rows: usize,
+        cols: usize,
+        db: &mut Vec<f32>,
     ) {
+        let len = rows * cols;
         scale_by_derivative(act, &y[..len], &mut grad[..len]);
+        self.bias_grad(grad, rows, cols, db);
     }
 
     fn bias_grad(&mut self, grad: &Vec<f32>, rows: usize, cols: usize, db: &mut Vec<f32>) {
@@ -399,14 +403,6 @@ impl Engine for CpuEngine {
         acc[slot] += s as f32;
     }
 
-    fn clip(&mut self, buf: &mut Vec<f32>, len: usize, acc: &Vec<f32>, slot: usize, max_norm: f32) {
-        let norm = acc[slot].sqrt();
-        if norm > max_norm {
-            let s = max_norm / norm;
-            buf[..len].iter_mut().for_each(|v| *v *= s);
-        }
-    }
-
     fn knn_merge(
         &mut self,
         gram: &Vec<f32>,
@@ -425,30 +421,41 @@ impl Engine for CpuEngine {
         grad: &Vec<f32>,
         state: &mut [Vec<f32>],
         len: usize,
+        clip: Option<Clip<'_, Vec<f32>>>,
     ) {
         let lr = u.learning_rate;
+        // Multiplying by 1 is exact: an unclipped gradient is used as it is.
+        let scale = clip.map_or(1.0, |c| {
+            let norm = c.sum_squares[0].sqrt();
+            if norm > c.max_norm {
+                c.max_norm / norm
+            } else {
+                1.0
+            }
+        });
         let (p, g) = (&mut param[..len], &grad[..len]);
+        let g = g.iter().map(|&v| v * scale);
         match u.optimizer {
             Optimizer::Sgd => {
-                for (w, &gv) in p.iter_mut().zip(g) {
+                for (w, gv) in p.iter_mut().zip(g) {
                     *w -= lr * gv;
                 }
             }
             Optimizer::Momentum => {
-                for ((w, &gv), m) in p.iter_mut().zip(g).zip(&mut state[0][..len]) {
+                for ((w, gv), m) in p.iter_mut().zip(g).zip(&mut state[0][..len]) {
                     *m = Optimizer::MOMENTUM * *m + gv;
                     *w -= lr * *m;
                 }
             }
             Optimizer::Adagrad => {
-                for ((w, &gv), s) in p.iter_mut().zip(g).zip(&mut state[0][..len]) {
+                for ((w, gv), s) in p.iter_mut().zip(g).zip(&mut state[0][..len]) {
                     *s += gv * gv;
                     *w -= lr * gv / (s.sqrt() + Optimizer::EPS);
                 }
             }
             Optimizer::RmsProp => {
                 let rho = Optimizer::RMSPROP_RHO;
-                for ((w, &gv), v) in p.iter_mut().zip(g).zip(&mut state[0][..len]) {
+                for ((w, gv), v) in p.iter_mut().zip(g).zip(&mut state[0][..len]) {
                     *v = rho * *v + (1.0 - rho) * gv * gv;
                     *w -= lr * gv / (v.sqrt() + Optimizer::EPS);
                 }
@@ -459,8 +466,7 @@ impl Engine for CpuEngine {
                 let c2 = 1.0 - b2.powi(u.t as i32);
                 let (m_state, v_state) = state.split_at_mut(1);
                 let (m, v) = (&mut m_state[0][..len], &mut v_state[0][..len]);
-                for i in 0..len {
-                    let gv = g[i];
+                for (i, gv) in g.enumerate() {
                     m[i] = b1 * m[i] + (1.0 - b1) * gv;
                     v[i] = b2 * v[i] + (1.0 - b2) * gv * gv;
                     p[i] -= lr * (m[i] / c1) / ((v[i] / c2).sqrt() + Optimizer::ADAM_EPS);
@@ -486,7 +492,7 @@ mod tests {
                 learning_rate: lr,
                 t: t as u32 + 1,
             };
-            e.optimizer_step(u, &mut w, &vec![*g], &mut state, 1);
+            e.optimizer_step(u, &mut w, &vec![*g], &mut state, 1, None);
             out[t] = w[0];
         }
         out

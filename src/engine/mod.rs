@@ -79,6 +79,37 @@ pub struct Update {
     pub t: u32,
 }
 
+/// Global-norm gradient clipping, applied by [`Engine::optimizer_step`] as it reads each
+/// gradient: with `norm = sqrt(sum_squares[0])` (the sum of the squares of every gradient of the
+/// model), a gradient `g` is used as `g * max_norm / norm` when `norm > max_norm`.
+#[derive(Debug)]
+pub struct Clip<'a, B> {
+    /// Holds the sum of squares at element 0.
+    pub sum_squares: &'a B,
+    /// The largest gradient norm let through.
+    pub max_norm: f32,
+}
+
+// By hand: a derive would ask `B: Copy`, and only a reference to `B` is held.
+impl<B> Clone for Clip<'_, B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<B> Copy for Clip<'_, B> {}
+
+/// Tensors allocated together by [`Engine::zeros_packed`].
+#[derive(Debug)]
+pub struct Packed<B> {
+    /// The tensors, zero-filled, in the order of the lengths asked for.
+    pub parts: Vec<B>,
+    /// On an engine that places them in one allocation: that allocation as one buffer, and its
+    /// length in elements (the gaps between tensors, kept at zero, included). An element-wise
+    /// kernel over it is one dispatch for every tensor.
+    pub whole: Option<(B, usize)>,
+}
+
 /// The kernels of VAE training and generation.
 ///
 /// Loss kernels *add* their sums into a slot of a loss buffer, so one buffer can collect a whole
@@ -94,6 +125,17 @@ pub trait Engine {
 
     /// A zero-filled buffer of `len` elements.
     fn zeros(&mut self, len: usize) -> Result<Self::Buffer>;
+    /// Zero-filled tensors of lengths `lens`, in one allocation where the engine gains from it
+    /// (a device engine: one kernel then updates every tensor); separate buffers by default.
+    fn zeros_packed(&mut self, lens: &[usize]) -> Result<Packed<Self::Buffer>> {
+        Ok(Packed {
+            parts: lens
+                .iter()
+                .map(|&len| self.zeros(len))
+                .collect::<Result<_>>()?,
+            whole: None,
+        })
+    }
     /// A buffer holding `data`.
     fn upload(&mut self, data: &[f32]) -> Result<Self::Buffer>;
     /// Index buffer holding `idx`.
@@ -129,13 +171,17 @@ pub trait Engine {
         shape: MatMul,
         epilogue: Epilogue<'_, Self::Buffer>,
     );
-    /// `grad *= act'(.)`, with the derivative written in terms of the activation's output `y`.
-    fn activation_backward(
+    /// A layer's backward step at its nonlinearity, `rows x cols`: `grad *= act'(.)`, with the
+    /// derivative written in terms of the activation's output `y`, then the bias gradient
+    /// `db[j] = sum_r grad[r, j]` of the scaled `grad`.
+    fn activation_bias_grad(
         &mut self,
         act: Activation,
         y: &Self::Buffer,
         grad: &mut Self::Buffer,
-        len: usize,
+        rows: usize,
+        cols: usize,
+        db: &mut Self::Buffer,
     );
     /// `db[j] = sum_r grad[r, j]`.
     fn bias_grad(&mut self, grad: &Self::Buffer, rows: usize, cols: usize, db: &mut Self::Buffer);
@@ -256,15 +302,6 @@ pub trait Engine {
     );
     /// `acc[slot] += sum(buf[..len]^2)`.
     fn sum_squares(&mut self, buf: &Self::Buffer, len: usize, acc: &mut Self::Buffer, slot: usize);
-    /// Global-norm clipping: with `norm = sqrt(acc[slot])`, `buf *= max_norm / norm` when `norm > max_norm`.
-    fn clip(
-        &mut self,
-        buf: &mut Self::Buffer,
-        len: usize,
-        acc: &Self::Buffer,
-        slot: usize,
-        max_norm: f32,
-    );
     /// Merges one tile into running nearest-neighbour lists. `gram` is `queries x refs` with
     /// `gram[q, r] = <x[q_start + q], x[r_start + r]>`, `norms[i] = |x[i]|^2` for every row; the
     /// squared distance is `max(norms[q] + norms[r] - 2 gram[q, r], 0)`. `best_d`/`best_i` hold
@@ -279,7 +316,8 @@ pub trait Engine {
         best_i: &mut Self::Indices,
     );
 
-    /// One optimizer update of `param` from `grad`, with the optimizer's state tensors.
+    /// One optimizer update of `param` from `grad` (clipped first where `clip` says), with the
+    /// optimizer's state tensors.
     fn optimizer_step(
         &mut self,
         update: Update,
@@ -287,5 +325,6 @@ pub trait Engine {
         grad: &Self::Buffer,
         state: &mut [Self::Buffer],
         len: usize,
+        clip: Option<Clip<'_, Self::Buffer>>,
     );
 }

@@ -159,24 +159,6 @@ pub(crate) struct LayerGrads<B> {
     pub state_b: Vec<B>,
 }
 
-impl<B> LayerGrads<B> {
-    pub fn new<E: Engine<Buffer = B>>(
-        e: &mut E,
-        l: &DeviceLayer<B>,
-        states: usize,
-    ) -> Result<Self> {
-        let n = l.fan_in * l.fan_out;
-        Ok(LayerGrads {
-            w: e.zeros(n)?,
-            b: e.zeros(l.fan_out)?,
-            state_w: (0..states).map(|_| e.zeros(n)).collect::<Result<_>>()?,
-            state_b: (0..states)
-                .map(|_| e.zeros(l.fan_out))
-                .collect::<Result<_>>()?,
-        })
-    }
-}
-
 /// Back-propagates through the stack. On entry `gout[last]` holds the gradient with respect to
 /// the stack's output; on exit `grads` hold the parameter gradients and, if given, `input_grad`
 /// the gradient with respect to the stack's input.
@@ -203,7 +185,11 @@ pub(crate) fn backward<E: Engine>(
             let (stream, offset) = d.mask(i);
             e.dropout(g, len, d.rate, stream, offset);
         }
-        e.activation_backward(l.act, &bufs.out[i], g, len);
+        // The identity's derivative is 1: only the bias gradient is left.
+        match l.act {
+            Activation::Identity => e.bias_grad(g, rows, l.fan_out, &mut grads[i].b),
+            act => e.activation_bias_grad(act, &bufs.out[i], g, rows, l.fan_out, &mut grads[i].b),
+        }
         let x = bufs.input(input, i, dropout.is_some());
         let dw = MatMul {
             m: l.fan_in,
@@ -213,7 +199,6 @@ pub(crate) fn backward<E: Engine>(
             b_t: false,
         };
         e.matmul(x, g, &mut grads[i].w, dw, Epilogue::None);
-        e.bias_grad(g, rows, l.fan_out, &mut grads[i].b);
         let dx = MatMul {
             m: rows,
             k: l.fan_out,

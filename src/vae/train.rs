@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::network::{backward, forward, DeviceLayer, Dropout, LayerGrads, StackBuffers};
 use super::{Vae, VaeConfig};
-use crate::engine::{Engine, Update};
+use crate::engine::{Clip, Engine, Update};
 use crate::error::{Error, Result};
 use crate::rng::{permutation, Purpose, Stream};
 
@@ -53,6 +53,17 @@ struct OutputVariance<B> {
     state: Vec<B>,
 }
 
+/// Every parameter tensor of the model packed in one buffer ([`Engine::zeros_packed`]), with
+/// the gradients and optimizer state laid out alike: clipping and the optimizer step are then
+/// one kernel each for the whole model.
+struct Whole<B> {
+    params: B,
+    grads: B,
+    state: Vec<B>,
+    /// Elements of each of them.
+    len: usize,
+}
+
 /// The categorical heads on the engine: `[start, width]` per head, and their number.
 struct DeviceHeads<I> {
     spans: I,
@@ -84,6 +95,8 @@ pub(crate) struct Trainer<'e, E: Engine> {
     eps: E::Buffer,
     dz: E::Buffer,
     variance: Option<OutputVariance<E::Buffer>>,
+    /// The parameters, gradients and state as one buffer each, on an engine that packs them.
+    whole: Option<Whole<E::Buffer>>,
     /// `SLOTS` sums per batch of the current epoch.
     pub(crate) losses: E::Buffer,
     norm: E::Buffer,
@@ -96,23 +109,67 @@ impl<'e, E: Engine> Trainer<'e, E> {
         let (rows, features) = data.dim();
         let batch = cfg.batch_size.min(rows);
         let n_batches = rows.div_ceil(batch);
-        let upload = |e: &mut E, layers: &[super::Dense]| {
-            layers
-                .iter()
-                .map(|d| DeviceLayer::upload(e, d, d.activation))
-                .collect::<Result<Vec<_>>>()
-        };
-        let enc = upload(e, &vae.encoder)?;
-        let dec = upload(e, &vae.decoder)?;
+        let numeric = features - vae.heads.width();
         let states = cfg.optimizer.state_tensors();
-        let grads = |e: &mut E, layers: &[DeviceLayer<E::Buffer>]| {
-            layers
-                .iter()
-                .map(|l| LayerGrads::new(e, l, states))
-                .collect::<Result<Vec<_>>>()
+        // Every parameter tensor in order: weights and bias of each layer, encoder then decoder,
+        // then the learned log-variance if any. Gradients and optimizer state are laid out alike.
+        let layers: Vec<&super::Dense> = vae.encoder.iter().chain(&vae.decoder).collect();
+        let mut lens: Vec<usize> = layers.iter().flat_map(|d| [d.w.len(), d.b.len()]).collect();
+        if vae.output_logvar.is_some() {
+            lens.push(numeric);
+        }
+        let params = e.zeros_packed(&lens)?;
+        let grads = e.zeros_packed(&lens)?;
+        let mut state = (0..states)
+            .map(|_| e.zeros_packed(&lens))
+            .collect::<Result<Vec<_>>>()?;
+        let whole = match (params.whole, grads.whole) {
+            (Some((params, len)), Some((grads, _))) => Some(Whole {
+                params,
+                grads,
+                state: state
+                    .iter_mut()
+                    .map(|s| s.whole.take().expect("packed alike").0)
+                    .collect(),
+                len,
+            }),
+            _ => None,
         };
-        let enc_grads = grads(e, &enc)?;
-        let dec_grads = grads(e, &dec)?;
+        let mut params = params.parts.into_iter();
+        let mut grads = grads.parts.into_iter();
+        let mut state: Vec<_> = state.into_iter().map(|s| s.parts.into_iter()).collect();
+        let mut next_state = || {
+            state
+                .iter_mut()
+                .map(|s| s.next().expect("one per tensor"))
+                .collect()
+        };
+        let (mut enc, mut dec, mut enc_grads, mut dec_grads) = (vec![], vec![], vec![], vec![]);
+        for (i, d) in layers.iter().enumerate() {
+            let (mut w, mut b) = (params.next().expect("w"), params.next().expect("b"));
+            e.write(&mut w, d.w.as_slice().expect("standard layout"))?;
+            e.write(&mut b, d.b.as_slice().expect("standard layout"))?;
+            let layer = DeviceLayer {
+                w,
+                b,
+                fan_in: d.w.nrows(),
+                fan_out: d.w.ncols(),
+                act: d.activation,
+            };
+            let g = LayerGrads {
+                w: grads.next().expect("dw"),
+                b: grads.next().expect("db"),
+                state_w: next_state(),
+                state_b: next_state(),
+            };
+            if i < vae.encoder.len() {
+                enc.push(layer);
+                enc_grads.push(g);
+            } else {
+                dec.push(layer);
+                dec_grads.push(g);
+            }
+        }
         let with_dropout = cfg.dropout > 0.0;
         let enc_bufs = StackBuffers::new(e, &enc, batch, with_dropout)?;
         let dec_bufs = StackBuffers::new(e, &dec, batch, with_dropout)?;
@@ -127,16 +184,17 @@ impl<'e, E: Engine> Trainer<'e, E> {
         let contiguous = data.as_standard_layout();
         let data_buf = e.upload(contiguous.as_slice().expect("standard layout"))?;
         let latent = vae.latent;
-        let numeric = features - vae.heads.width();
         let variance = match &vae.output_logvar {
-            Some(s) => Some(OutputVariance {
-                s: e.upload(s.as_slice().expect("contiguous"))?,
-                ds: e.zeros(numeric)?,
-                terms: e.zeros(batch * numeric)?,
-                state: (0..states)
-                    .map(|_| e.zeros(numeric))
-                    .collect::<Result<_>>()?,
-            }),
+            Some(values) => {
+                let mut s = params.next().expect("log-variance");
+                e.write(&mut s, values.as_slice().expect("contiguous"))?;
+                Some(OutputVariance {
+                    s,
+                    ds: grads.next().expect("its gradient"),
+                    terms: e.zeros(batch * numeric)?,
+                    state: next_state(),
+                })
+            }
             None => None,
         };
         let heads = match vae.heads.len() {
@@ -150,6 +208,7 @@ impl<'e, E: Engine> Trainer<'e, E> {
             numeric,
             heads,
             variance,
+            whole,
             xb: e.zeros(batch * features)?,
             z: e.zeros(batch * latent)?,
             eps: e.zeros(batch * latent)?,
@@ -311,35 +370,41 @@ impl<'e, E: Engine> Trainer<'e, E> {
             .zip(self.enc_grads.iter_mut())
             .chain(self.dec.iter_mut().zip(self.dec_grads.iter_mut()));
         let mut params: Vec<_> = pairs.collect();
-        if let Some(max_norm) = self.cfg.clip_norm {
+        if self.cfg.clip_norm.is_some() {
             e.fill(&mut self.norm, 1, 0.0);
-            for (l, g) in &params {
-                e.sum_squares(&g.w, l.fan_in * l.fan_out, &mut self.norm, 0);
-                e.sum_squares(&g.b, l.fan_out, &mut self.norm, 0);
-            }
-            if let Some(v) = &self.variance {
-                e.sum_squares(&v.ds, self.numeric, &mut self.norm, 0);
-            }
-            for (l, g) in &mut params {
-                e.clip(&mut g.w, l.fan_in * l.fan_out, &self.norm, 0, max_norm);
-                e.clip(&mut g.b, l.fan_out, &self.norm, 0, max_norm);
-            }
-            if let Some(v) = &mut self.variance {
-                e.clip(&mut v.ds, self.numeric, &self.norm, 0, max_norm);
+            match &self.whole {
+                Some(w) => e.sum_squares(&w.grads, w.len, &mut self.norm, 0),
+                None => {
+                    for (l, g) in &params {
+                        e.sum_squares(&g.w, l.fan_in * l.fan_out, &mut self.norm, 0);
+                        e.sum_squares(&g.b, l.fan_out, &mut self.norm, 0);
+                    }
+                    if let Some(v) = &self.variance {
+                        e.sum_squares(&v.ds, self.numeric, &mut self.norm, 0);
+                    }
+                }
             }
         }
+        let clip = self.cfg.clip_norm.map(|max_norm| Clip {
+            sum_squares: &self.norm,
+            max_norm,
+        });
         let update = Update {
             optimizer: self.cfg.optimizer,
             learning_rate: self.cfg.learning_rate,
             t,
         };
-        for (l, g) in params {
+        if let Some(w) = &mut self.whole {
+            e.optimizer_step(update, &mut w.params, &w.grads, &mut w.state, w.len, clip);
+            return;
+        }
+        for (l, g) in &mut params {
             let n = l.fan_in * l.fan_out;
-            e.optimizer_step(update, &mut l.w, &g.w, &mut g.state_w, n);
-            e.optimizer_step(update, &mut l.b, &g.b, &mut g.state_b, l.fan_out);
+            e.optimizer_step(update, &mut l.w, &g.w, &mut g.state_w, n, clip);
+            e.optimizer_step(update, &mut l.b, &g.b, &mut g.state_b, l.fan_out, clip);
         }
         if let Some(v) = &mut self.variance {
-            e.optimizer_step(update, &mut v.s, &v.ds, &mut v.state, self.numeric);
+            e.optimizer_step(update, &mut v.s, &v.ds, &mut v.state, self.numeric, clip);
         }
     }
 

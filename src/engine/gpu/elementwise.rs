@@ -82,8 +82,8 @@ pub(super) fn gather_rows(
         let n = window_rows.min(total_rows - first);
         let window = Binding {
             buf: src,
-            offset: first * row_bytes,
-            size: (total_rows > window_rows).then_some(n * row_bytes),
+            offset: src.offset() + first * row_bytes,
+            size: (total_rows > window_rows || src.window.is_some()).then_some(n * row_bytes),
         };
         let p = ElementParams {
             cols: cols as u32,
@@ -113,23 +113,26 @@ fn gcd(a: u64, b: u64) -> u64 {
     }
 }
 
-pub(super) fn activation_backward(
+pub(super) fn activation_bias_grad(
     e: &mut GpuEngine,
     act: Activation,
     y: &GpuBuffer,
     grad: &GpuBuffer,
-    len: usize,
+    rows: usize,
+    cols: usize,
+    db: &GpuBuffer,
 ) -> Result<()> {
     let p = ElementParams {
         act: act as u32,
-        ..params(len)
+        cols: cols as u32,
+        ..params(rows * cols)
     };
     run(
         e,
-        Kernel::ActivationBackward,
+        Kernel::ActivationBiasGrad,
         p,
-        &[y.into(), grad.into()],
-        len,
+        &[y.into(), grad.into(), db.into()],
+        cols,
     )
 }
 
@@ -145,20 +148,4 @@ pub(super) fn bias_grad(
         ..params(rows * cols)
     };
     run(e, Kernel::BiasGrad, p, &[grad.into(), db.into()], cols)
-}
-
-pub(super) fn clip(
-    e: &mut GpuEngine,
-    buf: &GpuBuffer,
-    len: usize,
-    acc: &GpuBuffer,
-    slot: usize,
-    max_norm: f32,
-) -> Result<()> {
-    let p = ElementParams {
-        slot: slot as u32,
-        value: max_norm,
-        ..params(len)
-    };
-    run(e, Kernel::Clip, p, &[acc.into(), buf.into()], len)
 }

@@ -104,9 +104,8 @@ pub(crate) enum Kernel {
     Fill,
     Copy,
     GatherRows,
-    ActivationBackward,
+    ActivationBiasGrad,
     BiasGrad,
-    Clip,
     PhiloxWords,
     Dropout,
     Normal,
@@ -145,13 +144,12 @@ impl Kernel {
                 "gather_rows",
                 &[(1, Read), (3, Read), (2, ReadWrite)],
             ),
-            K::ActivationBackward => (
+            K::ActivationBiasGrad => (
                 S::Elementwise,
-                "activation_backward",
-                &[(1, Read), (2, ReadWrite)],
+                "activation_bias_grad",
+                &[(1, Read), (2, ReadWrite), (4, ReadWrite)],
             ),
             K::BiasGrad => (S::Elementwise, "bias_grad", &[(1, Read), (2, ReadWrite)]),
-            K::Clip => (S::Elementwise, "clip", &[(1, Read), (2, ReadWrite)]),
             K::PhiloxWords => (S::Random, "philox_words", &[(4, ReadWrite)]),
             K::Dropout => (S::Random, "dropout", &[(2, ReadWrite)]),
             K::Normal => (S::Random, "normal", &[(2, ReadWrite)]),
@@ -202,21 +200,25 @@ impl Kernel {
             K::L2 => (S::Loss, "l2", &[(1, Read), (3, ReadWrite), (4, ReadWrite)]),
             K::SumSquares => (S::Loss, "sum_squares", &[(1, Read), (4, ReadWrite)]),
             K::FinishSum => (S::Loss, "finish_sum", &[(4, ReadWrite), (6, ReadWrite)]),
-            K::SgdStep => (S::Optim, "sgd_step", &[(1, ReadWrite), (2, Read)]),
+            K::SgdStep => (
+                S::Optim,
+                "sgd_step",
+                &[(1, ReadWrite), (2, Read), (5, Read)],
+            ),
             K::MomentumStep => (
                 S::Optim,
                 "momentum_step",
-                &[(1, ReadWrite), (2, Read), (3, ReadWrite)],
+                &[(1, ReadWrite), (2, Read), (3, ReadWrite), (5, Read)],
             ),
             K::AdagradStep => (
                 S::Optim,
                 "adagrad_step",
-                &[(1, ReadWrite), (2, Read), (3, ReadWrite)],
+                &[(1, ReadWrite), (2, Read), (3, ReadWrite), (5, Read)],
             ),
             K::RmspropStep => (
                 S::Optim,
                 "rmsprop_step",
-                &[(1, ReadWrite), (2, Read), (3, ReadWrite)],
+                &[(1, ReadWrite), (2, Read), (3, ReadWrite), (5, Read)],
             ),
             K::KnnMerge => (
                 S::Knn,
@@ -226,7 +228,13 @@ impl Kernel {
             K::AdamStep => (
                 S::Optim,
                 "adam_step",
-                &[(1, ReadWrite), (2, Read), (3, ReadWrite), (4, ReadWrite)],
+                &[
+                    (1, ReadWrite),
+                    (2, Read),
+                    (3, ReadWrite),
+                    (4, ReadWrite),
+                    (5, Read),
+                ],
             ),
         }
     }

@@ -28,7 +28,7 @@ pub use context::{adapters, AdapterSummary};
 use self::kernels::{PipelineCache, WG};
 use self::recorder::Recorder;
 use self::scope::checked;
-use super::{Engine, Epilogue, KnnTile, MatMul, Update};
+use super::{Clip, Engine, Epilogue, KnnTile, MatMul, Packed, Update};
 use crate::engine::{Activation, Likelihood};
 use crate::error::{Error, Result};
 use crate::rng::Stream;
@@ -186,6 +186,7 @@ impl Gpu {
             buffer,
             id: self.shared.next_buffer.fetch_add(1, Ordering::Relaxed),
             alive: Arc::new(()),
+            window: None,
         })
     }
 }
@@ -196,18 +197,36 @@ fn no_adapter_reason() -> String {
         .to_string()
 }
 
-/// A buffer on the GPU.
+/// A buffer on the GPU, or a window of one (a tensor of [`Engine::zeros_packed`]).
 #[derive(Debug)]
 pub struct GpuBuffer {
     buffer: wgpu::Buffer,
     id: u64,
     /// Dropped with the buffer: tells the recorder's bind-group cache the buffer is gone.
     alive: Arc<()>,
+    /// The window's offset and size in bytes; `None` for the whole buffer.
+    window: Option<(u64, u64)>,
 }
 
 impl GpuBuffer {
+    /// Bytes the buffer (or window) holds.
     fn bytes(&self) -> u64 {
-        self.buffer.size()
+        self.window.map_or(self.buffer.size(), |(_, size)| size)
+    }
+
+    /// Where the buffer (or window) starts in its allocation, in bytes.
+    fn offset(&self) -> u64 {
+        self.window.map_or(0, |(offset, _)| offset)
+    }
+
+    /// A window of `size` bytes from `offset` of this (whole) buffer.
+    fn window(&self, offset: u64, size: u64) -> GpuBuffer {
+        GpuBuffer {
+            buffer: self.buffer.clone(),
+            id: self.id,
+            alive: self.alive.clone(),
+            window: Some((offset, size)),
+        }
     }
 }
 
@@ -275,6 +294,28 @@ impl Engine for GpuEngine {
         self.gpu.buffer(len as u64 * 4, "tensor")
     }
 
+    /// One buffer, each tensor a window of it at an offset the device can bind.
+    fn zeros_packed(&mut self, lens: &[usize]) -> Result<Packed<GpuBuffer>> {
+        self.check()?;
+        let align = u64::from(self.gpu.limits().min_storage_buffer_offset_alignment).max(4);
+        let mut offsets = Vec::with_capacity(lens.len());
+        let mut end = 0u64;
+        for &len in lens {
+            let offset = end.next_multiple_of(align);
+            offsets.push(offset);
+            end = offset + len.max(1) as u64 * 4;
+        }
+        let whole = self.gpu.buffer(end, "packed tensors")?;
+        let parts = (offsets.iter().zip(lens))
+            .map(|(&offset, &len)| whole.window(offset, len.max(1) as u64 * 4))
+            .collect();
+        let elements = (whole.bytes() / 4) as usize;
+        Ok(Packed {
+            parts,
+            whole: Some((whole, elements)),
+        })
+    }
+
     fn upload(&mut self, data: &[f32]) -> Result<GpuBuffer> {
         let buf = self.zeros(data.len())?;
         self.rec.write(&buf, bytemuck::cast_slice(data))?;
@@ -340,14 +381,16 @@ impl Engine for GpuEngine {
         self.record(r);
     }
 
-    fn activation_backward(
+    fn activation_bias_grad(
         &mut self,
         act: Activation,
         y: &GpuBuffer,
         grad: &mut GpuBuffer,
-        len: usize,
+        rows: usize,
+        cols: usize,
+        db: &mut GpuBuffer,
     ) {
-        let r = elementwise::activation_backward(self, act, y, grad, len);
+        let r = elementwise::activation_bias_grad(self, act, y, grad, rows, cols, db);
         self.record(r);
     }
 
@@ -478,18 +521,6 @@ impl Engine for GpuEngine {
         self.record(r);
     }
 
-    fn clip(
-        &mut self,
-        buf: &mut GpuBuffer,
-        len: usize,
-        acc: &GpuBuffer,
-        slot: usize,
-        max_norm: f32,
-    ) {
-        let r = elementwise::clip(self, buf, len, acc, slot, max_norm);
-        self.record(r);
-    }
-
     fn knn_merge(
         &mut self,
         gram: &GpuBuffer,
@@ -509,8 +540,9 @@ impl Engine for GpuEngine {
         grad: &GpuBuffer,
         state: &mut [GpuBuffer],
         len: usize,
+        clip: Option<Clip<'_, GpuBuffer>>,
     ) {
-        let r = optim::step(self, update, param, grad, state, len);
+        let r = optim::step(self, update, param, grad, state, len, clip);
         self.record(r);
     }
 }

@@ -5,8 +5,8 @@ use bytemuck::{Pod, Zeroable};
 use super::kernels::Kernel;
 use super::recorder::Binding;
 use super::{GpuBuffer, GpuEngine};
-use crate::engine::Optimizer;
 use crate::engine::Update;
+use crate::engine::{Clip, Optimizer};
 use crate::error::Result;
 
 /// Mirrors `OptimParams` in the shader.
@@ -17,6 +17,10 @@ struct OptimParams {
     learning_rate: f32,
     c1: f32,
     c2: f32,
+    max_norm: f32,
+    /// 1 where the gradient is clipped to `max_norm`.
+    clip: u32,
+    pad: [u32; 2],
 }
 
 pub(super) fn step(
@@ -26,6 +30,7 @@ pub(super) fn step(
     grad: &GpuBuffer,
     state: &[GpuBuffer],
     len: usize,
+    clip: Option<Clip<'_, GpuBuffer>>,
 ) -> Result<()> {
     // Adam's bias corrections, computed as the CPU engine computes them.
     let c1 = 1.0 - Optimizer::ADAM_BETA1.powi(u.t as i32);
@@ -35,6 +40,9 @@ pub(super) fn step(
         learning_rate: u.learning_rate,
         c1,
         c2,
+        max_norm: clip.map_or(0.0, |c| c.max_norm),
+        clip: u32::from(clip.is_some()),
+        pad: [0; 2],
     };
     let kernel = match u.optimizer {
         Optimizer::Sgd => Kernel::SgdStep,
@@ -45,6 +53,8 @@ pub(super) fn step(
     };
     let mut bindings: Vec<Binding<'_>> = vec![param.into(), grad.into()];
     bindings.extend(state.iter().map(Binding::from));
+    // Without clipping the kernel never reads the norm binding: the gradient stands in.
+    bindings.push(clip.map_or(grad, |c| c.sum_squares).into());
     let groups = e.groups(len);
     e.rec.dispatch(kernel, &p, &bindings, groups)
 }

@@ -32,8 +32,8 @@ impl<'a> From<&'a GpuBuffer> for Binding<'a> {
     fn from(buf: &'a GpuBuffer) -> Self {
         Binding {
             buf,
-            offset: 0,
-            size: None,
+            offset: buf.offset(),
+            size: buf.window.map(|(_, size)| size),
         }
     }
 }
@@ -243,7 +243,7 @@ impl Recorder {
         }
         self.submit(|_| {})?;
         checked(&self.device, "writing a buffer", || {
-            self.queue.write_buffer(&buf.buffer, 0, bytes)
+            self.queue.write_buffer(&buf.buffer, buf.offset(), bytes)
         })
     }
 
@@ -266,7 +266,8 @@ impl Recorder {
             self.staging = Some(staging);
         }
         let staging = self.staging.clone().expect("allocated above");
-        self.submit(|enc| enc.copy_buffer_to_buffer(&buf.buffer, 0, &staging, 0, needed))?;
+        let from = buf.offset();
+        self.submit(|enc| enc.copy_buffer_to_buffer(&buf.buffer, from, &staging, 0, needed))?;
         let slice = staging.slice(..needed);
         let (tx, rx) = std::sync::mpsc::channel();
         checked(&self.device, "reading a buffer back", || {

@@ -1,0 +1,78 @@
+//! How much work a fit sends the GPU: dispatches per optimiser step, counted on whatever adapter
+//! wgpu finds (lavapipe in CI; the counts do not depend on the adapter).
+
+use smrt::engine::{Counts, Gpu};
+use smrt::rng::{Purpose, Stream};
+use smrt::{Device, Vae, VaeConfig};
+
+/// The GPU, or `None` with a notice where wgpu finds no adapter at all (never with
+/// `SMRT_TEST_REQUIRE_GPU` set, as CI sets it).
+fn gpu() -> Option<Gpu> {
+    match Gpu::new() {
+        Ok(g) => Some(g),
+        Err(smrt::Error::NoGpu(why)) => {
+            assert!(
+                std::env::var_os("SMRT_TEST_REQUIRE_GPU").is_none(),
+                "SMRT_TEST_REQUIRE_GPU is set but there is no GPU: {why}"
+            );
+            eprintln!("GPU work counts skipped: {why}");
+            None
+        }
+        Err(e) => panic!("opening the GPU failed: {e}"),
+    }
+}
+
+/// Dispatches and submissions per optimiser step of fits of `cfg` on `rows` rows of 8 columns:
+/// fits of one and of three epochs, the difference per step (so fixed costs drop out).
+fn per_step(g: &Gpu, rows: usize, cfg: &VaeConfig) -> (f64, f64) {
+    let s = Stream::new(4, Purpose::Init, 0);
+    let x = ndarray::Array2::from_shape_fn((rows, 8), |(i, j)| s.normal_at((i * 8 + j) as u64));
+    let device = Device::Gpu(g.clone());
+    let counted = |epochs| -> Counts {
+        let cfg = VaeConfig {
+            epochs,
+            min_steps: 0,
+            ..cfg.clone()
+        };
+        let before = g.counts();
+        Vae::fit_on(&device, x.view(), &cfg).unwrap();
+        g.counts() - before
+    };
+    let (one, three) = (counted(1), counted(3));
+    let steps = 2.0 * rows.div_ceil(cfg.batch_size.min(rows)) as f64;
+    (
+        (three.dispatches - one.dispatches) as f64 / steps,
+        (three.submissions - one.submissions) as f64 / steps,
+    )
+}
+
+#[test]
+fn the_default_model_takes_at_most_29_dispatches_per_step() {
+    let Some(g) = gpu() else { return };
+    // 58 before the parameters were packed and clipping joined the optimiser step: the target
+    // is half of that. Submissions: one per epoch for the loss read-back and one for the shuffle.
+    let (dispatches, submissions) = per_step(&g, 320, &VaeConfig::default());
+    assert!(dispatches <= 29.0, "{dispatches} dispatches per step");
+    assert!(submissions < 1.0, "{submissions} submissions per step");
+    // Deeper models, other optimisers and no clipping: still one optimiser dispatch per step,
+    // so the count grows only with the layers' own kernels.
+    let deeper = VaeConfig {
+        hidden: vec![32, 16],
+        ..VaeConfig::default()
+    };
+    let (deep, _) = per_step(&g, 320, &deeper);
+    let unclipped = VaeConfig {
+        clip_norm: None,
+        ..deeper.clone()
+    };
+    let (plain, _) = per_step(&g, 320, &unclipped);
+    eprintln!(
+        "dispatches per step: default {dispatches}, hidden [32, 16] {deep}, unclipped {plain}"
+    );
+    assert!(plain < deep, "clipping costs dispatches: {plain} vs {deep}");
+    assert!(
+        deep - plain <= 4.0,
+        "clipping took {} dispatches",
+        deep - plain
+    );
+}
