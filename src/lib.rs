@@ -42,6 +42,7 @@ mod parallel;
 pub mod report;
 pub mod rng;
 pub mod scale;
+pub mod shard;
 mod strategy;
 pub mod table;
 pub mod vae;

@@ -1681,3 +1681,106 @@ fn unwritable_and_full_outputs_fail_cleanly() {
         Err(e) => eprintln!("full-disk check skipped: no mount command ({e})"),
     }
 }
+
+#[test]
+fn generate_shards_concatenate_to_the_one_shot_file() {
+    let d = dir("shards");
+    let input = d.join("in.csv");
+    write_input(&input);
+    let (i, models) = (input.to_str().unwrap(), d.join("models"));
+    let m = models.to_str().unwrap();
+    let fit = [
+        "fit", "--input", i, "--label", "kind", "--out", m, "--epochs", "20",
+    ];
+    let out = smrt(&fit);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = |generation: &str, n: &str, backend: &str, shard: Option<String>, to: &Path| {
+        let mut args = vec![
+            "generate",
+            "--models",
+            m,
+            "--class",
+            "rare",
+            "--n",
+            n,
+            "--seed",
+            "3",
+            "--input",
+            i,
+            "--label",
+            "kind",
+            "--generation",
+            generation,
+            "--backend",
+            backend,
+            "--quiet",
+            "--output",
+            to.to_str().unwrap(),
+        ];
+        if let Some(s) = &shard {
+            args.extend(["--shard", s.as_str()]);
+        }
+        let out = smrt(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read(to).unwrap()
+    };
+    // Both engines where there is a GPU; shard boundaries inside the 65,536-row write pieces too.
+    let gpu =
+        smrt(&["info"]).status.success() && std::env::var_os("SMRT_TEST_REQUIRE_GPU").is_some();
+    let mut cases = vec![
+        ("prior", "100", "cpu"),
+        ("posterior", "100", "cpu"),
+        ("residual", "100", "cpu"),
+        ("prior-residual", "100", "cpu"),
+        ("interpolate", "100", "cpu"),
+        ("prior", "70001", "cpu"),
+    ];
+    if gpu {
+        cases.extend([("prior", "100", "gpu"), ("interpolate", "100", "gpu")]);
+    }
+    for (generation, n, backend) in cases {
+        let whole = run(generation, n, backend, None, &d.join("whole.csv"));
+        assert!(whole.starts_with(b"width,height,kind\n"));
+        for count in [1, 3, 7] {
+            let mut joined = Vec::new();
+            for k in 1..=count {
+                let part = d.join(format!("part{k}.csv"));
+                joined.extend(run(
+                    generation,
+                    n,
+                    backend,
+                    Some(format!("{k}/{count}")),
+                    &part,
+                ));
+            }
+            assert!(
+                joined == whole,
+                "{generation} n {n} on {backend}: {count} shards differ from one run"
+            );
+        }
+    }
+    // A shard that is not K/S with 1 <= K <= S: one clear line, no file.
+    let bad = d.join("bad.csv");
+    let out = smrt(&[
+        "generate",
+        "--models",
+        m,
+        "--class",
+        "rare",
+        "--n",
+        "10",
+        "--shard",
+        "4/3",
+        "--output",
+        bad.to_str().unwrap(),
+    ]);
+    assert_failed_cleanly(&out, &bad, "4/3");
+}

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use ndarray::{Array2, Axis};
 use smrt::models::SavedModels;
+use smrt::shard::Shard;
 use smrt::table::{Table, TypeHints};
 use smrt::{Backend, Categories, Error, Generation};
 
@@ -60,6 +61,11 @@ pub struct GenerateArgs {
     /// Seed of the draws.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Write only the K-th of S contiguous slices of the `--n` rows (for example `2/8`); shard 1
+    /// writes the header. The S files concatenated in order are, byte for byte, the file one
+    /// run without `--shard` writes.
+    #[arg(long)]
+    pub shard: Option<Shard>,
     /// Where to compute: auto, gpu or cpu (as for `balance`).
     #[arg(long, default_value = "auto")]
     pub backend: Backend,
@@ -190,13 +196,17 @@ pub fn generate(args: GenerateArgs) -> Result<(), Error> {
         args.seed,
         &sampling,
     )?;
+    let shard = args.shard.unwrap_or(Shard::ALL);
+    let rows = shard.range(args.n);
     smrt::table::write_atomic(&args.output, |w| {
         let mut out = csv::Writer::from_writer(w);
-        out.write_record(&header)?;
+        if shard.is_first() {
+            out.write_record(&header)?;
+        }
         let mut fields: Vec<String> = Vec::with_capacity(header.len());
-        for start in (0..args.n).step_by(GENERATE_PIECE) {
+        for start in rows.clone().step_by(GENERATE_PIECE) {
             smrt::interrupt::check()?;
-            let end = (start + GENERATE_PIECE).min(args.n);
+            let end = (start + GENERATE_PIECE).min(rows.end);
             let (rows, codes, _) = drawer.rows(start..end)?;
             for (row, codes) in rows.rows().into_iter().zip(codes.rows()) {
                 fields.clear();
@@ -217,9 +227,13 @@ pub fn generate(args: GenerateArgs) -> Result<(), Error> {
         Ok(())
     })?;
     if !args.quiet {
+        let of = match args.shard {
+            Some(s) => format!(" (shard {}/{} of {})", s.index(), s.count(), args.n),
+            None => String::new(),
+        };
         eprintln!(
-            "{} rows of class {} ({:?} generation) in {:.2} s on {}",
-            args.n,
+            "{}{of} rows of class {} ({:?} generation) in {:.2} s on {}",
+            rows.len(),
             args.class,
             sampling.generation,
             started.elapsed().as_secs_f64(),
