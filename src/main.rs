@@ -66,9 +66,18 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
+            // One line: clap's message, with any list under it (the missing arguments) joined
+            // on, and without the usage and help text.
             let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("error: invalid arguments");
-            eprintln!("{first}");
+            let message: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.is_empty() && !l.starts_with("Usage:"))
+                .collect();
+            match message.is_empty() {
+                true => eprintln!("error: invalid arguments"),
+                false => eprintln!("{}", message.join(" ")),
+            }
             return ExitCode::from(2);
         }
     };

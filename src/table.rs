@@ -370,6 +370,33 @@ impl Table {
             }
             return self.write_npy(path, x, y, origin, mark.is_some());
         }
+        self.write_csv(path, (x, codes), y, origin, mark, true)
+    }
+
+    /// [`Table::write_resampled`] to a CSV file without the header row: a later piece of a file
+    /// whose first piece has it (`balance --shard`).
+    pub fn write_resampled_rows<L: AsRef<str>>(
+        &self,
+        path: &Path,
+        x: ArrayView2<'_, f32>,
+        codes: ArrayView2<'_, u32>,
+        y: &[L],
+        origin: &[Origin],
+        mark: Option<&str>,
+    ) -> Result<()> {
+        self.write_csv(path, (x, codes), y, origin, mark, false)
+    }
+
+    /// The CSV writer of [`Table::write_resampled`], the header row only where `header`.
+    fn write_csv<L: AsRef<str>>(
+        &self,
+        path: &Path,
+        (x, codes): (ArrayView2<'_, f32>, ArrayView2<'_, u32>),
+        y: &[L],
+        origin: &[Origin],
+        mark: Option<&str>,
+        header: bool,
+    ) -> Result<()> {
         let mut records = self.records()?;
         write_atomic(path, |w| {
             let mut out = csv::WriterBuilder::new()
@@ -377,7 +404,9 @@ impl Table {
                 .from_writer(w);
             let mut fields: Vec<String> = self.header.clone();
             fields.extend(mark.map(str::to_string));
-            out.write_record(&fields)?;
+            if header {
+                out.write_record(&fields)?;
+            }
             for (r, (label, o)) in y.iter().zip(origin).enumerate() {
                 if r % CHECK_ROWS == 0 {
                     crate::interrupt::check()?;

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use ndarray::{array, s, Array2, ArrayView2, Axis};
 use smrt::rng::{Purpose, Stream};
+use smrt::shard::Shard;
 use smrt::{
     Balancer, EarlyStopping, Error, Generation, Latent, Origin, Sampling, Smrt, Strategy, Vae,
     VaeConfig,
@@ -763,12 +764,52 @@ fn smrt_synthetic_rows_alone_are_the_rows_appended_to_the_input() {
     let smrt = quick().build().unwrap();
     for c in [with, without] {
         let all = smrt.fit_resample_mixed(x.view(), c, &y).unwrap();
-        let synthetic = smrt.fit_synthetic(x.view(), c, &y).unwrap();
+        let synthetic = smrt.fit_synthetic(x.view(), c, &y, Shard::ALL).unwrap();
         assert_eq!(synthetic.x.nrows(), 144 - 90);
         assert_eq!(synthetic.x, all.x.slice(s![90.., ..]));
         assert_eq!(synthetic.codes, all.codes.slice(s![90.., ..]));
         assert_eq!(synthetic.y, all.y[90..]);
         assert_eq!(synthetic.origin, all.origin[90..]);
         assert_eq!(synthetic.models.len(), 1);
+        // Three shards, each fitted and drawn alone, are the rows of one run.
+        let parts: Vec<_> = (1..=3)
+            .map(|k| {
+                smrt.fit_synthetic(x.view(), c, &y, Shard::new(k, 3).unwrap())
+                    .unwrap()
+            })
+            .collect();
+        let views: Vec<_> = parts.iter().map(|p| p.x.view()).collect();
+        assert_eq!(ndarray::concatenate(Axis(0), &views).unwrap(), synthetic.x);
+        let views: Vec<_> = parts.iter().map(|p| p.codes.view()).collect();
+        assert_eq!(
+            ndarray::concatenate(Axis(0), &views).unwrap(),
+            synthetic.codes
+        );
+        let origin: Vec<Origin> = parts.iter().flat_map(|p| p.origin.clone()).collect();
+        assert_eq!(origin, synthetic.origin);
     }
+    // Shuffled rows have no shards that add up.
+    let shuffled = quick().shuffle(true).build().unwrap();
+    let none = smrt::Categories::none(x.nrows());
+    let err = shuffled.fit_synthetic(x.view(), none, &y, Shard::new(1, 2).unwrap());
+    assert!(err.unwrap_err().to_string().contains("shuffle"));
+}
+
+#[test]
+fn a_shard_of_smrt_rows_fits_only_the_classes_it_draws() {
+    // 120 big, 30 mid, 12 small: 90 mid rows, then 108 small rows; thirds of 66 rows.
+    let (x, y) = blobs();
+    let smrt = quick().build().unwrap();
+    let none = smrt::Categories::none(x.nrows());
+    let shard = |k| {
+        smrt.fit_synthetic(x.view(), none, &y, Shard::new(k, 3).unwrap())
+            .unwrap()
+    };
+    let (first, third) = (shard(1), shard(3));
+    assert_eq!((first.y.len(), third.y.len()), (66, 66));
+    assert!(first.y.iter().all(|l| l == "mid"));
+    assert!(third.y.iter().all(|l| l == "small"));
+    assert_eq!(first.models.keys().collect::<Vec<_>>(), vec!["mid"]);
+    assert_eq!(third.models.keys().collect::<Vec<_>>(), vec!["small"]);
+    assert_eq!(shard(2).models.len(), 2);
 }

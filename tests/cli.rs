@@ -1784,3 +1784,117 @@ fn generate_shards_concatenate_to_the_one_shot_file() {
     ]);
     assert_failed_cleanly(&out, &bad, "4/3");
 }
+
+#[test]
+fn balance_synthetic_only_and_its_shards_add_up_to_the_balanced_file() {
+    let d = dir("synthetic-only");
+    let input = d.join("in.csv");
+    let text = write_input(&input); // 40 common, 8 rare
+    let i = input.to_str().unwrap();
+    let run = |method: &str, extra: &[&str], to: &Path, prov: &Path| {
+        let mut args = vec![
+            "balance",
+            "--input",
+            i,
+            "--label",
+            "kind",
+            "--method",
+            method,
+            "--quiet",
+            "--output",
+            to.to_str().unwrap(),
+            "--provenance",
+            prov.to_str().unwrap(),
+        ];
+        if method == "smrt" {
+            args.extend(["--epochs", "10"]);
+        }
+        args.extend(extra);
+        let out = smrt(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            std::fs::read_to_string(to).unwrap(),
+            std::fs::read_to_string(prov).unwrap(),
+        )
+    };
+    for method in ["smrt", "smote", "random-over"] {
+        let (full, full_prov) = run(method, &[], &d.join("full.csv"), &d.join("full-prov.csv"));
+        let (synthetic, prov) = run(
+            method,
+            &["--synthetic-only"],
+            &d.join("synthetic.csv"),
+            &d.join("prov.csv"),
+        );
+        // The balanced file is the input, then the synthetic-only file's rows.
+        let header = text.lines().next().unwrap();
+        let rows = synthetic
+            .strip_prefix(&format!("{header}\n"))
+            .expect("a header");
+        assert_eq!(full, format!("{text}{rows}"), "{method}");
+        assert_eq!(rows.lines().count(), 32);
+        // Provenance numbers the synthetic-only file's rows from 0; the sources are the same.
+        let sources = |p: &str| -> Vec<String> {
+            p.lines()
+                .skip(1)
+                .map(|l| l.split(',').nth(1).unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(sources(&prov), sources(&full_prov), "{method}");
+        for count in [1, 3, 7] {
+            let (mut joined, mut joined_prov) = (String::new(), String::new());
+            for k in 1..=count {
+                let shard = format!("{k}/{count}");
+                let extra = ["--synthetic-only", "--shard", shard.as_str()];
+                let (part, part_prov) = run(
+                    method,
+                    &extra,
+                    &d.join("part.csv"),
+                    &d.join("part-prov.csv"),
+                );
+                joined.push_str(&part);
+                joined_prov.push_str(&part_prov);
+            }
+            assert_eq!(joined, synthetic, "{method}: {count} shards");
+            assert_eq!(joined_prov, prov, "{method}: {count} shards of provenance");
+        }
+    }
+    // A shard needs --synthetic-only; under-sampling has no synthetic rows.
+    let bad = d.join("bad.csv");
+    let (b, p) = (bad.to_str().unwrap(), d.join("p.csv"));
+    let out = smrt(&["balance", "--input", i, "--output", b, "--shard", "1/2"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--synthetic-only"));
+    assert!(!bad.exists());
+    let out = smrt(&[
+        "balance",
+        "--input",
+        i,
+        "--label",
+        "kind",
+        "--output",
+        b,
+        "--method",
+        "random-under",
+        "--synthetic-only",
+    ]);
+    assert_failed_cleanly(&out, &bad, "no synthetic rows");
+    assert!(!p.exists());
+    let npy = d.join("bad.npy");
+    let out = smrt(&[
+        "balance",
+        "--input",
+        i,
+        "--label",
+        "kind",
+        "--output",
+        npy.to_str().unwrap(),
+        "--synthetic-only",
+        "--shard",
+        "1/2",
+    ]);
+    assert_failed_cleanly(&out, &npy, ".npy");
+}

@@ -6,6 +6,7 @@ use ndarray::{Array2, ArrayView2};
 use smrt::engine::Gpu;
 use smrt::knn::nearest_neighbors;
 use smrt::rng::{Purpose, Stream};
+use smrt::shard::Shard;
 use smrt::{
     Balancer, Categories, Device, Error, Origin, RandomOverSampler, RandomUnderSampler, Smote,
     Strategy,
@@ -628,13 +629,36 @@ fn assert_synthetic_is_the_tail<L: smrt::Label>(
     y: &[L],
 ) {
     let all = b.fit_resample_mixed(x, c, y).unwrap();
-    let synthetic = b.fit_synthetic(x, c, y).unwrap();
+    let synthetic = b.fit_synthetic(x, c, y, Shard::ALL).unwrap();
     let first = all.origin.iter().position(|o| o.is_synthetic());
     let first = first.unwrap_or(all.origin.len());
     assert_eq!(synthetic.origin, all.origin[first..]);
     assert_eq!(synthetic.x, all.x.slice(ndarray::s![first.., ..]));
     assert_eq!(synthetic.codes, all.codes.slice(ndarray::s![first.., ..]));
     assert_eq!(synthetic.y, all.y[first..]);
+    // Shards: each slice computed alone, the slices together the whole, in order.
+    for count in [1, 3, 7] {
+        let parts: Vec<_> = (1..=count)
+            .map(|k| {
+                b.fit_synthetic(x, c, y, Shard::new(k, count).unwrap())
+                    .unwrap()
+            })
+            .collect();
+        let joined: Vec<Origin> = parts.iter().flat_map(|p| p.origin.clone()).collect();
+        assert_eq!(joined, synthetic.origin, "{count} shards");
+        let labels: Vec<L> = parts.iter().flat_map(|p| p.y.clone()).collect();
+        assert_eq!(labels, synthetic.y, "{count} shards");
+        let views: Vec<_> = parts.iter().map(|p| p.x.view()).collect();
+        assert_eq!(
+            ndarray::concatenate(ndarray::Axis(0), &views).unwrap(),
+            synthetic.x
+        );
+        let views: Vec<_> = parts.iter().map(|p| p.codes.view()).collect();
+        assert_eq!(
+            ndarray::concatenate(ndarray::Axis(0), &views).unwrap(),
+            synthetic.codes
+        );
+    }
 }
 
 #[test]
@@ -648,7 +672,11 @@ fn synthetic_rows_alone_are_the_rows_appended_to_the_input() {
     ];
     for s in &samplers {
         assert_synthetic_is_the_tail(s.as_ref(), x.view(), none, &y);
-        let n = s.fit_synthetic(x.view(), none, &y).unwrap().x.nrows();
+        let n = s
+            .fit_synthetic(x.view(), none, &y, Shard::ALL)
+            .unwrap()
+            .x
+            .nrows();
         assert_eq!(n, (60 - 9) + (60 - 4));
     }
     // Categorical columns beside numeric ones (SMOTE-NC), and alone (SMOTE-N).
@@ -668,7 +696,7 @@ fn synthetic_rows_alone_are_the_rows_appended_to_the_input() {
     }
     // An under-sampler makes no rows.
     let under = RandomUnderSampler::new()
-        .fit_synthetic(x.view(), c, &y)
+        .fit_synthetic(x.view(), c, &y, Shard::ALL)
         .unwrap();
     assert_eq!(
         (under.x.nrows(), under.codes.nrows(), under.y.len()),

@@ -295,7 +295,7 @@ fn fit_resample<'py>(
         scope.spawn(move || {
             let categories = Categories { codes, levels };
             let _ = done.send(if synthetic_only {
-                balancer.fit_synthetic(x, categories, y)
+                balancer.fit_synthetic(x, categories, y, smrt::shard::Shard::ALL)
             } else {
                 balancer.fit_resample_mixed(x, categories, y)
             });

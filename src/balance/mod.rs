@@ -12,11 +12,13 @@ pub use smote::Smote;
 pub use smrt::{Smrt, SmrtBuilder};
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use ndarray::{Array2, ArrayView2};
 
 use crate::check;
 use crate::error::{Error, Result};
+use crate::shard::Shard;
 use crate::strategy::Label;
 use crate::table::Table;
 use crate::vae::Vae;
@@ -67,15 +69,24 @@ pub trait Balancer<L: Label> {
     /// (for callers that hold the input already and append to it themselves). Each row's
     /// [`Resampled::origin`] names its source row; an under-sampler returns no rows.
     ///
+    /// With a `shard` other than [`Shard::ALL`], only that slice of the synthetic rows (see
+    /// [`Shard::range`]): the slices of shards `1/S ..= S/S` concatenated are the rows of
+    /// `Shard::ALL`. Over-samplers compute only the slice (and fit or search only the classes
+    /// it touches); every row is addressed by (seed, class, row), so no shard needs another's.
+    ///
     /// ```
-    /// use smrt::{balance::Categories, Balancer, Smote};
+    /// use smrt::{balance::Categories, shard::Shard, Balancer, Smote};
     /// let x = ndarray::Array2::from_shape_fn((30, 2), |(i, j)| (i * 3 + j) as f32);
     /// let y: Vec<u8> = (0..30).map(|i| u8::from(i >= 24)).collect(); // 24 vs 6
     /// let smote = Smote::new().k_neighbors(3);
     /// let all = smote.fit_resample(x.view(), &y)?;
-    /// let synthetic = smote.fit_synthetic(x.view(), Categories::none(30), &y)?;
+    /// let none = Categories::none(30);
+    /// let synthetic = smote.fit_synthetic(x.view(), none, &y, Shard::ALL)?;
     /// assert_eq!(synthetic.x.nrows(), 18);
     /// assert_eq!(synthetic.x, all.x.slice(ndarray::s![30.., ..]));
+    /// // The second of three shards: synthetic rows 6 to 11.
+    /// let second = smote.fit_synthetic(x.view(), none, &y, Shard::new(2, 3)?)?;
+    /// assert_eq!(second.x, synthetic.x.slice(ndarray::s![6..12, ..]));
     /// # Ok::<(), smrt::Error>(())
     /// ```
     fn fit_synthetic(
@@ -83,8 +94,11 @@ pub trait Balancer<L: Label> {
         x: ArrayView2<'_, f32>,
         categories: Categories<'_>,
         y: &[L],
+        shard: Shard,
     ) -> Result<Resampled<L>> {
-        Ok(self.fit_resample_mixed(x, categories, y)?.synthetic_only())
+        let all = self.fit_resample_mixed(x, categories, y)?.synthetic_only();
+        let rows = shard.range(all.y.len());
+        Ok(all.keep_rows(rows))
     }
 }
 
@@ -93,8 +107,32 @@ pub trait Balancer<L: Label> {
 pub(crate) enum Part {
     /// The input rows, then the synthetic rows.
     All,
-    /// The synthetic rows only ([`Balancer::fit_synthetic`]).
-    Synthetic,
+    /// A shard of the synthetic rows only ([`Balancer::fit_synthetic`]).
+    Synthetic(Shard),
+}
+
+impl Part {
+    /// The rows to draw of each job that makes `counts[j]` synthetic rows, in job order: all of
+    /// them, or the part of each that falls in the shard's slice of their concatenation.
+    pub fn slices(self, counts: &[usize]) -> Vec<Range<usize>> {
+        let wanted = match self {
+            Part::All => 0..usize::MAX,
+            Part::Synthetic(shard) => shard.range(counts.iter().sum()),
+        };
+        let mut first = 0;
+        counts
+            .iter()
+            .map(|&n| {
+                let (lo, hi) = (wanted.start.max(first), wanted.end.min(first + n));
+                first += n;
+                if lo < hi {
+                    lo - (first - n)..hi - (first - n)
+                } else {
+                    0..0
+                }
+            })
+            .collect()
+    }
 }
 
 /// Balances the rows of `table` with `balancer`: its numeric and categorical columns both, by
@@ -384,6 +422,15 @@ impl<L: Ord> Resampled<L> {
             .filter(|(_, o)| o.is_synthetic())
             .map(|(i, _)| i)
             .collect();
+        self.keep_rows(keep)
+    }
+
+    /// Rows `keep` of the result, in that order.
+    fn keep_rows(self, keep: impl IntoIterator<Item = usize>) -> Self
+    where
+        L: Clone,
+    {
+        let keep: Vec<usize> = keep.into_iter().collect();
         Resampled {
             x: self.x.select(ndarray::Axis(0), &keep),
             codes: self.codes.select(ndarray::Axis(0), &keep),

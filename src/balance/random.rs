@@ -5,6 +5,7 @@ use ndarray::{Array2, ArrayView2, Axis};
 use super::{append, Balancer, Categories, Classes, Grown, Origin, Part, Resampled, Rows};
 use crate::error::{Error, Result};
 use crate::rng::{below, permutation, Purpose, Stream};
+use crate::shard::Shard;
 use crate::strategy::{Label, Strategy};
 
 /// Grows classes by copying random rows of the class. With `shrinkage`, each copy gets Gaussian
@@ -81,8 +82,10 @@ impl<L: Label> Balancer<L> for RandomOverSampler<L> {
         x: ArrayView2<'_, f32>,
         categories: Categories<'_>,
         y: &[L],
+        shard: Shard,
     ) -> Result<Resampled<L>> {
-        whole_rows(x, categories, |x| self.oversample(x, y, Part::Synthetic))
+        let part = Part::Synthetic(shard);
+        whole_rows(x, categories, |x| self.oversample(x, y, part))
     }
 }
 
@@ -97,16 +100,22 @@ impl<L: Label> RandomOverSampler<L> {
         let to_add = self.strategy.samples_to_add(&classes.counts())?;
         let d = x.ncols();
         let mut grown = Vec::new();
-        for (class_no, (label, rows)) in classes.rows.iter().enumerate() {
-            let Some(&n) = to_add.get(*label) else {
+        let jobs: Vec<_> = (classes.rows.iter().enumerate())
+            .filter_map(|(class_no, (label, rows))| {
+                to_add.get(*label).map(|&n| (class_no, label, rows, n))
+            })
+            .collect();
+        let slices = part.slices(&jobs.iter().map(|j| j.3).collect::<Vec<_>>());
+        for ((class_no, label, rows, _), slice) in jobs.into_iter().zip(slices) {
+            if slice.is_empty() {
                 continue;
-            };
+            }
             let class_x = x.select(Axis(0), rows);
             let stream = Stream::new(self.seed, Purpose::RandomOver, class_no as u32);
             // Copy `i` takes word `i` of the stream: four per block.
-            let picks: Vec<u32> = (0..n.div_ceil(4) as u64)
-                .flat_map(|b| stream.block(b))
-                .take(n)
+            let first = slice.start;
+            let picks: Vec<u32> = slice
+                .map(|i| stream.block(i as u64 / 4)[i % 4])
                 .map(|w| below(w, rows.len() as u32))
                 .collect();
             let noise = self.shrinkage.map(|s| {
@@ -126,6 +135,7 @@ impl<L: Label> RandomOverSampler<L> {
                 .collect();
             let copies = Copies {
                 x: class_x,
+                first,
                 picks,
                 noise,
                 stream,
@@ -166,6 +176,8 @@ fn whole_rows<L: Label>(
 struct Copies {
     /// The class's rows.
     x: Array2<f32>,
+    /// The number of the first copy in the class's run (copies before it are another shard's).
+    first: usize,
     /// The class row of each copy.
     picks: Vec<u32>,
     /// Standard deviation of the noise per feature.
@@ -186,7 +198,8 @@ impl Rows for Copies {
             None => self.x.write_row(pick, out),
             Some(scale) => {
                 let d = out.len();
-                self.stream.fill_normal((1 << 40) + (s * d) as u64, out);
+                let copy = self.first + s;
+                self.stream.fill_normal((1 << 40) + (copy * d) as u64, out);
                 for ((o, &v), &sd) in out.iter_mut().zip(row).zip(scale) {
                     *o = v + *o * sd;
                 }

@@ -1,6 +1,7 @@
 //! SMOTE (Chawla et al., 2002): synthetic rows on the segments between a row of a class and one
 //! of its nearest neighbours in that class.
 
+use std::ops::Range;
 use std::sync::OnceLock;
 
 use ndarray::{Array2, ArrayView2, Axis};
@@ -11,6 +12,7 @@ use crate::engine::{Backend, Device, KNN_MAX_K};
 use crate::error::{Error, Result};
 use crate::knn::nearest_neighbors;
 use crate::rng::{below, Purpose, Stream};
+use crate::shard::Shard;
 use crate::strategy::{Label, Strategy};
 
 /// SMOTE with imbalanced-learn's semantics: each synthetic row is `x_i + gap * (x_nn - x_i)` with
@@ -126,13 +128,16 @@ impl<L: Label> Balancer<L> for Smote<L> {
         x: ArrayView2<'_, f32>,
         categories: Categories<'_>,
         y: &[L],
+        shard: Shard,
     ) -> Result<Resampled<L>> {
         categories.check(x.nrows())?;
         if x.ncols() == 0 && categories.codes.ncols() > 0 {
-            return Ok(self.resample_nominal(categories, y)?.synthetic_only());
+            let all = self.resample_nominal(categories, y)?.synthetic_only();
+            let rows = shard.range(all.y.len());
+            return Ok(all.keep_rows(rows));
         }
         let categories = (categories.codes.ncols() > 0).then_some(categories);
-        self.resample(x, categories, y, Part::Synthetic)
+        self.resample(x, categories, y, Part::Synthetic(shard))
     }
 }
 
@@ -231,7 +236,11 @@ impl<L: Label> Smote<L> {
         let mut grown = Vec::with_capacity(jobs.len());
         // The categories each synthetic row takes, by its base row (SMOTE-NC).
         let mut voted = categories.map(|c| c.codes.to_owned());
-        for (class_no, label, rows, n) in jobs {
+        let slices = part.slices(&jobs.iter().map(|j| j.3).collect::<Vec<_>>());
+        for ((class_no, label, rows, _), slice) in jobs.into_iter().zip(slices) {
+            if slice.is_empty() {
+                continue; // nothing of this class in the rows asked for
+            }
             let class_x = x.select(Axis(0), rows);
             let k = self.k_neighbors.min(rows.len() - 1);
             let nn = match (&categories, voted.as_mut()) {
@@ -245,7 +254,7 @@ impl<L: Label> Smote<L> {
                 _ => nearest_neighbors(&device, class_x.view(), k)?,
             };
             let stream = Stream::new(self.seed, Purpose::Smote, class_no as u32);
-            let segments = Segments::draw(class_x, &nn, n, stream);
+            let segments = Segments::draw(class_x, &nn, slice, stream);
             let origin = segments
                 .picks
                 .iter()
@@ -341,16 +350,17 @@ struct Segments {
 }
 
 impl Segments {
-    /// Draws `n` rows. Block `s` of `stream` draws synthetic row `s`: its words 0, 1, 2 choose
+    /// Draws rows `slice` of the class's run. Block `s` of `stream` draws synthetic row `s`: its words 0, 1, 2 choose
     /// the base, the neighbour, the gap. Drawn on separate threads; the result does not depend
     /// on their number.
-    fn draw(x: Array2<f32>, nn: &Array2<u32>, n: usize, stream: Stream) -> Self {
+    fn draw(x: Array2<f32>, nn: &Array2<u32>, slice: Range<usize>, stream: Stream) -> Self {
         let (rows, k) = (x.nrows() as u32, nn.ncols() as u32);
         let nn = nn.as_slice().expect("standard layout");
         const PART: usize = 8192;
-        let starts: Vec<usize> = (0..n).step_by(PART).collect();
+        let end = slice.end;
+        let starts: Vec<usize> = slice.step_by(PART).collect();
         let parts = crate::parallel::parallel_map(&starts, |&first| {
-            (first..(first + PART).min(n))
+            (first..(first + PART).min(end))
                 .map(|s| {
                     let w = stream.block(s as u64);
                     let base = below(w[0], rows);

@@ -1,7 +1,7 @@
 //! SMRT: one VAE per class that needs rows, synthetic rows drawn from it.
 
 use std::collections::BTreeMap;
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, Range};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -12,6 +12,7 @@ use crate::engine::{Backend, Device};
 use crate::error::{Error, Result};
 use crate::rng::{permutation, Purpose, Stream};
 use crate::scale::Scaling;
+use crate::shard::Shard;
 use crate::strategy::{Label, Strategy};
 use crate::vae::no_codes;
 use crate::vae::{
@@ -133,12 +134,26 @@ impl<L: Label> Smrt<L> {
                 });
             }
         }
+        if let (true, Part::Synthetic(shard)) = (self.shuffle, part) {
+            if shard != Shard::ALL {
+                return Err(Error::config(
+                    "shuffle",
+                    "shuffled rows cannot be cut into shards that add up to one run",
+                ));
+            }
+        }
+        // Each job's rows to draw; a shard's classes outside its slice are not even fitted.
+        let slices = part.slices(&jobs.iter().map(|j| j.3).collect::<Vec<_>>());
+        let jobs: Vec<(usize, &L, &Vec<usize>, Range<usize>)> = (jobs.into_iter().zip(slices))
+            .filter(|(_, slice)| part == Part::All || !slice.is_empty())
+            .map(|((class_no, label, rows, _), slice)| (class_no, label, rows, slice))
+            .collect();
         let device = self.device()?;
         let codes = categories.map(|c| c.codes);
         let class_codes = |rows: &[usize]| {
             codes.map_or_else(|| no_codes(rows.len()), |c| c.select(Axis(0), rows))
         };
-        let fit = |&(class_no, label, rows, _): &(usize, &L, &Vec<usize>, usize)| match self
+        let fit = |(class_no, label, rows, _): &(usize, &L, &Vec<usize>, Range<usize>)| match self
             .models
             .get(label)
         {
@@ -146,7 +161,13 @@ impl<L: Label> Smrt<L> {
             None => {
                 let class_x = x.select(Axis(0), rows);
                 let class_codes = class_codes(rows);
-                self.train_class(&device, class_x.view(), class_codes.view(), class_no, label)
+                self.train_class(
+                    &device,
+                    class_x.view(),
+                    class_codes.view(),
+                    *class_no,
+                    label,
+                )
             }
         };
         let fitted: Vec<Result<Vae>> = match device {
@@ -157,7 +178,7 @@ impl<L: Label> Smrt<L> {
         };
         // The output: the input rows, then each class's draws, written chunk by chunk straight
         // into it (no buffer of a class's synthetic rows beside the output).
-        let synthetic = jobs.iter().map(|j| j.3).sum::<usize>();
+        let synthetic = jobs.iter().map(|j| j.3.len()).sum::<usize>();
         let mut out = Output::with_input(x, y, synthetic, part);
         let mut all_codes: Vec<u32> = Vec::with_capacity((out.y.len() + synthetic) * heads);
         if let (Some(c), Part::All) = (codes, part) {
@@ -165,11 +186,11 @@ impl<L: Label> Smrt<L> {
         }
         let mut models = BTreeMap::new();
         let seeds = Stream::new(self.seed, Purpose::ClassSeed, 0);
-        for (&(class_no, label, rows, n), model) in jobs.iter().zip(fitted) {
+        for ((class_no, label, rows, slice), model) in jobs.iter().zip(fitted) {
             let model = model?;
             let class_x = x.select(Axis(0), rows);
             let class_codes = class_codes(rows);
-            let gen_seed = seeds.derive_seed(2 * class_no as u64 + 1);
+            let gen_seed = seeds.derive_seed(2 * *class_no as u64 + 1);
             let drawer = model.drawer(
                 &device,
                 class_x.view(),
@@ -177,10 +198,10 @@ impl<L: Label> Smrt<L> {
                 gen_seed,
                 &self.sampling,
             )?;
-            for start in (0..n).step_by(DRAW_CHUNK) {
+            for start in slice.clone().step_by(DRAW_CHUNK) {
                 crate::interrupt::check()?;
                 let (rows_out, codes_out, sources) =
-                    drawer.rows(start..(start + DRAW_CHUNK).min(n))?;
+                    drawer.rows(start..(start + DRAW_CHUNK).min(slice.end))?;
                 out.data.extend(rows_out.iter());
                 all_codes.extend(codes_out.iter());
                 out.origin
@@ -189,8 +210,9 @@ impl<L: Label> Smrt<L> {
                     }));
             }
             drop(drawer);
-            out.y.extend(std::iter::repeat_n(label.clone(), n));
-            models.insert(label.clone(), model);
+            out.y
+                .extend(std::iter::repeat_n((*label).clone(), slice.len()));
+            models.insert((*label).clone(), model);
         }
         let codes =
             Array2::from_shape_vec((out.y.len(), heads), all_codes).expect("rows x heads codes");
@@ -581,10 +603,11 @@ impl<L: Label> Balancer<L> for Smrt<L> {
         x: ArrayView2<'_, f32>,
         categories: Categories<'_>,
         y: &[L],
+        shard: Shard,
     ) -> Result<Resampled<L>> {
         categories.check(x.nrows())?;
         let categories = (categories.codes.ncols() > 0).then_some(categories);
-        self.resample(x, categories, y, Part::Synthetic)
+        self.resample(x, categories, y, Part::Synthetic(shard))
     }
 }
 

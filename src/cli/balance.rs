@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use smrt::models::SavedModels;
+use smrt::shard::Shard;
 use smrt::table::Table;
 use smrt::{
     Backend, Balancer, Device, Error, RandomOverSampler, RandomUnderSampler, Sampling, Smote,
@@ -52,6 +53,16 @@ pub struct BalanceArgs {
     /// and a picture per class, as `smrt report` makes them).
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
+    /// Write only the synthetic rows (with the header), for a job that appends them to the
+    /// input itself.
+    #[arg(long)]
+    pub synthetic_only: bool,
+    /// With --synthetic-only: write only the K-th of S contiguous slices of the synthetic rows
+    /// (for example `2/8`), computing only those (a shard fits only the classes it draws);
+    /// shard 1 writes the header. The S CSV files concatenated in order are, byte for byte,
+    /// the --synthetic-only file of one run.
+    #[arg(long, requires = "synthetic_only")]
+    pub shard: Option<Shard>,
     /// No progress or summary on stderr.
     #[arg(long, short)]
     pub quiet: bool,
@@ -79,6 +90,18 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
         return Err(Error::config(
             "models",
             format!("saved models are for --method smrt, not {method:?}"),
+        ));
+    }
+    if args.synthetic_only && method == Method::RandomUnder {
+        return Err(Error::config(
+            "synthetic_only",
+            "random under-sampling makes no synthetic rows",
+        ));
+    }
+    if args.shard.is_some() && smrt::table::is_npy(&args.output) {
+        return Err(Error::config(
+            "shard",
+            "shards are CSV pieces of one file; a .npy file cannot be cut",
         ));
     }
     let strategy = s.strategy()?;
@@ -123,6 +146,14 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
     // From here on the labels are codes; the names are kept once.
     let y = super::labels::intern(&std::mem::take(&mut table.y));
     let strategy = super::labels::strategy(strategy)?;
+    let mut class_counts = std::collections::BTreeMap::new();
+    for c in &y {
+        *class_counts.entry(*c).or_insert(0usize) += 1;
+    }
+    let synthetic_total: usize = match method {
+        Method::RandomUnder => 0,
+        _ => strategy.samples_to_add(&class_counts)?.values().sum(),
+    };
     let device = match method {
         Method::Smrt | Method::Smote => super::device(s.backend(), args.quiet)?,
         Method::RandomOver | Method::RandomUnder => Device::Cpu,
@@ -168,13 +199,18 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
         codes: table.codes.view(),
         levels: &levels,
     };
-    let out = sampler.fit_resample_mixed(table.x.view(), categories, &y);
+    let shard = args.shard.unwrap_or(Shard::ALL);
+    let out = match args.synthetic_only {
+        true => sampler.fit_synthetic(table.x.view(), categories, &y, shard),
+        false => sampler.fit_resample_mixed(table.x.view(), categories, &y),
+    };
     progress.finish();
     let out = out?;
     let seconds = started.elapsed().as_secs_f64();
     // Computed before any file is written: a report that cannot be made leaves no output.
-    let report = match &args.report {
-        Some(_) => Some(super::report::of_table(
+    let report = match (&args.report, args.synthetic_only) {
+        (None, _) => None,
+        (Some(_), false) => Some(super::report::of_table(
             &device,
             &table,
             out.x.view(),
@@ -182,8 +218,29 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
             &out.y,
             &super::report::marks(&out.origin),
         )?),
-        None => None,
+        // The synthetic rows against the input's rows of their classes.
+        (Some(_), true) => {
+            let x = ndarray::concatenate(ndarray::Axis(0), &[table.x.view(), out.x.view()])
+                .expect("the same columns");
+            let codes =
+                ndarray::concatenate(ndarray::Axis(0), &[table.codes.view(), out.codes.view()])
+                    .expect("the same columns");
+            let labels: Vec<Class> = y.iter().chain(&out.y).cloned().collect();
+            let mut marks = vec![false; y.len()];
+            marks.resize(labels.len(), true);
+            Some(super::report::of_table(
+                &device,
+                &table,
+                x.view(),
+                codes.view(),
+                &labels,
+                &marks,
+            )?)
+        }
     };
+    // Provenance numbers rows of the whole output; a shard's rows start where the shards
+    // before it end.
+    let first_row = shard.range(synthetic_total).start;
     if let Some(path) = &args.provenance {
         if same_file(&args.input, path) || same_file(&args.output, path) {
             return Err(Error::config(
@@ -193,25 +250,25 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
         }
         smrt::table::write_atomic(path, |w| {
             let mut csv = csv::Writer::from_writer(w);
-            csv.write_record(["output_row", "source_row"])?;
+            if shard.is_first() {
+                csv.write_record(["output_row", "source_row"])?;
+            }
             for (r, o) in out.origin.iter().enumerate() {
                 if let smrt::Origin::Synthetic { source } = o {
                     let src = source.map_or(String::new(), |i| i.to_string());
-                    csv.write_record([r.to_string(), src])?;
+                    csv.write_record([(first_row + r).to_string(), src])?;
                 }
             }
             csv.flush()?;
             Ok(())
         })?;
     }
-    table.write_resampled(
-        &args.output,
-        out.x.view(),
-        out.codes.view(),
-        &out.y,
-        &out.origin,
-        args.mark_synthetic.as_deref(),
-    )?;
+    let mark = args.mark_synthetic.as_deref();
+    let (x, codes) = (out.x.view(), out.codes.view());
+    match shard.is_first() {
+        true => table.write_resampled(&args.output, x, codes, &out.y, &out.origin, mark)?,
+        false => table.write_resampled_rows(&args.output, x, codes, &out.y, &out.origin, mark)?,
+    }
     if let (Some(dir), Some(r)) = (&args.report, &report) {
         super::report::write_dir(r, dir)?;
         if !args.quiet {
