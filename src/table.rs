@@ -342,6 +342,23 @@ impl Table {
             .collect()
     }
 
+    /// Calls `f(row, field)` with the text of column `column` (as read) of every data row, in
+    /// order, reading the file again (one row in memory at a time).
+    pub fn each_field(
+        &self,
+        column: usize,
+        mut f: impl FnMut(usize, &str) -> Result<()>,
+    ) -> Result<()> {
+        let mut records = self.records()?;
+        for row in 0..self.starts.len() {
+            if row % CHECK_ROWS == 0 {
+                crate::interrupt::check()?;
+            }
+            f(row, &records.get(row)?[column])?;
+        }
+        Ok(())
+    }
+
     /// The label column's name.
     pub fn label_name(&self) -> &str {
         &self.header[self.label_col]

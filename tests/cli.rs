@@ -1898,3 +1898,92 @@ fn balance_synthetic_only_and_its_shards_add_up_to_the_balanced_file() {
     ]);
     assert_failed_cleanly(&out, &npy, ".npy");
 }
+
+#[test]
+fn under_sampling_by_row_key_decides_the_same_in_pieces() {
+    let d = dir("row-key");
+    let mut rows = Vec::new();
+    for i in 0..440 {
+        let label = if i % 11 == 0 { "rare" } else { "common" };
+        rows.push(format!("id-{i},{}.5,{label}", i % 13));
+    }
+    let header = "id,v,label\n";
+    let whole = d.join("whole.csv");
+    std::fs::write(&whole, format!("{header}{}\n", rows.join("\n"))).unwrap();
+    let run = |input: &Path, out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "balance",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--method",
+            "random-under",
+            "--row-key",
+            "id",
+            "--seed",
+            "5",
+            "--quiet",
+        ];
+        args.extend(extra);
+        let o = smrt(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read_to_string(out).unwrap()
+    };
+    let one = run(&whole, &d.join("one.csv"), &[]);
+    // All 40 rare rows; the 400 common rows kept at rate 0.1 (sd 6).
+    let kept: Vec<&str> = one.lines().skip(1).collect();
+    let common = kept.iter().filter(|l| l.ends_with(",common")).count();
+    assert_eq!(kept.len() - common, 40);
+    assert!((40 - 24..=40 + 24).contains(&common), "{common}");
+    // Three pieces, each told the whole table's counts: the same rows, in the same order.
+    let mut joined = String::from(header);
+    for (k, piece) in [&rows[..100], &rows[100..333], &rows[333..]]
+        .iter()
+        .enumerate()
+    {
+        let input = d.join(format!("piece{k}.csv"));
+        std::fs::write(&input, format!("{header}{}\n", piece.join("\n"))).unwrap();
+        let out = run(
+            &input,
+            &d.join(format!("out{k}.csv")),
+            &["--class-counts", "common=400,rare=40"],
+        );
+        joined.push_str(out.strip_prefix(header).unwrap());
+    }
+    assert_eq!(joined, one);
+    // Errors: the key with another method, a missing column, a class without a count.
+    let bad = d.join("bad.csv");
+    let (w, b) = (whole.to_str().unwrap(), bad.to_str().unwrap());
+    let out = smrt(&[
+        "balance",
+        "--input",
+        w,
+        "--output",
+        b,
+        "--method",
+        "smote",
+        "--row-key",
+        "id",
+    ]);
+    assert_failed_cleanly(&out, &bad, "random-under");
+    let args = [
+        "balance",
+        "--input",
+        w,
+        "--output",
+        b,
+        "--method",
+        "random-under",
+    ];
+    let out = smrt(&[&args[..], &["--row-key", "nope"]].concat());
+    assert_failed_cleanly(&out, &bad, "no column \"nope\"");
+    let out = smrt(
+        &[
+            &args[..],
+            &["--row-key", "id", "--class-counts", "common=400"],
+        ]
+        .concat(),
+    );
+    assert_failed_cleanly(&out, &bad, "no count for class \"rare\"");
+}

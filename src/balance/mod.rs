@@ -1,6 +1,7 @@
 //! Balancers: take a labelled matrix, return it resampled. Every one implements [`Balancer`],
 //! so callers can swap them.
 
+pub mod keyed;
 mod random;
 mod smote;
 mod smoten;

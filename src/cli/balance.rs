@@ -53,6 +53,15 @@ pub struct BalanceArgs {
     /// and a picture per class, as `smrt report` makes them).
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
+    /// Random under-sampling decided row by row from this column's text (a unique, stable row
+    /// key): a row is kept when the seeded hash of its key falls below its class's keep rate,
+    /// so pieces of one table decide alone what the whole would (counts kept in expectation).
+    #[arg(long, value_name = "COLUMN")]
+    pub row_key: Option<String>,
+    /// With --row-key: the whole table's class counts (`CLASS=COUNT,...`) the keep rates are
+    /// computed from, for a file that is one piece of a larger table (default: this file's).
+    #[arg(long, value_name = "CLASS=COUNT,...", requires = "row_key")]
+    pub class_counts: Option<String>,
     /// Write only the synthetic rows (with the header), for a job that appends them to the
     /// input itself.
     #[arg(long)]
@@ -96,6 +105,12 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
         return Err(Error::config(
             "synthetic_only",
             "random under-sampling makes no synthetic rows",
+        ));
+    }
+    if args.row_key.is_some() && method != Method::RandomUnder {
+        return Err(Error::config(
+            "row_key",
+            "decides random under-sampling; use it with --method random-under",
         ));
     }
     if args.shard.is_some() && smrt::table::is_npy(&args.output) {
@@ -146,6 +161,7 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
     // From here on the labels are codes; the names are kept once.
     let y = super::labels::intern(&std::mem::take(&mut table.y));
     let strategy = super::labels::strategy(strategy)?;
+    let keyed_strategy = strategy.clone();
     let mut class_counts = std::collections::BTreeMap::new();
     for c in &y {
         *class_counts.entry(*c).or_insert(0usize) += 1;
@@ -200,9 +216,13 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
         levels: &levels,
     };
     let shard = args.shard.unwrap_or(Shard::ALL);
-    let out = match args.synthetic_only {
-        true => sampler.fit_synthetic(table.x.view(), categories, &y, shard),
-        false => sampler.fit_resample_mixed(table.x.view(), categories, &y),
+    let out = match (&args.row_key, args.synthetic_only) {
+        (Some(key), _) => {
+            let counts = args.class_counts.as_deref();
+            keyed_under_sample(&table, key, &y, &keyed_strategy, counts, s.seed())
+        }
+        (None, true) => sampler.fit_synthetic(table.x.view(), categories, &y, shard),
+        (None, false) => sampler.fit_resample_mixed(table.x.view(), categories, &y),
     };
     progress.finish();
     let out = out?;
@@ -310,4 +330,72 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
         );
     }
     Ok(())
+}
+
+/// Random under-sampling by row key (`--row-key`): the keep rates from the strategy on the
+/// whole table's class counts (`--class-counts`, else this file's), each row kept or not by
+/// [`smrt::balance::keyed::keeps`] on its key's text.
+fn keyed_under_sample(
+    table: &Table,
+    key: &str,
+    y: &[Class],
+    strategy: &smrt::Strategy<Class>,
+    class_counts: Option<&str>,
+    seed: u64,
+) -> Result<smrt::Resampled<Class>, Error> {
+    use smrt::balance::keyed;
+
+    let Some(column) = table.header.iter().position(|h| h == key) else {
+        return Err(Error::config(
+            "row_key",
+            format!("no column {key:?} (columns: {:?})", table.header),
+        ));
+    };
+    let mut counts = std::collections::BTreeMap::new();
+    match class_counts {
+        Some(list) => {
+            for item in list.split(',') {
+                let bad = || {
+                    Error::config(
+                        "class_counts",
+                        format!(
+                            "{item:?} is not CLASS=COUNT (a class of the file, a whole number)"
+                        ),
+                    )
+                };
+                let (name, n) = item.rsplit_once('=').ok_or_else(bad)?;
+                let class = Class::find(name.trim()).ok_or_else(bad)?;
+                counts.insert(class, n.trim().parse::<usize>().map_err(|_| bad())?);
+            }
+            for c in y {
+                if !counts.contains_key(c) {
+                    return Err(Error::config(
+                        "class_counts",
+                        format!("no count for class {:?}, which the file has", c.name()),
+                    ));
+                }
+            }
+        }
+        None => {
+            for c in y {
+                *counts.entry(*c).or_insert(0usize) += 1;
+            }
+        }
+    }
+    let rates = keyed::keep_rates(strategy, &counts)?;
+    let mut kept = Vec::new();
+    table.each_field(column, |row, field| {
+        let rate = rates.get(&y[row]).copied().unwrap_or(1.0);
+        if keyed::keeps(field.as_bytes(), seed, rate) {
+            kept.push(row);
+        }
+        Ok(())
+    })?;
+    Ok(smrt::Resampled {
+        x: table.x.select(ndarray::Axis(0), &kept),
+        codes: table.codes.select(ndarray::Axis(0), &kept),
+        y: kept.iter().map(|&i| y[i]).collect(),
+        origin: kept.iter().map(|&i| smrt::Origin::Real(i)).collect(),
+        models: Default::default(),
+    })
 }
