@@ -58,6 +58,9 @@ pub enum Purpose {
     RandomUnder = 11,
     /// The rows a report compares when a class has more than it needs (step = class).
     Report = 12,
+    /// A sample of a class's rows read for fitting (step = class, in order of first
+    /// appearance; element = the class's row number).
+    Sample = 13,
 }
 
 /// One random stream: `(seed, purpose, step)`; elements are addressed by index.

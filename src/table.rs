@@ -11,6 +11,7 @@ use ndarray::{Array2, ArrayView2};
 
 use crate::error::{Error, Result};
 use crate::origin::Origin;
+use crate::rng::{Purpose, Stream};
 
 /// Rows read or written between checks for a requested stop ([`crate::interrupt`]).
 const CHECK_ROWS: usize = 65_536;
@@ -38,6 +39,75 @@ pub struct TypeHints {
     pub numeric: Vec<String>,
 }
 
+/// A seeded uniform sample of at most `rows` rows of each class, drawn while the file is read
+/// (reservoir sampling, Vitter's Algorithm R): memory holds the sampled rows only, however many
+/// rows a class has. Row `i` (from 0) of a class, past the first `rows`, replaces slot
+/// `j = uniform(0..=i)` when `j < rows`, `j` drawn from element `i` of the stream
+/// `(seed, Purpose::Sample, class)`, classes numbered in order of first appearance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample {
+    /// Rows kept per class at most.
+    pub rows: usize,
+    /// Seed of the choice.
+    pub seed: u64,
+}
+
+/// Where a row read goes in a sample being drawn.
+enum Place {
+    /// At the end of the rows kept.
+    Append,
+    /// Over the row kept in this slot.
+    Replace(usize),
+    /// Nowhere.
+    Skip,
+}
+
+/// The state of a [`Sample`] being drawn: per class, its number, rows seen and slots held.
+struct Reservoir {
+    sample: Sample,
+    classes: std::collections::HashMap<String, (u32, u64, Vec<usize>)>,
+}
+
+impl Reservoir {
+    fn new(sample: Sample) -> Self {
+        Reservoir {
+            sample,
+            classes: Default::default(),
+        }
+    }
+
+    /// Rows read of each class.
+    fn seen(self) -> std::collections::BTreeMap<String, usize> {
+        (self.classes.into_iter())
+            .map(|(label, (_, seen, _))| (label, seen as usize))
+            .collect()
+    }
+
+    /// Where the next row of class `label` goes; `kept` rows are held so far.
+    fn place(&mut self, label: &str, kept: usize) -> Place {
+        let count = self.classes.len() as u32;
+        let (class, seen, slots) = self
+            .classes
+            .entry(label.to_string())
+            .or_insert_with(|| (count, 0, Vec::new()));
+        let i = *seen;
+        *seen += 1;
+        if (i as usize) < self.sample.rows {
+            slots.push(kept);
+            return Place::Append;
+        }
+        let stream = Stream::new(self.sample.seed, Purpose::Sample, *class);
+        let [a, b, _, _] = stream.block(i);
+        let word = (u64::from(a) << 32) | u64::from(b);
+        // uniform(0..=i): the high half of word * (i + 1).
+        let j = ((u128::from(word) * u128::from(i + 1)) >> 64) as usize;
+        match slots.get(j) {
+            Some(&slot) => Place::Replace(slot),
+            None => Place::Skip,
+        }
+    }
+}
+
 /// A CSV table split into numeric features, categorical features and a label column.
 #[derive(Debug, Clone)]
 pub struct Table {
@@ -59,6 +129,8 @@ pub struct Table {
     /// The byte position of each row's record in `text`.
     starts: Vec<u64>,
     delimiter: u8,
+    /// Rows of each class in the file where only a sample of them was kept.
+    seen: Option<std::collections::BTreeMap<String, usize>>,
 }
 
 impl Table {
@@ -70,7 +142,7 @@ impl Table {
     /// [`Table::read_csv`] with another field delimiter (written back the same way). A UTF-8
     /// byte-order mark and CRLF line ends are accepted.
     pub fn read_csv_with(path: &Path, label: Option<&str>, delimiter: u8) -> Result<Table> {
-        Table::read_csv_file(path, label, delimiter, &TypeHints::default())
+        Table::read_csv_file(path, label, delimiter, &TypeHints::default(), None)
     }
 
     /// Reads CSV from `reader`; `source` names it in error messages.
@@ -112,6 +184,7 @@ impl Table {
             delimiter,
             hints,
             size,
+            None,
         )?;
         Ok(parsed.into_table(Text::Memory(bytes), delimiter))
     }
@@ -123,6 +196,7 @@ impl Table {
         label: Option<&str>,
         delimiter: u8,
         hints: &TypeHints,
+        sample: Option<Sample>,
     ) -> Result<Table> {
         let io = |source: std::io::Error| Error::Io {
             path: path.to_path_buf(),
@@ -130,7 +204,7 @@ impl Table {
         };
         let file = std::fs::File::open(path).map_err(io)?;
         let meta = file.metadata().map_err(io)?;
-        let parsed = parse_csv(file, path, label, delimiter, hints, meta.len())?;
+        let parsed = parse_csv(file, path, label, delimiter, hints, meta.len(), sample)?;
         let text = Text::File {
             path: path.to_path_buf(),
             len: meta.len(),
@@ -222,6 +296,7 @@ impl Table {
             text: Text::Memory(text.into_bytes()),
             starts,
             delimiter: b',',
+            seen: None,
         })
     }
 
@@ -249,8 +324,39 @@ impl Table {
             }
             Table::read_npy(path, label)
         } else {
-            Table::read_csv_file(path, label, delimiter, hints)
+            Table::read_csv_file(path, label, delimiter, hints, None)
         }
+    }
+
+    /// [`Table::read_typed`] keeping only a [`Sample`] of each class's rows, chosen as the file
+    /// is read: memory for `sample.rows` rows per class, whatever the file holds. The rows kept
+    /// are in no particular order; writing them back writes those rows.
+    pub fn read_sample(
+        path: &Path,
+        label: Option<&str>,
+        delimiter: u8,
+        hints: &TypeHints,
+        sample: Sample,
+    ) -> Result<Table> {
+        if is_npy(path) {
+            let mut table = Table::read_typed(path, label, delimiter, hints)?;
+            let mut reservoir = Reservoir::new(sample);
+            let mut kept: Vec<usize> = Vec::new();
+            for (row, label) in table.y.iter().enumerate() {
+                match reservoir.place(label, kept.len()) {
+                    Place::Append => kept.push(row),
+                    Place::Replace(slot) => kept[slot] = row,
+                    Place::Skip => {}
+                }
+            }
+            table.x = table.x.select(ndarray::Axis(0), &kept);
+            table.codes = table.codes.select(ndarray::Axis(0), &kept);
+            table.y = kept.iter().map(|&i| table.y[i].clone()).collect();
+            table.starts = kept.iter().map(|&i| table.starts[i]).collect();
+            table.seen = Some(reservoir.seen());
+            return Ok(table);
+        }
+        Table::read_csv_file(path, label, delimiter, hints, Some(sample))
     }
 
     /// The feature columns' names, in file order.
@@ -357,6 +463,21 @@ impl Table {
             f(row, &records.get(row)?[column])?;
         }
         Ok(())
+    }
+
+    /// Rows of each class in the file, counted as it was read: also those a sample left out
+    /// ([`Table::read_sample`]).
+    pub fn rows_read(&self) -> std::collections::BTreeMap<String, usize> {
+        match &self.seen {
+            Some(seen) => seen.clone(),
+            None => {
+                let mut counts = std::collections::BTreeMap::new();
+                for label in &self.y {
+                    *counts.entry(label.clone()).or_insert(0) += 1;
+                }
+                counts
+            }
+        }
     }
 
     /// The label column's name.
@@ -591,7 +712,8 @@ impl Table {
 impl Records<'_> {
     /// The record of row `i`.
     fn get(&mut self, i: usize) -> Result<&csv::StringRecord> {
-        if i != self.next {
+        // Rows in file order are read one after another; a sample's rows are not in file order.
+        if i != self.next || self.reader.position().byte() != self.starts[i] {
             let mut at = csv::Position::new();
             at.set_byte(self.starts[i]);
             self.reader
@@ -626,6 +748,7 @@ struct Parsed {
     features: Vec<Feature>,
     y: Vec<String>,
     starts: Vec<u64>,
+    seen: Option<std::collections::BTreeMap<String, usize>>,
 }
 
 impl Parsed {
@@ -640,6 +763,7 @@ impl Parsed {
             text,
             starts: self.starts,
             delimiter,
+            seen: self.seen,
         }
     }
 }
@@ -669,6 +793,7 @@ fn parse_csv<R: Read + std::io::Seek>(
     delimiter: u8,
     hints: &TypeHints,
     size: u64,
+    sample: Option<Sample>,
 ) -> Result<Parsed> {
     let parse = |line: u64, reason: String| Error::Parse {
         path: source.to_path_buf(),
@@ -755,6 +880,10 @@ fn parse_csv<R: Read + std::io::Seek>(
             (Vec::<f32>::new(), Vec::<u32>::new(), Vec::new(), Vec::new());
         let mut record = csv::StringRecord::new();
         let mut retype = None;
+        let mut reservoir = sample.map(Reservoir::new);
+        // The row being read, placed once every field is parsed.
+        let (mut row_x, mut row_codes) = (Vec::<f32>::new(), Vec::<u32>::new());
+        let mut read = 0usize;
         'rows: loop {
             let more = rdr
                 .read_record(&mut record)
@@ -762,12 +891,13 @@ fn parse_csv<R: Read + std::io::Seek>(
             if !more {
                 break;
             }
-            let rows = starts.len();
+            let rows = read;
+            read += 1;
             if rows % CHECK_ROWS == 0 {
                 crate::interrupt::check()?;
             }
             let position = record.position().expect("a record read has a position");
-            if rows == 1024 {
+            if rows == 1024 && reservoir.is_none() {
                 // Room for every row, estimated from the first ones, so that growing the
                 // buffers does not double their memory.
                 let per_row = (position.byte() / 1024).max(1);
@@ -777,8 +907,8 @@ fn parse_csv<R: Read + std::io::Seek>(
                 y.reserve(expected);
                 starts.reserve(expected);
             }
-            starts.push(position.byte());
-            y.push(record[label_col].to_string());
+            row_x.clear();
+            row_codes.clear();
             let line = position.line();
             for (column, &c) in columns.iter_mut().zip(&feature_cols) {
                 let field = &record[c];
@@ -795,7 +925,7 @@ fn parse_csv<R: Read + std::io::Seek>(
                                 code
                             }
                         };
-                        codes.push(code);
+                        row_codes.push(code);
                     }
                     Column::Numeric {
                         problem,
@@ -836,9 +966,27 @@ fn parse_csv<R: Read + std::io::Seek>(
                                 break 'rows;
                             }
                         };
-                        x.push(value);
+                        row_x.push(value);
                     }
                 }
+            }
+            let place = match &mut reservoir {
+                None => Place::Append,
+                Some(r) => r.place(&record[label_col], starts.len()),
+            };
+            match place {
+                Place::Append => {
+                    x.extend_from_slice(&row_x);
+                    codes.extend_from_slice(&row_codes);
+                    starts.push(position.byte());
+                    y.push(record[label_col].to_string());
+                }
+                Place::Replace(slot) => {
+                    x[slot * n_num..(slot + 1) * n_num].copy_from_slice(&row_x);
+                    codes[slot * n_cat..(slot + 1) * n_cat].copy_from_slice(&row_codes);
+                    starts[slot] = position.byte();
+                }
+                Place::Skip => {}
             }
         }
         if retype.is_none() {
@@ -887,6 +1035,7 @@ fn parse_csv<R: Read + std::io::Seek>(
             features,
             y,
             starts,
+            seen: reservoir.map(Reservoir::seen),
         });
     }
 }
@@ -1076,6 +1225,92 @@ mod tests {
 #[cfg(test)]
 mod streaming_tests {
     use super::*;
+
+    #[test]
+    fn a_sample_keeps_a_uniform_seeded_subset_of_each_large_class() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.csv");
+        // 2,000 rows of "big" (v = row number), 30 of "small"; a text column turns
+        // categorical only at the end, so the file is read twice.
+        let mut text = String::from("v,c,label\n");
+        for i in 0..2_030 {
+            let label = if i % 68 == 67 && i < 2_040 {
+                "small"
+            } else {
+                "big"
+            };
+            let c = if i == 2_029 { "late" } else { "1" };
+            text.push_str(&format!("{i},{c},{label}\n"));
+        }
+        std::fs::write(&input, &text).unwrap();
+        let hints = TypeHints::default();
+        let read = |rows, seed| {
+            Table::read_sample(&input, None, b',', &hints, Sample { rows, seed }).unwrap()
+        };
+        let full = Table::read_csv(&input, None).unwrap();
+        let counts = full.rows_read();
+        let (big, small) = (counts["big"], counts["small"]);
+        assert_eq!(big + small, 2_030);
+        // A sample as large as every class is the whole table, rows in order.
+        let all = read(big, 1);
+        assert_eq!(
+            (all.x.clone(), all.y.clone()),
+            (full.x.clone(), full.y.clone())
+        );
+        // 100 rows of the big class: distinct real rows; the small class whole; true counts.
+        let t = read(100, 1);
+        assert_eq!(t.rows_read(), counts);
+        let rows_of = |t: &Table, class: &str| -> Vec<u32> {
+            let mut v: Vec<u32> = (t.y.iter().zip(t.x.column(0)))
+                .filter(|(l, _)| *l == class)
+                .map(|(_, &v)| v as u32)
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        let picked = rows_of(&t, "big");
+        assert_eq!(picked.len(), 100);
+        assert!(picked.windows(2).all(|w| w[0] < w[1]), "distinct rows");
+        assert_eq!(rows_of(&t, "small").len(), small);
+        assert_eq!(t.feature_names(), full.feature_names());
+        // Written back, the kept rows are the file's own lines.
+        let out = dir.path().join("out.csv");
+        let origin: Vec<Origin> = (0..t.y.len()).map(Origin::Real).collect();
+        t.write_resampled(&out, t.x.view(), t.codes.view(), &t.y, &origin, None)
+            .unwrap();
+        let lines: std::collections::HashSet<&str> = text.lines().collect();
+        let written = std::fs::read_to_string(&out).unwrap();
+        assert!(written.lines().all(|l| lines.contains(l)));
+        // Same seed, same sample; every row about equally likely over seeds (each big row is
+        // kept with probability 100 / big: over 200 seeds about 10 times, never 40).
+        assert_eq!(rows_of(&read(100, 1), "big"), picked);
+        let mut hits = vec![0u32; 2_030];
+        for seed in 0..200 {
+            for v in rows_of(&read(100, seed), "big") {
+                hits[v as usize] += 1;
+            }
+        }
+        let big_rows: Vec<u32> = (0..2_030)
+            .filter(|&i| full.y[i] == "big")
+            .map(|i| hits[i])
+            .collect();
+        let mean = f64::from(big_rows.iter().sum::<u32>()) / big_rows.len() as f64;
+        assert!((mean - 200.0 * 100.0 / big as f64).abs() < 1e-9);
+        assert!(
+            big_rows.iter().all(|&h| h < 40),
+            "{:?}",
+            big_rows.iter().max()
+        );
+        // The late rows are as likely as the early ones.
+        let (early, late) = big_rows.split_at(big_rows.len() / 2);
+        let avg = |v: &[u32]| f64::from(v.iter().sum::<u32>()) / v.len() as f64;
+        assert!(
+            (avg(early) - avg(late)).abs() < 1.5,
+            "{} vs {}",
+            avg(early),
+            avg(late)
+        );
+    }
 
     #[test]
     fn a_file_changed_between_reading_and_writing_is_an_error_not_wrong_rows() {

@@ -1987,3 +1987,87 @@ fn under_sampling_by_row_key_decides_the_same_in_pieces() {
     );
     assert_failed_cleanly(&out, &bad, "no count for class \"rare\"");
 }
+
+#[test]
+fn fit_from_a_sample_of_each_class() {
+    let d = dir("fit-sample");
+    let input = d.join("in.csv");
+    write_input(&input); // 40 common, 8 rare
+    let i = input.to_str().unwrap();
+    let fit = |out: &str, extra: &[&str]| {
+        let dir = d.join(out);
+        let mut args = vec![
+            "fit",
+            "--input",
+            i,
+            "--label",
+            "kind",
+            "--out",
+            dir.to_str().unwrap(),
+            "--epochs",
+            "5",
+            "--class",
+            "common",
+            "--class",
+            "rare",
+            "--quiet",
+        ];
+        args.extend(extra);
+        let o = smrt(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let index = std::fs::read_to_string(dir.join("smrt-models.json")).unwrap();
+        let file = |class: &str| {
+            // The index names each class's files; read the weights of `class`.
+            let at = index.find(&format!("\"{class}\"")).unwrap();
+            let name = index[at..].split("class-").nth(1).unwrap();
+            let n: String = name.chars().take_while(char::is_ascii_digit).collect();
+            std::fs::read(dir.join(format!("class-{n}.safetensors"))).unwrap()
+        };
+        (file("common"), file("rare"))
+    };
+    let (common, rare) = fit("all", &[]);
+    // A sample no smaller than a class is all of its rows: the same model.
+    let (common_40, rare_40) = fit("forty", &["--sample", "40"]);
+    assert!(common_40 == common && rare_40 == rare);
+    // Ten rows of the 40 common ones: another model; the 8 rare rows are all used still.
+    let (common_10, rare_10) = fit("ten", &["--sample", "10"]);
+    assert!(
+        common_10 != common,
+        "a sample of 10 rows fitted the same model as 40"
+    );
+    assert!(rare_10 == rare);
+    // The default strategy grows the rare class by the file's counts, not the sample's.
+    let out = d.join("grown");
+    let o = smrt(&[
+        "fit",
+        "--input",
+        i,
+        "--label",
+        "kind",
+        "--out",
+        out.to_str().unwrap(),
+        "--epochs",
+        "5",
+        "--sample",
+        "5",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let index = std::fs::read_to_string(out.join("smrt-models.json")).unwrap();
+    assert!(
+        index.contains("\"rare\"") && !index.contains("\"common\""),
+        "{index}"
+    );
+    let bad = d.join("bad");
+    let o = smrt(&[
+        "fit",
+        "--input",
+        i,
+        "--out",
+        bad.to_str().unwrap(),
+        "--sample",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("at least 2 rows"));
+}
