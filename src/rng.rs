@@ -167,6 +167,27 @@ fn box_muller(w: [u32; 4]) -> [f32; 4] {
     [n0, n1, n2, n3]
 }
 
+/// A uniform sample of `keep` of the rows `0..n` (all of them, in order, when `n <= keep`) by
+/// reservoir sampling (Vitter's Algorithm R), the rows in slot order: row `i >= keep` replaces
+/// slot [`reservoir_slot`]`(stream, i)` when that is below `keep`. One pass, `keep` slots of
+/// memory; the same decisions as a reader that samples rows as it reads them.
+pub fn reservoir_sample(stream: &Stream, n: usize, keep: usize) -> Vec<usize> {
+    let mut slots: Vec<usize> = (0..n.min(keep)).collect();
+    for i in keep..n {
+        let j = reservoir_slot(stream, i as u64) as usize;
+        if j < keep {
+            slots[j] = i;
+        }
+    }
+    slots
+}
+
+/// Algorithm R's draw for row `i`: uniform in `0..=i`, from the 64-bit word at element `i` of
+/// `stream` (the high half of `word * (i + 1)`).
+pub fn reservoir_slot(stream: &Stream, i: u64) -> u64 {
+    ((u128::from(stream.derive_seed(i)) * u128::from(i + 1)) >> 64) as u64
+}
+
 /// A permutation of `0..n` drawn from `stream` (Fisher–Yates, one word per position).
 pub fn permutation(stream: &Stream, n: usize) -> Vec<u32> {
     let mut p: Vec<u32> = (0..n as u32).collect();

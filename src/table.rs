@@ -97,10 +97,7 @@ impl Reservoir {
             return Place::Append;
         }
         let stream = Stream::new(self.sample.seed, Purpose::Sample, *class);
-        let [a, b, _, _] = stream.block(i);
-        let word = (u64::from(a) << 32) | u64::from(b);
-        // uniform(0..=i): the high half of word * (i + 1).
-        let j = ((u128::from(word) * u128::from(i + 1)) >> 64) as usize;
+        let j = crate::rng::reservoir_slot(&stream, i) as usize;
         match slots.get(j) {
             Some(&slot) => Place::Replace(slot),
             None => Place::Skip,

@@ -813,3 +813,28 @@ fn a_shard_of_smrt_rows_fits_only_the_classes_it_draws() {
     assert_eq!(third.models.keys().collect::<Vec<_>>(), vec!["small"]);
     assert_eq!(shard(2).models.len(), 2);
 }
+
+#[test]
+fn smrt_fits_a_class_larger_than_fit_rows_from_a_sample() {
+    let (x, y) = blobs(); // 120 big, 30 mid, 12 small
+    let run = |b: smrt::SmrtBuilder<String>| b.build().unwrap().fit_resample(x.view(), &y).unwrap();
+    let all = run(quick());
+    // No class that grows has more than 30 rows: the same result.
+    assert_eq!(run(quick().fit_rows(30)).x, all.x);
+    // Ten rows: both classes fitted from samples; the same counts, other rows, reproducibly.
+    let ten = run(quick().fit_rows(10));
+    assert_eq!(ten.class_counts(), all.class_counts());
+    assert_ne!(ten.x, all.x);
+    assert_eq!(run(quick().fit_rows(10)).x, ten.x);
+    // The mid model saw ten of its rows: its scaler's mean is theirs, not the class's.
+    let mid: Vec<usize> = (0..y.len()).filter(|&i| y[i] == "mid").collect();
+    let class_mean = x.select(Axis(0), &mid).mean_axis(Axis(0)).unwrap();
+    let probe = ndarray::Array2::from_shape_vec((1, 2), class_mean.to_vec()).unwrap();
+    let scaled = |m: &Vae| m.scaler().transform(probe.view());
+    let full_model = &all.models["mid"];
+    let sampled_model = &ten.models["mid"];
+    assert!(scaled(full_model).iter().all(|v| v.abs() < 1e-4));
+    assert!(scaled(sampled_model).iter().any(|v| v.abs() > 1e-3));
+    let err = quick().fit_rows(1).build().unwrap_err().to_string();
+    assert!(err.contains("at least 2 rows"), "{err}");
+}

@@ -140,6 +140,7 @@ fn smrt_balancer(
             "temperature" => b.temperature(v.extract()?),
             "clip" => b.clip(v.extract()?),
             "category" => b.category(named::<CategoryDraw>(&key, &v)?),
+            "fit_rows" => b.fit_rows(v.extract()?),
             other => {
                 return Err(PyTypeError::new_err(format!(
                     "unknown SMRT setting {other:?}"

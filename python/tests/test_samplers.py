@@ -162,6 +162,17 @@ def test_same_random_state_same_rows(sampler):
     assert not np.array_equal(a[72:], other[72:])
 
 
+def test_fit_rows_fits_large_classes_from_a_sample():
+    X, y = data()  # 60 common, 12 rare
+    full, _ = smrt.SMRT(epochs=5, random_state=1).fit_resample(X, y)
+    same, _ = smrt.SMRT(epochs=5, random_state=1, fit_rows=12).fit_resample(X, y)
+    np.testing.assert_array_equal(same, full)  # the rare class has 12 rows: all of them
+    fewer, _ = smrt.SMRT(epochs=5, random_state=1, fit_rows=6).fit_resample(X, y)
+    assert fewer.shape == full.shape and not np.array_equal(fewer[72:], full[72:])
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        smrt.SMRT(fit_rows=1).fit_resample(X, y)
+
+
 def test_bad_input_is_a_value_error_with_smrts_message():
     X, y = data()
     bad = X.copy()

@@ -55,6 +55,8 @@ pub struct Smrt<L> {
     /// Set by the caller to stop every fit between epochs.
     stop: Option<Arc<AtomicBool>>,
     models: BTreeMap<L, Vae>,
+    /// Fit each class from at most this many of its rows.
+    fit_rows: Option<usize>,
 }
 
 impl<L: Label> Smrt<L> {
@@ -73,6 +75,7 @@ impl<L: Label> Smrt<L> {
                 observer: None,
                 stop: None,
                 models: BTreeMap::new(),
+                fit_rows: None,
             },
         }
     }
@@ -246,6 +249,22 @@ impl<L: Label> Smrt<L> {
         let config = VaeConfig {
             seed: seeds.derive_seed(2 * class_no as u64),
             ..self.vae.clone()
+        };
+        // A class larger than the fit's budget of rows is fitted from a uniform sample of them.
+        let sampled = match self.fit_rows {
+            Some(keep) if class_x.nrows() > keep => {
+                let stream = Stream::new(self.seed, Purpose::Sample, class_no as u32);
+                let rows = crate::rng::reservoir_sample(&stream, class_x.nrows(), keep);
+                Some((
+                    class_x.select(Axis(0), &rows),
+                    class_codes.select(Axis(0), &rows),
+                ))
+            }
+            _ => None,
+        };
+        let (class_x, class_codes) = match &sampled {
+            Some((x, c)) => (x.view(), c.view()),
+            None => (class_x.view(), class_codes.view()),
         };
         let observe = |epoch: usize, stats: &EpochStats| {
             if let Some(EpochHook(f)) = &self.observer {
@@ -466,6 +485,15 @@ impl<L: Label> SmrtBuilder<L> {
         self
     }
 
+    /// Fit each class's model from at most `rows` of its rows, a seeded uniform sample
+    /// ([`crate::rng::reservoir_sample`], stream `(seed, Purpose::Sample, class number)`),
+    /// where a class has more: training then costs what `rows` rows cost. Generation still
+    /// starts from any of the class's rows. Default: every row.
+    pub fn fit_rows(mut self, rows: usize) -> Self {
+        self.inner.fit_rows = Some(rows);
+        self
+    }
+
     /// All sampling settings at once.
     pub fn sampling(mut self, sampling: Sampling) -> Self {
         self.inner.sampling = sampling;
@@ -570,6 +598,9 @@ impl<L: Label> SmrtBuilder<L> {
 
     /// Validates every setting and returns the balancer.
     pub fn build(self) -> Result<Smrt<L>> {
+        if self.inner.fit_rows.is_some_and(|r| r < 2) {
+            return Err(Error::config("fit_rows", "a model needs at least 2 rows"));
+        }
         self.inner.strategy.validate()?;
         self.inner.vae.validate()?;
         self.inner.sampling.validate()?;

@@ -33,11 +33,6 @@ pub struct FitArgs {
     /// A class to model (repeatable; default: the classes the strategy grows).
     #[arg(long = "class")]
     pub classes: Vec<String>,
-    /// Fit each class's model from at most N of its rows: a seeded uniform sample, chosen in
-    /// the one pass that reads the file (memory for N rows per class, however many it has). A
-    /// class of N rows or fewer is fitted from all of them, as without sampling.
-    #[arg(long, value_name = "N", default_value_t = FIT_SAMPLE)]
-    pub sample: usize,
     /// A TOML file with settings named as the flags (`epochs = 200`, `hidden = [64, 32]`);
     /// flags given on the command line win.
     #[arg(long)]
@@ -113,11 +108,9 @@ pub fn fit(args: FitArgs) -> Result<(), Error> {
     }
     settings.check_method()?;
     let strategy = settings.strategy()?;
-    if args.sample < 2 {
-        return Err(Error::config("sample", "a model needs at least 2 rows"));
-    }
+    // The sample is chosen as the file is read: memory for `--sample` rows per class.
     let sample = smrt::table::Sample {
-        rows: args.sample,
+        rows: settings.sample(),
         seed: settings.seed(),
     };
     let table = Table::read_sample(
@@ -179,10 +172,6 @@ pub fn fit(args: FitArgs) -> Result<(), Error> {
 
 /// Rows per piece of `generate`: the memory it holds whatever N is.
 const GENERATE_PIECE: usize = 65_536;
-
-/// Rows per class `fit` models at most by default (`--sample`): a million rows of 20 features
-/// hold 80 MB; a class that size trains in minutes on two cores.
-const FIT_SAMPLE: usize = 1_000_000;
 
 pub fn generate(args: GenerateArgs) -> Result<(), Error> {
     let saved = SavedModels::load(&args.models)?;

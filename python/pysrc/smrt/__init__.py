@@ -387,7 +387,9 @@ class SMRT(_Sampler):
     (``'gaussian'``, ``'gaussian-learned'``, ``'bernoulli'``), ``generation`` (``'auto'``, the
     default: prior or prior-residual chosen per class; ``'prior'``, ``'posterior'``,
     ``'residual'``, ``'prior-residual'``, ``'interpolate'``), ``temperature``,
-    ``clip``, ``category`` (``'argmax'`` or ``'sample'``), ``backend`` (``'auto'``, ``'gpu'``,
+    ``clip``, ``category`` (``'argmax'`` or ``'sample'``), ``fit_rows`` (fit each class from at
+    most this many of its rows, a seeded uniform sample; the CLI's ``--sample``; default: every
+    row), ``backend`` (``'auto'``, ``'gpu'``,
     ``'cpu'``), ``models`` (a directory of saved models to reuse: written by :meth:`save_models`,
     ``smrt fit`` or ``smrt balance --save-models``; classes without a model are trained, and the
     models draw with their saved settings unless keywords say otherwise), ``verbose`` (a progress
@@ -416,6 +418,7 @@ class SMRT(_Sampler):
         temperature=None,
         clip=None,
         category=None,
+        fit_rows=None,
         backend="auto",
         models=None,
         verbose=False,
@@ -435,6 +438,7 @@ class SMRT(_Sampler):
         self.temperature = temperature
         self.clip = clip
         self.category = category
+        self.fit_rows = fit_rows
         self.backend = backend
         self.models = models
         self.verbose = verbose
