@@ -362,6 +362,59 @@ fn fit_resample<'py>(
     ))
 }
 
+/// Rows `shard` of the `n` rows `smrt generate` draws for class `class` from the models saved in
+/// `dir` with `seed`: numeric values, category codes (in the models' dictionaries) and each
+/// row's source row in `x` (-1 for none). `x`, `codes`: the class's real rows, for the modes
+/// that start from them (else empty). `options`: `generation`, `temperature`, `backend`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn generate<'py>(
+    py: Python<'py>,
+    dir: std::path::PathBuf,
+    class: String,
+    n: usize,
+    seed: u64,
+    shard: (usize, usize),
+    x: PyReadonlyArray2<'py, f32>,
+    codes: PyReadonlyArray2<'py, u32>,
+    options: &Bound<'py, PyDict>,
+) -> PyResult<(
+    Bound<'py, PyArray2<f32>>,
+    Bound<'py, PyArray2<u32>>,
+    Bound<'py, PyArray1<i64>>,
+)> {
+    let saved = smrt::models::SavedModels::load(&dir).map_err(value_error)?;
+    let Some(vae) = saved.models.get(&class) else {
+        return Err(PyValueError::new_err(format!(
+            "no model for class {class:?} in {} (there are models for {:?})",
+            dir.display(),
+            saved.models.keys().collect::<Vec<_>>()
+        )));
+    };
+    let shard = smrt::shard::Shard::new(shard.0, shard.1).map_err(value_error)?;
+    let mut sampling = saved.sampling;
+    if let Some(g) = options.get_item("generation")?.filter(|v| !v.is_none()) {
+        sampling.generation = named::<Generation>("generation", &g)?;
+    }
+    if let Some(t) = options.get_item("temperature")?.filter(|v| !v.is_none()) {
+        sampling.temperature = t.extract()?;
+    }
+    let device = device(options)?;
+    let (x, codes) = (x.as_array(), codes.as_array());
+    let rows = shard.range(n);
+    let drawn = py.detach(|| -> smrt::Result<_> {
+        let drawer = vae.drawer(&device, x, codes, seed, &sampling)?;
+        drawer.rows(rows)
+    });
+    let (values, codes, sources) = drawn.map_err(value_error)?;
+    let sources: Vec<i64> = sources.iter().map(|s| s.map_or(-1, |i| i as i64)).collect();
+    Ok((
+        values.into_pyarray(py),
+        codes.into_pyarray(py),
+        sources.into_pyarray(py),
+    ))
+}
+
 /// `out` split into pieces of whole rows (`width` values each), `fill(first row, piece)` on one
 /// thread per core: new memory is touched (and zeroed by the system) on every core at once.
 fn fill_on_every_core<T: Send>(out: &mut [T], width: usize, fill: impl Fn(usize, &mut [T]) + Sync) {
@@ -482,6 +535,7 @@ fn _smrt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Models>()?;
     m.add_function(wrap_pyfunction!(info, m)?)?;
     m.add_function(wrap_pyfunction!(as_f32, m)?)?;
+    m.add_function(wrap_pyfunction!(generate, m)?)?;
     m.add_function(wrap_pyfunction!(stack, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     Ok(())

@@ -242,6 +242,34 @@ def test_models_saved_in_python_serve_smrt_and_the_cli(tmp_path):
     assert list(drawn.columns) == ["a", "b", "c", "tier", "kind"]
     assert len(drawn) == 30 and (drawn["kind"] == "rare").all()
     assert set(drawn["tier"]) <= set(df["tier"][60:])
+    # smrt.generate draws the rows the command line writes.
+    made = smrt.generate(models, "rare", 30, X=df, y=ys)
+    assert list(made.columns) == ["a", "b", "c", "tier"]
+    assert (made["tier"] == drawn["tier"]).all()
+    np.testing.assert_allclose(made[["a", "b", "c"]], drawn[["a", "b", "c"]], rtol=1e-6)
+
+
+def test_generate_in_shards_and_its_errors(tmp_path):
+    X, y = data()
+    sampler = smrt.SMRT(random_state=2, generation="residual", **FAST)
+    sampler.fit_resample(X, y)
+    models = tmp_path / "models"
+    sampler.save_models(models)
+    whole = smrt.generate(models, "rare", 50, random_state=5, X=X, y=y)
+    assert whole.shape == (50, 3) and whole.dtype == np.float64
+    for count in (1, 3, 7):
+        parts = [smrt.generate(models, "rare", 50, random_state=5, shard=(k, count), X=X, y=y)
+                 for k in range(1, count + 1)]
+        np.testing.assert_array_equal(np.concatenate(parts), whole)
+    # Residual rows start from the class's rows: without them, smrt's error.
+    with pytest.raises(ValueError, match="rows"):
+        smrt.generate(models, "rare", 5)
+    prior = smrt.generate(models, "rare", 5, generation="prior")
+    assert prior.shape == (5, 3)
+    with pytest.raises(ValueError, match="no model for class 'common'"):
+        smrt.generate(models, "common", 5)
+    with pytest.raises(ValueError, match="4/3"):
+        smrt.generate(models, "rare", 5, generation="prior", shard=(4, 3))
 
 
 def test_ctrl_c_stops_a_long_fit_with_keyboard_interrupt():

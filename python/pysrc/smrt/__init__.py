@@ -29,6 +29,7 @@ __all__ = [
     "SMOTEN",
     "RandomOverSampler",
     "RandomUnderSampler",
+    "generate",
     "info",
     "__version__",
 ]
@@ -44,6 +45,71 @@ except ImportError:  # pragma: no cover
 def info():
     """The GPU adapters found (one line each) and the engine ``backend='auto'`` picks."""
     return _smrt.info()
+
+
+def generate(models, label, n, random_state=0, shard=None, X=None, y=None, generation=None,
+             temperature=None, backend="auto"):
+    """Draws ``n`` synthetic rows of class ``label`` from the models saved in directory
+    ``models`` (by ``SMRT.save_models``, ``smrt fit`` or ``smrt balance --save-models``): the
+    rows ``smrt generate`` writes for the same seed.
+
+    ``shard=(k, s)`` returns only the k-th (from 1) of s contiguous slices of the ``n`` rows;
+    the s slices concatenated in order are the ``n`` rows, so separate jobs (Spark tasks, say)
+    can each make one. Every mode but ``'prior'`` starts from real rows of the class: pass the
+    data the models were fitted on as ``X`` and ``y``. ``generation`` and ``temperature``
+    override the saved settings. Returns a float64 array of the features, or a pandas DataFrame
+    (categorical columns as their text) where the models have categorical columns or ``X`` is
+    a DataFrame."""
+    label_name, features, categories, classes = _smrt.read_model_index(str(models))
+    key = str(label)
+    if key not in classes:
+        raise ValueError(f"no model for class {key!r} in {models} (there are models for {classes})")
+    k, s = (1, 1) if shard is None else shard
+    numeric = [f for f in features if f not in categories]
+    categorical = [f for f in features if f in categories]
+    x = np.zeros((0, len(numeric)), np.float32)
+    codes = np.zeros((0, len(categorical)), np.uint32)
+    frame = hasattr(X, "columns") and hasattr(X, "iloc")
+    if X is not None:
+        if y is None:
+            raise ValueError("X needs its labels y")
+        mine = np.asarray([str(v) for v in np.asarray(y)]) == key
+        if frame:
+            missing = [f for f in features if f not in [str(c) for c in X.columns]]
+            if missing:
+                raise ValueError(f"X lacks the models' columns {missing}")
+            X_class = X.loc[mine, [c for c in X.columns if str(c) in features]]
+            x = X_class[[c for c in X_class.columns if str(c) in numeric]].to_numpy(np.float32)
+            codes = np.zeros((len(X_class), len(categorical)), np.uint32)
+            for j, name in enumerate(categorical):
+                index = {t: i for i, t in enumerate(categories[name])}
+                column = [c for c in X_class.columns if str(c) == name][0]
+                try:
+                    codes[:, j] = [index[str(v)] for v in X_class[column]]
+                except KeyError as e:
+                    raise ValueError(f"category {e.args[0]!r} of column {name!r} was not in the data the models were fitted on") from None
+        else:
+            x = np.asarray(X, dtype=np.float32)[mine]
+            if categorical:
+                raise ValueError("the models have categorical columns: pass X as a DataFrame")
+            codes = np.zeros((len(x), 0), np.uint32)
+    options = {"generation": generation, "temperature": temperature, "backend": backend}
+    values, made_codes, _ = _smrt.generate(
+        str(models), key, int(n), int(random_state), (int(k), int(s)),
+        np.ascontiguousarray(x, dtype=np.float32), np.ascontiguousarray(codes, dtype=np.uint32), options,
+    )
+    if not categorical and not frame:
+        return values.astype(np.float64)
+    import pandas as pd
+
+    out = {}
+    num, cat = iter(values.T), iter(made_codes.T)
+    for name in features:
+        if name in categories:
+            out[name] = np.asarray(categories[name], dtype=object)[next(cat)]
+        else:
+            out[name] = next(num).astype(np.float64)
+    return pd.DataFrame(out, columns=features)
 
 
 def _frame_parts(X):
