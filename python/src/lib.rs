@@ -362,6 +362,13 @@ fn fit_resample<'py>(
     ))
 }
 
+/// Drawn rows: numeric values, category codes, source rows.
+type Drawn<'py> = (
+    Bound<'py, PyArray2<f32>>,
+    Bound<'py, PyArray2<u32>>,
+    Bound<'py, PyArray1<i64>>,
+);
+
 /// Rows `shard` of the `n` rows `smrt generate` draws for class `class` from the models saved in
 /// `dir` with `seed`: numeric values, category codes (in the models' dictionaries) and each
 /// row's source row in `x` (-1 for none). `x`, `codes`: the class's real rows, for the modes
@@ -378,11 +385,7 @@ fn generate<'py>(
     x: PyReadonlyArray2<'py, f32>,
     codes: PyReadonlyArray2<'py, u32>,
     options: &Bound<'py, PyDict>,
-) -> PyResult<(
-    Bound<'py, PyArray2<f32>>,
-    Bound<'py, PyArray2<u32>>,
-    Bound<'py, PyArray1<i64>>,
-)> {
+) -> PyResult<Drawn<'py>> {
     let saved = smrt::models::SavedModels::load(&dir).map_err(value_error)?;
     let Some(vae) = saved.models.get(&class) else {
         return Err(PyValueError::new_err(format!(
