@@ -362,6 +362,77 @@ fn fit_resample<'py>(
     ))
 }
 
+/// SMRT's models of the classes `classes` (label codes of `y`), each fitted from its rows of
+/// `x` and `codes` as `fit_resample` would, whatever the other classes' sizes.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn fit_models<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f32>,
+    codes: PyReadonlyArray2<'py, u32>,
+    levels: Vec<u32>,
+    y: PyReadonlyArray1<'py, i64>,
+    classes: Vec<i64>,
+    seed: u64,
+    options: &Bound<'py, PyDict>,
+) -> PyResult<Models> {
+    let watch = Watch::default();
+    let smrt = smrt_balancer(Strategy::NotMajority, seed, options, &watch)?;
+    let (x, codes, y) = (x.as_array(), codes.as_array(), y.as_slice()?);
+    let categories = Categories {
+        codes,
+        levels: &levels,
+    };
+    let models = py
+        .detach(|| smrt.fit_models_mixed(x, Some(categories), y, Some(&classes)))
+        .map_err(value_error)?;
+    Ok(Models {
+        models,
+        sampling: *smrt.sampling(),
+    })
+}
+
+/// For classes `0..counts.len()` with these row counts, what `sampling_strategy` asks: rows to
+/// add to each class (over-sampling), or with `under`, rows to keep of each (classes left alone
+/// absent).
+#[pyfunction]
+fn plan(
+    counts: Vec<usize>,
+    sampling_strategy: &Bound<'_, PyAny>,
+    under: bool,
+) -> PyResult<BTreeMap<i64, usize>> {
+    let strategy = strategy(sampling_strategy)?;
+    let counts: BTreeMap<i64, usize> = (0..).zip(counts).collect();
+    match under {
+        false => strategy.samples_to_add(&counts),
+        true => strategy.rows_to_keep(&counts),
+    }
+    .map_err(value_error)
+}
+
+/// Whether each row with key `keys[i]` is kept at its class's keep rate `rates[i]`
+/// (`smrt::balance::keyed::keeps`, the rule of `balance --row-key`).
+#[pyfunction]
+fn keeps<'py>(
+    py: Python<'py>,
+    keys: Vec<String>,
+    rates: PyReadonlyArray1<'py, f64>,
+    seed: u64,
+) -> PyResult<Bound<'py, PyArray1<bool>>> {
+    let rates = rates.as_slice()?;
+    if rates.len() != keys.len() {
+        return Err(PyValueError::new_err(format!(
+            "{} keys and {} rates",
+            keys.len(),
+            rates.len()
+        )));
+    }
+    let kept: Vec<bool> = (keys.iter().zip(rates))
+        .map(|(k, &r)| smrt::balance::keyed::keeps(k.as_bytes(), seed, r))
+        .collect();
+    Ok(kept.into_pyarray(py))
+}
+
 /// Drawn rows: numeric values, category codes, source rows.
 type Drawn<'py> = (
     Bound<'py, PyArray2<f32>>,
@@ -539,6 +610,9 @@ fn _smrt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(info, m)?)?;
     m.add_function(wrap_pyfunction!(as_f32, m)?)?;
     m.add_function(wrap_pyfunction!(generate, m)?)?;
+    m.add_function(wrap_pyfunction!(fit_models, m)?)?;
+    m.add_function(wrap_pyfunction!(keeps, m)?)?;
+    m.add_function(wrap_pyfunction!(plan, m)?)?;
     m.add_function(wrap_pyfunction!(stack, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     Ok(())

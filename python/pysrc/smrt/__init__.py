@@ -521,6 +521,47 @@ class SMRT(_Sampler):
             opts["models"] = (str(opts["models"]), codes)
         return opts
 
+    def fit_models(self, X, y, classes):
+        """Fits the models of ``classes`` (labels of ``y``; one or more) from their rows of
+        ``X``, as ``fit_resample`` would, whatever the other classes' sizes (``smrt fit
+        --class``); :meth:`save_models` then writes them. Returns ``self``."""
+        frame = hasattr(X, "columns") and hasattr(X, "iloc")
+        if frame:
+            x, codes, values, cols = _frame_parts(X)
+            names = [str(n) for n in X.columns]
+            categorical = [str(n) for n in cols[1]]
+        else:
+            x = np.asarray(X, dtype=np.float32)
+            if x.ndim != 2:
+                raise ValueError(f"X must be 2-D (rows x features), got {x.ndim} dimension(s)")
+            codes, values = np.zeros((x.shape[0], 0), np.uint32), []
+            names, categorical = [f"x{i}" for i in range(x.shape[1])], []
+        y_arr, _ = _target(y)
+        if len(y_arr) != x.shape[0]:
+            raise ValueError(f"X has {x.shape[0]} rows and y has {len(y_arr)} labels")
+        known, y_codes = _encode(y_arr)
+        index = {c: i for i, c in enumerate(known.tolist())}
+        missing = [c for c in classes if c not in index]
+        if missing:
+            raise ValueError(f"classes {missing} are not in y (classes: {known.tolist()})")
+        models = _smrt.fit_models(
+            np.ascontiguousarray(x, dtype=np.float32),
+            np.ascontiguousarray(codes, dtype=np.uint32),
+            [len(v) for v in values],
+            np.asarray(y_codes, dtype=np.int64),
+            [index[c] for c in classes],
+            self._seed(),
+            self._options(known),
+        )
+        self._saved = (
+            models,
+            str(getattr(y, "name", None) or "label"),
+            names,
+            {c: [str(v) for v in vals] for c, vals in zip(categorical, values)},
+            [str(c) for c in known.tolist()],
+        )
+        return self
+
     def save_models(self, directory):
         """Writes the models of the last ``fit_resample`` as ``smrt fit`` does: the CLI's
         ``generate --models`` and ``balance --models`` read them, and so does
