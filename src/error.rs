@@ -42,6 +42,23 @@ pub enum Error {
         needed: usize,
     },
 
+    /// A class too large for the memory the method needs for it.
+    #[error("class {class} has {rows} rows: {method} needs about {needed_mb} MB for it and {available_mb} MB are available; {advice}")]
+    ClassTooLarge {
+        /// The class label, as debug text.
+        class: String,
+        /// Its number of rows.
+        rows: usize,
+        /// The method.
+        method: &'static str,
+        /// Estimated memory needed, MB.
+        needed_mb: u64,
+        /// Memory available, MB.
+        available_mb: u64,
+        /// What to do instead.
+        advice: &'static str,
+    },
+
     /// A class named by the caller does not occur in the labels.
     #[error("unknown class {0}: it does not occur in the labels")]
     UnknownClass(String),

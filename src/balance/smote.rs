@@ -241,6 +241,8 @@ impl<L: Label> Smote<L> {
             if slice.is_empty() {
                 continue; // nothing of this class in the rows asked for
             }
+            let needed = memory_needed(rows.len(), x.ncols(), self.k_neighbors, slice.len());
+            check_memory(label, rows.len(), needed, available_memory())?;
             let class_x = x.select(Axis(0), rows);
             let k = self.k_neighbors.min(rows.len() - 1);
             let nn = match (&categories, voted.as_mut()) {
@@ -273,6 +275,43 @@ impl<L: Label> Smote<L> {
             out.codes = c.follow(&out.origin, voted.view());
         }
         Ok(out)
+    }
+}
+
+/// Bytes SMOTE holds for a class of `rows` rows of `d` columns while it grows `synthetic` rows
+/// of it: the class's rows three times over (a copy, centred, packed for the distance kernel),
+/// its neighbour lists, and the synthetic rows with their choices and provenance.
+fn memory_needed(rows: usize, d: usize, k: usize, synthetic: usize) -> u64 {
+    let (rows, d, k, synthetic) = (rows as u64, d as u64, k as u64, synthetic as u64);
+    rows * (3 * d * 4 + k * 8 + 16) + synthetic * (d * 4 + 12 + 16)
+}
+
+/// The memory the system can give now (Linux's `MemAvailable`), if it says.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// A clear error, rather than an allocation that fails, for a class whose search and draws
+/// need more memory than is `available`.
+fn check_memory<L: Label>(
+    label: &L,
+    rows: usize,
+    needed: u64,
+    available: Option<u64>,
+) -> Result<()> {
+    match available {
+        Some(available) if needed > available => Err(Error::ClassTooLarge {
+            class: format!("{label:?}"),
+            rows,
+            method: "SMOTE",
+            needed_mb: needed >> 20,
+            available_mb: available >> 20,
+            advice: "SMOTE needs every row of the class and its neighbours in memory; use SMRT fitted from a sample (--method smrt --sample N), or grow the class in shards (--synthetic-only --shard K/S)",
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -400,5 +439,30 @@ impl Rows for Segments {
         for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
             *o = a + gap * (b - a);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_class_too_large_for_memory_is_a_clear_error() {
+        // 100 million rows of 20 columns: about 28 GB.
+        let needed = memory_needed(100_000_000, 20, 5, 100_000_000);
+        assert!(needed > 20 << 30, "{needed}");
+        let err = check_memory(&"fraud", 100_000_000, needed, Some(8 << 30)).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("class \"fraud\" has 100000000 rows"),
+            "{text}"
+        );
+        assert!(
+            text.contains("8192 MB are available") && text.contains("--sample"),
+            "{text}"
+        );
+        assert!(check_memory(&"fraud", 10, 1_000, Some(8 << 30)).is_ok());
+        // Where the system does not say, SMOTE goes ahead.
+        assert!(check_memory(&"fraud", 100_000_000, needed, None).is_ok());
     }
 }
