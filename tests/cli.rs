@@ -1732,19 +1732,27 @@ fn generate_shards_concatenate_to_the_one_shot_file() {
         );
         std::fs::read(to).unwrap()
     };
-    // Both engines where there is a GPU; shard boundaries inside the 65,536-row write pieces too.
-    let gpu =
-        smrt(&["info"]).status.success() && std::env::var_os("SMRT_TEST_REQUIRE_GPU").is_some();
-    let mut cases = vec![
-        ("prior", "100", "cpu"),
-        ("posterior", "100", "cpu"),
-        ("residual", "100", "cpu"),
-        ("prior-residual", "100", "cpu"),
-        ("interpolate", "100", "cpu"),
-        ("prior", "70001", "cpu"),
+    // Every mode on both engines (the GPU wherever wgpu finds an adapter); shard boundaries
+    // inside the 65,536-row write pieces too.
+    let modes = [
+        "prior",
+        "posterior",
+        "residual",
+        "prior-residual",
+        "interpolate",
+        "auto",
     ];
-    if gpu {
-        cases.extend([("prior", "100", "gpu"), ("interpolate", "100", "gpu")]);
+    let mut cases: Vec<_> = modes.map(|m| (m, "100", "cpu")).to_vec();
+    cases.push(("prior", "70001", "cpu"));
+    match smrt::engine::Gpu::new() {
+        Ok(_) => cases.extend(modes.map(|m| (m, "100", "gpu"))),
+        Err(e) => {
+            assert!(
+                std::env::var_os("SMRT_TEST_REQUIRE_GPU").is_none(),
+                "SMRT_TEST_REQUIRE_GPU is set but: {e}"
+            );
+            eprintln!("GPU shards skipped: {e}");
+        }
     }
     for (generation, n, backend) in cases {
         let whole = run(generation, n, backend, None, &d.join("whole.csv"));
