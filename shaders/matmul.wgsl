@@ -24,8 +24,9 @@ struct MatmulParams {
 @group(0) @binding(4) var<storage, read_write> c: array<f32>;
 
 const SIDE: u32 = 16u;              // invocations per workgroup side
-const PER: u32 = 4u;                // outputs per invocation per side
-const TILE: u32 = SIDE * PER;       // 64
+// PER, outputs per invocation per side, is injected from Rust: 4 (tiles of 64 x 64, for large
+// products) or 2 (32 x 32, for the small products of a VAE's layers).
+const TILE: u32 = SIDE * PER;
 const DEPTH: u32 = 16u;
 const LOADS: u32 = TILE * DEPTH / (SIDE * SIDE);
 

@@ -121,7 +121,8 @@ fn matmul_epilogue_matches_cpu_for_every_activation() {
         Activation::Sigmoid,
         Activation::Identity,
     ] {
-        for (m, k, n) in [(1, 1, 1), (65, 7, 300), (300, 65, 7)] {
+        // Small products run in 32 x 32 tiles, large ones (300 x 300: 25 blocks of 64) in 64 x 64.
+        for (m, k, n) in [(1, 1, 1), (65, 7, 300), (300, 65, 7), (300, 65, 300)] {
             let s = MatMul {
                 m,
                 k,

@@ -16,6 +16,8 @@ pub(crate) const WG: u32 = 256;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Shader {
     Matmul,
+    /// The same product with 32 x 32 tiles, for the small shapes of a VAE's layers.
+    MatmulSmall,
     Elementwise,
     Random,
     Loss,
@@ -26,7 +28,9 @@ enum Shader {
 impl Shader {
     fn source(self) -> String {
         let parts: &[&str] = match self {
-            Shader::Matmul => &[ACTIVATION, include_str!("../../../shaders/matmul.wgsl")],
+            Shader::Matmul | Shader::MatmulSmall => {
+                &[ACTIVATION, include_str!("../../../shaders/matmul.wgsl")]
+            }
             Shader::Elementwise => &[
                 ACTIVATION,
                 include_str!("../../../shaders/elementwise.wgsl"),
@@ -37,6 +41,9 @@ impl Shader {
             Shader::Knn => &[include_str!("../../../shaders/knn.wgsl")],
         };
         let mut src = header();
+        // Outputs per invocation per side: 4 (tiles of 64 x 64) or 2 (32 x 32).
+        let per = if self == Shader::MatmulSmall { 2 } else { 4 };
+        src += &format!("const PER: u32 = {per}u;\n");
         for p in parts {
             src.push_str(p);
             src.push('\n');
@@ -101,6 +108,7 @@ use Access::{Read, ReadWrite};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Kernel {
     Matmul,
+    MatmulSmall,
     Fill,
     Copy,
     GatherRows,
@@ -134,6 +142,11 @@ impl Kernel {
         match self {
             K::Matmul => (
                 S::Matmul,
+                "matmul",
+                &[(1, Read), (2, Read), (3, Read), (4, ReadWrite)],
+            ),
+            K::MatmulSmall => (
+                S::MatmulSmall,
                 "matmul",
                 &[(1, Read), (2, Read), (3, Read), (4, ReadWrite)],
             ),

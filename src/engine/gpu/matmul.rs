@@ -22,8 +22,15 @@ struct MatmulParams {
     _pad: u32,
 }
 
-/// Side of the block of `C` one workgroup computes (`TILE` in the shader).
+/// Side of the block of `C` one workgroup computes (`TILE` in the shader): 64 for large
+/// products, 32 for small ones.
 const TILE: usize = 64;
+const SMALL_TILE: usize = 32;
+
+/// Below this many 64 x 64 blocks a product runs in 16 x 16 blocks: a VAE layer's product
+/// (batch 32-256 x widths 8-512) fills a few large blocks mostly with padding, and leaves most
+/// of a device idle; sixteen times as many small blocks waste less and spread wider.
+const SMALL_BELOW: usize = 4;
 
 pub(super) fn matmul(
     e: &mut GpuEngine,
@@ -37,7 +44,12 @@ pub(super) fn matmul(
         Epilogue::None => (b, 0, 0),
         Epilogue::BiasActivation(bias, act) => (bias, act as u32, 1),
     };
-    let groups = [s.n.div_ceil(TILE), s.m.div_ceil(TILE)];
+    let small = s.n.div_ceil(TILE) * s.m.div_ceil(TILE) < SMALL_BELOW;
+    let (kernel, tile) = match small {
+        true => (Kernel::MatmulSmall, SMALL_TILE),
+        false => (Kernel::Matmul, TILE),
+    };
+    let groups = [s.n.div_ceil(tile), s.m.div_ceil(tile)];
     let max = e.max_groups as usize;
     if groups.iter().any(|&g| g > max) {
         return Err(Error::gpu(
@@ -60,7 +72,7 @@ pub(super) fn matmul(
     };
     let bindings = [a.into(), b.into(), bias.into(), Binding::from(&*c)];
     e.rec.dispatch(
-        Kernel::Matmul,
+        kernel,
         &params,
         &bindings,
         [groups[0] as u32, groups[1] as u32, 1],
