@@ -1,5 +1,5 @@
 //! A process-wide request to stop: long work checks it between epochs, generation chunks and
-//! blocks of rows read or written, and returns [`Error::Interrupted`](crate::Error::Interrupted).
+//! blocks of rows read or written, and returns [`Error::Interrupted`].
 //!
 //! The `smrt` command requests a stop on SIGINT and SIGTERM, so that an interrupted run removes
 //! its temporary files and writes no partial output. A program can do the same from its own
