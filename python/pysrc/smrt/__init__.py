@@ -319,6 +319,29 @@ class _Sampler(_Base):
             return self.feature_names_in_.copy()
         return np.asarray([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
 
+    @property
+    def sample_indices_(self):
+        """For each row of the last ``fit_resample``'s output, the input row it is or was drawn
+        from (-1 where there is none)."""
+        provenance = self.__dict__.get("_provenance")
+        if provenance is None:
+            raise AttributeError("sample_indices_ exists after fit_resample")
+        if len(provenance) == 3:
+            return provenance[1]
+        n, sources = provenance
+        return np.concatenate([np.arange(n), sources])
+
+    @property
+    def synthetic_(self):
+        """For each row of the last ``fit_resample``'s output, whether it is synthetic."""
+        provenance = self.__dict__.get("_provenance")
+        if provenance is None:
+            raise AttributeError("synthetic_ exists after fit_resample")
+        if len(provenance) == 3:
+            return provenance[2]
+        n, sources = provenance
+        return np.concatenate([np.zeros(n, dtype=bool), np.ones(len(sources), dtype=bool)])
+
     def fit(self, X, y):
         """Resamples once; the result is discarded (``fit_resample`` returns it)."""
         self.fit_resample(X, y)
@@ -388,14 +411,11 @@ class _Sampler(_Base):
             over,
         )
         if over:
-            n = x.shape[0]
-            rows = np.concatenate([np.arange(n), rows])
-            synthetic = np.concatenate([np.zeros(n, dtype=bool), synthetic])
-            y_out = np.concatenate([y_codes, y_out])
+            # The input rows, then the synthetic ones: provenance arrays are built when read.
+            self._provenance = (x.shape[0], rows)
         else:
+            self._provenance = (0, rows, synthetic)
             made, made_codes = made[synthetic], made_codes[synthetic]
-        self.sample_indices_ = rows
-        self.synthetic_ = synthetic
         if models is not None:
             names = list(X.columns) if frame else [f"x{i}" for i in range(x.shape[1])]
             features = [str(n) for n in names]
@@ -407,8 +427,16 @@ class _Sampler(_Base):
                 {c: [str(v) for v in vals] for c, vals in zip(categorical, values)},
                 [str(c) for c in classes.tolist()],
             )
-        self.sampling_strategy_ = _sampling_strategy_(self._method, classes, y_codes, y_out)
-        labels = classes[y_out]
+        if over:
+            added = np.bincount(y_out, minlength=len(classes))
+            label = lambda c: classes[c].item() if hasattr(classes[c], "item") else classes[c]
+            self.sampling_strategy_ = {label(c): int(added[c]) for c in range(len(classes)) if added[c] > 0}
+            # The input's labels as they are, then the synthetic rows' (the same values and
+            # dtype as `classes[codes]`, without indexing every input row again).
+            labels = np.concatenate([np.asarray(y_arr, dtype=classes.dtype), classes[y_out]])
+        else:
+            self.sampling_strategy_ = _sampling_strategy_(self._method, classes, y_codes, y_out)
+            labels = classes[y_out]
         if one_hot is not None:
             labels = (labels[:, None] == one_hot).astype(np.asarray(y).dtype)
         if y_series:
@@ -420,21 +448,21 @@ class _Sampler(_Base):
 
             labels = pd.DataFrame(np.asarray(labels).reshape(len(labels), -1), columns=y.columns).astype(y.dtypes.to_dict())
         # Input rows come back as they went in (not through float32); synthetic rows from smrt.
-        real = ~synthetic
         if frame:
             import pandas as pd
 
-            positions = np.arange(len(rows))
-            parts = []
-            if real.any():
-                parts.append(X.iloc[rows[real]].set_axis(positions[real]))
-            if synthetic.any():
-                parts.append(_rebuild_frame(X, made, made_codes, values, cols).set_axis(positions[synthetic]))
-            return pd.concat(parts).sort_index().reset_index(drop=True), labels
+            n_out = len(labels)
+            if over:
+                parts = [X.set_axis(np.arange(x.shape[0]))]
+                if len(made):
+                    made_frame = _rebuild_frame(X, made, made_codes, values, cols)
+                    parts.append(made_frame.set_axis(np.arange(x.shape[0], n_out)))
+                return pd.concat(parts).reset_index(drop=True), labels
+            return X.iloc[rows].reset_index(drop=True), labels
         if over and arr.dtype in (np.float32, np.float64) and arr.flags.c_contiguous:
             out = _smrt.stack(arr, made)  # on every core
         elif over:
-            out = np.empty((len(rows), x.shape[1]), dtype=np.float64 if isinstance(X, list) else out_dtype)
+            out = np.empty((len(labels), x.shape[1]), dtype=np.float64 if isinstance(X, list) else out_dtype)
             out[: x.shape[0]] = arr
             out[x.shape[0] :] = made
         else:
