@@ -112,28 +112,13 @@ pub(crate) enum Part {
     Synthetic(Shard),
 }
 
-impl Part {
-    /// The rows to draw of each job that makes `counts[j]` synthetic rows, in job order: all of
-    /// them, or the part of each that falls in the shard's slice of their concatenation.
-    pub fn slices(self, counts: &[usize]) -> Vec<Range<usize>> {
-        let wanted = match self {
-            Part::All => 0..usize::MAX,
-            Part::Synthetic(shard) => shard.range(counts.iter().sum()),
-        };
-        let mut first = 0;
-        counts
-            .iter()
-            .map(|&n| {
-                let (lo, hi) = (wanted.start.max(first), wanted.end.min(first + n));
-                first += n;
-                if lo < hi {
-                    lo - (first - n)..hi - (first - n)
-                } else {
-                    0..0
-                }
-            })
-            .collect()
-    }
+/// A class that grows: its number in label order (which keys its random streams), its label and
+/// rows, and the part of its run of synthetic rows to draw.
+pub(crate) struct Job<'c, L> {
+    pub class_no: usize,
+    pub label: &'c L,
+    pub rows: &'c [usize],
+    pub slice: Range<usize>,
 }
 
 /// Balances the rows of `table` with `balancer`: its numeric and categorical columns both, by
@@ -273,6 +258,36 @@ impl<'a, L: Label> Classes<'a, L> {
             rows.entry(l).or_default().push(i);
         }
         Ok(Classes { rows })
+    }
+
+    /// The classes `to_add` grows, in label order, each with the rows of its synthetic run that
+    /// `part` asks for: all of them, or the part of each that falls in the shard's slice of the
+    /// runs one after another (empty where none does).
+    pub fn jobs(&self, to_add: &BTreeMap<L, usize>, part: Part) -> Vec<Job<'_, L>> {
+        let total = to_add.values().sum();
+        let wanted = match part {
+            Part::All => 0..total,
+            Part::Synthetic(shard) => shard.range(total),
+        };
+        let mut first = 0;
+        (self.rows.iter().enumerate())
+            .filter_map(|(class_no, (label, rows))| {
+                let n = *to_add.get(*label)?;
+                let (lo, hi) = (wanted.start.max(first), wanted.end.min(first + n));
+                let slice = if lo < hi {
+                    lo - first..hi - first
+                } else {
+                    0..0
+                };
+                first += n;
+                Some(Job {
+                    class_no,
+                    label: *label,
+                    rows,
+                    slice,
+                })
+            })
+            .collect()
     }
 
     /// Rows per class.

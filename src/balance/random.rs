@@ -100,22 +100,17 @@ impl<L: Label> RandomOverSampler<L> {
         let to_add = self.strategy.samples_to_add(&classes.counts())?;
         let d = x.ncols();
         let mut grown = Vec::new();
-        let jobs: Vec<_> = (classes.rows.iter().enumerate())
-            .filter_map(|(class_no, (label, rows))| {
-                to_add.get(*label).map(|&n| (class_no, label, rows, n))
-            })
-            .collect();
-        let slices = part.slices(&jobs.iter().map(|j| j.3).collect::<Vec<_>>());
-        for ((class_no, label, rows, _), slice) in jobs.into_iter().zip(slices) {
-            if slice.is_empty() {
-                continue;
-            }
+        let jobs = classes.jobs(&to_add, part);
+        for job in jobs.iter().filter(|j| !j.slice.is_empty()) {
+            let (label, rows, slice) = (job.label, job.rows, job.slice.clone());
             let class_x = x.select(Axis(0), rows);
-            let stream = Stream::new(self.seed, Purpose::RandomOver, class_no as u32);
+            let stream = Stream::new(self.seed, Purpose::RandomOver, job.class_no as u32);
             // Copy `i` takes word `i` of the stream: four per block.
             let first = slice.start;
-            let picks: Vec<u32> = slice
-                .map(|i| stream.block(i as u64 / 4)[i % 4])
+            let picks: Vec<u32> = (first as u64 / 4..slice.end.div_ceil(4) as u64)
+                .flat_map(|b| stream.block(b))
+                .skip(first % 4)
+                .take(slice.len())
                 .map(|w| below(w, rows.len() as u32))
                 .collect();
             let noise = self.shrinkage.map(|s| {
@@ -141,7 +136,7 @@ impl<L: Label> RandomOverSampler<L> {
                 stream,
             };
             grown.push(Grown {
-                label: (*label).clone(),
+                label: label.clone(),
                 x: copies,
                 origin,
             });

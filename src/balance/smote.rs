@@ -215,18 +215,13 @@ impl<L: Label> Smote<L> {
         self.check_k()?;
         let classes = Classes::of(x, y)?;
         let to_add = self.strategy.samples_to_add(&classes.counts())?;
-        let mut jobs = Vec::new();
-        for (class_no, (label, rows)) in classes.rows.iter().enumerate() {
-            if let Some(&n) = to_add.get(*label) {
-                if rows.len() < 2 {
-                    return Err(Error::ClassTooSmall {
-                        class: format!("{label:?}"),
-                        count: rows.len(),
-                        needed: 2,
-                    });
-                }
-                jobs.push((class_no, *label, rows, n));
-            }
+        let jobs = classes.jobs(&to_add, part);
+        if let Some(small) = jobs.iter().find(|j| j.rows.len() < 2) {
+            return Err(Error::ClassTooSmall {
+                class: format!("{:?}", small.label),
+                count: small.rows.len(),
+                needed: 2,
+            });
         }
         let device = if jobs.is_empty() {
             Device::Cpu
@@ -236,11 +231,10 @@ impl<L: Label> Smote<L> {
         let mut grown = Vec::with_capacity(jobs.len());
         // The categories each synthetic row takes, by its base row (SMOTE-NC).
         let mut voted = categories.map(|c| c.codes.to_owned());
-        let slices = part.slices(&jobs.iter().map(|j| j.3).collect::<Vec<_>>());
-        for ((class_no, label, rows, _), slice) in jobs.into_iter().zip(slices) {
-            if slice.is_empty() {
-                continue; // nothing of this class in the rows asked for
-            }
+        // Classes with nothing in the rows asked for are not searched.
+        for job in jobs.iter().filter(|j| !j.slice.is_empty()) {
+            let (class_no, label, rows, slice) =
+                (job.class_no, job.label, job.rows, job.slice.clone());
             let needed = memory_needed(rows.len(), x.ncols(), self.k_neighbors, slice.len());
             check_memory(label, rows.len(), needed, available_memory())?;
             let class_x = x.select(Axis(0), rows);

@@ -1,13 +1,13 @@
 //! SMRT: one VAE per class that needs rows, synthetic rows drawn from it.
 
 use std::collections::BTreeMap;
-use std::ops::{ControlFlow, Range};
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use ndarray::{Array2, ArrayView2, Axis};
 
-use super::{Balancer, Categories, Classes, Origin, Output, Part, Resampled};
+use super::{Balancer, Categories, Classes, Job, Origin, Output, Part, Resampled};
 use crate::engine::{Backend, Device};
 use crate::error::{Error, Result};
 use crate::rng::{permutation, Purpose, Stream};
@@ -122,17 +122,12 @@ impl<L: Label> Smrt<L> {
             }
         }
 
-        let jobs: Vec<(usize, &L, &Vec<usize>, usize)> = classes
-            .rows
-            .iter()
-            .enumerate()
-            .filter_map(|(k, (l, r))| to_add.get(*l).map(|&n| (k, *l, r, n)))
-            .collect();
-        for &(_, label, rows, _) in &jobs {
-            if rows.len() < 2 && !self.models.contains_key(label) {
+        let jobs = classes.jobs(&to_add, part);
+        for job in &jobs {
+            if job.rows.len() < 2 && !self.models.contains_key(job.label) {
                 return Err(Error::ClassTooSmall {
-                    class: format!("{label:?}"),
-                    count: rows.len(),
+                    class: format!("{:?}", job.label),
+                    count: job.rows.len(),
                     needed: 2,
                 });
             }
@@ -145,32 +140,20 @@ impl<L: Label> Smrt<L> {
                 ));
             }
         }
-        // Each job's rows to draw; a shard's classes outside its slice are not even fitted.
-        let slices = part.slices(&jobs.iter().map(|j| j.3).collect::<Vec<_>>());
-        let jobs: Vec<(usize, &L, &Vec<usize>, Range<usize>)> = (jobs.into_iter().zip(slices))
-            .filter(|(_, slice)| part == Part::All || !slice.is_empty())
-            .map(|((class_no, label, rows, _), slice)| (class_no, label, rows, slice))
-            .collect();
+        // A shard's classes outside its slice are not even fitted.
+        let jobs: Vec<Job<'_, L>> = jobs.into_iter().filter(|j| !j.slice.is_empty()).collect();
         let device = self.device()?;
         let codes = categories.map(|c| c.codes);
         let class_codes = |rows: &[usize]| {
             codes.map_or_else(|| no_codes(rows.len()), |c| c.select(Axis(0), rows))
         };
-        let fit = |(class_no, label, rows, _): &(usize, &L, &Vec<usize>, Range<usize>)| match self
-            .models
-            .get(label)
-        {
+        let fit = |job: &Job<'_, L>| match self.models.get(job.label) {
             Some(m) => Ok(m.clone()),
             None => {
-                let class_x = x.select(Axis(0), rows);
-                let class_codes = class_codes(rows);
-                self.train_class(
-                    &device,
-                    class_x.view(),
-                    class_codes.view(),
-                    *class_no,
-                    label,
-                )
+                let class_x = x.select(Axis(0), job.rows);
+                let class_codes = class_codes(job.rows);
+                let (x, codes) = (class_x.view(), class_codes.view());
+                self.train_class(&device, x, codes, job.class_no, job.label)
             }
         };
         let fitted: Vec<Result<Vae>> = match device {
@@ -181,7 +164,7 @@ impl<L: Label> Smrt<L> {
         };
         // The output: the input rows, then each class's draws, written chunk by chunk straight
         // into it (no buffer of a class's synthetic rows beside the output).
-        let synthetic = jobs.iter().map(|j| j.3.len()).sum::<usize>();
+        let synthetic = jobs.iter().map(|j| j.slice.len()).sum::<usize>();
         let mut out = Output::with_input(x, y, synthetic, part);
         let mut all_codes: Vec<u32> = Vec::with_capacity((out.y.len() + synthetic) * heads);
         if let (Some(c), Part::All) = (codes, part) {
@@ -189,11 +172,12 @@ impl<L: Label> Smrt<L> {
         }
         let mut models = BTreeMap::new();
         let seeds = Stream::new(self.seed, Purpose::ClassSeed, 0);
-        for ((class_no, label, rows, slice), model) in jobs.iter().zip(fitted) {
+        for (job, model) in jobs.iter().zip(fitted) {
+            let (label, rows, slice) = (job.label, job.rows, &job.slice);
             let model = model?;
             let class_x = x.select(Axis(0), rows);
             let class_codes = class_codes(rows);
-            let gen_seed = seeds.derive_seed(2 * *class_no as u64 + 1);
+            let gen_seed = seeds.derive_seed(2 * job.class_no as u64 + 1);
             let drawer = model.drawer(
                 &device,
                 class_x.view(),
@@ -214,8 +198,8 @@ impl<L: Label> Smrt<L> {
             }
             drop(drawer);
             out.y
-                .extend(std::iter::repeat_n((*label).clone(), slice.len()));
-            models.insert((*label).clone(), model);
+                .extend(std::iter::repeat_n(L::clone(label), slice.len()));
+            models.insert(L::clone(label), model);
         }
         let codes =
             Array2::from_shape_vec((out.y.len(), heads), all_codes).expect("rows x heads codes");
@@ -399,7 +383,7 @@ impl<L: Label> Smrt<L> {
                     self.train_class(&device, class_x.view(), codes.view(), class_no, label)?
                 }
             };
-            models.insert((*label).clone(), model);
+            models.insert(L::clone(label), model);
         }
         Ok(models)
     }

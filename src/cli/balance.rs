@@ -1,5 +1,6 @@
 //! `smrt balance`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -162,7 +163,7 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
     let y = super::labels::intern(&std::mem::take(&mut table.y));
     let strategy = super::labels::strategy(strategy)?;
     let keyed_strategy = strategy.clone();
-    let mut class_counts = std::collections::BTreeMap::new();
+    let mut class_counts = BTreeMap::new();
     for c in &y {
         *class_counts.entry(*c).or_insert(0usize) += 1;
     }
@@ -218,8 +219,9 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
     let shard = args.shard.unwrap_or(Shard::ALL);
     let out = match (&args.row_key, args.synthetic_only) {
         (Some(key), _) => {
-            let counts = args.class_counts.as_deref();
-            keyed_under_sample(&table, key, &y, &keyed_strategy, counts, s.seed())
+            whole_table_counts(args.class_counts.as_deref(), &class_counts).and_then(|counts| {
+                keyed_under_sample(&table, key, &y, &keyed_strategy, &counts, s.seed())
+            })
         }
         (None, true) => sampler.fit_synthetic(table.x.view(), categories, &y, shard),
         (None, false) => sampler.fit_resample_mixed(table.x.view(), categories, &y),
@@ -332,15 +334,45 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// The class counts keep rates are computed from: those `--class-counts` gives (every class of
+/// the file must have one), else the file's own, `file`.
+fn whole_table_counts(
+    list: Option<&str>,
+    file: &BTreeMap<Class, usize>,
+) -> Result<BTreeMap<Class, usize>, Error> {
+    let Some(list) = list else {
+        return Ok(file.clone());
+    };
+    let mut counts = BTreeMap::new();
+    for item in list.split(',') {
+        let bad = || {
+            Error::config(
+                "class_counts",
+                format!("{item:?} is not CLASS=COUNT (a class of the file, a whole number)"),
+            )
+        };
+        let (name, n) = item.rsplit_once('=').ok_or_else(bad)?;
+        let class = Class::find(name.trim()).ok_or_else(bad)?;
+        counts.insert(class, n.trim().parse::<usize>().map_err(|_| bad())?);
+    }
+    if let Some(c) = file.keys().find(|c| !counts.contains_key(c)) {
+        return Err(Error::config(
+            "class_counts",
+            format!("no count for class {:?}, which the file has", c.name()),
+        ));
+    }
+    Ok(counts)
+}
+
 /// Random under-sampling by row key (`--row-key`): the keep rates from the strategy on the
-/// whole table's class counts (`--class-counts`, else this file's), each row kept or not by
-/// [`smrt::balance::keyed::keeps`] on its key's text.
+/// whole table's class `counts`, each row kept or not by [`smrt::balance::keyed::keeps`] on its
+/// key's text.
 fn keyed_under_sample(
     table: &Table,
     key: &str,
     y: &[Class],
     strategy: &smrt::Strategy<Class>,
-    class_counts: Option<&str>,
+    counts: &BTreeMap<Class, usize>,
     seed: u64,
 ) -> Result<smrt::Resampled<Class>, Error> {
     use smrt::balance::keyed;
@@ -351,38 +383,7 @@ fn keyed_under_sample(
             format!("no column {key:?} (columns: {:?})", table.header),
         ));
     };
-    let mut counts = std::collections::BTreeMap::new();
-    match class_counts {
-        Some(list) => {
-            for item in list.split(',') {
-                let bad = || {
-                    Error::config(
-                        "class_counts",
-                        format!(
-                            "{item:?} is not CLASS=COUNT (a class of the file, a whole number)"
-                        ),
-                    )
-                };
-                let (name, n) = item.rsplit_once('=').ok_or_else(bad)?;
-                let class = Class::find(name.trim()).ok_or_else(bad)?;
-                counts.insert(class, n.trim().parse::<usize>().map_err(|_| bad())?);
-            }
-            for c in y {
-                if !counts.contains_key(c) {
-                    return Err(Error::config(
-                        "class_counts",
-                        format!("no count for class {:?}, which the file has", c.name()),
-                    ));
-                }
-            }
-        }
-        None => {
-            for c in y {
-                *counts.entry(*c).or_insert(0usize) += 1;
-            }
-        }
-    }
-    let rates = keyed::keep_rates(strategy, &counts)?;
+    let rates = keyed::keep_rates(strategy, counts)?;
     let mut kept = Vec::new();
     table.each_field(column, |row, field| {
         let rate = rates.get(&y[row]).copied().unwrap_or(1.0);

@@ -231,6 +231,22 @@ def _recode(directory, names, codes, values):
     return codes, out_values
 
 
+def _saved(models, X, y, cols, values, classes, width):
+    """What ``save_models`` writes: the models, the label's name, the column names (a
+    DataFrame's, where ``cols`` holds its numeric and categorical names; ``x0``, ``x1``, ...
+    for ``width`` array columns), each categorical column's categories as text, the classes as
+    text."""
+    names = [str(n) for n in X.columns] if cols is not None else [f"x{i}" for i in range(width)]
+    categorical = [str(n) for n in cols[1]] if cols is not None else []
+    return (
+        models,
+        str(getattr(y, "name", None) or "label"),
+        names,
+        {c: [str(v) for v in vals] for c, vals in zip(categorical, values)},
+        [str(c) for c in classes.tolist()],
+    )
+
+
 def _sampling_strategy_(method, classes, y_in, y_out):
     """imbalanced-learn's fitted ``sampling_strategy_``: rows added to each class that grew, or
     rows kept of each class that shrank."""
@@ -319,28 +335,29 @@ class _Sampler(_Base):
             return self.feature_names_in_.copy()
         return np.asarray([f"x{i}" for i in range(self.n_features_in_)], dtype=object)
 
+    def _fitted_provenance(self, name):
+        """``(n, sources, synthetic)`` of the last ``fit_resample``: its first ``n`` output rows
+        are the input rows in order, then rows from ``sources`` (synthetic where ``synthetic`` says;
+        ``None``: all synthetic)."""
+        provenance = self.__dict__.get("_provenance")
+        if provenance is None:
+            raise AttributeError(f"{name} exists after fit_resample")
+        return provenance
+
     @property
     def sample_indices_(self):
         """For each row of the last ``fit_resample``'s output, the input row it is or was drawn
         from (-1 where there is none)."""
-        provenance = self.__dict__.get("_provenance")
-        if provenance is None:
-            raise AttributeError("sample_indices_ exists after fit_resample")
-        if len(provenance) == 3:
-            return provenance[1]
-        n, sources = provenance
+        n, sources, _ = self._fitted_provenance("sample_indices_")
         return np.concatenate([np.arange(n), sources])
 
     @property
     def synthetic_(self):
         """For each row of the last ``fit_resample``'s output, whether it is synthetic."""
-        provenance = self.__dict__.get("_provenance")
-        if provenance is None:
-            raise AttributeError("synthetic_ exists after fit_resample")
-        if len(provenance) == 3:
-            return provenance[2]
-        n, sources = provenance
-        return np.concatenate([np.zeros(n, dtype=bool), np.ones(len(sources), dtype=bool)])
+        n, sources, synthetic = self._fitted_provenance("synthetic_")
+        if synthetic is None:
+            synthetic = np.ones(len(sources), dtype=bool)
+        return np.concatenate([np.zeros(n, dtype=bool), synthetic])
 
     def fit(self, X, y):
         """Resamples once; the result is discarded (``fit_resample`` returns it)."""
@@ -412,21 +429,12 @@ class _Sampler(_Base):
         )
         if over:
             # The input rows, then the synthetic ones: provenance arrays are built when read.
-            self._provenance = (x.shape[0], rows)
+            self._provenance = (x.shape[0], rows, None)
         else:
             self._provenance = (0, rows, synthetic)
             made, made_codes = made[synthetic], made_codes[synthetic]
         if models is not None:
-            names = list(X.columns) if frame else [f"x{i}" for i in range(x.shape[1])]
-            features = [str(n) for n in names]
-            categorical = [str(n) for n in (cols[1] if frame else [])]
-            self._saved = (
-                models,
-                str(getattr(y, "name", None) or "label"),
-                features,
-                {c: [str(v) for v in vals] for c, vals in zip(categorical, values)},
-                [str(c) for c in classes.tolist()],
-            )
+            self._saved = _saved(models, X, y, cols if frame else None, values, classes, x.shape[1])
         if over:
             added = np.bincount(y_out, minlength=len(classes))
             label = lambda c: classes[c].item() if hasattr(classes[c], "item") else classes[c]
@@ -553,17 +561,14 @@ class SMRT(_Sampler):
         """Fits the models of ``classes`` (labels of ``y``; one or more) from their rows of
         ``X``, as ``fit_resample`` would, whatever the other classes' sizes (``smrt fit
         --class``); :meth:`save_models` then writes them. Returns ``self``."""
-        frame = hasattr(X, "columns") and hasattr(X, "iloc")
-        if frame:
+        cols = None
+        if hasattr(X, "columns") and hasattr(X, "iloc"):
             x, codes, values, cols = _frame_parts(X)
-            names = [str(n) for n in X.columns]
-            categorical = [str(n) for n in cols[1]]
         else:
             x = np.asarray(X, dtype=np.float32)
             if x.ndim != 2:
                 raise ValueError(f"X must be 2-D (rows x features), got {x.ndim} dimension(s)")
             codes, values = np.zeros((x.shape[0], 0), np.uint32), []
-            names, categorical = [f"x{i}" for i in range(x.shape[1])], []
         y_arr, _ = _target(y)
         if len(y_arr) != x.shape[0]:
             raise ValueError(f"X has {x.shape[0]} rows and y has {len(y_arr)} labels")
@@ -581,13 +586,7 @@ class SMRT(_Sampler):
             self._seed(),
             self._options(known),
         )
-        self._saved = (
-            models,
-            str(getattr(y, "name", None) or "label"),
-            names,
-            {c: [str(v) for v in vals] for c, vals in zip(categorical, values)},
-            [str(c) for c in known.tolist()],
-        )
+        self._saved = _saved(models, X, y, cols, values, known, x.shape[1])
         return self
 
     def save_models(self, directory):

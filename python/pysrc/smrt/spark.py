@@ -20,6 +20,7 @@ SMOTE is not offered: it interpolates between a class's rows and their exact nei
 needs every row of the class in one place. Fit SMRT from a sample instead.
 """
 
+import hashlib
 import os
 import pickle
 import tempfile
@@ -153,7 +154,11 @@ def _materialised(models, cls):
     """The model directory of class ``cls`` on this executor (written once per process) and the
     rows it was fitted from."""
     files, sample = models[cls]
-    key = (cls, hash(tuple(sorted((n, len(b)) for n, b in files.items()))), id(models))
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(name.encode())
+        digest.update(files[name])
+    key = digest.hexdigest()  # the same files, the same directory
     if key not in _CACHE:
         directory = tempfile.mkdtemp(prefix="smrt-spark-")
         for name, data in files.items():
