@@ -1,8 +1,10 @@
 //! Independent work spread over the cores.
 
-/// The number of cores to use.
+/// The number of cores to use: asked of the system once (on Linux the answer reads cgroup
+/// files, which costs more than a small parallel step).
 pub(crate) fn threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |t| t.get())
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |t| t.get()))
 }
 
 /// `f` over `items` on up to one thread per core; results in the order of `items`.

@@ -233,24 +233,16 @@ fn read_model_index(dir: std::path::PathBuf) -> PyResult<ModelIndex> {
     Ok((saved.label, saved.features, saved.categories, classes))
 }
 
-/// Resamples rows (numeric columns `x`, categorical columns `codes` of `levels` categories each)
-/// with label codes `y`, by `method`: `'smrt'`, `'smote'`, `'random-over'` or `'random-under'`.
-/// With `synthetic_only`, only the synthetic rows come back ([`Balancer::fit_synthetic`]).
-#[pyfunction]
-#[allow(clippy::too_many_arguments)]
-fn fit_resample<'py>(
-    py: Python<'py>,
+/// The balancer `method` names (`'smrt'`, `'smote'`, `'random-over'` or `'random-under'`) with
+/// the settings in `options`, and the sampling settings it draws with (SMRT's; the default for
+/// the others).
+fn balancer(
     method: &str,
-    x: PyReadonlyArray2<'py, f32>,
-    codes: PyReadonlyArray2<'py, u32>,
-    levels: Vec<u32>,
-    y: PyReadonlyArray1<'py, i64>,
-    sampling_strategy: &Bound<'py, PyAny>,
+    strategy: Strategy<i64>,
     seed: u64,
-    options: &Bound<'py, PyDict>,
-    synthetic_only: bool,
-) -> PyResult<Output<'py>> {
-    let strategy = strategy(sampling_strategy)?;
+    options: &Bound<'_, PyDict>,
+    watch: &Watch,
+) -> PyResult<(Box<dyn Balancer<i64> + Send + Sync>, smrt::Sampling)> {
     let option = |key: &str| {
         options
             .get_item(key)
@@ -258,48 +250,49 @@ fn fit_resample<'py>(
             .flatten()
             .filter(|v| !v.is_none())
     };
-    let watch = Watch::default();
-    let mut sampling = smrt::Sampling::default();
-    let balancer: Box<dyn Balancer<i64> + Send + Sync> = match method {
+    Ok(match method {
         "smrt" => {
-            let b = smrt_balancer(strategy, seed, options, &watch)?;
-            sampling = *b.sampling();
-            Box::new(b)
+            let b = smrt_balancer(strategy, seed, options, watch)?;
+            let sampling = *b.sampling();
+            (Box::new(b), sampling)
         }
         "smote" => {
             let k: usize = option("k_neighbors").map_or(Ok(5), |v| v.extract())?;
-            Box::new(
-                Smote::new()
-                    .strategy(strategy)
-                    .k_neighbors(k)
-                    .seed(seed)
-                    .device(device(options)?),
-            )
+            let smote = Smote::new()
+                .strategy(strategy)
+                .k_neighbors(k)
+                .seed(seed)
+                .device(device(options)?);
+            (Box::new(smote), smrt::Sampling::default())
         }
         "random-over" => {
             let mut r = RandomOverSampler::new().strategy(strategy).seed(seed);
             if let Some(s) = option("shrinkage") {
                 r = r.shrinkage(s.extract()?);
             }
-            Box::new(r)
+            (Box::new(r), smrt::Sampling::default())
         }
-        "random-under" => Box::new(RandomUnderSampler::new().strategy(strategy).seed(seed)),
+        "random-under" => (
+            Box::new(RandomUnderSampler::new().strategy(strategy).seed(seed)),
+            smrt::Sampling::default(),
+        ),
         other => return Err(PyValueError::new_err(format!("unknown method {other:?}"))),
-    };
-    let (x, codes, y) = (x.as_array(), codes.as_array(), y.as_slice()?);
-    let progress = option("progress");
-    // The work runs on its own thread; this one waits with the GIL released, and between waits
-    // takes it to pass Ctrl-C on (as a stop between epochs) and to report progress.
-    let out = std::thread::scope(|scope| -> PyResult<_> {
+    })
+}
+
+/// Runs `work` on its own thread while this one waits with the GIL released, and between waits
+/// takes it to pass Ctrl-C on (as a stop between epochs, through `watch`) and to report
+/// progress to `progress(class, epoch, loss)`.
+fn run_watched<T: Send>(
+    py: Python<'_>,
+    watch: &Watch,
+    progress: Option<Bound<'_, PyAny>>,
+    work: impl FnOnce() -> smrt::Result<T> + Send,
+) -> PyResult<T> {
+    std::thread::scope(|scope| -> PyResult<T> {
         let (done, result) = std::sync::mpsc::channel();
-        let (balancer, levels) = (&balancer, levels.as_slice());
         scope.spawn(move || {
-            let categories = Categories { codes, levels };
-            let _ = done.send(if synthetic_only {
-                balancer.fit_synthetic(x, categories, y, smrt::shard::Shard::ALL)
-            } else {
-                balancer.fit_resample_mixed(x, categories, y)
-            });
+            let _ = done.send(work());
         });
         let mut interrupted = None;
         let mut result = result;
@@ -339,6 +332,41 @@ fn fit_resample<'py>(
                 }
             }
         }
+    })
+}
+
+/// Resamples rows (numeric columns `x`, categorical columns `codes` of `levels` categories each)
+/// with label codes `y`, by `method`: `'smrt'`, `'smote'`, `'random-over'` or `'random-under'`.
+/// With `synthetic_only`, only the synthetic rows come back ([`Balancer::fit_synthetic`]).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn fit_resample<'py>(
+    py: Python<'py>,
+    method: &str,
+    x: PyReadonlyArray2<'py, f32>,
+    codes: PyReadonlyArray2<'py, u32>,
+    levels: Vec<u32>,
+    y: PyReadonlyArray1<'py, i64>,
+    sampling_strategy: &Bound<'py, PyAny>,
+    seed: u64,
+    options: &Bound<'py, PyDict>,
+    synthetic_only: bool,
+) -> PyResult<Output<'py>> {
+    let watch = Watch::default();
+    let (balancer, sampling) =
+        balancer(method, strategy(sampling_strategy)?, seed, options, &watch)?;
+    let (x, codes, y) = (x.as_array(), codes.as_array(), y.as_slice()?);
+    let progress = options.get_item("progress")?.filter(|v| !v.is_none());
+    let out = run_watched(py, &watch, progress, || {
+        let categories = Categories {
+            codes,
+            levels: &levels,
+        };
+        if synthetic_only {
+            balancer.fit_synthetic(x, categories, y, smrt::shard::Shard::ALL)
+        } else {
+            balancer.fit_resample_mixed(x, categories, y)
+        }
     })?;
     let (rows, synthetic): (Vec<i64>, Vec<bool>) = out
         .origin
@@ -359,6 +387,193 @@ fn fit_resample<'py>(
         rows.into_pyarray(py),
         synthetic.into_pyarray(py),
         models,
+    ))
+}
+
+/// The element types of the arrays `oversample` and `stack` take: NumPy's `float32` and
+/// `float64`.
+trait Float: numpy::Element + Copy + Send + Sync + From<f32> {
+    /// The value as smrt computes with it (a `float64` beyond `float32`'s range is infinite).
+    fn to_f32(self) -> f32;
+}
+
+impl Float for f32 {
+    fn to_f32(self) -> f32 {
+        self
+    }
+}
+
+impl Float for f64 {
+    fn to_f32(self) -> f32 {
+        self as f32
+    }
+}
+
+/// The first value of `x` (row-major, `width` columns) that is not finite in `float32`, as
+/// smrt's error for it.
+fn first_non_finite<T: Float>(x: &[T], width: usize) -> Option<smrt::Error> {
+    let at = x.iter().position(|v| !v.to_f32().is_finite())?;
+    Some(smrt::Error::NonFinite {
+        row: at / width,
+        col: at % width,
+        value: x[at].to_f32(),
+    })
+}
+
+/// Synthetic rows' label codes and the input rows they were drawn from.
+type Oversampled<'py> = (
+    Bound<'py, PyAny>,
+    Bound<'py, PyArray1<i64>>,
+    Bound<'py, PyArray1<i64>>,
+);
+
+/// Over-samples the rows of `x` (numeric, C order, `float32` or `float64`) with label codes `y`
+/// (`0..classes`) by `method`, `'smote'` or `'random-over'`: returns the input rows then the
+/// synthetic rows as one new array of `x`'s type, the synthetic rows' label codes, and the
+/// input row each was drawn from.
+///
+/// The same rows as `fit_resample` with `synthetic_only`, for less: only the rows of the
+/// classes that grow are converted to `float32` and handed to smrt (with one row of each other
+/// class, so every class keeps its number, which keys its random streams); the other rows are
+/// checked as they are copied to the output, on every core.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn oversample<'py>(
+    py: Python<'py>,
+    method: &str,
+    x: &Bound<'py, PyAny>,
+    y: PyReadonlyArray1<'py, i64>,
+    sampling_strategy: &Bound<'py, PyAny>,
+    seed: u64,
+    options: &Bound<'py, PyDict>,
+) -> PyResult<Oversampled<'py>> {
+    if !matches!(method, "smote" | "random-over") {
+        return Err(PyValueError::new_err(format!(
+            "oversample: {method:?} is not 'smote' or 'random-over'"
+        )));
+    }
+    match x.extract::<PyReadonlyArray2<'py, f64>>() {
+        Ok(x) => oversampled(py, method, x, y, sampling_strategy, seed, options),
+        Err(_) => {
+            let x = x.extract::<PyReadonlyArray2<'py, f32>>()?;
+            oversampled(py, method, x, y, sampling_strategy, seed, options)
+        }
+    }
+}
+
+fn oversampled<'py, T: Float>(
+    py: Python<'py>,
+    method: &str,
+    x: PyReadonlyArray2<'py, T>,
+    y: PyReadonlyArray1<'py, i64>,
+    sampling_strategy: &Bound<'py, PyAny>,
+    seed: u64,
+    options: &Bound<'py, PyDict>,
+) -> PyResult<Oversampled<'py>> {
+    let (n, width) = x.as_array().dim();
+    let (input, y) = (x.as_slice()?, y.as_slice()?);
+    if y.len() != n {
+        return Err(PyValueError::new_err(format!(
+            "X has {n} rows and y has {} labels",
+            y.len()
+        )));
+    }
+    if n == 0 || width == 0 {
+        return Err(PyValueError::new_err(
+            "oversample: X needs rows and numeric columns",
+        ));
+    }
+    if y.iter().any(|&c| c < 0) {
+        return Err(PyValueError::new_err("negative label code"));
+    }
+    let classes = y.iter().max().map_or(0, |&c| c as usize + 1);
+    let mut counts = vec![0usize; classes];
+    for &c in y {
+        counts[c as usize] += 1;
+    }
+    let present: BTreeMap<i64, usize> = (0..).zip(counts).filter(|(_, n)| *n > 0).collect();
+    let to_add = strategy(sampling_strategy)?
+        .samples_to_add(&present)
+        .map_err(value_error)?;
+    let targets: BTreeMap<i64, usize> = (to_add.iter())
+        .filter(|(_, &add)| add > 0)
+        .map(|(&c, &add)| (c, present[&c] + add))
+        .collect();
+    // The rows smrt sees: every row of a class that grows, the first of each other class.
+    let grows: Vec<bool> = (0..classes as i64)
+        .map(|c| targets.contains_key(&c))
+        .collect();
+    let mut take = vec![true; classes];
+    let picked: Vec<usize> = (0..n)
+        .filter(|&i| {
+            let c = y[i] as usize;
+            let taken = take[c];
+            take[c] = grows[c];
+            taken
+        })
+        .collect();
+    let mut some = Vec::with_capacity(picked.len() * width);
+    for &i in &picked {
+        some.extend(input[i * width..(i + 1) * width].iter().map(|v| v.to_f32()));
+    }
+    if some.iter().any(|v| !v.is_finite()) {
+        return Err(value_error(
+            first_non_finite(input, width).expect("a value"),
+        ));
+    }
+    let some = ndarray::Array2::from_shape_vec((picked.len(), width), some).expect("rows x width");
+    let some_y: Vec<i64> = picked.iter().map(|&i| y[i]).collect();
+    let watch = Watch::default();
+    let (balancer, _) = balancer(method, Strategy::Targets(targets), seed, options, &watch)?;
+    let no_codes = ndarray::Array2::<u32>::zeros((picked.len(), 0));
+    let made = run_watched(py, &watch, None, || {
+        let categories = Categories {
+            codes: no_codes.view(),
+            levels: &[],
+        };
+        balancer.fit_synthetic(some.view(), categories, &some_y, smrt::shard::Shard::ALL)
+    })?;
+    let sources: Vec<i64> = (made.origin.iter())
+        .map(|o| match *o {
+            Origin::Synthetic { source: Some(i) } => picked[i] as i64,
+            _ => -1,
+        })
+        .collect();
+    let s = made.y.len();
+    let synthetic = made.x.as_slice().expect("a standard-layout matrix");
+    // Zeros from calloc: fresh pages, first touched (and so zeroed) by the threads below.
+    let out = PyArray2::<T>::zeros(py, [n + s, width], false);
+    // SAFETY: the array is new; nothing else holds a view of it.
+    let values = unsafe { out.as_slice_mut()? };
+    let finite = AtomicBool::new(true);
+    py.detach(|| {
+        fill_on_every_core(values, width, |first, piece| {
+            let mut ok = true;
+            for (r, row) in piece.chunks_exact_mut(width).enumerate() {
+                let at = (first + r) * width;
+                if first + r < n {
+                    let from = &input[at..at + width];
+                    row.copy_from_slice(from);
+                    ok &= from.iter().fold(true, |ok, v| ok & v.to_f32().is_finite());
+                } else {
+                    let from = &synthetic[at - n * width..at - n * width + width];
+                    row.iter_mut().zip(from).for_each(|(o, &v)| *o = T::from(v));
+                }
+            }
+            if !ok {
+                finite.store(false, Ordering::Relaxed);
+            }
+        })
+    });
+    if !finite.load(Ordering::Relaxed) {
+        return Err(value_error(
+            first_non_finite(input, width).expect("a value"),
+        ));
+    }
+    Ok((
+        out.into_any(),
+        made.y.into_pyarray(py),
+        sources.into_pyarray(py),
     ))
 }
 
@@ -493,7 +708,10 @@ fn generate<'py>(
 /// thread per core: new memory is touched (and zeroed by the system) on every core at once.
 fn fill_on_every_core<T: Send>(out: &mut [T], width: usize, fill: impl Fn(usize, &mut [T]) + Sync) {
     let rows = out.len() / width.max(1);
-    let threads = std::thread::available_parallelism().map_or(1, |t| t.get());
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    // Asked once: on Linux the answer reads cgroup files.
+    let threads =
+        *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |t| t.get()));
     let per = rows.div_ceil(threads).max(1);
     std::thread::scope(|s| {
         for (i, piece) in out.chunks_mut(per * width.max(1)).enumerate() {
@@ -532,7 +750,7 @@ fn stack<'py>(
     input: &Bound<'py, PyAny>,
     synthetic: PyReadonlyArray2<'py, f32>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    fn stacked<'py, T: numpy::Element + Copy + Send + Sync + From<f32>>(
+    fn stacked<'py, T: Float>(
         py: Python<'py>,
         input: PyReadonlyArray2<'py, T>,
         synthetic: PyReadonlyArray2<'py, f32>,
@@ -614,6 +832,7 @@ fn _smrt(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(keeps, m)?)?;
     m.add_function(wrap_pyfunction!(plan, m)?)?;
     m.add_function(wrap_pyfunction!(stack, m)?)?;
+    m.add_function(wrap_pyfunction!(oversample, m)?)?;
     m.add_function(wrap_pyfunction!(version, m)?)?;
     Ok(())
 }

@@ -68,6 +68,29 @@ def test_every_memory_layout_gives_the_same_rows(sampler):
         np.testing.assert_array_equal(np.asarray(got), want)
 
 
+@pytest.mark.parametrize(
+    "sampler",
+    [smrt.SMOTE(random_state=3), smrt.RandomOverSampler(random_state=3, shrinkage=0.3)],
+    ids=["SMOTE", "RandomOverSampler"],
+)
+@pytest.mark.parametrize("strategy", ["auto", "minority", 0.8, {"b": 50, "d": 44}])
+def test_c_ordered_arrays_take_the_direct_path_to_the_same_rows(sampler, strategy):
+    # C-ordered float32/float64 arrays go through `_smrt.oversample`, which hands smrt only the
+    # classes that grow; a Fortran-ordered copy takes the general path. Classes interleaved.
+    rng = np.random.default_rng(5)
+    y = rng.choice(np.array(["a", "b", "c", "d"]), size=200, p=[0.5, 0.2, 0.2, 0.1])
+    X = rng.normal(size=(200, 4)) + (y == "b")[:, None]
+    sampler.set_params(sampling_strategy=strategy)
+    for dtype in (np.float64, np.float32):
+        got, got_y = sampler.fit_resample(np.ascontiguousarray(X, dtype=dtype), y)
+        got_sources = sampler.sample_indices_
+        want, want_y = sampler.fit_resample(np.asfortranarray(X, dtype=dtype), y)
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(got_y, want_y)
+        np.testing.assert_array_equal(got_sources, sampler.sample_indices_)
+
+
 def test_strategies_and_multiclass():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(70, 2))
@@ -179,6 +202,19 @@ def test_bad_input_is_a_value_error_with_smrts_message():
     bad[5, 1] = np.nan
     with pytest.raises(ValueError, match="non-finite value NaN at row 5, column 1"):
         smrt.SMOTE().fit_resample(bad, y)
+    # Rows of the class that grows, and values beyond float32's range, too.
+    for dtype in (np.float64, np.float32):
+        for sampler in (smrt.SMOTE(), smrt.RandomOverSampler()):
+            for row, col, value in [(5, 1, np.nan), (65, 2, np.nan), (70, 0, -np.inf)]:
+                bad = X.astype(dtype)
+                bad[row, col] = value
+                text = "NaN" if np.isnan(value) else "-inf"
+                with pytest.raises(ValueError, match=f"non-finite value {text} at row {row}, column {col}"):
+                    sampler.fit_resample(bad, y)
+    huge = X.copy()
+    huge[3, 2] = 1e300
+    with pytest.raises(ValueError, match="non-finite value inf at row 3, column 2"):
+        smrt.SMOTE().fit_resample(huge, y)
     with pytest.raises(ValueError, match="X has 72 rows and y has 71 labels"):
         smrt.SMOTE().fit_resample(X, y[:-1])
     with pytest.raises(ValueError, match="must be 2-D"):

@@ -184,6 +184,23 @@ def _encode(y_arr):
     return np.unique(y_arr, return_inverse=True)
 
 
+def _labels_like(y, labels, one_hot):
+    """Output labels (an array of ``y``'s classes) in the form ``y`` came in: one-hot rows,
+    a pandas Series or DataFrame of the same name and dtype, or an array."""
+    if one_hot is not None:
+        labels = (labels[:, None] == one_hot).astype(np.asarray(y).dtype)
+    y_frame = hasattr(y, "columns") and hasattr(y, "iloc")
+    if hasattr(y, "iloc") and hasattr(y, "name") and not y_frame:
+        import pandas as pd
+
+        return pd.Series(labels, name=y.name).astype(y.dtype)
+    if y_frame:
+        import pandas as pd
+
+        return pd.DataFrame(np.asarray(labels).reshape(len(labels), -1), columns=y.columns).astype(y.dtypes.to_dict())
+    return labels
+
+
 def _progress(classes):
     """A report of ``(class code, epoch, loss)``: a tqdm bar per class where tqdm is installed,
     else a line on stderr every 100 epochs."""
@@ -359,6 +376,16 @@ class _Sampler(_Base):
             synthetic = np.ones(len(sources), dtype=bool)
         return np.concatenate([np.zeros(n, dtype=bool), synthetic])
 
+    def _over_labels(self, y, y_arr, one_hot, classes, y_out):
+        """The output labels of an over-sampler, given the synthetic rows' label codes ``y_out``
+        (and ``sampling_strategy_`` from them)."""
+        added = np.bincount(y_out, minlength=len(classes))
+        label = lambda c: classes[c].item() if hasattr(classes[c], "item") else classes[c]
+        self.sampling_strategy_ = {label(c): int(added[c]) for c in range(len(classes)) if added[c] > 0}
+        # The input's labels as they are, then the synthetic rows' (the same values and dtype
+        # as `classes[codes]`, without indexing every input row again).
+        return _labels_like(y, np.concatenate([np.asarray(y_arr, dtype=classes.dtype), classes[y_out]]), one_hot)
+
     def fit(self, X, y):
         """Resamples once; the result is discarded (``fit_resample`` returns it)."""
         self.fit_resample(X, y)
@@ -369,7 +396,7 @@ class _Sampler(_Base):
         frame = hasattr(X, "columns") and hasattr(X, "iloc")
         if frame:
             x, codes, values, cols = _frame_parts(X)
-            out_dtype = None
+            out_dtype, direct = None, False
         else:
             arr = np.asarray(X)
             if arr.ndim != 2:
@@ -381,7 +408,19 @@ class _Sampler(_Base):
                 frame_out, labels = self.fit_resample(pd.DataFrame(arr, dtype=object), y)
                 return frame_out.to_numpy(dtype=object), labels
             out_dtype = arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.float64
-            if arr.dtype == np.float64 and arr.flags.c_contiguous:
+            # Plain float rows over-sampled by SMOTE or copies take one call that converts only
+            # the rows it searches and writes the output itself (`_smrt.oversample`).
+            direct = (
+                self._method in ("smote", "random-over")
+                and arr.dtype in (np.float32, np.float64)
+                and arr.flags.c_contiguous
+                and arr.shape[0] > 0
+                and arr.shape[1] > 0
+                and not isinstance(X, list)
+            )
+            if direct:
+                x = arr
+            elif arr.dtype == np.float64 and arr.flags.c_contiguous:
                 x = _smrt.as_f32(arr)  # on every core
             else:
                 x = arr.astype(np.float32, copy=False)
@@ -393,7 +432,6 @@ class _Sampler(_Base):
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         y_frame = hasattr(y, "columns") and hasattr(y, "iloc")
-        y_series = hasattr(y, "iloc") and hasattr(y, "name") and not y_frame
         y_arr, one_hot = _target(y.iloc[:, 0] if y_frame and y.shape[1] == 1 else y)
         if len(y_arr) != x.shape[0]:
             raise ValueError(f"X has {x.shape[0]} rows and y has {len(y_arr)} labels")
@@ -413,6 +451,10 @@ class _Sampler(_Base):
             codes, values = _recode(self.models, cols[1], codes, values)
         levels = [len(v) for v in values]
         y_codes = np.asarray(y_codes, dtype=np.int64)
+        if direct:
+            out, y_out, rows = _smrt.oversample(self._method, arr, y_codes, strategy, self._seed(), self._options(classes))
+            self._provenance = (x.shape[0], rows, None)
+            return out, self._over_labels(y, y_arr, one_hot, classes, y_out)
         # Over-samplers return every input row, in order, then the synthetic rows: only those
         # come back from smrt, and the input rows are copied once, from X as it came.
         over = self._method != "random-under"
@@ -436,25 +478,10 @@ class _Sampler(_Base):
         if models is not None:
             self._saved = _saved(models, X, y, cols if frame else None, values, classes, x.shape[1])
         if over:
-            added = np.bincount(y_out, minlength=len(classes))
-            label = lambda c: classes[c].item() if hasattr(classes[c], "item") else classes[c]
-            self.sampling_strategy_ = {label(c): int(added[c]) for c in range(len(classes)) if added[c] > 0}
-            # The input's labels as they are, then the synthetic rows' (the same values and
-            # dtype as `classes[codes]`, without indexing every input row again).
-            labels = np.concatenate([np.asarray(y_arr, dtype=classes.dtype), classes[y_out]])
+            labels = self._over_labels(y, y_arr, one_hot, classes, y_out)
         else:
             self.sampling_strategy_ = _sampling_strategy_(self._method, classes, y_codes, y_out)
-            labels = classes[y_out]
-        if one_hot is not None:
-            labels = (labels[:, None] == one_hot).astype(np.asarray(y).dtype)
-        if y_series:
-            import pandas as pd
-
-            labels = pd.Series(labels, name=y.name).astype(y.dtype)
-        elif y_frame:
-            import pandas as pd
-
-            labels = pd.DataFrame(np.asarray(labels).reshape(len(labels), -1), columns=y.columns).astype(y.dtypes.to_dict())
+            labels = _labels_like(y, classes[y_out], one_hot)
         # Input rows come back as they went in (not through float32); synthetic rows from smrt.
         if frame:
             import pandas as pd
