@@ -1,67 +1,24 @@
 //! Independent work spread over the cores.
+//!
+//! On rayon's pool: its threads start once and wait for work, where a scope of new threads
+//! costs tens of microseconds a call, more than some of the steps spread here.
 
-/// The number of cores to use: asked of the system once (on Linux the answer reads cgroup
-/// files, which costs more than a small parallel step).
+use rayon::prelude::*;
+
+/// The number of threads work is spread over.
 pub(crate) fn threads() -> usize {
-    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |t| t.get()))
+    rayon::current_num_threads()
 }
 
-/// `f` over `items` on up to one thread per core; results in the order of `items`.
+/// `f` over `items` on the pool; results in the order of `items`.
 pub(crate) fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Mutex;
-
-    let threads = threads().min(items.len());
-    if threads <= 1 {
-        return items.iter().map(f).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(item) = items.get(i) else { break };
-                let r = f(item);
-                results
-                    .lock()
-                    .expect("no worker panics while holding the lock")[i] = Some(r);
-            });
-        }
-    });
-    results
-        .into_inner()
-        .expect("workers finished")
-        .into_iter()
-        .map(|r| r.expect("every item was processed"))
-        .collect()
+    // One item a task: items are few and each is large (a block, a class, a part of rows).
+    items.par_iter().with_max_len(1).map(&f).collect()
 }
 
-/// `f` on every item of `items`, on up to one thread per core.
+/// `f` on every item of `items`, on the pool.
 pub(crate) fn for_each_mut<T: Send>(items: &mut [T], f: impl Fn(&mut T) + Sync) {
-    use std::sync::Mutex;
-
-    let threads = threads().min(items.len());
-    if threads <= 1 {
-        return items.iter_mut().for_each(f);
-    }
-    let queue = Mutex::new(items.iter_mut());
-    let next = || {
-        queue
-            .lock()
-            .expect("no worker panics while holding the lock")
-            .next()
-    };
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| {
-                while let Some(item) = next() {
-                    f(item);
-                }
-            });
-        }
-    });
+    items.par_iter_mut().with_max_len(1).for_each(&f);
 }
 
 /// Appends `rows` rows of `width` values to `data`, `fill(r, row)` writing row `r`. Parts of

@@ -705,20 +705,16 @@ fn generate<'py>(
 }
 
 /// `out` split into pieces of whole rows (`width` values each), `fill(first row, piece)` on one
-/// thread per core: new memory is touched (and zeroed by the system) on every core at once.
+/// thread per core (rayon's pool): new memory is touched (and zeroed by the system) on every
+/// core at once.
 fn fill_on_every_core<T: Send>(out: &mut [T], width: usize, fill: impl Fn(usize, &mut [T]) + Sync) {
+    use rayon::prelude::*;
+
     let rows = out.len() / width.max(1);
-    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    // Asked once: on Linux the answer reads cgroup files.
-    let threads =
-        *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |t| t.get()));
-    let per = rows.div_ceil(threads).max(1);
-    std::thread::scope(|s| {
-        for (i, piece) in out.chunks_mut(per * width.max(1)).enumerate() {
-            let fill = &fill;
-            s.spawn(move || fill(i * per, piece));
-        }
-    });
+    let per = rows.div_ceil(rayon::current_num_threads()).max(1);
+    out.par_chunks_mut(per * width.max(1))
+        .enumerate()
+        .for_each(|(i, piece)| fill(i * per, piece));
 }
 
 /// `x` (C order) as a new `float32` array, converted on every core.

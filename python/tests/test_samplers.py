@@ -91,6 +91,19 @@ def test_c_ordered_arrays_take_the_direct_path_to_the_same_rows(sampler, strateg
         np.testing.assert_array_equal(got_sources, sampler.sample_indices_)
 
 
+def test_labels_may_be_a_strided_view():
+    # Integer labels 0..C-1 serve as their own codes: a column of a 2-D array must work too.
+    X, _ = data(n_major=30, n_minor=6)
+    Y = np.zeros((36, 2), dtype=np.int64)
+    Y[30:, 0] = 1
+    for sampler in (smrt.SMOTE(random_state=0, k_neighbors=3), smrt.RandomOverSampler(random_state=0)):
+        got, got_y = sampler.fit_resample(X, Y[:, 0])
+        want, want_y = sampler.fit_resample(X, Y[:, 0].copy())
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(got_y, want_y)
+        assert (np.bincount(got_y) == 30).all()
+
+
 def test_strategies_and_multiclass():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(70, 2))

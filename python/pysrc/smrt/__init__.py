@@ -178,6 +178,8 @@ def _encode(y_arr):
         low, high = int(y_arr.min()), int(y_arr.max())
         if low >= 0 and high < 2 * len(y_arr) + 1024:
             present = np.flatnonzero(np.bincount(y_arr))
+            if low == 0 and len(present) == high + 1:
+                return present.astype(y_arr.dtype), np.ascontiguousarray(y_arr)  # labels = codes
             index = np.zeros(high + 1, dtype=np.int64)
             index[present] = np.arange(len(present))
             return present.astype(y_arr.dtype), index[y_arr]
