@@ -395,11 +395,18 @@ fn fit_resample<'py>(
 trait Float: numpy::Element + Copy + Send + Sync + From<f32> {
     /// The value as smrt computes with it (a `float64` beyond `float32`'s range is infinite).
     fn to_f32(self) -> f32;
+    /// Whether [`Float::to_f32`] is finite, tested without converting (one comparison, which
+    /// vectorises).
+    fn finite_f32(self) -> bool;
 }
 
 impl Float for f32 {
     fn to_f32(self) -> f32 {
         self
+    }
+
+    fn finite_f32(self) -> bool {
+        self.is_finite()
     }
 }
 
@@ -407,12 +414,18 @@ impl Float for f64 {
     fn to_f32(self) -> f32 {
         self as f32
     }
+
+    fn finite_f32(self) -> bool {
+        // Rounding to nearest, ties to even, takes to infinity exactly the values from
+        // float32's largest plus half its last step (2^103), whose mantissa is odd.
+        self.abs() < f64::from(f32::MAX) + 2f64.powi(103)
+    }
 }
 
 /// The first value of `x` (row-major, `width` columns) that is not finite in `float32`, as
 /// smrt's error for it.
 fn first_non_finite<T: Float>(x: &[T], width: usize) -> Option<smrt::Error> {
-    let at = x.iter().position(|v| !v.to_f32().is_finite())?;
+    let at = x.iter().position(|v| !v.finite_f32())?;
     Some(smrt::Error::NonFinite {
         row: at / width,
         col: at % width,
@@ -554,7 +567,7 @@ fn oversampled<'py, T: Float>(
                 if first + r < n {
                     let from = &input[at..at + width];
                     row.copy_from_slice(from);
-                    ok &= from.iter().fold(true, |ok, v| ok & v.to_f32().is_finite());
+                    ok &= from.iter().fold(true, |ok, v| ok & v.finite_f32());
                 } else {
                     let from = &synthetic[at - n * width..at - n * width + width];
                     row.iter_mut().zip(from).for_each(|(o, &v)| *o = T::from(v));

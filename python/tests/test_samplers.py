@@ -228,6 +228,16 @@ def test_bad_input_is_a_value_error_with_smrts_message():
     huge[3, 2] = 1e300
     with pytest.raises(ValueError, match="non-finite value inf at row 3, column 2"):
         smrt.SMOTE().fit_resample(huge, y)
+    # float64 values that round to float32's largest are finite; from half a step above, not.
+    edge = float(np.finfo(np.float32).max) + 2.0**103
+    for value, finite in [(np.nextafter(edge, 0), True), (edge, False), (-edge, False)]:
+        near = X.copy()
+        near[4, 0] = value
+        if finite:
+            assert smrt.SMOTE().fit_resample(near, y)[0][4, 0] == value
+        else:
+            with pytest.raises(ValueError, match="non-finite value -?inf at row 4, column 0"):
+                smrt.SMOTE().fit_resample(near, y)
     with pytest.raises(ValueError, match="X has 72 rows and y has 71 labels"):
         smrt.SMOTE().fit_resample(X, y[:-1])
     with pytest.raises(ValueError, match="must be 2-D"):
