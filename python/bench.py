@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """smrt's samplers against imbalanced-learn's, from Python, in one process on the same threads.
 
-  python3 python/bench.py [--rows 100000] [--features 32] [--threads 2] [--repeat 5]
+  python3 python/bench.py [--rows 100000] [--features 32] [--threads 2] [--repeat 25]
 
 Data: rows x features Gaussian, majority:minority 20:1, the minority shifted by 1 (the data of
 `shared/bench/smote_speed.py`), float64 as most callers hold it. Each figure is the best of
@@ -28,7 +28,7 @@ def main():
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--features", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=25)
     args = ap.parse_args()
 
     import imblearn
