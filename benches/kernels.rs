@@ -31,6 +31,7 @@ fn shapes(batch: usize) -> Vec<(String, MatMul)> {
             n: w,
             a_t: false,
             b_t: false,
+            batch: 1,
         };
         let dw = MatMul {
             m: w,
@@ -38,6 +39,7 @@ fn shapes(batch: usize) -> Vec<(String, MatMul)> {
             n: w,
             a_t: true,
             b_t: false,
+            batch: 1,
         };
         out.push((format!("forward {batch}x{w}x{w}"), fwd));
         out.push((format!("weight-grad {w}x{batch}x{w}"), dw));
@@ -71,6 +73,7 @@ fn bench_matmul(c: &mut Criterion) {
             n,
             a_t: false,
             b_t: false,
+            batch: 1,
         };
         let mut group = c.benchmark_group("matmul-large");
         group.sample_size(10);

@@ -1,5 +1,7 @@
 // C = op(A) op(B), then optionally C = act(C + bias): the three products of a dense layer
-// (Y = X W with its bias and activation, dX = dY W^T, dW = X^T dY).
+// (Y = X W with its bias and activation, dX = dY W^T, dW = X^T dY). A batch of independent
+// products (the layers of several models) is stored one after another; workgroup layer z
+// computes product z.
 // op(A) is m x k (stored k x m when a_t), op(B) is k x n (stored n x k when b_t); row-major.
 //
 // Each workgroup computes a TILE x TILE block of C from DEPTH-deep slices of A and B staged in
@@ -14,7 +16,7 @@ struct MatmulParams {
     b_t: u32,
     bias: u32,
     act: u32,
-    _pad: u32,
+    batch: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
@@ -34,30 +36,35 @@ const LOADS: u32 = TILE * DEPTH / (SIDE * SIDE);
 var<workgroup> a_tile: array<f32, TILE * DEPTH>;
 var<workgroup> b_tile: array<f32, TILE * DEPTH>;
 
-fn load_a(i: u32, kk: u32) -> f32 {
+// `at`, `bt`: where product z's A and B start.
+fn load_a(at: u32, i: u32, kk: u32) -> f32 {
     if i >= p.m || kk >= p.k {
         return 0.0;
     }
     if p.a_t == 1u {
-        return a[kk * p.m + i];
+        return a[at + kk * p.m + i];
     }
-    return a[i * p.k + kk];
+    return a[at + i * p.k + kk];
 }
 
-fn load_b(kk: u32, j: u32) -> f32 {
+fn load_b(bt: u32, kk: u32, j: u32) -> f32 {
     if kk >= p.k || j >= p.n {
         return 0.0;
     }
     if p.b_t == 1u {
-        return b[j * p.k + kk];
+        return b[bt + j * p.k + kk];
     }
-    return b[kk * p.n + j];
+    return b[bt + kk * p.n + j];
 }
 
 @compute @workgroup_size(16, 16)
 fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
     let row0 = wid.y * TILE;
     let col0 = wid.x * TILE;
+    let z = wid.z;
+    let at = z * p.m * p.k;
+    let bt = z * p.k * p.n;
+    let ct = z * p.m * p.n;
     let t = lid.y * SIDE + lid.x;
     var acc: array<f32, PER * PER>;
     for (var k0 = 0u; k0 < p.k; k0 += DEPTH) {
@@ -70,14 +77,14 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
                 i = e % TILE;
                 kk = e / TILE;
             }
-            a_tile[kk * TILE + i] = load_a(row0 + i, k0 + kk);
+            a_tile[kk * TILE + i] = load_a(at, row0 + i, k0 + kk);
             var j = e % TILE;
             var kb = e / TILE;
             if p.b_t == 1u {
                 j = e / DEPTH;
                 kb = e % DEPTH;
             }
-            b_tile[kb * TILE + j] = load_b(k0 + kb, col0 + j);
+            b_tile[kb * TILE + j] = load_b(bt, k0 + kb, col0 + j);
         }
         workgroupBarrier();
         for (var kk = 0u; kk < DEPTH; kk++) {
@@ -102,9 +109,9 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
             if row < p.m && col < p.n {
                 var v = acc[r * PER + q];
                 if p.bias == 1u {
-                    v = activate(p.act, v + bias[col]);
+                    v = activate(p.act, v + bias[z * p.n + col]);
                 }
-                c[row * p.n + col] = v;
+                c[ct + row * p.n + col] = v;
             }
         }
     }

@@ -73,16 +73,70 @@ fn poisoned<E: Engine>(e: &mut E, len: usize) -> E::Buffer {
 }
 
 fn matmul_case<E: Engine>(e: &mut E, s: MatMul, act: Option<Activation>) -> Vec<f32> {
-    let a = e.upload(&data(s.m * s.k, 1, -1.0, 1.0)).unwrap();
-    let b = e.upload(&data(s.k * s.n, 2, -1.0, 1.0)).unwrap();
-    let bias = e.upload(&data(s.n, 3, -0.5, 0.5)).unwrap();
-    let mut c = poisoned(e, s.m * s.n);
+    let z = s.batch;
+    let a = e.upload(&data(z * s.m * s.k, 1, -1.0, 1.0)).unwrap();
+    let b = e.upload(&data(z * s.k * s.n, 2, -1.0, 1.0)).unwrap();
+    let bias = e.upload(&data(z * s.n, 3, -0.5, 0.5)).unwrap();
+    let mut c = poisoned(e, z * s.m * s.n);
     let epilogue = match act {
         Some(act) => Epilogue::BiasActivation(&bias, act),
         None => Epilogue::None,
     };
     e.matmul(&a, &b, &mut c, s, epilogue);
-    e.read(&c, s.m * s.n).unwrap()
+    e.read(&c, z * s.m * s.n).unwrap()
+}
+
+/// The products of [`matmul_case`]'s batch computed one at a time, concatenated.
+fn matmul_alone<E: Engine>(e: &mut E, s: MatMul, act: Option<Activation>) -> Vec<f32> {
+    let z = s.batch;
+    let (a, b) = (
+        data(z * s.m * s.k, 1, -1.0, 1.0),
+        data(z * s.k * s.n, 2, -1.0, 1.0),
+    );
+    let bias = data(z * s.n, 3, -0.5, 0.5);
+    let mut out = Vec::new();
+    for i in 0..z {
+        let part = |v: &[f32], len: usize| v[i * len..(i + 1) * len].to_vec();
+        let a = e.upload(&part(&a, s.m * s.k)).unwrap();
+        let b = e.upload(&part(&b, s.k * s.n)).unwrap();
+        let bias = e.upload(&part(&bias, s.n)).unwrap();
+        let mut c = poisoned(e, s.m * s.n);
+        let epilogue = match act {
+            Some(act) => Epilogue::BiasActivation(&bias, act),
+            None => Epilogue::None,
+        };
+        e.matmul(&a, &b, &mut c, MatMul { batch: 1, ..s }, epilogue);
+        out.extend(e.read(&c, s.m * s.n).unwrap());
+    }
+    out
+}
+
+#[test]
+fn a_batch_of_products_is_each_product_alone_bit_for_bit() {
+    // The layers of several models in one dispatch: every product of the batch computed as it
+    // would be alone (on the CPU, and on the device), and the device within tolerance of the CPU.
+    let mut c = CpuEngine::new();
+    let mut g = gpu_engine();
+    for (m, k, n) in [(1, 1, 1), (64, 9, 33), (7, 65, 300), (130, 70, 20)] {
+        for (a_t, b_t) in [(false, false), (true, false), (false, true)] {
+            for act in [None, Some(Activation::Tanh)] {
+                let s = MatMul {
+                    a_t,
+                    b_t,
+                    batch: 3,
+                    ..MatMul::new(m, k, n)
+                };
+                let what = format!("{s:?} {act:?}");
+                let cpu = matmul_case(&mut c, s, act);
+                assert_eq!(cpu, matmul_alone(&mut c, s, act), "cpu {what}");
+                if let Some(g) = g.as_mut() {
+                    let gpu = matmul_case(g, s, act);
+                    assert_eq!(gpu, matmul_alone(g, s, act), "gpu {what}");
+                    assert_close(&what, &gpu, &cpu, REL, 1e-6 * k as f32 + 1e-6);
+                }
+            }
+        }
+    }
 }
 
 #[test]
@@ -93,7 +147,14 @@ fn matmul_matches_cpu() {
         for &k in &SIZES {
             for &n in &SIZES {
                 for (a_t, b_t) in [(false, false), (true, false), (false, true), (true, true)] {
-                    let s = MatMul { m, k, n, a_t, b_t };
+                    let s = MatMul {
+                        m,
+                        k,
+                        n,
+                        a_t,
+                        b_t,
+                        batch: 1,
+                    };
                     let what = format!("matmul {s:?}");
                     // Sums of k products of values in [-1, 1]: absolute error grows with k.
                     let abs = 1e-6 * k as f32;
@@ -129,6 +190,7 @@ fn matmul_epilogue_matches_cpu_for_every_activation() {
                 n,
                 a_t: false,
                 b_t: false,
+                batch: 1,
             };
             let what = format!("matmul {s:?} + bias, {act:?}");
             assert_close(

@@ -127,6 +127,7 @@ pub fn run(backend: Backend, quick: bool) -> Result<Vec<Figure>, Error> {
                 n: w,
                 a_t: false,
                 b_t: false,
+                batch: 1,
             };
             let secs = match &device {
                 Device::Cpu => matmul_seconds(&mut CpuEngine::new(), s, 5)?,
@@ -144,6 +145,7 @@ pub fn run(backend: Backend, quick: bool) -> Result<Vec<Figure>, Error> {
                 n,
                 a_t: false,
                 b_t: false,
+                batch: 1,
             };
             let secs = matmul_seconds(&mut g.engine()?, s, 3)?;
             let gflops = 2.0 * (n * n * n) as f64 / secs / 1e9;

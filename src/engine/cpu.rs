@@ -173,27 +173,33 @@ impl Engine for CpuEngine {
         s: MatMul,
         epilogue: Epilogue<'_, Vec<f32>>,
     ) {
-        let a = if s.a_t {
-            view(a, s.k, s.m).reversed_axes()
-        } else {
-            view(a, s.m, s.k)
-        };
-        let b = if s.b_t {
-            view(b, s.n, s.k).reversed_axes()
-        } else {
-            view(b, s.k, s.n)
-        };
-        let out = &mut c[..s.m * s.n];
-        {
-            let mut cv =
-                ArrayViewMut2::from_shape((s.m, s.n), &mut *out).expect("buffer holds rows * cols");
-            general_mat_mul(1.0, &a, &b, 0.0, &mut cv);
-        }
-        if let Epilogue::BiasActivation(bias, act) = epilogue {
-            for row in out.chunks_exact_mut(s.n) {
-                row.iter_mut().zip(&bias[..s.n]).for_each(|(v, &b)| *v += b);
+        let (sa, sb, sc) = (s.m * s.k, s.k * s.n, s.m * s.n);
+        for z in 0..s.batch {
+            let a = &a[z * sa..(z + 1) * sa];
+            let b = &b[z * sb..(z + 1) * sb];
+            let out = &mut c[z * sc..(z + 1) * sc];
+            let a = if s.a_t {
+                view(a, s.k, s.m).reversed_axes()
+            } else {
+                view(a, s.m, s.k)
+            };
+            let b = if s.b_t {
+                view(b, s.n, s.k).reversed_axes()
+            } else {
+                view(b, s.k, s.n)
+            };
+            {
+                let mut cv = ArrayViewMut2::from_shape((s.m, s.n), &mut *out)
+                    .expect("buffer holds rows * cols");
+                general_mat_mul(1.0, &a, &b, 0.0, &mut cv);
             }
-            activate_all(act, out);
+            if let Epilogue::BiasActivation(bias, act) = epilogue {
+                let bias = &bias[z * s.n..(z + 1) * s.n];
+                for row in out.chunks_exact_mut(s.n) {
+                    row.iter_mut().zip(bias).for_each(|(v, &b)| *v += b);
+                }
+                activate_all(act, out);
+            }
         }
     }
 
@@ -573,6 +579,7 @@ mod tests {
             n: 2,
             a_t: false,
             b_t: false,
+            batch: 1,
         };
         e.matmul(&a, &b, &mut c, s, Epilogue::None);
         assert_eq!(c, vec![4., 5., 10., 11.]);

@@ -26,6 +26,11 @@ use crate::rng::Stream;
 ///
 /// With `a_t`, `A` is stored as `k x m` and transposed; likewise `b_t` for `B` stored `n x k`.
 /// The three products of a dense layer are `Y = X W`, `dX = dY W^T` (`b_t`) and `dW = X^T dY` (`a_t`).
+///
+/// With `batch` above 1, that many independent products of this shape, stored one after
+/// another: product `z` reads `A` from element `z m k`, `B` from `z k n` (and the epilogue's
+/// bias from `z n`) and writes `C` from `z m n`; the layers of `batch` models in one operation
+/// (one dispatch on a device). Each product is computed exactly as it would be alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MatMul {
     /// Rows of `C`.
@@ -38,6 +43,22 @@ pub struct MatMul {
     pub a_t: bool,
     /// `B` is stored transposed.
     pub b_t: bool,
+    /// Independent products, at least 1.
+    pub batch: usize,
+}
+
+impl MatMul {
+    /// One product `op(A) op(B)` of `m x k` by `k x n`, neither stored transposed.
+    pub fn new(m: usize, k: usize, n: usize) -> Self {
+        MatMul {
+            m,
+            k,
+            n,
+            a_t: false,
+            b_t: false,
+            batch: 1,
+        }
+    }
 }
 
 /// What happens to `C` after the product.
@@ -162,7 +183,7 @@ pub trait Engine {
         dst: &mut Self::Buffer,
     );
 
-    /// `C = op(A) op(B)`, then the epilogue.
+    /// `C = op(A) op(B)`, then the epilogue; for each of the `shape.batch` products.
     fn matmul(
         &mut self,
         a: &Self::Buffer,

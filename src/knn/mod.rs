@@ -301,6 +301,7 @@ fn search<E: Engine>(
                 n: rn,
                 a_t: false,
                 b_t: true,
+                batch: 1,
             };
             e.matmul(
                 &q_buf,

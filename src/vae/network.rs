@@ -128,6 +128,7 @@ pub(crate) fn forward<E: Engine>(
             n: l.fan_out,
             a_t: false,
             b_t: false,
+            batch: 1,
         };
         let (before, after) = bufs.out.split_at_mut(i);
         let x = match i {
@@ -197,6 +198,7 @@ pub(crate) fn backward<E: Engine>(
             n: l.fan_out,
             a_t: true,
             b_t: false,
+            batch: 1,
         };
         e.matmul(x, g, &mut grads[i].w, dw, Epilogue::None);
         let dx = MatMul {
@@ -205,6 +207,7 @@ pub(crate) fn backward<E: Engine>(
             n: l.fan_in,
             a_t: false,
             b_t: true,
+            batch: 1,
         };
         if i > 0 {
             e.matmul(g, &l.w, &mut lower[i - 1], dx, Epilogue::None);

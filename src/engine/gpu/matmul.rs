@@ -19,7 +19,7 @@ struct MatmulParams {
     b_t: u32,
     bias: u32,
     act: u32,
-    _pad: u32,
+    batch: u32,
 }
 
 /// Side of the block of `C` one workgroup computes (`TILE` in the shader): 64 for large
@@ -27,7 +27,8 @@ struct MatmulParams {
 const TILE: usize = 64;
 const SMALL_TILE: usize = 32;
 
-/// Below this many 64 x 64 blocks a product runs in 16 x 16 blocks: a VAE layer's product
+/// Below this many 64 x 64 blocks (of every product of a batch) a product runs in 32 x 32
+/// blocks: a VAE layer's product
 /// (batch 32-256 x widths 8-512) fills a few large blocks mostly with padding, and leaves most
 /// of a device idle; sixteen times as many small blocks waste less and spread wider.
 const SMALL_BELOW: usize = 4;
@@ -44,19 +45,20 @@ pub(super) fn matmul(
         Epilogue::None => (b, 0, 0),
         Epilogue::BiasActivation(bias, act) => (bias, act as u32, 1),
     };
-    let small = s.n.div_ceil(TILE) * s.m.div_ceil(TILE) < SMALL_BELOW;
+    let small = s.n.div_ceil(TILE) * s.m.div_ceil(TILE) * s.batch < SMALL_BELOW;
     let (kernel, tile) = match small {
         true => (Kernel::MatmulSmall, SMALL_TILE),
         false => (Kernel::Matmul, TILE),
     };
-    let groups = [s.n.div_ceil(tile), s.m.div_ceil(tile)];
+    // One workgroup layer per product of a batch.
+    let groups = [s.n.div_ceil(tile), s.m.div_ceil(tile), s.batch];
     let max = e.max_groups as usize;
     if groups.iter().any(|&g| g > max) {
         return Err(Error::gpu(
             "matmul",
             format!(
-                "a {} x {} product needs {groups:?} workgroups; the device allows {max} per dimension",
-                s.m, s.n
+                "{} {} x {} products need {groups:?} workgroups; the device allows {max} per dimension",
+                s.batch, s.m, s.n
             ),
         ));
     }
@@ -68,13 +70,13 @@ pub(super) fn matmul(
         b_t: s.b_t.into(),
         bias: with_bias,
         act,
-        _pad: 0,
+        batch: s.batch as u32,
     };
     let bindings = [a.into(), b.into(), bias.into(), Binding::from(&*c)];
     e.rec.dispatch(
         kernel,
         &params,
         &bindings,
-        [groups[0] as u32, groups[1] as u32, 1],
+        [groups[0] as u32, groups[1] as u32, groups[2] as u32],
     )
 }

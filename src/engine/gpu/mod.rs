@@ -625,6 +625,7 @@ mod tests {
             n: 1,
             a_t: false,
             b_t: false,
+            batch: 1,
         };
         g.matmul(&a, &b, &mut c, shape, Epilogue::None);
         let err = g.read(&c, 1).unwrap_err();
