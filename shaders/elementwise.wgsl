@@ -8,8 +8,8 @@ struct ElementParams {
     act: u32,
     slot: u32,
     value: f32,
-    _pad0: u32,
-    _pad1: u32,
+    models: u32,
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: ElementParams;
@@ -54,34 +54,37 @@ fn gather_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     }
 }
 
-// A layer's backward step at its nonlinearity, over len / cols rows: dst *= act'(.), from the
-// activation's output y = src; then the bias gradient sums[j] = sum_r dst[r, j]. One invocation
-// per column.
+// A layer's backward step at its nonlinearity, over the rows of `models` models stored one after
+// another (len / (cols * models) rows each): dst *= act'(.), from the activation's output
+// y = src; then each model's bias gradient sums[m, j] = sum_r dst[m, r, j]. One invocation per
+// column of each model.
 @compute @workgroup_size(WG)
 fn activation_bias_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let rows = p.len / p.cols;
-    for (var j = gid.x; j < p.cols; j += stride(groups)) {
+    let rows = p.len / (p.cols * p.models);
+    for (var c = gid.x; c < p.models * p.cols; c += stride(groups)) {
+        let first = (c / p.cols) * rows * p.cols + c % p.cols;
         var sum = 0.0;
         for (var r = 0u; r < rows; r++) {
-            let i = r * p.cols + j;
+            let i = first + r * p.cols;
             let g = dst[i] * derivative_from_output(p.act, src[i]);
             dst[i] = g;
             sum += g;
         }
-        sums[j] = sum;
+        sums[c] = sum;
     }
 }
 
-// dst[j] = sum_r src[r, j] over len / cols rows: one invocation per column.
+// dst[m, j] = sum_r src[m, r, j] for each of `models` models' rows stored one after another
+// (len / (cols * models) rows each): one invocation per column of each model.
 @compute @workgroup_size(WG)
 fn bias_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let rows = p.len / p.cols;
-    for (var j = gid.x; j < p.cols; j += stride(groups)) {
+    let rows = p.len / (p.cols * p.models);
+    for (var c = gid.x; c < p.models * p.cols; c += stride(groups)) {
+        let first = (c / p.cols) * rows * p.cols + c % p.cols;
         var sum = 0.0;
         for (var r = 0u; r < rows; r++) {
-            sum += src[r * p.cols + j];
+            sum += src[first + r * p.cols];
         }
-        dst[j] = sum;
+        dst[c] = sum;
     }
 }
-

@@ -269,16 +269,16 @@ parity_test!(activation_bias_grad_matches_cpu, REL, ABS, |e| {
         Activation::Identity,
     ] {
         for (rows, cols) in [(1, 1), (7, 3), (65, 8), (300, 17), (64, 257)] {
-            let n = rows * cols;
-            let y = e.upload(&data(n, 6, -0.9, 0.9)).unwrap();
-            let mut g = e.upload(&data(n, 7, -2.0, 2.0)).unwrap();
-            let mut db = poisoned(e, cols);
-            e.activation_bias_grad(act, &y, &mut g, rows, cols, &mut db);
-            out.push((format!("{act:?} {rows} x {cols}"), e.read(&g, n).unwrap()));
-            out.push((
-                format!("{act:?} {rows} x {cols} bias"),
-                e.read(&db, cols).unwrap(),
-            ));
+            for models in [1, 3] {
+                let n = models * rows * cols;
+                let y = e.upload(&data(n, 6, -0.9, 0.9)).unwrap();
+                let mut g = e.upload(&data(n, 7, -2.0, 2.0)).unwrap();
+                let mut db = poisoned(e, models * cols);
+                e.activation_bias_grad(act, &y, &mut g, rows, cols, models, &mut db);
+                let what = format!("{act:?} {models} x {rows} x {cols}");
+                out.push((what.clone(), e.read(&g, n).unwrap()));
+                out.push((format!("{what} bias"), e.read(&db, models * cols).unwrap()));
+            }
         }
     }
     out
@@ -288,14 +288,63 @@ parity_test!(bias_grad_matches_cpu, REL, ABS, |e| {
     let mut out = Vec::new();
     for rows in SIZES {
         for cols in SIZES {
-            let g = e.upload(&data(rows * cols, 8, -1.0, 1.0)).unwrap();
-            let mut db = poisoned(e, cols);
-            e.bias_grad(&g, rows, cols, &mut db);
-            out.push((format!("{rows} x {cols}"), e.read(&db, cols).unwrap()));
+            for models in [1, 3] {
+                let g = e.upload(&data(models * rows * cols, 8, -1.0, 1.0)).unwrap();
+                let mut db = poisoned(e, models * cols);
+                e.bias_grad(&g, rows, cols, models, &mut db);
+                let sums = e.read(&db, models * cols).unwrap();
+                out.push((format!("{models} x {rows} x {cols}"), sums));
+            }
         }
     }
     out
 });
+
+/// Each model's bias gradient of a batch, computed alone: `(scaled grad, bias sums)` of every
+/// block concatenated, or of the whole batch at once.
+fn bias_grads<E: Engine>(
+    e: &mut E,
+    (rows, cols, models): (usize, usize, usize),
+    alone: bool,
+) -> (Vec<f32>, Vec<f32>) {
+    let n = models * rows * cols;
+    let (y, g) = (data(n, 6, -0.9, 0.9), data(n, 7, -2.0, 2.0));
+    let blocks: Vec<(usize, usize)> = match alone {
+        true => (0..models).map(|m| (m, 1)).collect(),
+        false => vec![(0, models)],
+    };
+    let (mut grads, mut sums) = (Vec::new(), Vec::new());
+    for (first, count) in blocks {
+        let part = |v: &[f32]| v[first * rows * cols..(first + count) * rows * cols].to_vec();
+        let y = e.upload(&part(&y)).unwrap();
+        let mut g = e.upload(&part(&g)).unwrap();
+        let mut db = poisoned(e, count * cols);
+        e.activation_bias_grad(Activation::Tanh, &y, &mut g, rows, cols, count, &mut db);
+        grads.extend(e.read(&g, count * rows * cols).unwrap());
+        sums.extend(e.read(&db, count * cols).unwrap());
+    }
+    (grads, sums)
+}
+
+#[test]
+fn a_batch_of_bias_gradients_is_each_model_alone_bit_for_bit() {
+    let mut c = CpuEngine::new();
+    let mut g = gpu_engine();
+    for shape in [(1, 1, 4), (64, 9, 3), (300, 17, 2)] {
+        assert_eq!(
+            bias_grads(&mut c, shape, false),
+            bias_grads(&mut c, shape, true),
+            "cpu {shape:?}"
+        );
+        if let Some(g) = g.as_mut() {
+            assert_eq!(
+                bias_grads(g, shape, false),
+                bias_grads(g, shape, true),
+                "gpu {shape:?}"
+            );
+        }
+    }
+}
 
 parity_test!(sum_squares_and_clipped_steps_match_cpu, REL, ABS, |e| {
     let mut out = Vec::new();

@@ -78,7 +78,7 @@ fn the_default_model_takes_at_most_29_dispatches_per_step() {
 }
 
 #[test]
-fn the_layers_of_ten_models_take_one_dispatch() {
+fn the_layers_of_ten_models_take_one_dispatch_per_kernel() {
     use smrt::engine::{Engine, Epilogue, MatMul};
     let Some(g) = gpu() else { return };
     let mut e = g.engine().unwrap();
@@ -103,4 +103,12 @@ fn the_layers_of_ten_models_take_one_dispatch() {
     assert_eq!((g.counts() - before).dispatches, 1);
     // 16 * 0.5 * 0.25 + 1 in every element of every model's output.
     assert!(out.iter().all(|&v| v == 3.0));
+    // Their backward step at the nonlinearity and bias gradients: one dispatch, 64 rows each.
+    let mut grad = e.upload(&vec![1.0; 10 * 64 * 32]).unwrap();
+    let mut db = e.zeros(10 * 32).unwrap();
+    let before = g.counts();
+    e.activation_bias_grad(smrt::Activation::Relu, &y, &mut grad, 64, 32, 10, &mut db);
+    let sums = e.read(&db, 10 * 32).unwrap();
+    assert_eq!((g.counts() - before).dispatches, 1);
+    assert!(sums.iter().all(|&v| v == 64.0));
 }

@@ -210,19 +210,29 @@ impl Engine for CpuEngine {
         grad: &mut Vec<f32>,
         rows: usize,
         cols: usize,
+        models: usize,
         db: &mut Vec<f32>,
     ) {
-        let len = rows * cols;
+        let len = models * rows * cols;
         scale_by_derivative(act, &y[..len], &mut grad[..len]);
-        self.bias_grad(grad, rows, cols, db);
+        self.bias_grad(grad, rows, cols, models, db);
     }
 
-    fn bias_grad(&mut self, grad: &Vec<f32>, rows: usize, cols: usize, db: &mut Vec<f32>) {
-        let db = &mut db[..cols];
-        db.fill(0.0);
-        for row in grad[..rows * cols].chunks_exact(cols) {
-            for (d, &g) in db.iter_mut().zip(row) {
-                *d += g;
+    fn bias_grad(
+        &mut self,
+        grad: &Vec<f32>,
+        rows: usize,
+        cols: usize,
+        models: usize,
+        db: &mut Vec<f32>,
+    ) {
+        let blocks = grad[..models * rows * cols].chunks_exact(rows * cols);
+        for (db, block) in db[..models * cols].chunks_exact_mut(cols).zip(blocks) {
+            db.fill(0.0);
+            for row in block.chunks_exact(cols) {
+                for (d, &g) in db.iter_mut().zip(row) {
+                    *d += g;
+                }
             }
         }
     }

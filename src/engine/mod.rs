@@ -192,9 +192,11 @@ pub trait Engine {
         shape: MatMul,
         epilogue: Epilogue<'_, Self::Buffer>,
     );
-    /// A layer's backward step at its nonlinearity, `rows x cols`: `grad *= act'(.)`, with the
-    /// derivative written in terms of the activation's output `y`, then the bias gradient
-    /// `db[j] = sum_r grad[r, j]` of the scaled `grad`.
+    /// A layer's backward step at its nonlinearity, for `models` blocks of `rows x cols` stored
+    /// one after another (the batch rows of that many models; 1 for one model): `grad *= act'(.)`,
+    /// with the derivative written in terms of the activation's output `y`, then each block's
+    /// bias gradient `db[m, j] = sum_r grad[m, r, j]` of the scaled `grad`.
+    #[allow(clippy::too_many_arguments)]
     fn activation_bias_grad(
         &mut self,
         act: Activation,
@@ -202,10 +204,19 @@ pub trait Engine {
         grad: &mut Self::Buffer,
         rows: usize,
         cols: usize,
+        models: usize,
         db: &mut Self::Buffer,
     );
-    /// `db[j] = sum_r grad[r, j]`.
-    fn bias_grad(&mut self, grad: &Self::Buffer, rows: usize, cols: usize, db: &mut Self::Buffer);
+    /// `db[m, j] = sum_r grad[m, r, j]` for `models` blocks of `rows x cols` stored one after
+    /// another.
+    fn bias_grad(
+        &mut self,
+        grad: &Self::Buffer,
+        rows: usize,
+        cols: usize,
+        models: usize,
+        db: &mut Self::Buffer,
+    );
     /// Inverted dropout in place: element `i` is zeroed when the uniform draw at `offset + i` of
     /// `stream` is `<= rate`, the rest are scaled by `1 / (1 - rate)`. Applying it again with the
     /// same stream and offset applies the same mask, which is the backward pass.

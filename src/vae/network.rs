@@ -188,8 +188,10 @@ pub(crate) fn backward<E: Engine>(
         }
         // The identity's derivative is 1: only the bias gradient is left.
         match l.act {
-            Activation::Identity => e.bias_grad(g, rows, l.fan_out, &mut grads[i].b),
-            act => e.activation_bias_grad(act, &bufs.out[i], g, rows, l.fan_out, &mut grads[i].b),
+            Activation::Identity => e.bias_grad(g, rows, l.fan_out, 1, &mut grads[i].b),
+            act => {
+                e.activation_bias_grad(act, &bufs.out[i], g, rows, l.fan_out, 1, &mut grads[i].b)
+            }
         }
         let x = bufs.input(input, i, dropout.is_some());
         let dw = MatMul {

@@ -283,7 +283,7 @@ impl<'e, E: Engine> Trainer<'e, E> {
                     &mut self.losses,
                     base,
                 );
-                e.bias_grad(&v.terms, rows, self.numeric, &mut v.ds);
+                e.bias_grad(&v.terms, rows, self.numeric, 1, &mut v.ds);
             }
             None => e.reconstruction(
                 self.cfg.likelihood,

@@ -18,7 +18,8 @@ struct ElementParams {
     act: u32,
     slot: u32,
     value: f32,
-    _pad: [u32; 2],
+    models: u32,
+    _pad: u32,
 }
 
 fn run(
@@ -118,34 +119,40 @@ pub(super) fn activation_bias_grad(
     act: Activation,
     y: &GpuBuffer,
     grad: &GpuBuffer,
-    rows: usize,
-    cols: usize,
+    (rows, cols, models): (usize, usize, usize),
     db: &GpuBuffer,
 ) -> Result<()> {
     let p = ElementParams {
         act: act as u32,
         cols: cols as u32,
-        ..params(rows * cols)
+        models: models as u32,
+        ..params(models * rows * cols)
     };
     run(
         e,
         Kernel::ActivationBiasGrad,
         p,
         &[y.into(), grad.into(), db.into()],
-        cols,
+        models * cols,
     )
 }
 
 pub(super) fn bias_grad(
     e: &mut GpuEngine,
     grad: &GpuBuffer,
-    rows: usize,
-    cols: usize,
+    (rows, cols, models): (usize, usize, usize),
     db: &GpuBuffer,
 ) -> Result<()> {
     let p = ElementParams {
         cols: cols as u32,
-        ..params(rows * cols)
+        models: models as u32,
+        ..params(models * rows * cols)
     };
-    run(e, Kernel::BiasGrad, p, &[grad.into(), db.into()], cols)
+    run(
+        e,
+        Kernel::BiasGrad,
+        p,
+        &[grad.into(), db.into()],
+        models * cols,
+    )
 }

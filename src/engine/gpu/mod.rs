@@ -388,14 +388,23 @@ impl Engine for GpuEngine {
         grad: &mut GpuBuffer,
         rows: usize,
         cols: usize,
+        models: usize,
         db: &mut GpuBuffer,
     ) {
-        let r = elementwise::activation_bias_grad(self, act, y, grad, rows, cols, db);
+        let shape = (rows, cols, models);
+        let r = elementwise::activation_bias_grad(self, act, y, grad, shape, db);
         self.record(r);
     }
 
-    fn bias_grad(&mut self, grad: &GpuBuffer, rows: usize, cols: usize, db: &mut GpuBuffer) {
-        let r = elementwise::bias_grad(self, grad, rows, cols, db);
+    fn bias_grad(
+        &mut self,
+        grad: &GpuBuffer,
+        rows: usize,
+        cols: usize,
+        models: usize,
+        db: &mut GpuBuffer,
+    ) {
+        let r = elementwise::bias_grad(self, grad, (rows, cols, models), db);
         self.record(r);
     }
 
