@@ -9,6 +9,8 @@
 
 The workloads mirror `smrt bench` (src/cli/bench.rs):
 - matmul m x k x n: 10 products of float32 matrices, then one synchronisation; GFLOP/s = 2mkn/t.
+- matmul 64x32x64, 10 one by one / in one batch: ten models' layer products, as ten launches or
+  one batched product (`torch.bmm`; smrt's `MatMul::batch`).
 - train R x 64 h H l16 b256 (2 epochs): a VAE with one sigmoid hidden layer of H units on each
   side, linear mean and log-variance heads, Bernoulli output (BCE with logits) + KL, Adam 1e-3,
   data uniform in [0, 1); rows/s over 2 epochs after one warm-up epoch, best of 2.
@@ -69,6 +71,27 @@ def torch_figures(quick, push):
         products()
         secs = best(5, products) / 10
         push(f"matmul {m}x{k}x{n}", engine, 2 * m * k * n / secs / 1e9, "GFLOP/s", secs)
+
+    # Ten models' layer products (batch 64, 32 -> 64 units): ten launches, or one torch.bmm.
+    a = torch.full((10, 64, 32), 0.5, device=dev)
+    b = torch.full((10, 32, 64), 0.25, device=dev)
+
+    def one_by_one():
+        for _ in range(10):
+            for i in range(10):
+                torch.mm(a[i], b[i])
+        sync()
+
+    def batched():
+        for _ in range(10):
+            torch.bmm(a, b)
+        sync()
+
+    flops = 2 * 10 * 64 * 32 * 64
+    for name, f in [("matmul 64x32x64, 10 one by one", one_by_one), ("matmul 64x32x64, 10 in one batch", batched)]:
+        f()
+        secs = best(5, f) / 10
+        push(name, engine, flops / secs / 1e9, "GFLOP/s", secs)
 
     def mlp(sizes, act):
         layers = []

@@ -71,9 +71,9 @@ fn best(repeat: usize, mut f: impl FnMut() -> Result<(), Error>) -> Result<f64, 
 }
 
 fn matmul_seconds<E: Engine>(e: &mut E, s: MatMul, repeat: usize) -> Result<f64, Error> {
-    let a = e.upload(&vec![0.5; s.m * s.k])?;
-    let b = e.upload(&vec![0.25; s.k * s.n])?;
-    let mut c = e.zeros(s.m * s.n)?;
+    let a = e.upload(&vec![0.5; s.batch * s.m * s.k])?;
+    let b = e.upload(&vec![0.25; s.batch * s.k * s.n])?;
+    let mut c = e.zeros(s.batch * s.m * s.n)?;
     let mut run = || {
         for _ in 0..10 {
             e.matmul(&a, &b, &mut c, s, Epilogue::None);
@@ -135,6 +135,24 @@ pub fn run(backend: Backend, quick: bool) -> Result<Vec<Figure>, Error> {
             };
             let gflops = 2.0 * (s.m * s.k * s.n) as f64 / secs / 1e9;
             push(format!("matmul 256x{w}x{w}"), gflops, "GFLOP/s", secs);
+        }
+        // Ten models' layer products (batch 64, 32 -> 64 units): ten dispatches, or one batch.
+        let layer = MatMul::new(64, 32, 64);
+        for (name, s, products) in [
+            ("matmul 64x32x64, 10 one by one", layer, 10),
+            (
+                "matmul 64x32x64, 10 in one batch",
+                MatMul { batch: 10, ..layer },
+                1,
+            ),
+        ] {
+            let secs = products as f64
+                * match &device {
+                    Device::Cpu => matmul_seconds(&mut CpuEngine::new(), s, 5)?,
+                    Device::Gpu(g) => matmul_seconds(&mut g.engine()?, s, 5)?,
+                };
+            let gflops = 2.0 * (10 * layer.m * layer.k * layer.n) as f64 / secs / 1e9;
+            push(name.to_string(), gflops, "GFLOP/s", secs);
         }
         // The cuBLAS comparison shape: minutes on a software adapter, so hardware GPUs only.
         if let (Device::Gpu(g), false, false) = (&device, software, quick) {
