@@ -433,7 +433,8 @@ fn first_non_finite<T: Float>(x: &[T], width: usize) -> Option<smrt::Error> {
     })
 }
 
-/// Synthetic rows' label codes and the input rows they were drawn from.
+/// The output rows (the input's, then the synthetic ones), the synthetic rows' label codes, and
+/// the input row each was drawn from.
 type Oversampled<'py> = (
     Bound<'py, PyAny>,
     Bound<'py, PyArray1<i64>>,
