@@ -1,6 +1,8 @@
 // Losses with their gradients, and sums. A sum is taken in two dispatches: each workgroup
 // reduces its share into partials[workgroup], then `finish_sum` adds scale * sum(partials) into
-// out[slot]. Both are deterministic: same inputs, same bits.
+// out[slot]. Both are deterministic: same inputs, same bits. A batch of models' sums (so far
+// `sum_squares`) runs one workgroup layer z per model: its partials from z * PARTIALS, its sum
+// into out[slot + z * slot_stride].
 
 struct LossParams {
     len: u32,
@@ -11,6 +13,10 @@ struct LossParams {
     beta: f32,
     count: u32,
     heads: u32,
+    slot_stride: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: LossParams;
@@ -43,11 +49,12 @@ fn workgroup_sum(value: f32, lid: u32) -> f32 {
     return shared_sum[0];
 }
 
-// partials[workgroup] = the workgroup's sum of `value`.
-fn reduce_to_partial(value: f32, lid: u32, wid: u32) {
+// partials[workgroup] = the workgroup's sum of `value` (workgroup layer z: partials from
+// z * PARTIALS).
+fn reduce_to_partial(value: f32, lid: u32, wid: vec3<u32>) {
     let total = workgroup_sum(value, lid);
     if lid == 0u {
-        partials[wid] = total;
+        partials[wid.z * PARTIALS + wid.x] = total;
     }
 }
 
@@ -87,7 +94,7 @@ fn reconstruction(
         sum += loss;
         grad[i] = d * p.scale;
     }
-    reduce_to_partial(sum, lid, wid.x);
+    reduce_to_partial(sum, lid, wid);
 }
 
 // Gaussian with a learned log-variance s_j per column j < p.heads (the numeric columns; p.latent
@@ -120,7 +127,7 @@ fn gaussian_learned(
         grad[i] = (o - x) * w * p.scale;
         dlogvar_terms[(i / p.latent) * p.heads + j] = select(0.0, 0.5 * (1.0 - r2 * w) * p.scale, s == raw);
     }
-    reduce_to_partial(sum, lid, wid.x);
+    reduce_to_partial(sum, lid, wid);
 }
 
 // Categorical cross-entropy of softmax heads, one invocation per (row, head): logits o = src and
@@ -156,7 +163,7 @@ fn softmax_cross_entropy(
             grad[j] = (exp(src[j] - m) / t - aux[j]) * p.scale;
         }
     }
-    reduce_to_partial(sum, lid, wid.x);
+    reduce_to_partial(sum, lid, wid);
 }
 
 // KL(N(mu, exp(logvar)) || N(0, I)) = -1/2 (1 + logvar - mu^2 - exp(logvar)) per element, with
@@ -182,7 +189,7 @@ fn kl(
         grad[at_mu] = dz[i] + p.beta * mu * p.scale;
         grad[at_logvar] = 0.5 * dz[i] * aux[i] * exp(0.5 * logvar) + 0.5 * p.beta * (variance - 1.0) * p.scale;
     }
-    reduce_to_partial(sum, lid, wid.x);
+    reduce_to_partial(sum, lid, wid);
 }
 
 // L2 penalty on w = src: grad += beta w (beta carries the l2 weight); partial sums of w^2.
@@ -199,7 +206,7 @@ fn l2(
         grad[i] += p.beta * w;
         sum += w * w;
     }
-    reduce_to_partial(sum, lid, wid.x);
+    reduce_to_partial(sum, lid, wid);
 }
 
 // Partial sums of src^2.
@@ -210,23 +217,27 @@ fn sum_squares(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
+    // Layer z sums model z's block of p.len values.
+    let first = wid.z * p.len;
     var sum = 0.0;
     for (var i = gid.x; i < p.len; i += stride(groups)) {
-        let v = src[i];
+        let v = src[first + i];
         sum += v * v;
     }
-    reduce_to_partial(sum, lid, wid.x);
+    reduce_to_partial(sum, lid, wid);
 }
 
-// out[slot] += scale * sum(partials[..count]), in one workgroup.
+// out[slot + z slot_stride] += scale * sum(partials[z PARTIALS ..][..count]), one workgroup per
+// layer z.
 @compute @workgroup_size(WG)
-fn finish_sum(@builtin(local_invocation_index) lid: u32) {
+fn finish_sum(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+    let first = wid.z * PARTIALS;
     var sum = 0.0;
     for (var i = lid; i < p.count; i += WG) {
-        sum += partials[i];
+        sum += partials[first + i];
     }
     let total = workgroup_sum(sum, lid);
     if lid == 0u {
-        out[p.slot] += p.scale * total;
+        out[p.slot + wid.z * p.slot_stride] += p.scale * total;
     }
 }

@@ -353,7 +353,7 @@ parity_test!(sum_squares_and_clipped_steps_match_cpu, REL, ABS, |e| {
         let buf = e.upload(&v).unwrap();
         // Slot 1 of a buffer already holding 0.25 there: the kernel adds.
         let mut acc = e.upload(&[f32::NAN, 0.25]).unwrap();
-        e.sum_squares(&buf, n, &mut acc, 1);
+        e.sum_squares(&buf, n, 1, &mut acc, 1);
         let sums = e.read(&acc, 2).unwrap();
         assert!(sums[0].is_nan(), "sum_squares wrote the wrong slot");
         out.push((format!("sum_squares {n}"), vec![sums[1]]));
@@ -370,7 +370,7 @@ parity_test!(sum_squares_and_clipped_steps_match_cpu, REL, ABS, |e| {
                 learning_rate: 1.0,
                 t: 1,
             };
-            e.optimizer_step(update, &mut w, &buf, &mut [], n, Some(clip));
+            e.optimizer_step(update, &mut w, &buf, &mut [], n, 1, Some(clip));
             out.push((
                 format!("sgd clipped {n} to {max_norm}"),
                 e.read(&w, n).unwrap(),
@@ -379,6 +379,77 @@ parity_test!(sum_squares_and_clipped_steps_match_cpu, REL, ABS, |e| {
     }
     out
 });
+
+/// Clipped Adam steps of `models` models of `len` parameters each: their norms and parameters,
+/// from one batched sum of squares and one batched step, or from each model alone.
+fn clipped_steps<E: Engine>(
+    e: &mut E,
+    (len, models): (usize, usize),
+    alone: bool,
+) -> (Vec<f32>, Vec<f32>) {
+    let update = Update {
+        optimizer: Optimizer::Adam,
+        learning_rate: 0.1,
+        t: 3,
+    };
+    // Gradients of norms about 2.5 (m + 1) / (models + 1): some models clipped to 1, some not.
+    let size = |m: usize| 2.5 * (m + 1) as f32 / ((models + 1) as f32 * (len as f32 / 3.0).sqrt());
+    let grads: Vec<f32> = (0..models)
+        .flat_map(|m| {
+            data(len, 50 + m as u64, -1.0, 1.0)
+                .into_iter()
+                .map(move |v| v * size(m))
+        })
+        .collect();
+    let params = data(models * len, 60, -1.0, 1.0);
+    let blocks: Vec<(usize, usize)> = match alone {
+        true => (0..models).map(|m| (m, 1)).collect(),
+        false => vec![(0, models)],
+    };
+    let (mut norms, mut out) = (Vec::new(), Vec::new());
+    for (first, count) in blocks {
+        let part = |v: &[f32]| v[first * len..(first + count) * len].to_vec();
+        let g = e.upload(&part(&grads)).unwrap();
+        let mut w = e.upload(&part(&params)).unwrap();
+        let mut state = vec![e.zeros(count * len).unwrap(), e.zeros(count * len).unwrap()];
+        let mut norm = e.upload(&vec![0.0; count]).unwrap();
+        e.sum_squares(&g, len, count, &mut norm, 0);
+        let clip = Clip {
+            sum_squares: &norm,
+            max_norm: 1.0,
+        };
+        e.optimizer_step(update, &mut w, &g, &mut state, len, count, Some(clip));
+        norms.extend(e.read(&norm, count).unwrap());
+        out.extend(e.read(&w, count * len).unwrap());
+    }
+    (norms, out)
+}
+
+#[test]
+fn a_batch_of_clipped_steps_is_each_model_alone_bit_for_bit() {
+    let mut c = CpuEngine::new();
+    let mut g = gpu_engine();
+    // 70,000 parameters take more workgroups than one reduction pass has partial sums.
+    for shape in [(1, 3), (300, 4), (5000, 10), (70_000, 2)] {
+        let (cpu, cpu_alone) = (
+            clipped_steps(&mut c, shape, false),
+            clipped_steps(&mut c, shape, true),
+        );
+        assert_eq!(cpu, cpu_alone, "cpu {shape:?}");
+        let clipped = cpu.0.iter().filter(|&&n| n.sqrt() > 1.0).count();
+        assert!(
+            shape.0 < 300 || (clipped > 0 && clipped < shape.1),
+            "{shape:?}: clipped {clipped} of {}",
+            shape.1
+        );
+        if let Some(g) = g.as_mut() {
+            let gpu = clipped_steps(g, shape, false);
+            assert_eq!(gpu, clipped_steps(g, shape, true), "gpu {shape:?}");
+            assert_close(&format!("norms {shape:?}"), &gpu.0, &cpu.0, REL, ABS);
+            assert_close(&format!("params {shape:?}"), &gpu.1, &cpu.1, REL, ABS);
+        }
+    }
+}
 
 /// Tensors packed in one allocation: each written, read and stepped as a tensor of its own,
 /// and the whole stepped at once, give the same values.
@@ -407,7 +478,7 @@ fn packed_tensors_step_as_a_whole_as_one_by_one() {
         let mut norm = e.zeros(1).unwrap();
         match (&mut params.whole, &grads.whole) {
             (Some((p, len)), Some((g, _))) => {
-                e.sum_squares(g, *len, &mut norm, 0);
+                e.sum_squares(g, *len, 1, &mut norm, 0);
                 let clip = Clip {
                     sum_squares: &norm,
                     max_norm: 3.0,
@@ -416,11 +487,11 @@ fn packed_tensors_step_as_a_whole_as_one_by_one() {
                     .iter_mut()
                     .map(|s| s.whole.take().unwrap().0)
                     .collect();
-                e.optimizer_step(update, p, g, &mut s, *len, Some(clip));
+                e.optimizer_step(update, p, g, &mut s, *len, 1, Some(clip));
             }
             _ => {
                 for (g, &len) in grads.parts.iter().zip(&lens) {
-                    e.sum_squares(g, len, &mut norm, 0);
+                    e.sum_squares(g, len, 1, &mut norm, 0);
                 }
                 let clip = Clip {
                     sum_squares: &norm,
@@ -429,7 +500,7 @@ fn packed_tensors_step_as_a_whole_as_one_by_one() {
                 let tensors = params.parts.iter_mut().zip(&grads.parts).zip(&lens);
                 for ((p, g), &len) in tensors {
                     let mut s: Vec<_> = state.iter_mut().map(|s| s.parts.remove(0)).collect();
-                    e.optimizer_step(update, p, g, &mut s, len, Some(clip));
+                    e.optimizer_step(update, p, g, &mut s, len, 1, Some(clip));
                 }
             }
         }
@@ -662,7 +733,7 @@ parity_test!(every_optimizer_matches_cpu, REL, ABS, |e| {
                     learning_rate: 0.01,
                     t,
                 };
-                e.optimizer_step(update, &mut param, &grad, &mut state, n, None);
+                e.optimizer_step(update, &mut param, &grad, &mut state, n, 1, None);
             }
             out.push((format!("{optimizer:?} {n}"), e.read(&param, n).unwrap()));
             for (k, s) in state.iter().enumerate() {

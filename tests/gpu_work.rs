@@ -111,4 +111,25 @@ fn the_layers_of_ten_models_take_one_dispatch_per_kernel() {
     let sums = e.read(&db, 10 * 32).unwrap();
     assert_eq!((g.counts() - before).dispatches, 1);
     assert!(sums.iter().all(|&v| v == 64.0));
+    // Their gradient norms (a reduction and its finish) and one clipped Adam step for all ten.
+    let (len, params) = (16 * 32, 10 * 16 * 32);
+    let mut w = e.upload(&vec![0.0; params]).unwrap();
+    let dw = e.upload(&vec![1.0; params]).unwrap();
+    let mut state = vec![e.zeros(params).unwrap(), e.zeros(params).unwrap()];
+    let mut norms = e.zeros(10).unwrap();
+    let before = g.counts();
+    e.sum_squares(&dw, len, 10, &mut norms, 0);
+    let clip = smrt::engine::Clip {
+        sum_squares: &norms,
+        max_norm: 1.0,
+    };
+    let update = smrt::engine::Update {
+        optimizer: smrt::Optimizer::Adam,
+        learning_rate: 0.1,
+        t: 1,
+    };
+    e.optimizer_step(update, &mut w, &dw, &mut state, len, 10, Some(clip));
+    let norms = e.read(&norms, 10).unwrap();
+    assert_eq!((g.counts() - before).dispatches, 3);
+    assert!(norms.iter().all(|&v| v == len as f32));
 }

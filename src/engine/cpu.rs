@@ -414,9 +414,18 @@ impl Engine for CpuEngine {
         losses[slot] += (0.5 * f64::from(l2) * sum) as f32;
     }
 
-    fn sum_squares(&mut self, buf: &Vec<f32>, len: usize, acc: &mut Vec<f32>, slot: usize) {
-        let s: f64 = buf[..len].iter().map(|&v| f64::from(v * v)).sum();
-        acc[slot] += s as f32;
+    fn sum_squares(
+        &mut self,
+        buf: &Vec<f32>,
+        len: usize,
+        models: usize,
+        acc: &mut Vec<f32>,
+        slot: usize,
+    ) {
+        for (m, block) in buf[..models * len].chunks_exact(len.max(1)).enumerate() {
+            let s: f64 = block.iter().map(|&v| f64::from(v * v)).sum();
+            acc[slot + m] += s as f32;
+        }
     }
 
     fn knn_merge(
@@ -436,21 +445,27 @@ impl Engine for CpuEngine {
         param: &mut Vec<f32>,
         grad: &Vec<f32>,
         state: &mut [Vec<f32>],
-        len: usize,
+        block: usize,
+        models: usize,
         clip: Option<Clip<'_, Vec<f32>>>,
     ) {
         let lr = u.learning_rate;
         // Multiplying by 1 is exact: an unclipped gradient is used as it is.
-        let scale = clip.map_or(1.0, |c| {
-            let norm = c.sum_squares[0].sqrt();
-            if norm > c.max_norm {
-                c.max_norm / norm
-            } else {
-                1.0
-            }
-        });
+        let scales: Vec<f32> = (0..models)
+            .map(|m| {
+                clip.map_or(1.0, |c| {
+                    let norm = c.sum_squares[m].sqrt();
+                    if norm > c.max_norm {
+                        c.max_norm / norm
+                    } else {
+                        1.0
+                    }
+                })
+            })
+            .collect();
+        let len = block * models;
         let (p, g) = (&mut param[..len], &grad[..len]);
-        let g = g.iter().map(|&v| v * scale);
+        let g = (g.iter().enumerate()).map(|(i, &v)| v * scales[i / block.max(1)]);
         match u.optimizer {
             Optimizer::Sgd => {
                 for (w, gv) in p.iter_mut().zip(g) {
@@ -508,7 +523,7 @@ mod tests {
                 learning_rate: lr,
                 t: t as u32 + 1,
             };
-            e.optimizer_step(u, &mut w, &vec![*g], &mut state, 1, None);
+            e.optimizer_step(u, &mut w, &vec![*g], &mut state, 1, 1, None);
             out[t] = w[0];
         }
         out

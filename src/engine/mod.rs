@@ -101,8 +101,9 @@ pub struct Update {
 }
 
 /// Global-norm gradient clipping, applied by [`Engine::optimizer_step`] as it reads each
-/// gradient: with `norm = sqrt(sum_squares[0])` (the sum of the squares of every gradient of the
-/// model), a gradient `g` is used as `g * max_norm / norm` when `norm > max_norm`.
+/// gradient: with `norm = sqrt(sum_squares[m])` (the sum of the squares of every gradient of
+/// model `m`; `m = 0` for one model), a gradient `g` is used as `g * max_norm / norm` when
+/// `norm > max_norm`.
 #[derive(Debug)]
 pub struct Clip<'a, B> {
     /// Holds the sum of squares at element 0.
@@ -332,8 +333,17 @@ pub trait Engine {
         losses: &mut Self::Buffer,
         slot: usize,
     );
-    /// `acc[slot] += sum(buf[..len]^2)`.
-    fn sum_squares(&mut self, buf: &Self::Buffer, len: usize, acc: &mut Self::Buffer, slot: usize);
+    /// `acc[slot + m] += sum(block_m^2)` for each of `models` blocks of `len` values stored one
+    /// after another in `buf` (one model: `acc[slot] += sum(buf[..len]^2)`); each block's sum
+    /// is what it would be alone.
+    fn sum_squares(
+        &mut self,
+        buf: &Self::Buffer,
+        len: usize,
+        models: usize,
+        acc: &mut Self::Buffer,
+        slot: usize,
+    );
     /// Merges one tile into running nearest-neighbour lists. `gram` is `queries x refs` with
     /// `gram[q, r] = <x[q_start + q], x[r_start + r]>`, `norms[i] = |x[i]|^2` for every row; the
     /// squared distance is `max(norms[q] + norms[r] - 2 gram[q, r], 0)`. `best_d`/`best_i` hold
@@ -349,7 +359,9 @@ pub trait Engine {
     );
 
     /// One optimizer update of `param` from `grad` (clipped first where `clip` says), with the
-    /// optimizer's state tensors.
+    /// optimizer's state tensors: `models` blocks of `len` elements stored one after another
+    /// (one model: 1), block `m` clipped by its own model's norm, `clip.sum_squares[m]`.
+    #[allow(clippy::too_many_arguments)]
     fn optimizer_step(
         &mut self,
         update: Update,
@@ -357,6 +369,7 @@ pub trait Engine {
         grad: &Self::Buffer,
         state: &mut [Self::Buffer],
         len: usize,
+        models: usize,
         clip: Option<Clip<'_, Self::Buffer>>,
     );
 }

@@ -373,14 +373,14 @@ impl<'e, E: Engine> Trainer<'e, E> {
         if self.cfg.clip_norm.is_some() {
             e.fill(&mut self.norm, 1, 0.0);
             match &self.whole {
-                Some(w) => e.sum_squares(&w.grads, w.len, &mut self.norm, 0),
+                Some(w) => e.sum_squares(&w.grads, w.len, 1, &mut self.norm, 0),
                 None => {
                     for (l, g) in &params {
-                        e.sum_squares(&g.w, l.fan_in * l.fan_out, &mut self.norm, 0);
-                        e.sum_squares(&g.b, l.fan_out, &mut self.norm, 0);
+                        e.sum_squares(&g.w, l.fan_in * l.fan_out, 1, &mut self.norm, 0);
+                        e.sum_squares(&g.b, l.fan_out, 1, &mut self.norm, 0);
                     }
                     if let Some(v) = &self.variance {
-                        e.sum_squares(&v.ds, self.numeric, &mut self.norm, 0);
+                        e.sum_squares(&v.ds, self.numeric, 1, &mut self.norm, 0);
                     }
                 }
             }
@@ -395,16 +395,24 @@ impl<'e, E: Engine> Trainer<'e, E> {
             t,
         };
         if let Some(w) = &mut self.whole {
-            e.optimizer_step(update, &mut w.params, &w.grads, &mut w.state, w.len, clip);
+            e.optimizer_step(
+                update,
+                &mut w.params,
+                &w.grads,
+                &mut w.state,
+                w.len,
+                1,
+                clip,
+            );
             return;
         }
         for (l, g) in &mut params {
             let n = l.fan_in * l.fan_out;
-            e.optimizer_step(update, &mut l.w, &g.w, &mut g.state_w, n, clip);
-            e.optimizer_step(update, &mut l.b, &g.b, &mut g.state_b, l.fan_out, clip);
+            e.optimizer_step(update, &mut l.w, &g.w, &mut g.state_w, n, 1, clip);
+            e.optimizer_step(update, &mut l.b, &g.b, &mut g.state_b, l.fan_out, 1, clip);
         }
         if let Some(v) = &mut self.variance {
-            e.optimizer_step(update, &mut v.s, &v.ds, &mut v.state, self.numeric, clip);
+            e.optimizer_step(update, &mut v.s, &v.ds, &mut v.state, self.numeric, 1, clip);
         }
     }
 

@@ -62,7 +62,10 @@ fn float(v: f32) -> String {
 
 /// The constants shared by host and shaders, written from their Rust definitions.
 fn header() -> String {
-    let mut h = format!("const WG: u32 = {WG}u;\nconst KNN_MAX_K: u32 = {KNN_MAX_K}u;\n");
+    let mut h = format!(
+        "const WG: u32 = {WG}u;\nconst KNN_MAX_K: u32 = {KNN_MAX_K}u;\nconst PARTIALS: u32 = {}u;\n",
+        super::PARTIALS
+    );
     for (name, act) in [
         ("RELU", Activation::Relu),
         ("ELU", Activation::Elu),

@@ -23,6 +23,9 @@ struct LossParams {
     /// Heads of `softmax_cross_entropy`; the numeric columns of `reconstruction` and
     /// `gaussian_learned`.
     heads: u32,
+    /// Between the slots of a batch's models.
+    slot_stride: u32,
+    pad: [u32; 3],
 }
 
 /// The first pass over `len` elements, then `out[slot] += scale * sum`.
@@ -35,26 +38,46 @@ fn reduce(
     slot: usize,
     scale: f32,
 ) -> Result<()> {
+    reduce_batch(e, kernel, p, inputs, out, (slot, 1), scale)
+}
+
+/// [`reduce`] for `models` blocks of `len` elements each: the first pass with a workgroup layer
+/// per block, each as it would run alone, then `out[slot + m] += scale * sum` of block `m`.
+fn reduce_batch(
+    e: &mut GpuEngine,
+    kernel: Kernel,
+    p: LossParams,
+    inputs: &[Binding<'_>],
+    out: &GpuBuffer,
+    (slot, models): (usize, usize),
+    scale: f32,
+) -> Result<()> {
     let [groups, _, _] = e.groups(p.len as usize);
     let groups = groups.min(PARTIALS);
-    if groups == 0 {
+    if groups == 0 || models == 0 {
         return Ok(());
+    }
+    let needed = u64::from(PARTIALS) * models as u64 * 4;
+    if e.partials.bytes() < needed {
+        e.partials = e.gpu.buffer(needed, "partial sums")?;
     }
     let partials = Binding::from(&e.partials);
     let mut bindings = inputs.to_vec();
     bindings.push(partials);
-    e.rec.dispatch(kernel, &p, &bindings, [groups, 1, 1])?;
+    e.rec
+        .dispatch(kernel, &p, &bindings, [groups, 1, models as u32])?;
     let finish = LossParams {
         slot: slot as u32,
         scale,
         count: groups,
+        slot_stride: 1,
         ..LossParams::default()
     };
     e.rec.dispatch(
         Kernel::FinishSum,
         &finish,
         &[partials, out.into()],
-        [1, 1, 1],
+        [1, 1, models as u32],
     )
 }
 
@@ -199,6 +222,7 @@ pub(super) fn sum_squares(
     e: &mut GpuEngine,
     buf: &GpuBuffer,
     len: usize,
+    models: usize,
     acc: &GpuBuffer,
     slot: usize,
 ) -> Result<()> {
@@ -206,5 +230,6 @@ pub(super) fn sum_squares(
         len: len as u32,
         ..LossParams::default()
     };
-    reduce(e, Kernel::SumSquares, p, &[buf.into()], acc, slot, 1.0)
+    let at = (slot, models);
+    reduce_batch(e, Kernel::SumSquares, p, &[buf.into()], acc, at, 1.0)
 }

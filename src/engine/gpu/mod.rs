@@ -230,8 +230,8 @@ impl GpuBuffer {
     }
 }
 
-/// Workgroups (and partial sums) of a reduction's first pass.
-const PARTIALS: u32 = 256;
+/// Workgroups (and partial sums) of a reduction's first pass, per model of a batch.
+pub(crate) const PARTIALS: u32 = 256;
 
 /// Records kernels on a [`Gpu`]. Kernels that fail (validation, limits) do not panic: the first
 /// error is kept and returned by the next call that returns a `Result` (a read, write or upload).
@@ -525,8 +525,15 @@ impl Engine for GpuEngine {
         self.record(r);
     }
 
-    fn sum_squares(&mut self, buf: &GpuBuffer, len: usize, acc: &mut GpuBuffer, slot: usize) {
-        let r = loss::sum_squares(self, buf, len, acc, slot);
+    fn sum_squares(
+        &mut self,
+        buf: &GpuBuffer,
+        len: usize,
+        models: usize,
+        acc: &mut GpuBuffer,
+        slot: usize,
+    ) {
+        let r = loss::sum_squares(self, buf, len, models, acc, slot);
         self.record(r);
     }
 
@@ -549,9 +556,10 @@ impl Engine for GpuEngine {
         grad: &GpuBuffer,
         state: &mut [GpuBuffer],
         len: usize,
+        models: usize,
         clip: Option<Clip<'_, GpuBuffer>>,
     ) {
-        let r = optim::step(self, update, param, grad, state, len, clip);
+        let r = optim::step(self, update, param, grad, state, (len, models), clip);
         self.record(r);
     }
 }

@@ -20,7 +20,9 @@ struct OptimParams {
     max_norm: f32,
     /// 1 where the gradient is clipped to `max_norm`.
     clip: u32,
-    pad: [u32; 2],
+    /// Elements of each model's block (clipped by its own norm).
+    block: u32,
+    pad: u32,
 }
 
 pub(super) fn step(
@@ -29,9 +31,10 @@ pub(super) fn step(
     param: &GpuBuffer,
     grad: &GpuBuffer,
     state: &[GpuBuffer],
-    len: usize,
+    (len, models): (usize, usize),
     clip: Option<Clip<'_, GpuBuffer>>,
 ) -> Result<()> {
+    let (block, len) = (len, len * models);
     // Adam's bias corrections, computed as the CPU engine computes them.
     let c1 = 1.0 - Optimizer::ADAM_BETA1.powi(u.t as i32);
     let c2 = 1.0 - Optimizer::ADAM_BETA2.powi(u.t as i32);
@@ -42,7 +45,8 @@ pub(super) fn step(
         c2,
         max_norm: clip.map_or(0.0, |c| c.max_norm),
         clip: u32::from(clip.is_some()),
-        pad: [0; 2],
+        block: block.max(1) as u32,
+        pad: 0,
     };
     let kernel = match u.optimizer {
         Optimizer::Sgd => Kernel::SgdStep,
