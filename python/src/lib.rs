@@ -553,33 +553,10 @@ fn oversampled<'py, T: Float>(
             _ => -1,
         })
         .collect();
-    let s = made.y.len();
     let synthetic = made.x.as_slice().expect("a standard-layout matrix");
-    // Zeros from calloc: fresh pages, first touched (and so zeroed) by the threads below.
-    let out = PyArray2::<T>::zeros(py, [n + s, width], false);
-    // SAFETY: the array is new; nothing else holds a view of it.
-    let values = unsafe { out.as_slice_mut()? };
-    let finite = AtomicBool::new(true);
-    py.detach(|| {
-        fill_on_every_core(values, width, |first, piece| {
-            let mut ok = true;
-            for (r, row) in piece.chunks_exact_mut(width).enumerate() {
-                let at = (first + r) * width;
-                if first + r < n {
-                    let from = &input[at..at + width];
-                    row.copy_from_slice(from);
-                    ok &= from.iter().fold(true, |ok, v| ok & v.finite_f32());
-                } else {
-                    let from = &synthetic[at - n * width..at - n * width + width];
-                    row.iter_mut().zip(from).for_each(|(o, &v)| *o = T::from(v));
-                }
-            }
-            if !ok {
-                finite.store(false, Ordering::Relaxed);
-            }
-        })
-    });
-    if !finite.load(Ordering::Relaxed) {
+    let rows = (synthetic, made.y.len());
+    let (out, finite) = stacked_rows(py, (input, n), rows, width)?;
+    if !finite {
         return Err(value_error(
             first_non_finite(input, width).expect("a value"),
         ));
@@ -752,6 +729,42 @@ fn as_f32<'py>(
     Ok(out)
 }
 
+/// The `n` rows of `input` (row-major, `width` columns), then the `s` rows of `synthetic`
+/// converted to `T`, as one new array, written on every core; and whether every input value is
+/// finite in `float32` (checked as it is copied).
+fn stacked_rows<'py, T: Float>(
+    py: Python<'py>,
+    (input, n): (&[T], usize),
+    (synthetic, s): (&[f32], usize),
+    width: usize,
+) -> PyResult<(Bound<'py, PyArray2<T>>, bool)> {
+    let w = width.max(1);
+    // Zeros from calloc: fresh pages, first touched (and so zeroed) by the threads below.
+    let out = PyArray2::<T>::zeros(py, [n + s, width], false);
+    // SAFETY: the array is new; nothing else holds a view of it.
+    let values = unsafe { out.as_slice_mut()? };
+    let finite = AtomicBool::new(true);
+    py.detach(|| {
+        fill_on_every_core(values, width, |first, piece| {
+            let mut ok = true;
+            for (r, row) in (first..).zip(piece.chunks_exact_mut(w)) {
+                if r < n {
+                    let from = &input[r * w..(r + 1) * w];
+                    row.copy_from_slice(from);
+                    ok &= from.iter().fold(true, |ok, v| ok & v.finite_f32());
+                } else {
+                    let from = &synthetic[(r - n) * w..(r - n + 1) * w];
+                    row.iter_mut().zip(from).for_each(|(o, &v)| *o = T::from(v));
+                }
+            }
+            if !ok {
+                finite.store(false, Ordering::Relaxed);
+            }
+        })
+    });
+    Ok((out, finite.into_inner()))
+}
+
 /// The rows of `input` (C order, `float32` or `float64`), then the rows of `synthetic`, as one
 /// new array of `input`'s type, copied on every core.
 #[pyfunction]
@@ -773,25 +786,7 @@ fn stack<'py>(
             )));
         }
         let (input, made) = (input.as_slice()?, synthetic.as_slice()?);
-        // Zeros from calloc: fresh pages, first touched (and so zeroed) by the threads below.
-        let out = PyArray2::<T>::zeros(py, [n + s, width], false);
-        // SAFETY: the array is new; nothing else holds a view of it.
-        let values = unsafe { out.as_slice_mut()? };
-        py.detach(|| {
-            fill_on_every_core(values, width, |first, piece| {
-                for (r, row) in piece.chunks_exact_mut(width.max(1)).enumerate() {
-                    let at = (first + r) * width;
-                    if first + r < n {
-                        row.copy_from_slice(&input[at..at + width]);
-                    } else {
-                        let at = at - n * width;
-                        let from = &made[at..at + width];
-                        row.iter_mut().zip(from).for_each(|(o, &v)| *o = T::from(v));
-                    }
-                }
-            })
-        });
-        Ok(out.into_any())
+        Ok(stacked_rows(py, (input, n), (made, s), width)?.0.into_any())
     }
     match input.extract::<PyReadonlyArray2<'py, f64>>() {
         Ok(x) => stacked(py, x, synthetic),
