@@ -5,15 +5,15 @@ struct RandomParams {
     len: u32,
     latent: u32,
     rate: f32,
-    _pad: u32,
+    at: u32,
     seed_lo: u32,
     seed_hi: u32,
     step: u32,
     purpose: u32,
     offset_lo: u32,
     offset_hi: u32,
-    _pad1: u32,
-    _pad2: u32,
+    models: u32,
+    _pad: u32,
 }
 
 fn params_stream() -> Stream {
@@ -25,6 +25,8 @@ fn params_stream() -> Stream {
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(3) var<storage, read_write> eps: array<f32>;
 @group(0) @binding(4) var<storage, read_write> bits: array<u32>;
+// Per model of a batch (ModelStep::table): rows used, seed low and high words, step.
+@group(0) @binding(5) var<storage, read> table: array<u32>;
 
 fn stride(groups: vec3<u32>) -> u32 {
     return groups.x * WG;
@@ -67,5 +69,29 @@ fn reparameterize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
         let e = stream_normal(params_stream(), i);
         eps[i] = e;
         dst[i] = mu + e * exp(0.5 * logvar);
+    }
+}
+
+// reparameterize for a batch of models, p.len = rows x L elements each: model m's entry of the
+// table (from p.at) gives the rows it uses and its stream (seed, p.purpose, step); its first
+// rows are what reparameterize gives alone, its padding rows 0.
+@compute @workgroup_size(WG)
+fn reparameterize_models(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    for (var g = gid.x; g < p.len * p.models; g += stride(groups)) {
+        let m = g / p.len;
+        let i = g % p.len;
+        let entry = (p.at + m) * 4u;
+        let r = i / p.latent;
+        let j = i % p.latent;
+        if r >= table[entry] {
+            eps[g] = 0.0;
+            dst[g] = 0.0;
+            continue;
+        }
+        let s = Stream(table[entry + 1u], table[entry + 2u], table[entry + 3u], p.purpose, 0u, 0u);
+        let h = m * 2u * p.len + r * 2u * p.latent;
+        let e = stream_normal(s, i);
+        eps[g] = e;
+        dst[g] = head[h + j] + e * exp(0.5 * head[h + p.latent + j]);
     }
 }

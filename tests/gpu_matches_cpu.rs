@@ -9,7 +9,9 @@
 
 use std::sync::OnceLock;
 
-use smrt::engine::{Clip, CpuEngine, Engine, Epilogue, Gpu, GpuEngine, KnnTile, MatMul, Update};
+use smrt::engine::{
+    Clip, CpuEngine, Engine, Epilogue, Gpu, GpuEngine, KnnTile, MatMul, ModelStep, Models, Update,
+};
 use smrt::rng::{Purpose, Stream};
 use smrt::{
     Activation, CategoryDraw, Device, Generation, Latent, Likelihood, Optimizer, Sampling, Vae,
@@ -447,6 +449,88 @@ fn a_batch_of_clipped_steps_is_each_model_alone_bit_for_bit() {
             assert_eq!(gpu, clipped_steps(g, shape, true), "gpu {shape:?}");
             assert_close(&format!("norms {shape:?}"), &gpu.0, &cpu.0, REL, ABS);
             assert_close(&format!("params {shape:?}"), &gpu.1, &cpu.1, REL, ABS);
+        }
+    }
+}
+
+/// Reparameterisation of four models (`rows` rows of `latent` each in the buffers; some using
+/// fewer) in one batch, or each model alone with its own stream: `(z, eps)` of every model.
+fn reparameterized<E: Engine>(
+    e: &mut E,
+    (rows, latent): (usize, usize),
+    alone: bool,
+) -> (Vec<f32>, Vec<f32>) {
+    let steps = [
+        ModelStep {
+            rows,
+            seed: 7,
+            step: 1,
+        },
+        ModelStep {
+            rows: rows / 2,
+            seed: 1 << 40 | 3,
+            step: 900,
+        },
+        ModelStep {
+            rows: 0,
+            seed: 7,
+            step: 2,
+        },
+        ModelStep {
+            rows,
+            seed: 8,
+            step: 1,
+        },
+    ];
+    let block = rows * latent;
+    let head = data(steps.len() * 2 * block, 70, -1.0, 1.0);
+    let (mut z, mut eps) = (Vec::new(), Vec::new());
+    if alone {
+        for (m, s) in steps.iter().enumerate() {
+            let h = e.upload(&head[m * 2 * block..(m + 1) * 2 * block]).unwrap();
+            let (mut zb, mut eb) = (poisoned(e, block), poisoned(e, block));
+            let stream = Stream::new(s.seed, Purpose::Noise, s.step);
+            e.reparameterize(&h, s.rows, latent, stream, 0, &mut zb, &mut eb);
+            let used = s.rows * latent;
+            // Padding rows of a batch are 0.
+            let pad = |mut v: Vec<f32>| {
+                v[used..].fill(0.0);
+                v
+            };
+            z.extend(pad(e.read(&zb, block).unwrap()));
+            eps.extend(pad(e.read(&eb, block).unwrap()));
+        }
+        return (z, eps);
+    }
+    let table = e
+        .upload_indices(&[vec![0; ModelStep::WORDS], ModelStep::table(&steps)].concat())
+        .unwrap();
+    let models = Models {
+        table: &table,
+        at: 1,
+        count: steps.len(),
+    };
+    let h = e.upload(&head).unwrap();
+    let (mut zb, mut eb) = (poisoned(e, 4 * block), poisoned(e, 4 * block));
+    e.reparameterize_models(&h, rows, latent, Purpose::Noise, models, &mut zb, &mut eb);
+    (
+        e.read(&zb, 4 * block).unwrap(),
+        e.read(&eb, 4 * block).unwrap(),
+    )
+}
+
+#[test]
+fn a_batch_of_reparameterisations_is_each_model_alone_bit_for_bit() {
+    let mut c = CpuEngine::new();
+    let mut g = gpu_engine();
+    for shape in [(1, 1), (7, 3), (64, 8), (300, 17)] {
+        let cpu = reparameterized(&mut c, shape, false);
+        assert_eq!(cpu, reparameterized(&mut c, shape, true), "cpu {shape:?}");
+        if let Some(g) = g.as_mut() {
+            let gpu = reparameterized(g, shape, false);
+            assert_eq!(gpu, reparameterized(g, shape, true), "gpu {shape:?}");
+            assert_close(&format!("z {shape:?}"), &gpu.0, &cpu.0, REL, ABS);
+            assert_close(&format!("eps {shape:?}"), &gpu.1, &cpu.1, REL, ABS);
         }
     }
 }

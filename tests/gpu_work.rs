@@ -132,4 +132,28 @@ fn the_layers_of_ten_models_take_one_dispatch_per_kernel() {
     let norms = e.read(&norms, 10).unwrap();
     assert_eq!((g.counts() - before).dispatches, 3);
     assert!(norms.iter().all(|&v| v == len as f32));
+    // Their reparameterisation, each model with its own stream and rows.
+    use smrt::engine::{ModelStep, Models};
+    let steps: Vec<ModelStep> = (0..10)
+        .map(|m| ModelStep {
+            rows: 64 - m,
+            seed: m as u64,
+            step: 1,
+        })
+        .collect();
+    let table = e.upload_indices(&ModelStep::table(&steps)).unwrap();
+    let models = Models {
+        table: &table,
+        at: 0,
+        count: 10,
+    };
+    let head = e.upload(&vec![0.0; 10 * 64 * 16]).unwrap();
+    let (mut z, mut eps) = (e.zeros(10 * 64 * 8).unwrap(), e.zeros(10 * 64 * 8).unwrap());
+    let before = g.counts();
+    e.reparameterize_models(&head, 64, 8, Purpose::Noise, models, &mut z, &mut eps);
+    let z = e.read(&z, 10 * 64 * 8).unwrap();
+    assert_eq!((g.counts() - before).dispatches, 1);
+    // Model 9 uses 55 rows: its last 9 rows are padding.
+    assert!(z[9 * 512 + 55 * 8..].iter().all(|&v| v == 0.0));
+    assert!(z[9 * 512..9 * 512 + 55 * 8].iter().any(|&v| v != 0.0));
 }

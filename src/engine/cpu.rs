@@ -6,9 +6,11 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2};
 
 use super::Likelihood;
-use super::{Activation, Clip, Engine, Epilogue, KnnTile, MatMul, Optimizer, Update};
+use super::{
+    Activation, Clip, Engine, Epilogue, KnnTile, MatMul, ModelStep, Models, Optimizer, Update,
+};
 use crate::error::Result;
-use crate::rng::Stream;
+use crate::rng::{Purpose, Stream};
 
 /// Computes on the host's cores. Stateless: create one wherever needed.
 #[derive(Debug, Default, Clone, Copy)]
@@ -271,6 +273,36 @@ impl Engine for CpuEngine {
                 let i = r * latent + j;
                 z[i] = mu[j] + eps[i] * exp(0.5 * logvar[j]);
             }
+        }
+    }
+
+    fn reparameterize_models(
+        &mut self,
+        head: &Vec<f32>,
+        rows: usize,
+        latent: usize,
+        purpose: Purpose,
+        models: Models<'_, Vec<u32>>,
+        z: &mut Vec<f32>,
+        eps: &mut Vec<f32>,
+    ) {
+        let block = rows * latent;
+        for m in 0..models.count {
+            let step = ModelStep::read(models.table, models.at + m);
+            let used = step.rows.min(rows) * latent;
+            let head = &head[m * 2 * block..(m + 1) * 2 * block];
+            let (z, eps) = (
+                &mut z[m * block..(m + 1) * block],
+                &mut eps[m * block..(m + 1) * block],
+            );
+            Stream::new(step.seed, purpose, step.step).fill_normal(0, &mut eps[..used]);
+            for i in 0..used {
+                let (r, j) = (i / latent, i % latent);
+                let (mu, logvar) = (head[r * 2 * latent + j], head[r * 2 * latent + latent + j]);
+                z[i] = mu + eps[i] * exp(0.5 * logvar);
+            }
+            z[used..].fill(0.0);
+            eps[used..].fill(0.0);
         }
     }
 

@@ -20,7 +20,7 @@ pub use gpu::{adapters, AdapterSummary, Counts, Gpu, GpuBuffer, GpuEngine};
 pub use ops::{Activation, Likelihood, Optimizer};
 
 use crate::error::Result;
-use crate::rng::Stream;
+use crate::rng::{Purpose, Stream};
 
 /// The shape of `C = op(A) op(B)`: `op(A)` is `m x k`, `op(B)` is `k x n`, `C` is `m x n`.
 ///
@@ -120,6 +120,63 @@ impl<B> Clone for Clip<'_, B> {
 }
 
 impl<B> Copy for Clip<'_, B> {}
+
+/// One model's part of a batched step (for example [`Engine::reparameterize_models`]): the rows
+/// it uses this step, at most the rows each model has in the buffers (the rest are padding,
+/// left at zero), and the seed and step of its random stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelStep {
+    /// Rows used.
+    pub rows: usize,
+    /// The model's seed.
+    pub seed: u64,
+    /// The stream's step (the model's optimizer step, for its noise).
+    pub step: u32,
+}
+
+impl ModelStep {
+    /// `u32` words per model in a table.
+    pub const WORDS: usize = 4;
+
+    /// The table the batched kernels read, one entry per model (upload it with
+    /// [`Engine::upload_indices`]): rows, the seed's low and high words, the step.
+    pub fn table(steps: &[ModelStep]) -> Vec<u32> {
+        steps
+            .iter()
+            .flat_map(|m| [m.rows as u32, m.seed as u32, (m.seed >> 32) as u32, m.step])
+            .collect()
+    }
+
+    /// Entry `i` of a table.
+    pub fn read(table: &[u32], i: usize) -> ModelStep {
+        let w = &table[i * Self::WORDS..(i + 1) * Self::WORDS];
+        ModelStep {
+            rows: w[0] as usize,
+            seed: u64::from(w[1]) | u64::from(w[2]) << 32,
+            step: w[3],
+        }
+    }
+}
+
+/// The models of a batched operation: entries `at .. at + count` of a [`ModelStep::table`].
+#[derive(Debug)]
+pub struct Models<'a, I> {
+    /// The table, on the engine.
+    pub table: &'a I,
+    /// The first model's entry.
+    pub at: usize,
+    /// Models.
+    pub count: usize,
+}
+
+// By hand: a derive would ask `I: Copy`, and only a reference to `I` is held.
+impl<I> Clone for Models<'_, I> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<I> Copy for Models<'_, I> {}
 
 /// Tensors allocated together by [`Engine::zeros_packed`].
 #[derive(Debug)]
@@ -242,6 +299,22 @@ pub trait Engine {
         latent: usize,
         stream: Stream,
         offset: u64,
+        z: &mut Self::Buffer,
+        eps: &mut Self::Buffer,
+    );
+    /// [`Engine::reparameterize`] for several models at once: `head` holds `models.count` blocks
+    /// of `rows x 2L`, `z` and `eps` blocks of `rows x L`. Model `m`'s entry of the table gives
+    /// the rows it uses and its stream, `Stream::new(seed, purpose, step)`: its first rows are
+    /// exactly what `reparameterize` gives alone with that stream (elements from 0), and its
+    /// padding rows are 0 in `z` and `eps`.
+    #[allow(clippy::too_many_arguments)]
+    fn reparameterize_models(
+        &mut self,
+        head: &Self::Buffer,
+        rows: usize,
+        latent: usize,
+        purpose: Purpose,
+        models: Models<'_, Self::Indices>,
         z: &mut Self::Buffer,
         eps: &mut Self::Buffer,
     );

@@ -121,6 +121,7 @@ pub(crate) enum Kernel {
     Dropout,
     Normal,
     Reparameterize,
+    ReparameterizeModels,
     Reconstruction,
     GaussianLearned,
     SoftmaxCrossEntropy,
@@ -173,6 +174,11 @@ impl Kernel {
                 S::Random,
                 "reparameterize",
                 &[(1, Read), (2, ReadWrite), (3, ReadWrite)],
+            ),
+            K::ReparameterizeModels => (
+                S::Random,
+                "reparameterize_models",
+                &[(1, Read), (2, ReadWrite), (3, ReadWrite), (5, Read)],
             ),
             K::Reconstruction => (
                 S::Loss,

@@ -28,10 +28,10 @@ pub use context::{adapters, AdapterSummary};
 use self::kernels::{PipelineCache, WG};
 use self::recorder::Recorder;
 use self::scope::checked;
-use super::{Clip, Engine, Epilogue, KnnTile, MatMul, Packed, Update};
+use super::{Clip, Engine, Epilogue, KnnTile, MatMul, Models, Packed, Update};
 use crate::engine::{Activation, Likelihood};
 use crate::error::{Error, Result};
-use crate::rng::Stream;
+use crate::rng::{Purpose, Stream};
 
 /// One GPU device, its queue and its compiled kernels. Clones share them.
 #[derive(Clone)]
@@ -429,6 +429,20 @@ impl Engine for GpuEngine {
         eps: &mut GpuBuffer,
     ) {
         let r = random::reparameterize(self, head, rows, latent, stream, offset, z, eps);
+        self.record(r);
+    }
+
+    fn reparameterize_models(
+        &mut self,
+        head: &GpuBuffer,
+        rows: usize,
+        latent: usize,
+        purpose: Purpose,
+        models: Models<'_, GpuBuffer>,
+        z: &mut GpuBuffer,
+        eps: &mut GpuBuffer,
+    ) {
+        let r = random::reparameterize_models(self, head, rows, latent, purpose, models, z, eps);
         self.record(r);
     }
 

@@ -5,8 +5,9 @@ use bytemuck::{Pod, Zeroable};
 use super::kernels::Kernel;
 use super::recorder::Binding;
 use super::{GpuBuffer, GpuEngine};
+use crate::engine::Models;
 use crate::error::Result;
-use crate::rng::Stream;
+use crate::rng::{Purpose, Stream};
 
 /// Mirrors `RandomParams` in the shader.
 #[repr(C)]
@@ -15,12 +16,15 @@ struct RandomParams {
     len: u32,
     latent: u32,
     rate: f32,
-    _pad: u32,
+    /// The first model's entry in a batch's table.
+    at: u32,
     seed: [u32; 2],
     step: u32,
     purpose: u32,
     offset: [u32; 2],
-    _pad1: [u32; 2],
+    /// Models of a batch.
+    models: u32,
+    _pad: u32,
 }
 
 impl RandomParams {
@@ -29,12 +33,13 @@ impl RandomParams {
             len: len as u32,
             latent: 1,
             rate: 0.0,
-            _pad: 0,
+            at: 0,
             seed: [stream.seed as u32, (stream.seed >> 32) as u32],
             step: stream.step,
             purpose: stream.purpose as u32,
             offset: [offset as u32, (offset >> 32) as u32],
-            _pad1: [0; 2],
+            models: 1,
+            _pad: 0,
         }
     }
 }
@@ -106,4 +111,27 @@ pub(super) fn reparameterize(
         p,
         &[head.into(), z.into(), eps.into()],
     )
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn reparameterize_models(
+    e: &mut GpuEngine,
+    head: &GpuBuffer,
+    rows: usize,
+    latent: usize,
+    purpose: Purpose,
+    models: Models<'_, GpuBuffer>,
+    z: &GpuBuffer,
+    eps: &GpuBuffer,
+) -> Result<()> {
+    let p = RandomParams {
+        latent: latent as u32,
+        at: models.at as u32,
+        models: models.count as u32,
+        ..RandomParams::new(rows * latent, Stream::new(0, purpose, 0), 0)
+    };
+    let groups = e.groups(rows * latent * models.count);
+    let bindings = [head.into(), z.into(), eps.into(), models.table.into()];
+    e.rec
+        .dispatch(Kernel::ReparameterizeModels, &p, &bindings, groups)
 }
