@@ -14,7 +14,7 @@ struct LossParams {
     count: u32,
     heads: u32,
     slot_stride: u32,
-    _pad0: u32,
+    at: u32,
     _pad1: u32,
     _pad2: u32,
 }
@@ -29,6 +29,8 @@ struct LossParams {
 @group(0) @binding(7) var<storage, read> logvar: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dlogvar_terms: array<f32>;
 @group(0) @binding(9) var<storage, read> head_spans: array<u32>;
+// Per model of a batch (ModelStep::table): rows used, seed low and high words, step.
+@group(0) @binding(10) var<storage, read> table: array<u32>;
 
 var<workgroup> shared_sum: array<f32, WG>;
 
@@ -188,6 +190,42 @@ fn kl(
         sum += -0.5 * (1.0 + logvar - mu * mu - variance);
         grad[at_mu] = dz[i] + p.beta * mu * p.scale;
         grad[at_logvar] = 0.5 * dz[i] * aux[i] * exp(0.5 * logvar) + 0.5 * p.beta * (variance - 1.0) * p.scale;
+    }
+    reduce_to_partial(sum, lid, wid);
+}
+
+// kl for a batch of models, workgroup layer z for model z (blocks of p.len = rows x L elements;
+// head and grad blocks of rows x 2L): the model's entry of the table (from p.at) gives the rows
+// it uses, and scale = 1 / rows; padding rows get zero gradients and add nothing.
+@compute @workgroup_size(WG)
+fn kl_models(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let rows = table[(p.at + wid.z) * 4u];
+    let used = rows * p.latent;
+    let scale = 1.0 / f32(rows);
+    let one = wid.z * p.len;
+    let two = 2u * one;
+    var sum = 0.0;
+    for (var i = gid.x; i < p.len; i += stride(groups)) {
+        let r = i / p.latent;
+        let j = i % p.latent;
+        let at_mu = two + r * 2u * p.latent + j;
+        let at_logvar = at_mu + p.latent;
+        if i >= used {
+            grad[at_mu] = 0.0;
+            grad[at_logvar] = 0.0;
+            continue;
+        }
+        let mu = src[at_mu];
+        let logvar = src[at_logvar];
+        let variance = exp(logvar);
+        sum += -0.5 * (1.0 + logvar - mu * mu - variance);
+        grad[at_mu] = dz[one + i] + p.beta * mu * scale;
+        grad[at_logvar] = 0.5 * dz[one + i] * aux[one + i] * exp(0.5 * logvar) + 0.5 * p.beta * (variance - 1.0) * scale;
     }
     reduce_to_partial(sum, lid, wid);
 }

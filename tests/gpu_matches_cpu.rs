@@ -535,6 +535,95 @@ fn a_batch_of_reparameterisations_is_each_model_alone_bit_for_bit() {
     }
 }
 
+/// The KL term of four models (`rows` rows of `latent` each in the buffers; some using fewer)
+/// in one batch, or each alone: `(dhead, losses)` of every model, losses in slots 1, 4, 7, 10.
+fn kl_batch<E: Engine>(
+    e: &mut E,
+    (rows, latent): (usize, usize),
+    alone: bool,
+) -> (Vec<f32>, Vec<f32>) {
+    let used = [rows, rows / 2, 0, rows.div_ceil(3)];
+    let block = rows * latent;
+    let head = data(4 * 2 * block, 80, -1.5, 1.5);
+    let (eps, dz) = (
+        data(4 * block, 81, -2.0, 2.0),
+        data(4 * block, 82, -0.1, 0.1),
+    );
+    let mut losses = e.upload(&[0.5; 12]).unwrap();
+    let mut dhead = Vec::new();
+    if alone {
+        for (m, &n) in used.iter().enumerate() {
+            let part = |v: &[f32], w: usize| e_part(v, m, w);
+            let (h, ep, d) = (part(&head, 2 * block), part(&eps, block), part(&dz, block));
+            let (h, ep, d) = (
+                e.upload(&h).unwrap(),
+                e.upload(&ep).unwrap(),
+                e.upload(&d).unwrap(),
+            );
+            let mut g = poisoned(e, 2 * block);
+            if n > 0 {
+                e.kl(&h, &ep, &d, n, latent, 0.7, &mut g, &mut losses, 1 + 3 * m);
+            }
+            let mut got = e.read(&g, 2 * block).unwrap();
+            got[2 * n * latent..].fill(0.0); // padding rows of a batch get zero gradients
+            dhead.extend(got);
+        }
+    } else {
+        let steps: Vec<ModelStep> = used
+            .iter()
+            .map(|&rows| ModelStep {
+                rows,
+                seed: 0,
+                step: 0,
+            })
+            .collect();
+        let table = e.upload_indices(&ModelStep::table(&steps)).unwrap();
+        let models = Models {
+            table: &table,
+            at: 0,
+            count: 4,
+        };
+        let (h, ep, d) = (
+            e.upload(&head).unwrap(),
+            e.upload(&eps).unwrap(),
+            e.upload(&dz).unwrap(),
+        );
+        let mut g = poisoned(e, 4 * 2 * block);
+        e.kl_models(
+            (&h, &ep, &d),
+            (rows, latent),
+            0.7,
+            models,
+            &mut g,
+            &mut losses,
+            (1, 3),
+        );
+        dhead = e.read(&g, 4 * 2 * block).unwrap();
+    }
+    (dhead, e.read(&losses, 12).unwrap())
+}
+
+fn e_part(v: &[f32], m: usize, width: usize) -> Vec<f32> {
+    v[m * width..(m + 1) * width].to_vec()
+}
+
+#[test]
+fn a_batch_of_kl_terms_is_each_model_alone_bit_for_bit() {
+    let mut c = CpuEngine::new();
+    let mut g = gpu_engine();
+    // 300 x 300 = 90,000 elements a model: more than one reduction pass's partial sums cover.
+    for shape in [(1, 1), (7, 3), (64, 8), (300, 17), (300, 300)] {
+        let cpu = kl_batch(&mut c, shape, false);
+        assert_eq!(cpu, kl_batch(&mut c, shape, true), "cpu {shape:?}");
+        if let Some(g) = g.as_mut() {
+            let gpu = kl_batch(g, shape, false);
+            assert_eq!(gpu, kl_batch(g, shape, true), "gpu {shape:?}");
+            assert_close(&format!("dhead {shape:?}"), &gpu.0, &cpu.0, REL, ABS);
+            assert_close(&format!("losses {shape:?}"), &gpu.1, &cpu.1, REL, 1e-3);
+        }
+    }
+}
+
 /// Tensors packed in one allocation: each written, read and stepped as a tensor of its own,
 /// and the whole stepped at once, give the same values.
 #[test]

@@ -156,4 +156,22 @@ fn the_layers_of_ten_models_take_one_dispatch_per_kernel() {
     // Model 9 uses 55 rows: its last 9 rows are padding.
     assert!(z[9 * 512 + 55 * 8..].iter().all(|&v| v == 0.0));
     assert!(z[9 * 512..9 * 512 + 55 * 8].iter().any(|&v| v != 0.0));
+    // Their KL terms: a reduction and its finish for all ten, each sum in its model's slot.
+    let dz = e.zeros(10 * 64 * 8).unwrap();
+    let (mut dhead, mut losses) = (e.zeros(10 * 64 * 16).unwrap(), e.zeros(30).unwrap());
+    let before = g.counts();
+    let inputs = (&head, &eps, &dz);
+    e.kl_models(
+        inputs,
+        (64, 8),
+        1.0,
+        models,
+        &mut dhead,
+        &mut losses,
+        (0, 3),
+    );
+    let losses = e.read(&losses, 30).unwrap();
+    assert_eq!((g.counts() - before).dispatches, 2);
+    // mu = logvar = 0: KL 0 in every model's slot, nothing anywhere else.
+    assert!(losses.iter().all(|&v| v == 0.0));
 }

@@ -429,6 +429,31 @@ impl Engine for CpuEngine {
         losses[slot] += sum as f32;
     }
 
+    fn kl_models(
+        &mut self,
+        (head, eps, dz): (&Vec<f32>, &Vec<f32>, &Vec<f32>),
+        (rows, latent): (usize, usize),
+        beta: f32,
+        models: Models<'_, Vec<u32>>,
+        dhead: &mut Vec<f32>,
+        losses: &mut Vec<f32>,
+        (slot, stride): (usize, usize),
+    ) {
+        let block = rows * latent;
+        for m in 0..models.count {
+            let used = ModelStep::read(models.table, models.at + m).rows.min(rows);
+            let part = |v: &Vec<f32>, width: usize| v[m * width..(m + 1) * width].to_vec();
+            let (h, e, d) = (part(head, 2 * block), part(eps, block), part(dz, block));
+            let mut grad = vec![0.0; 2 * block];
+            let mut sum = vec![0.0];
+            if used > 0 {
+                self.kl(&h, &e, &d, used, latent, beta, &mut grad, &mut sum, 0);
+            }
+            dhead[m * 2 * block..(m + 1) * 2 * block].copy_from_slice(&grad);
+            losses[slot + m * stride] += sum[0];
+        }
+    }
+
     fn l2(
         &mut self,
         w: &Vec<f32>,

@@ -396,6 +396,22 @@ pub trait Engine {
         losses: &mut Self::Buffer,
         slot: usize,
     );
+    /// [`Engine::kl`] for several models at once: `head` and `dhead` hold `models.count` blocks
+    /// of `rows x 2L`, `eps` and `dz` blocks of `rows x L`. Model `m` uses the rows its table
+    /// entry gives (and `dz` already divided by them): its gradients and its sum, added to
+    /// `losses[slot + m * stride]`, are exactly what `kl` gives alone, and its padding rows get
+    /// zero gradients.
+    #[allow(clippy::too_many_arguments)]
+    fn kl_models(
+        &mut self,
+        head_eps_dz: (&Self::Buffer, &Self::Buffer, &Self::Buffer),
+        rows_latent: (usize, usize),
+        beta: f32,
+        models: Models<'_, Self::Indices>,
+        dhead: &mut Self::Buffer,
+        losses: &mut Self::Buffer,
+        slots: (usize, usize),
+    );
     /// L2 penalty: `grad += l2 * w` and `losses[slot] += 0.5 * l2 * sum(w^2)`.
     fn l2(
         &mut self,

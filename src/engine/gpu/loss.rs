@@ -6,7 +6,7 @@ use bytemuck::{Pod, Zeroable};
 use super::kernels::Kernel;
 use super::recorder::Binding;
 use super::{GpuBuffer, GpuEngine, PARTIALS};
-use crate::engine::Likelihood;
+use crate::engine::{Likelihood, Models};
 use crate::error::Result;
 
 /// Mirrors `LossParams` in the shader.
@@ -25,7 +25,9 @@ struct LossParams {
     heads: u32,
     /// Between the slots of a batch's models.
     slot_stride: u32,
-    pad: [u32; 3],
+    /// The first model's entry in a batch's table.
+    at: u32,
+    pad: [u32; 2],
 }
 
 /// The first pass over `len` elements, then `out[slot] += scale * sum`.
@@ -70,7 +72,7 @@ fn reduce_batch(
         slot: slot as u32,
         scale,
         count: groups,
-        slot_stride: 1,
+        slot_stride: p.slot_stride.max(1),
         ..LossParams::default()
     };
     e.rec.dispatch(
@@ -191,6 +193,36 @@ pub(super) fn kl(
     };
     let inputs = [head.into(), eps.into(), dz.into(), dhead.into()];
     reduce(e, Kernel::Kl, p, &inputs, losses, slot, 1.0)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn kl_models(
+    e: &mut GpuEngine,
+    (head, eps, dz): (&GpuBuffer, &GpuBuffer, &GpuBuffer),
+    (rows, latent): (usize, usize),
+    beta: f32,
+    models: Models<'_, GpuBuffer>,
+    dhead: &GpuBuffer,
+    losses: &GpuBuffer,
+    (slot, stride): (usize, usize),
+) -> Result<()> {
+    let p = LossParams {
+        len: (rows * latent) as u32,
+        latent: latent as u32,
+        beta,
+        slot_stride: stride as u32,
+        at: models.at as u32,
+        ..LossParams::default()
+    };
+    let inputs = [
+        head.into(),
+        eps.into(),
+        dz.into(),
+        dhead.into(),
+        models.table.into(),
+    ];
+    let at = (slot, models.count);
+    reduce_batch(e, Kernel::KlModels, p, &inputs, losses, at, 1.0)
 }
 
 pub(super) fn l2(

@@ -526,6 +526,20 @@ impl Engine for GpuEngine {
         self.record(r);
     }
 
+    fn kl_models(
+        &mut self,
+        inputs: (&GpuBuffer, &GpuBuffer, &GpuBuffer),
+        shape: (usize, usize),
+        beta: f32,
+        models: Models<'_, GpuBuffer>,
+        dhead: &mut GpuBuffer,
+        losses: &mut GpuBuffer,
+        slots: (usize, usize),
+    ) {
+        let r = loss::kl_models(self, inputs, shape, beta, models, dhead, losses, slots);
+        self.record(r);
+    }
+
     fn l2(
         &mut self,
         w: &GpuBuffer,
