@@ -29,7 +29,8 @@ struct LossParams {
 @group(0) @binding(7) var<storage, read> logvar: array<f32>;
 @group(0) @binding(8) var<storage, read_write> dlogvar_terms: array<f32>;
 @group(0) @binding(9) var<storage, read> head_spans: array<u32>;
-// Per model of a batch (ModelStep::table): rows used, seed low and high words, step.
+// Per model of a batch (ModelStep::table, MODEL_WORDS each): rows used, seed low and high
+// words, step, the bits of 1 / rows.
 @group(0) @binding(10) var<storage, read> table: array<u32>;
 
 var<workgroup> shared_sum: array<f32, WG>;
@@ -95,6 +96,46 @@ fn reconstruction(
         }
         sum += loss;
         grad[i] = d * p.scale;
+    }
+    reduce_to_partial(sum, lid, wid);
+}
+
+// reconstruction for a batch of models, workgroup layer z for model z (blocks of p.len =
+// rows x p.latent elements): the model's entry of the table (from p.at) gives the rows it uses,
+// and the scale 1 / rows; the numeric columns of padding rows get zero gradients and add nothing.
+@compute @workgroup_size(WG)
+fn reconstruction_models(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let entry = (p.at + wid.z) * MODEL_WORDS;
+    let used = table[entry] * p.latent;
+    let scale = bitcast<f32>(table[entry + 4u]);
+    let first = wid.z * p.len;
+    var sum = 0.0;
+    for (var i = gid.x; i < p.len; i += stride(groups)) {
+        if i % p.latent >= p.heads {
+            continue; // a categorical head's column
+        }
+        if i >= used {
+            grad[first + i] = 0.0;
+            continue;
+        }
+        let o = src[first + i];
+        let x = aux[first + i];
+        var loss: f32;
+        var d: f32;
+        if p.likelihood == LIKELIHOOD_BERNOULLI {
+            loss = softplus(o) - x * o;
+            d = sigmoid(o) - x;
+        } else {
+            loss = 0.5 * (x - o) * (x - o);
+            d = o - x;
+        }
+        sum += loss;
+        grad[first + i] = d * scale;
     }
     reduce_to_partial(sum, lid, wid);
 }
@@ -196,7 +237,7 @@ fn kl(
 
 // kl for a batch of models, workgroup layer z for model z (blocks of p.len = rows x L elements;
 // head and grad blocks of rows x 2L): the model's entry of the table (from p.at) gives the rows
-// it uses, and scale = 1 / rows; padding rows get zero gradients and add nothing.
+// it uses, and the scale 1 / rows; padding rows get zero gradients and add nothing.
 @compute @workgroup_size(WG)
 fn kl_models(
     @builtin(global_invocation_id) gid: vec3<u32>,
@@ -204,9 +245,9 @@ fn kl_models(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-    let rows = table[(p.at + wid.z) * 4u];
-    let used = rows * p.latent;
-    let scale = 1.0 / f32(rows);
+    let entry = (p.at + wid.z) * MODEL_WORDS;
+    let used = table[entry] * p.latent;
+    let scale = bitcast<f32>(table[entry + 4u]);
     let one = wid.z * p.len;
     let two = 2u * one;
     var sum = 0.0;

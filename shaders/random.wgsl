@@ -25,7 +25,8 @@ fn params_stream() -> Stream {
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(3) var<storage, read_write> eps: array<f32>;
 @group(0) @binding(4) var<storage, read_write> bits: array<u32>;
-// Per model of a batch (ModelStep::table): rows used, seed low and high words, step.
+// Per model of a batch (ModelStep::table, MODEL_WORDS each): rows used, seed low and high
+// words, step, the bits of 1 / rows.
 @group(0) @binding(5) var<storage, read> table: array<u32>;
 
 fn stride(groups: vec3<u32>) -> u32 {
@@ -80,7 +81,7 @@ fn reparameterize_models(@builtin(global_invocation_id) gid: vec3<u32>, @builtin
     for (var g = gid.x; g < p.len * p.models; g += stride(groups)) {
         let m = g / p.len;
         let i = g % p.len;
-        let entry = (p.at + m) * 4u;
+        let entry = (p.at + m) * MODEL_WORDS;
         let r = i / p.latent;
         let j = i % p.latent;
         if r >= table[entry] {

@@ -603,6 +603,110 @@ fn kl_batch<E: Engine>(
     (dhead, e.read(&losses, 12).unwrap())
 }
 
+/// The reconstruction loss of four models (`rows` rows of `cols` columns, the first `numeric`
+/// of them numeric; some models using fewer rows) in one batch, or each alone: `(grad, losses)`,
+/// losses in slots 0, 2, 4, 6. The heads' columns of `grad` stay as they were (here 9).
+fn reconstructed<E: Engine>(
+    e: &mut E,
+    likelihood: Likelihood,
+    (rows, cols, numeric): (usize, usize, usize),
+    alone: bool,
+) -> (Vec<f32>, Vec<f32>) {
+    let used = [rows.div_ceil(2), rows, 0, rows - rows / 3];
+    let block = rows * cols;
+    let o = data(4 * block, 90, -3.0, 3.0);
+    let x = data(4 * block, 91, 0.0, 1.0);
+    let mut losses = e.upload(&[0.25; 8]).unwrap();
+    let mut grad = Vec::new();
+    if alone {
+        for (m, &n) in used.iter().enumerate() {
+            let (ob, xb) = (
+                e.upload(&e_part(&o, m, block)).unwrap(),
+                e.upload(&e_part(&x, m, block)).unwrap(),
+            );
+            let mut g = e.upload(&vec![9.0; block]).unwrap();
+            if n > 0 {
+                e.reconstruction(
+                    likelihood,
+                    &ob,
+                    &xb,
+                    n,
+                    cols,
+                    numeric,
+                    &mut g,
+                    &mut losses,
+                    2 * m,
+                );
+            }
+            let mut got = e.read(&g, block).unwrap();
+            for (i, v) in got.iter_mut().enumerate().skip(n * cols) {
+                if i % cols < numeric {
+                    *v = 0.0; // padding rows of a batch get zero gradients
+                }
+            }
+            grad.extend(got);
+        }
+    } else {
+        let steps: Vec<ModelStep> = used
+            .iter()
+            .map(|&rows| ModelStep {
+                rows,
+                seed: 0,
+                step: 0,
+            })
+            .collect();
+        let table = e.upload_indices(&ModelStep::table(&steps)).unwrap();
+        let models = Models {
+            table: &table,
+            at: 0,
+            count: 4,
+        };
+        let (ob, xb) = (e.upload(&o).unwrap(), e.upload(&x).unwrap());
+        let mut g = e.upload(&vec![9.0; 4 * block]).unwrap();
+        let shape = (rows, cols, numeric);
+        e.reconstruction_models(
+            likelihood,
+            (&ob, &xb),
+            shape,
+            models,
+            &mut g,
+            &mut losses,
+            (0, 2),
+        );
+        grad = e.read(&g, 4 * block).unwrap();
+    }
+    (grad, e.read(&losses, 8).unwrap())
+}
+
+#[test]
+fn a_batch_of_reconstruction_losses_is_each_model_alone_bit_for_bit() {
+    let mut c = CpuEngine::new();
+    let mut g = gpu_engine();
+    for likelihood in [Likelihood::Gaussian, Likelihood::Bernoulli] {
+        for shape in [
+            (1, 1, 1),
+            (7, 5, 3),
+            (64, 8, 8),
+            (300, 17, 12),
+            (600, 160, 150),
+        ] {
+            let what = format!("{likelihood:?} {shape:?}");
+            let cpu = reconstructed(&mut c, likelihood, shape, false);
+            assert_eq!(
+                cpu,
+                reconstructed(&mut c, likelihood, shape, true),
+                "cpu {what}"
+            );
+            if let Some(g) = g.as_mut() {
+                let gpu = reconstructed(g, likelihood, shape, false);
+                assert_eq!(gpu, reconstructed(g, likelihood, shape, true), "gpu {what}");
+                assert_close(&format!("grad {what}"), &gpu.0, &cpu.0, REL, ABS);
+                assert_close(&format!("losses {what}"), &gpu.1, &cpu.1, REL, 1e-2);
+            }
+        }
+    }
+}
+
 fn e_part(v: &[f32], m: usize, width: usize) -> Vec<f32> {
     v[m * width..(m + 1) * width].to_vec()
 }

@@ -429,6 +429,36 @@ impl Engine for CpuEngine {
         losses[slot] += sum as f32;
     }
 
+    fn reconstruction_models(
+        &mut self,
+        likelihood: Likelihood,
+        (o, x): (&Vec<f32>, &Vec<f32>),
+        (rows, cols, numeric): (usize, usize, usize),
+        models: Models<'_, Vec<u32>>,
+        grad: &mut Vec<f32>,
+        losses: &mut Vec<f32>,
+        (slot, stride): (usize, usize),
+    ) {
+        let block = rows * cols;
+        for m in 0..models.count {
+            let used = ModelStep::read(models.table, models.at + m).rows.min(rows);
+            let part = |v: &Vec<f32>| v[m * block..(m + 1) * block].to_vec();
+            let (o, x) = (part(o), part(x));
+            let mut g = part(grad);
+            let mut sum = vec![0.0];
+            if used > 0 {
+                self.reconstruction(likelihood, &o, &x, used, cols, numeric, &mut g, &mut sum, 0);
+            }
+            for (i, v) in g.iter_mut().enumerate().skip(used * cols) {
+                if i % cols < numeric {
+                    *v = 0.0;
+                }
+            }
+            grad[m * block..(m + 1) * block].copy_from_slice(&g);
+            losses[slot + m * stride] += sum[0];
+        }
+    }
+
     fn kl_models(
         &mut self,
         (head, eps, dz): (&Vec<f32>, &Vec<f32>, &Vec<f32>),

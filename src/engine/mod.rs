@@ -136,14 +136,25 @@ pub struct ModelStep {
 
 impl ModelStep {
     /// `u32` words per model in a table.
-    pub const WORDS: usize = 4;
+    pub const WORDS: usize = 5;
 
     /// The table the batched kernels read, one entry per model (upload it with
-    /// [`Engine::upload_indices`]): rows, the seed's low and high words, the step.
+    /// [`Engine::upload_indices`]): rows, the seed's low and high words, the step, and the bits
+    /// of `1 / rows` as the host rounds it (the scale of the model's gradients, so a device
+    /// divides exactly as a model alone is given it).
     pub fn table(steps: &[ModelStep]) -> Vec<u32> {
         steps
             .iter()
-            .flat_map(|m| [m.rows as u32, m.seed as u32, (m.seed >> 32) as u32, m.step])
+            .flat_map(|m| {
+                let scale = 1.0 / m.rows as f32;
+                [
+                    m.rows as u32,
+                    m.seed as u32,
+                    (m.seed >> 32) as u32,
+                    m.step,
+                    scale.to_bits(),
+                ]
+            })
             .collect()
     }
 
@@ -336,6 +347,22 @@ pub trait Engine {
         grad: &mut Self::Buffer,
         losses: &mut Self::Buffer,
         slot: usize,
+    );
+    /// [`Engine::reconstruction`] for several models at once: `o`, `x` and `grad` hold
+    /// `models.count` blocks of `rows x cols`. Model `m` uses the rows its table entry gives: its
+    /// gradients and its sum, added to `losses[slot + m * stride]`, are exactly what
+    /// `reconstruction` gives alone, and the numeric columns of its padding rows get zero
+    /// gradients.
+    #[allow(clippy::too_many_arguments)]
+    fn reconstruction_models(
+        &mut self,
+        likelihood: Likelihood,
+        o_x: (&Self::Buffer, &Self::Buffer),
+        rows_cols_numeric: (usize, usize, usize),
+        models: Models<'_, Self::Indices>,
+        grad: &mut Self::Buffer,
+        losses: &mut Self::Buffer,
+        slots: (usize, usize),
     );
     /// The loss of [`Likelihood::GaussianLearned`] and its gradients, for means `o` against
     /// targets `x` (`rows x cols`, of which the first `numeric` columns of each row are

@@ -63,8 +63,9 @@ fn float(v: f32) -> String {
 /// The constants shared by host and shaders, written from their Rust definitions.
 fn header() -> String {
     let mut h = format!(
-        "const WG: u32 = {WG}u;\nconst KNN_MAX_K: u32 = {KNN_MAX_K}u;\nconst PARTIALS: u32 = {}u;\n",
-        super::PARTIALS
+        "const WG: u32 = {WG}u;\nconst KNN_MAX_K: u32 = {KNN_MAX_K}u;\nconst PARTIALS: u32 = {}u;\nconst MODEL_WORDS: u32 = {}u;\n",
+        super::PARTIALS,
+        crate::engine::ModelStep::WORDS
     );
     for (name, act) in [
         ("RELU", Activation::Relu),
@@ -123,6 +124,7 @@ pub(crate) enum Kernel {
     Reparameterize,
     ReparameterizeModels,
     Reconstruction,
+    ReconstructionModels,
     GaussianLearned,
     SoftmaxCrossEntropy,
     Kl,
@@ -185,6 +187,17 @@ impl Kernel {
                 S::Loss,
                 "reconstruction",
                 &[(1, Read), (2, Read), (3, ReadWrite), (4, ReadWrite)],
+            ),
+            K::ReconstructionModels => (
+                S::Loss,
+                "reconstruction_models",
+                &[
+                    (1, Read),
+                    (2, Read),
+                    (3, ReadWrite),
+                    (10, Read),
+                    (4, ReadWrite),
+                ],
             ),
             K::GaussianLearned => (
                 S::Loss,

@@ -109,6 +109,31 @@ pub(super) fn reconstruction(
 }
 
 #[allow(clippy::too_many_arguments)]
+pub(super) fn reconstruction_models(
+    e: &mut GpuEngine,
+    likelihood: Likelihood,
+    (o, x): (&GpuBuffer, &GpuBuffer),
+    (rows, cols, numeric): (usize, usize, usize),
+    models: Models<'_, GpuBuffer>,
+    grad: &GpuBuffer,
+    losses: &GpuBuffer,
+    (slot, stride): (usize, usize),
+) -> Result<()> {
+    let p = LossParams {
+        len: (rows * cols) as u32,
+        latent: cols as u32,
+        heads: numeric as u32,
+        likelihood: likelihood as u32,
+        slot_stride: stride as u32,
+        at: models.at as u32,
+        ..LossParams::default()
+    };
+    let inputs = [o.into(), x.into(), grad.into(), models.table.into()];
+    let at = (slot, models.count);
+    reduce_batch(e, Kernel::ReconstructionModels, p, &inputs, losses, at, 1.0)
+}
+
+#[allow(clippy::too_many_arguments)]
 pub(super) fn gaussian_learned(
     e: &mut GpuEngine,
     o: &GpuBuffer,

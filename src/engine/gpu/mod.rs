@@ -526,6 +526,21 @@ impl Engine for GpuEngine {
         self.record(r);
     }
 
+    fn reconstruction_models(
+        &mut self,
+        likelihood: Likelihood,
+        o_x: (&GpuBuffer, &GpuBuffer),
+        shape: (usize, usize, usize),
+        models: Models<'_, GpuBuffer>,
+        grad: &mut GpuBuffer,
+        losses: &mut GpuBuffer,
+        slots: (usize, usize),
+    ) {
+        let r =
+            loss::reconstruction_models(self, likelihood, o_x, shape, models, grad, losses, slots);
+        self.record(r);
+    }
+
     fn kl_models(
         &mut self,
         inputs: (&GpuBuffer, &GpuBuffer, &GpuBuffer),
