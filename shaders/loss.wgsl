@@ -70,7 +70,18 @@ fn softplus(x: f32) -> f32 {
 // (here: the numeric) columns of each row of p.latent columns:
 //   bernoulli: loss = softplus(o) - x o,   d/do = sigmoid(o) - x
 //   gaussian:  loss = (x - o)^2 / 2,       d/do = o - x
-// grad = d/do * scale (scale = 1 / rows).
+// grad = d/do * scale (scale = 1 / rows). Element i: writes grad[i], returns its loss.
+fn reconstruction_element(i: u32, scale: f32) -> f32 {
+    let o = src[i];
+    let x = aux[i];
+    if p.likelihood == LIKELIHOOD_BERNOULLI {
+        grad[i] = (sigmoid(o) - x) * scale;
+        return softplus(o) - x * o;
+    }
+    grad[i] = (o - x) * scale;
+    return 0.5 * (x - o) * (x - o);
+}
+
 @compute @workgroup_size(WG)
 fn reconstruction(
     @builtin(global_invocation_id) gid: vec3<u32>,
@@ -80,22 +91,9 @@ fn reconstruction(
 ) {
     var sum = 0.0;
     for (var i = gid.x; i < p.len; i += stride(groups)) {
-        if i % p.latent >= p.heads {
-            continue; // a categorical head's column
+        if i % p.latent < p.heads { // not a categorical head's column
+            sum += reconstruction_element(i, p.scale);
         }
-        let o = src[i];
-        let x = aux[i];
-        var loss: f32;
-        var d: f32;
-        if p.likelihood == LIKELIHOOD_BERNOULLI {
-            loss = softplus(o) - x * o;
-            d = sigmoid(o) - x;
-        } else {
-            loss = 0.5 * (x - o) * (x - o);
-            d = o - x;
-        }
-        sum += loss;
-        grad[i] = d * p.scale;
     }
     reduce_to_partial(sum, lid, wid);
 }
@@ -119,23 +117,11 @@ fn reconstruction_models(
         if i % p.latent >= p.heads {
             continue; // a categorical head's column
         }
-        if i >= used {
-            grad[first + i] = 0.0;
-            continue;
-        }
-        let o = src[first + i];
-        let x = aux[first + i];
-        var loss: f32;
-        var d: f32;
-        if p.likelihood == LIKELIHOOD_BERNOULLI {
-            loss = softplus(o) - x * o;
-            d = sigmoid(o) - x;
+        if i < used {
+            sum += reconstruction_element(first + i, scale);
         } else {
-            loss = 0.5 * (x - o) * (x - o);
-            d = o - x;
+            grad[first + i] = 0.0;
         }
-        sum += loss;
-        grad[first + i] = d * scale;
     }
     reduce_to_partial(sum, lid, wid);
 }
@@ -212,6 +198,18 @@ fn softmax_cross_entropy(
 // KL(N(mu, exp(logvar)) || N(0, I)) = -1/2 (1 + logvar - mu^2 - exp(logvar)) per element, with
 // head = src ([mu | logvar] rows), eps = aux, dz the gradient reaching z (already / rows):
 //   dmu = dz + beta mu scale,  dlogvar = dz eps exp(logvar / 2) / 2 + beta (exp(logvar) - 1) scale / 2.
+// One latent element: mu at head[at_mu], logvar p.latent after it, eps and dz at i; writes both
+// gradients, returns its loss.
+fn kl_element(at_mu: u32, i: u32, scale: f32) -> f32 {
+    let at_logvar = at_mu + p.latent;
+    let mu = src[at_mu];
+    let logvar = src[at_logvar];
+    let variance = exp(logvar);
+    grad[at_mu] = dz[i] + p.beta * mu * scale;
+    grad[at_logvar] = 0.5 * dz[i] * aux[i] * exp(0.5 * logvar) + 0.5 * p.beta * (variance - 1.0) * scale;
+    return -0.5 * (1.0 + logvar - mu * mu - variance);
+}
+
 @compute @workgroup_size(WG)
 fn kl(
     @builtin(global_invocation_id) gid: vec3<u32>,
@@ -221,16 +219,8 @@ fn kl(
 ) {
     var sum = 0.0;
     for (var i = gid.x; i < p.len; i += stride(groups)) {
-        let r = i / p.latent;
-        let j = i % p.latent;
-        let at_mu = r * 2u * p.latent + j;
-        let at_logvar = at_mu + p.latent;
-        let mu = src[at_mu];
-        let logvar = src[at_logvar];
-        let variance = exp(logvar);
-        sum += -0.5 * (1.0 + logvar - mu * mu - variance);
-        grad[at_mu] = dz[i] + p.beta * mu * p.scale;
-        grad[at_logvar] = 0.5 * dz[i] * aux[i] * exp(0.5 * logvar) + 0.5 * p.beta * (variance - 1.0) * p.scale;
+        let at_mu = (i / p.latent) * 2u * p.latent + i % p.latent;
+        sum += kl_element(at_mu, i, p.scale);
     }
     reduce_to_partial(sum, lid, wid);
 }
@@ -248,25 +238,16 @@ fn kl_models(
     let entry = (p.at + wid.z) * MODEL_WORDS;
     let used = table[entry] * p.latent;
     let scale = bitcast<f32>(table[entry + 4u]);
-    let one = wid.z * p.len;
-    let two = 2u * one;
+    let first = wid.z * p.len;
     var sum = 0.0;
     for (var i = gid.x; i < p.len; i += stride(groups)) {
-        let r = i / p.latent;
-        let j = i % p.latent;
-        let at_mu = two + r * 2u * p.latent + j;
-        let at_logvar = at_mu + p.latent;
-        if i >= used {
+        let at_mu = 2u * first + (i / p.latent) * 2u * p.latent + i % p.latent;
+        if i < used {
+            sum += kl_element(at_mu, first + i, scale);
+        } else {
             grad[at_mu] = 0.0;
-            grad[at_logvar] = 0.0;
-            continue;
+            grad[at_mu + p.latent] = 0.0;
         }
-        let mu = src[at_mu];
-        let logvar = src[at_logvar];
-        let variance = exp(logvar);
-        sum += -0.5 * (1.0 + logvar - mu * mu - variance);
-        grad[at_mu] = dz[one + i] + p.beta * mu * scale;
-        grad[at_logvar] = 0.5 * dz[one + i] * aux[one + i] * exp(0.5 * logvar) + 0.5 * p.beta * (variance - 1.0) * scale;
     }
     reduce_to_partial(sum, lid, wid);
 }

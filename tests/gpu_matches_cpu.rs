@@ -553,7 +553,7 @@ fn kl_batch<E: Engine>(
     let mut dhead = Vec::new();
     if alone {
         for (m, &n) in used.iter().enumerate() {
-            let part = |v: &[f32], w: usize| e_part(v, m, w);
+            let part = |v: &[f32], w: usize| block_of(v, m, w);
             let (h, ep, d) = (part(&head, 2 * block), part(&eps, block), part(&dz, block));
             let (h, ep, d) = (
                 e.upload(&h).unwrap(),
@@ -569,19 +569,11 @@ fn kl_batch<E: Engine>(
             dhead.extend(got);
         }
     } else {
-        let steps: Vec<ModelStep> = used
-            .iter()
-            .map(|&rows| ModelStep {
-                rows,
-                seed: 0,
-                step: 0,
-            })
-            .collect();
-        let table = e.upload_indices(&ModelStep::table(&steps)).unwrap();
+        let table = rows_table(e, &used);
         let models = Models {
             table: &table,
             at: 0,
-            count: 4,
+            count: used.len(),
         };
         let (h, ep, d) = (
             e.upload(&head).unwrap(),
@@ -621,8 +613,8 @@ fn reconstructed<E: Engine>(
     if alone {
         for (m, &n) in used.iter().enumerate() {
             let (ob, xb) = (
-                e.upload(&e_part(&o, m, block)).unwrap(),
-                e.upload(&e_part(&x, m, block)).unwrap(),
+                e.upload(&block_of(&o, m, block)).unwrap(),
+                e.upload(&block_of(&x, m, block)).unwrap(),
             );
             let mut g = e.upload(&vec![9.0; block]).unwrap();
             if n > 0 {
@@ -647,19 +639,11 @@ fn reconstructed<E: Engine>(
             grad.extend(got);
         }
     } else {
-        let steps: Vec<ModelStep> = used
-            .iter()
-            .map(|&rows| ModelStep {
-                rows,
-                seed: 0,
-                step: 0,
-            })
-            .collect();
-        let table = e.upload_indices(&ModelStep::table(&steps)).unwrap();
+        let table = rows_table(e, &used);
         let models = Models {
             table: &table,
             at: 0,
-            count: 4,
+            count: used.len(),
         };
         let (ob, xb) = (e.upload(&o).unwrap(), e.upload(&x).unwrap());
         let mut g = e.upload(&vec![9.0; 4 * block]).unwrap();
@@ -707,7 +691,20 @@ fn a_batch_of_reconstruction_losses_is_each_model_alone_bit_for_bit() {
     }
 }
 
-fn e_part(v: &[f32], m: usize, width: usize) -> Vec<f32> {
+/// A table of models using `used` rows each (no random streams).
+fn rows_table<E: Engine>(e: &mut E, used: &[usize]) -> E::Indices {
+    let steps: Vec<ModelStep> = (used.iter())
+        .map(|&rows| ModelStep {
+            rows,
+            seed: 0,
+            step: 0,
+        })
+        .collect();
+    e.upload_indices(&ModelStep::table(&steps)).unwrap()
+}
+
+/// Block `m` of `v`, blocks of `width` values.
+fn block_of(v: &[f32], m: usize, width: usize) -> Vec<f32> {
     v[m * width..(m + 1) * width].to_vec()
 }
 

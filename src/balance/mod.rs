@@ -97,9 +97,9 @@ pub trait Balancer<L: Label> {
         y: &[L],
         shard: Shard,
     ) -> Result<Resampled<L>> {
-        let all = self.fit_resample_mixed(x, categories, y)?.synthetic_only();
-        let rows = shard.range(all.y.len());
-        Ok(all.keep_rows(rows))
+        Ok(self
+            .fit_resample_mixed(x, categories, y)?
+            .synthetic_shard(shard))
     }
 }
 
@@ -434,11 +434,21 @@ impl<L: Ord> Resampled<L> {
     where
         L: Clone,
     {
-        let keep: Vec<usize> = (self.origin.iter().enumerate())
+        self.synthetic_shard(Shard::ALL)
+    }
+
+    /// Slice `shard` of the synthetic rows (what [`Balancer::fit_synthetic`] returns for
+    /// a shard), taken in one copy.
+    pub(crate) fn synthetic_shard(self, shard: Shard) -> Self
+    where
+        L: Clone,
+    {
+        let synthetic: Vec<usize> = (self.origin.iter().enumerate())
             .filter(|(_, o)| o.is_synthetic())
             .map(|(i, _)| i)
             .collect();
-        self.keep_rows(keep)
+        let slice = shard.range(synthetic.len());
+        self.keep_rows(synthetic[slice].iter().copied())
     }
 
     /// Rows `keep` of the result, in that order.

@@ -132,9 +132,7 @@ impl<L: Label> Balancer<L> for Smote<L> {
     ) -> Result<Resampled<L>> {
         categories.check(x.nrows())?;
         if x.ncols() == 0 && categories.codes.ncols() > 0 {
-            let all = self.resample_nominal(categories, y)?.synthetic_only();
-            let rows = shard.range(all.y.len());
-            return Ok(all.keep_rows(rows));
+            return Ok(self.resample_nominal(categories, y)?.synthetic_shard(shard));
         }
         let categories = (categories.codes.ncols() > 0).then_some(categories);
         self.resample(x, categories, y, Part::Synthetic(shard))

@@ -532,63 +532,73 @@ impl Engine for CpuEngine {
         param: &mut Vec<f32>,
         grad: &Vec<f32>,
         state: &mut [Vec<f32>],
-        block: usize,
+        len: usize,
         models: usize,
         clip: Option<Clip<'_, Vec<f32>>>,
     ) {
-        let lr = u.learning_rate;
-        // Multiplying by 1 is exact: an unclipped gradient is used as it is.
-        let scales: Vec<f32> = (0..models)
-            .map(|m| {
-                clip.map_or(1.0, |c| {
-                    let norm = c.sum_squares[m].sqrt();
-                    if norm > c.max_norm {
-                        c.max_norm / norm
-                    } else {
-                        1.0
-                    }
-                })
-            })
-            .collect();
-        let len = block * models;
-        let (p, g) = (&mut param[..len], &grad[..len]);
-        let g = (g.iter().enumerate()).map(|(i, &v)| v * scales[i / block.max(1)]);
-        match u.optimizer {
-            Optimizer::Sgd => {
-                for (w, gv) in p.iter_mut().zip(g) {
-                    *w -= lr * gv;
+        for m in 0..models {
+            // Multiplying by 1 is exact: an unclipped gradient is used as it is.
+            let scale = clip.map_or(1.0, |c| {
+                let norm = c.sum_squares[m].sqrt();
+                if norm > c.max_norm {
+                    c.max_norm / norm
+                } else {
+                    1.0
                 }
+            });
+            update_block(u, param, grad, state, m * len..(m + 1) * len, scale);
+        }
+    }
+}
+
+/// One optimizer update of the elements `r` of `param` from `grad` times `scale`, with the
+/// optimizer's state tensors.
+fn update_block(
+    u: Update,
+    param: &mut [f32],
+    grad: &[f32],
+    state: &mut [Vec<f32>],
+    r: std::ops::Range<usize>,
+    scale: f32,
+) {
+    let lr = u.learning_rate;
+    let (p, g) = (&mut param[r.clone()], &grad[r.clone()]);
+    let g = g.iter().map(|&v| v * scale);
+    match u.optimizer {
+        Optimizer::Sgd => {
+            for (w, gv) in p.iter_mut().zip(g) {
+                *w -= lr * gv;
             }
-            Optimizer::Momentum => {
-                for ((w, gv), m) in p.iter_mut().zip(g).zip(&mut state[0][..len]) {
-                    *m = Optimizer::MOMENTUM * *m + gv;
-                    *w -= lr * *m;
-                }
+        }
+        Optimizer::Momentum => {
+            for ((w, gv), m) in p.iter_mut().zip(g).zip(&mut state[0][r]) {
+                *m = Optimizer::MOMENTUM * *m + gv;
+                *w -= lr * *m;
             }
-            Optimizer::Adagrad => {
-                for ((w, gv), s) in p.iter_mut().zip(g).zip(&mut state[0][..len]) {
-                    *s += gv * gv;
-                    *w -= lr * gv / (s.sqrt() + Optimizer::EPS);
-                }
+        }
+        Optimizer::Adagrad => {
+            for ((w, gv), s) in p.iter_mut().zip(g).zip(&mut state[0][r]) {
+                *s += gv * gv;
+                *w -= lr * gv / (s.sqrt() + Optimizer::EPS);
             }
-            Optimizer::RmsProp => {
-                let rho = Optimizer::RMSPROP_RHO;
-                for ((w, gv), v) in p.iter_mut().zip(g).zip(&mut state[0][..len]) {
-                    *v = rho * *v + (1.0 - rho) * gv * gv;
-                    *w -= lr * gv / (v.sqrt() + Optimizer::EPS);
-                }
+        }
+        Optimizer::RmsProp => {
+            let rho = Optimizer::RMSPROP_RHO;
+            for ((w, gv), v) in p.iter_mut().zip(g).zip(&mut state[0][r]) {
+                *v = rho * *v + (1.0 - rho) * gv * gv;
+                *w -= lr * gv / (v.sqrt() + Optimizer::EPS);
             }
-            Optimizer::Adam => {
-                let (b1, b2) = (Optimizer::ADAM_BETA1, Optimizer::ADAM_BETA2);
-                let c1 = 1.0 - b1.powi(u.t as i32);
-                let c2 = 1.0 - b2.powi(u.t as i32);
-                let (m_state, v_state) = state.split_at_mut(1);
-                let (m, v) = (&mut m_state[0][..len], &mut v_state[0][..len]);
-                for (i, gv) in g.enumerate() {
-                    m[i] = b1 * m[i] + (1.0 - b1) * gv;
-                    v[i] = b2 * v[i] + (1.0 - b2) * gv * gv;
-                    p[i] -= lr * (m[i] / c1) / ((v[i] / c2).sqrt() + Optimizer::ADAM_EPS);
-                }
+        }
+        Optimizer::Adam => {
+            let (b1, b2) = (Optimizer::ADAM_BETA1, Optimizer::ADAM_BETA2);
+            let c1 = 1.0 - b1.powi(u.t as i32);
+            let c2 = 1.0 - b2.powi(u.t as i32);
+            let (m_state, v_state) = state.split_at_mut(1);
+            let (m, v) = (&mut m_state[0][r.clone()], &mut v_state[0][r]);
+            for (i, gv) in g.enumerate() {
+                m[i] = b1 * m[i] + (1.0 - b1) * gv;
+                v[i] = b2 * v[i] + (1.0 - b2) * gv * gv;
+                p[i] -= lr * (m[i] / c1) / ((v[i] / c2).sqrt() + Optimizer::ADAM_EPS);
             }
         }
     }
