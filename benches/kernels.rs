@@ -32,6 +32,7 @@ fn shapes(batch: usize) -> Vec<(String, MatMul)> {
             a_t: false,
             b_t: false,
             batch: 1,
+            strides: None,
         };
         let dw = MatMul {
             m: w,
@@ -40,6 +41,7 @@ fn shapes(batch: usize) -> Vec<(String, MatMul)> {
             a_t: true,
             b_t: false,
             batch: 1,
+            strides: None,
         };
         out.push((format!("forward {batch}x{w}x{w}"), fwd));
         out.push((format!("weight-grad {w}x{batch}x{w}"), dw));
@@ -74,6 +76,7 @@ fn bench_matmul(c: &mut Criterion) {
             a_t: false,
             b_t: false,
             batch: 1,
+            strides: None,
         };
         let mut group = c.benchmark_group("matmul-large");
         group.sample_size(10);

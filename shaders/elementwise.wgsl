@@ -9,7 +9,7 @@ struct ElementParams {
     slot: u32,
     value: f32,
     models: u32,
-    _pad: u32,
+    model_stride: u32,    // elements between models' blocks of a batched output
 }
 
 @group(0) @binding(0) var<uniform> p: ElementParams;
@@ -56,8 +56,8 @@ fn gather_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 
 // A layer's backward step at its nonlinearity, over the rows of `models` models stored one after
 // another (len / (cols * models) rows each): dst *= act'(.), from the activation's output
-// y = src; then each model's bias gradient sums[m, j] = sum_r dst[m, r, j]. One invocation per
-// column of each model.
+// y = src; then each model's bias gradient sums[m * model_stride + j] = sum_r dst[m, r, j]. One
+// invocation per column of each model.
 @compute @workgroup_size(WG)
 fn activation_bias_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let rows = p.len / (p.cols * p.models);
@@ -70,12 +70,12 @@ fn activation_bias_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
             dst[i] = g;
             sum += g;
         }
-        sums[c] = sum;
+        sums[(c / p.cols) * p.model_stride + c % p.cols] = sum;
     }
 }
 
-// dst[m, j] = sum_r src[m, r, j] for each of `models` models' rows stored one after another
-// (len / (cols * models) rows each): one invocation per column of each model.
+// dst[m * model_stride + j] = sum_r src[m, r, j] for each of `models` models' rows stored one
+// after another (len / (cols * models) rows each): one invocation per column of each model.
 @compute @workgroup_size(WG)
 fn bias_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let rows = p.len / (p.cols * p.models);
@@ -85,6 +85,6 @@ fn bias_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
         for (var r = 0u; r < rows; r++) {
             sum += src[first + r * p.cols];
         }
-        dst[c] = sum;
+        dst[(c / p.cols) * p.model_stride + c % p.cols] = sum;
     }
 }

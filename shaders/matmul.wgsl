@@ -1,7 +1,7 @@
 // C = op(A) op(B), then optionally C = act(C + bias): the three products of a dense layer
-// (Y = X W with its bias and activation, dX = dY W^T, dW = X^T dY). A batch of independent
-// products (the layers of several models) is stored one after another; workgroup layer z
-// computes product z.
+// (Y = X W with its bias and activation, dX = dY W^T, dW = X^T dY). Workgroup layer z computes
+// product z of a batch of independent products (the layers of several models), whose operands
+// start `stride_*` elements after product z - 1's.
 // op(A) is m x k (stored k x m when a_t), op(B) is k x n (stored n x k when b_t); row-major.
 //
 // Each workgroup computes a TILE x TILE block of C from DEPTH-deep slices of A and B staged in
@@ -17,6 +17,11 @@ struct MatmulParams {
     bias: u32,
     act: u32,
     batch: u32,
+    // Elements from one product's A, B, C and bias to the next's.
+    stride_a: u32,
+    stride_b: u32,
+    stride_c: u32,
+    stride_bias: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: MatmulParams;
@@ -62,9 +67,9 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
     let row0 = wid.y * TILE;
     let col0 = wid.x * TILE;
     let z = wid.z;
-    let at = z * p.m * p.k;
-    let bt = z * p.k * p.n;
-    let ct = z * p.m * p.n;
+    let at = z * p.stride_a;
+    let bt = z * p.stride_b;
+    let ct = z * p.stride_c;
     let t = lid.y * SIDE + lid.x;
     var acc: array<f32, PER * PER>;
     for (var k0 = 0u; k0 < p.k; k0 += DEPTH) {
@@ -109,7 +114,7 @@ fn matmul(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) w
             if row < p.m && col < p.n {
                 var v = acc[r * PER + q];
                 if p.bias == 1u {
-                    v = activate(p.act, v + bias[z * p.n + col]);
+                    v = activate(p.act, v + bias[z * p.stride_bias + col]);
                 }
                 c[ct + row * p.n + col] = v;
             }

@@ -56,8 +56,8 @@ pub use error::{Error, Result};
 pub use scale::{Scaler, Scaling};
 pub use strategy::{Label, Strategy};
 pub use vae::{
-    Activation, BiasInit, CategoryDraw, EarlyStopping, EpochStats, Generation, History, Init,
-    Latent, Likelihood, Optimizer, Sampling, Vae, VaeConfig,
+    Activation, BiasInit, CategoryDraw, EarlyStopping, EpochStats, FitJob, Generation, History,
+    Init, Latent, Likelihood, Optimizer, Sampling, Vae, VaeConfig,
 };
 
 /// The README's examples run as doc tests.

@@ -10,7 +10,8 @@
 use std::sync::OnceLock;
 
 use smrt::engine::{
-    Clip, CpuEngine, Engine, Epilogue, Gpu, GpuEngine, KnnTile, MatMul, ModelStep, Models, Update,
+    Blocks, Clip, CpuEngine, Engine, Epilogue, Gpu, GpuEngine, KnnTile, MatMul, ModelStep, Models,
+    Strides, Update,
 };
 use smrt::rng::{Purpose, Stream};
 use smrt::{
@@ -74,18 +75,38 @@ fn poisoned<E: Engine>(e: &mut E, len: usize) -> E::Buffer {
     e.upload(&vec![f32::NAN; len]).unwrap()
 }
 
+/// `values`, `z` blocks of `len`, laid out `stride` apart with NaN between them.
+fn spread(values: &[f32], len: usize, stride: usize) -> Vec<f32> {
+    let z = values.len() / len.max(1);
+    let mut out = vec![f32::NAN; (z.max(1) - 1) * stride + len];
+    for (i, block) in values.chunks_exact(len.max(1)).enumerate() {
+        out[i * stride..][..len].copy_from_slice(block);
+    }
+    out
+}
+
+/// The batch `s` on inputs from fixed seeds, each operand laid out at the batch's strides; the
+/// products read back one after another.
 fn matmul_case<E: Engine>(e: &mut E, s: MatMul, act: Option<Activation>) -> Vec<f32> {
     let z = s.batch;
-    let a = e.upload(&data(z * s.m * s.k, 1, -1.0, 1.0)).unwrap();
-    let b = e.upload(&data(z * s.k * s.n, 2, -1.0, 1.0)).unwrap();
-    let bias = e.upload(&data(z * s.n, 3, -0.5, 0.5)).unwrap();
-    let mut c = poisoned(e, z * s.m * s.n);
+    let st = s.operand_strides();
+    let (la, lb, lc) = (s.m * s.k, s.k * s.n, s.m * s.n);
+    let a = e
+        .upload(&spread(&data(z * la, 1, -1.0, 1.0), la, st.a))
+        .unwrap();
+    let b = e
+        .upload(&spread(&data(z * lb, 2, -1.0, 1.0), lb, st.b))
+        .unwrap();
+    let bias = spread(&data(z * s.n, 3, -0.5, 0.5), s.n, st.bias);
+    let bias = e.upload(&bias).unwrap();
+    let mut c = poisoned(e, (z - 1) * st.c + lc);
     let epilogue = match act {
         Some(act) => Epilogue::BiasActivation(&bias, act),
         None => Epilogue::None,
     };
     e.matmul(&a, &b, &mut c, s, epilogue);
-    e.read(&c, z * s.m * s.n).unwrap()
+    let c = e.read(&c, (z - 1) * st.c + lc).unwrap();
+    (0..z).flat_map(|i| c[i * st.c..][..lc].to_vec()).collect()
 }
 
 /// The products of [`matmul_case`]'s batch computed one at a time, concatenated.
@@ -120,12 +141,27 @@ fn a_batch_of_products_is_each_product_alone_bit_for_bit() {
     let mut c = CpuEngine::new();
     let mut g = gpu_engine();
     for (m, k, n) in [(1, 1, 1), (64, 9, 33), (7, 65, 300), (130, 70, 20)] {
-        for (a_t, b_t) in [(false, false), (true, false), (false, true)] {
+        // One after another, or each operand with a gap before the next product's (the
+        // parameters of models packed one model's block after another).
+        let gaps = [
+            None,
+            Some(Strides {
+                a: m * k + 3,
+                b: k * n + 70,
+                c: m * n + 1,
+                bias: n + 5,
+            }),
+        ];
+        for ((a_t, b_t), strides) in [(false, false), (true, false), (false, true)]
+            .into_iter()
+            .flat_map(|t| gaps.map(|g| (t, g)))
+        {
             for act in [None, Some(Activation::Tanh)] {
                 let s = MatMul {
                     a_t,
                     b_t,
                     batch: 3,
+                    strides,
                     ..MatMul::new(m, k, n)
                 };
                 let what = format!("{s:?} {act:?}");
@@ -156,6 +192,7 @@ fn matmul_matches_cpu() {
                         a_t,
                         b_t,
                         batch: 1,
+                        strides: None,
                     };
                     let what = format!("matmul {s:?}");
                     // Sums of k products of values in [-1, 1]: absolute error grows with k.
@@ -193,6 +230,7 @@ fn matmul_epilogue_matches_cpu_for_every_activation() {
                 a_t: false,
                 b_t: false,
                 batch: 1,
+                strides: None,
             };
             let what = format!("matmul {s:?} + bias, {act:?}");
             assert_close(
@@ -275,11 +313,18 @@ parity_test!(activation_bias_grad_matches_cpu, REL, ABS, |e| {
                 let n = models * rows * cols;
                 let y = e.upload(&data(n, 6, -0.9, 0.9)).unwrap();
                 let mut g = e.upload(&data(n, 7, -2.0, 2.0)).unwrap();
-                let mut db = poisoned(e, models * cols);
-                e.activation_bias_grad(act, &y, &mut g, rows, cols, models, &mut db);
+                // Each model's bias gradient two elements after the last's.
+                let db_models = Blocks {
+                    count: models,
+                    stride: cols + 2,
+                };
+                let mut db = poisoned(e, models * (cols + 2));
+                e.activation_bias_grad(act, &y, &mut g, rows, cols, db_models, &mut db);
                 let what = format!("{act:?} {models} x {rows} x {cols}");
                 out.push((what.clone(), e.read(&g, n).unwrap()));
-                out.push((format!("{what} bias"), e.read(&db, models * cols).unwrap()));
+                let db = e.read(&db, models * (cols + 2)).unwrap();
+                let db = db.chunks(cols + 2).flat_map(|b| b[..cols].to_vec());
+                out.push((format!("{what} bias"), db.collect()));
             }
         }
     }
@@ -293,7 +338,11 @@ parity_test!(bias_grad_matches_cpu, REL, ABS, |e| {
             for models in [1, 3] {
                 let g = e.upload(&data(models * rows * cols, 8, -1.0, 1.0)).unwrap();
                 let mut db = poisoned(e, models * cols);
-                e.bias_grad(&g, rows, cols, models, &mut db);
+                let db_models = Blocks {
+                    count: models,
+                    stride: cols,
+                };
+                e.bias_grad(&g, rows, cols, db_models, &mut db);
                 let sums = e.read(&db, models * cols).unwrap();
                 out.push((format!("{models} x {rows} x {cols}"), sums));
             }
@@ -321,7 +370,11 @@ fn bias_grads<E: Engine>(
         let y = e.upload(&part(&y)).unwrap();
         let mut g = e.upload(&part(&g)).unwrap();
         let mut db = poisoned(e, count * cols);
-        e.activation_bias_grad(Activation::Tanh, &y, &mut g, rows, cols, count, &mut db);
+        let db_models = Blocks {
+            count,
+            stride: cols,
+        };
+        e.activation_bias_grad(Activation::Tanh, &y, &mut g, rows, cols, db_models, &mut db);
         grads.extend(e.read(&g, count * rows * cols).unwrap());
         sums.extend(e.read(&db, count * cols).unwrap());
     }
@@ -742,9 +795,9 @@ fn packed_tensors_step_as_a_whole_as_one_by_one() {
         let gradients: Vec<Vec<f32>> = (0..lens.len())
             .map(|k| data(lens[k], 40 + k as u64, -1.0, 1.0))
             .collect();
-        let mut params = e.zeros_packed(&lens).unwrap();
-        let mut grads = e.zeros_packed(&lens).unwrap();
-        let mut state: Vec<_> = (0..2).map(|_| e.zeros_packed(&lens).unwrap()).collect();
+        let mut params = e.zeros_packed(&lens, 1).unwrap();
+        let mut grads = e.zeros_packed(&lens, 1).unwrap();
+        let mut state: Vec<_> = (0..2).map(|_| e.zeros_packed(&lens, 1).unwrap()).collect();
         for k in 0..lens.len() {
             e.write(&mut params.parts[k], &values[k]).unwrap();
             e.write(&mut grads.parts[k], &gradients[k]).unwrap();

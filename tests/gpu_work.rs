@@ -3,7 +3,7 @@
 
 use smrt::engine::{Counts, Gpu};
 use smrt::rng::{Purpose, Stream};
-use smrt::{Device, Vae, VaeConfig};
+use smrt::{Device, FitJob, Vae, VaeConfig};
 
 /// The GPU, or `None` with a notice where wgpu finds no adapter at all (never with
 /// `SMRT_TEST_REQUIRE_GPU` set, as CI sets it).
@@ -85,6 +85,7 @@ fn the_layers_of_ten_models_take_one_dispatch_per_kernel() {
     // Ten models' forward product of a 64-row batch through a 16 -> 32 layer, with its bias.
     let s = MatMul {
         batch: 10,
+        strides: None,
         ..MatMul::new(64, 16, 32)
     };
     let x = e.upload(&vec![0.5; 10 * 64 * 16]).unwrap();
@@ -107,7 +108,19 @@ fn the_layers_of_ten_models_take_one_dispatch_per_kernel() {
     let mut grad = e.upload(&vec![1.0; 10 * 64 * 32]).unwrap();
     let mut db = e.zeros(10 * 32).unwrap();
     let before = g.counts();
-    e.activation_bias_grad(smrt::Activation::Relu, &y, &mut grad, 64, 32, 10, &mut db);
+    let db_models = smrt::engine::Blocks {
+        count: 10,
+        stride: 32,
+    };
+    e.activation_bias_grad(
+        smrt::Activation::Relu,
+        &y,
+        &mut grad,
+        64,
+        32,
+        db_models,
+        &mut db,
+    );
     let sums = e.read(&db, 10 * 32).unwrap();
     assert_eq!((g.counts() - before).dispatches, 1);
     assert!(sums.iter().all(|&v| v == 64.0));
@@ -174,4 +187,56 @@ fn the_layers_of_ten_models_take_one_dispatch_per_kernel() {
     assert_eq!((g.counts() - before).dispatches, 2);
     // mu = logvar = 0: KL 0 in every model's slot, nothing anywhere else.
     assert!(losses.iter().all(|&v| v == 0.0));
+}
+
+#[test]
+fn ten_models_trained_together_take_no_more_dispatches_per_step_than_one_alone() {
+    let Some(g) = gpu() else { return };
+    let device = Device::Gpu(g.clone());
+    let s = Stream::new(5, Purpose::Init, 0);
+    // Ten classes of 40 to 130 rows: 2 to 5 batches of 32 an epoch.
+    let data: Vec<_> = (0..10)
+        .map(|m| {
+            let rows = 40 + 10 * m;
+            ndarray::Array2::from_shape_fn((rows, 8), |(i, j)| {
+                s.normal_at((m * 10_000 + i * 8 + j) as u64)
+            })
+        })
+        .collect();
+    let config = |epochs, seed| VaeConfig {
+        epochs,
+        min_steps: 0,
+        seed,
+        ..VaeConfig::default()
+    };
+    // Fits of one and of three epochs: the difference per step, so fixed costs drop out. The
+    // largest class takes 5 steps an epoch, alone or with the others.
+    let counted = |epochs: usize, together: bool| -> Counts {
+        let before = g.counts();
+        if together {
+            let jobs: Vec<FitJob<'_>> = (data.iter().enumerate())
+                .map(|(m, x)| FitJob::new(x.view(), config(epochs, m as u64)))
+                .collect();
+            assert_eq!(Vae::fit_many(&device, &jobs).unwrap().len(), 10);
+        } else {
+            Vae::fit_on(&device, data[9].view(), &config(epochs, 9)).unwrap();
+        }
+        g.counts() - before
+    };
+    let per_step = |together| {
+        let (one, three) = (counted(1, together), counted(3, together));
+        (three.dispatches - one.dispatches) as f64 / 10.0
+    };
+    let (alone, ten) = (per_step(false), per_step(true));
+    let ten_total = counted(3, true);
+    eprintln!(
+        "dispatches per step: one model alone {alone}, ten together {ten} ({} in all for 3 epochs, {} submissions)",
+        ten_total.dispatches, ten_total.submissions
+    );
+    assert!(
+        ten <= alone,
+        "ten models together: {ten} a step, one alone {alone}"
+    );
+    // One after another, the ten would take a step's dispatches for each of 75 steps.
+    assert!((ten_total.dispatches as f64) < 75.0 * alone / 2.0);
 }

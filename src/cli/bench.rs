@@ -128,6 +128,7 @@ pub fn run(backend: Backend, quick: bool) -> Result<Vec<Figure>, Error> {
                 a_t: false,
                 b_t: false,
                 batch: 1,
+                strides: None,
             };
             let secs = match &device {
                 Device::Cpu => matmul_seconds(&mut CpuEngine::new(), s, 5)?,
@@ -164,6 +165,7 @@ pub fn run(backend: Backend, quick: bool) -> Result<Vec<Figure>, Error> {
                 a_t: false,
                 b_t: false,
                 batch: 1,
+                strides: None,
             };
             let secs = matmul_seconds(&mut g.engine()?, s, 3)?;
             let gflops = 2.0 * (n * n * n) as f64 / secs / 1e9;

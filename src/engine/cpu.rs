@@ -7,7 +7,8 @@ use ndarray::{ArrayView2, ArrayViewMut2};
 
 use super::Likelihood;
 use super::{
-    Activation, Clip, Engine, Epilogue, KnnTile, MatMul, ModelStep, Models, Optimizer, Update,
+    Activation, Blocks, Clip, Engine, Epilogue, KnnTile, MatMul, ModelStep, Models, Optimizer,
+    Update,
 };
 use crate::error::Result;
 use crate::rng::{Purpose, Stream};
@@ -131,8 +132,8 @@ impl Engine for CpuEngine {
         Ok(idx.to_vec())
     }
 
-    fn write(&mut self, buf: &mut Vec<f32>, data: &[f32]) -> Result<()> {
-        buf[..data.len()].copy_from_slice(data);
+    fn write_at(&mut self, buf: &mut Vec<f32>, at: usize, data: &[f32]) -> Result<()> {
+        buf[at..at + data.len()].copy_from_slice(data);
         Ok(())
     }
 
@@ -175,11 +176,11 @@ impl Engine for CpuEngine {
         s: MatMul,
         epilogue: Epilogue<'_, Vec<f32>>,
     ) {
-        let (sa, sb, sc) = (s.m * s.k, s.k * s.n, s.m * s.n);
+        let st = s.operand_strides();
         for z in 0..s.batch {
-            let a = &a[z * sa..(z + 1) * sa];
-            let b = &b[z * sb..(z + 1) * sb];
-            let out = &mut c[z * sc..(z + 1) * sc];
+            let a = &a[z * st.a..][..s.m * s.k];
+            let b = &b[z * st.b..][..s.k * s.n];
+            let out = &mut c[z * st.c..][..s.m * s.n];
             let a = if s.a_t {
                 view(a, s.k, s.m).reversed_axes()
             } else {
@@ -196,7 +197,7 @@ impl Engine for CpuEngine {
                 general_mat_mul(1.0, &a, &b, 0.0, &mut cv);
             }
             if let Epilogue::BiasActivation(bias, act) = epilogue {
-                let bias = &bias[z * s.n..(z + 1) * s.n];
+                let bias = &bias[z * st.bias..][..s.n];
                 for row in out.chunks_exact_mut(s.n) {
                     row.iter_mut().zip(bias).for_each(|(v, &b)| *v += b);
                 }
@@ -212,10 +213,10 @@ impl Engine for CpuEngine {
         grad: &mut Vec<f32>,
         rows: usize,
         cols: usize,
-        models: usize,
+        models: Blocks,
         db: &mut Vec<f32>,
     ) {
-        let len = models * rows * cols;
+        let len = models.count * rows * cols;
         scale_by_derivative(act, &y[..len], &mut grad[..len]);
         self.bias_grad(grad, rows, cols, models, db);
     }
@@ -225,11 +226,12 @@ impl Engine for CpuEngine {
         grad: &Vec<f32>,
         rows: usize,
         cols: usize,
-        models: usize,
+        models: Blocks,
         db: &mut Vec<f32>,
     ) {
-        let blocks = grad[..models * rows * cols].chunks_exact(rows * cols);
-        for (db, block) in db[..models * cols].chunks_exact_mut(cols).zip(blocks) {
+        let blocks = grad[..models.count * rows * cols].chunks_exact(rows * cols);
+        for (m, block) in blocks.enumerate() {
+            let db = &mut db[m * models.stride..][..cols];
             db.fill(0.0);
             for row in block.chunks_exact(cols) {
                 for (d, &g) in db.iter_mut().zip(row) {
@@ -702,6 +704,7 @@ mod tests {
             a_t: false,
             b_t: false,
             batch: 1,
+            strides: None,
         };
         e.matmul(&a, &b, &mut c, s, Epilogue::None);
         assert_eq!(c, vec![4., 5., 10., 11.]);

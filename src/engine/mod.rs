@@ -27,10 +27,11 @@ use crate::rng::{Purpose, Stream};
 /// With `a_t`, `A` is stored as `k x m` and transposed; likewise `b_t` for `B` stored `n x k`.
 /// The three products of a dense layer are `Y = X W`, `dX = dY W^T` (`b_t`) and `dW = X^T dY` (`a_t`).
 ///
-/// With `batch` above 1, that many independent products of this shape, stored one after
-/// another: product `z` reads `A` from element `z m k`, `B` from `z k n` (and the epilogue's
-/// bias from `z n`) and writes `C` from `z m n`; the layers of `batch` models in one operation
-/// (one dispatch on a device). Each product is computed exactly as it would be alone.
+/// With `batch` above 1, that many independent products of this shape: the layers of `batch`
+/// models in one operation (one dispatch on a device). Product `z` reads `A` from element
+/// `z * strides.a`, `B` from `z * strides.b` (and the epilogue's bias from `z * strides.bias`)
+/// and writes `C` from `z * strides.c`; without `strides`, the products are stored one after
+/// another ([`MatMul::operand_strides`]). Each product is computed exactly as it would be alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MatMul {
     /// Rows of `C`.
@@ -45,6 +46,21 @@ pub struct MatMul {
     pub b_t: bool,
     /// Independent products, at least 1.
     pub batch: usize,
+    /// Where each product's operands start, when not one after another.
+    pub strides: Option<Strides>,
+}
+
+/// Elements from one product's operand to the next's in a batch of [`MatMul`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Strides {
+    /// Between `A`s.
+    pub a: usize,
+    /// Between `B`s.
+    pub b: usize,
+    /// Between `C`s.
+    pub c: usize,
+    /// Between the epilogue's biases.
+    pub bias: usize,
 }
 
 impl MatMul {
@@ -57,7 +73,19 @@ impl MatMul {
             a_t: false,
             b_t: false,
             batch: 1,
+            strides: None,
         }
+    }
+
+    /// The strides of a batch: as given, or those of products stored one after another
+    /// (`m k`, `k n`, `m n` and `n`).
+    pub fn operand_strides(&self) -> Strides {
+        self.strides.unwrap_or(Strides {
+            a: self.m * self.k,
+            b: self.k * self.n,
+            c: self.m * self.n,
+            bias: self.n,
+        })
     }
 }
 
@@ -189,14 +217,36 @@ impl<I> Clone for Models<'_, I> {
 
 impl<I> Copy for Models<'_, I> {}
 
-/// Tensors allocated together by [`Engine::zeros_packed`].
+/// The per-model outputs of a batched operation: `count` models' blocks, `stride` elements
+/// apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blocks {
+    /// Models.
+    pub count: usize,
+    /// Elements from one model's block to the next's.
+    pub stride: usize,
+}
+
+impl Blocks {
+    /// One model's block.
+    pub const ONE: Blocks = Blocks {
+        count: 1,
+        stride: 0,
+    };
+}
+
+/// Tensors allocated together by [`Engine::zeros_packed`], for one model or several.
 #[derive(Debug)]
 pub struct Packed<B> {
-    /// The tensors, zero-filled, in the order of the lengths asked for.
+    /// The tensors, zero-filled, in the order of the lengths asked for; each holds every
+    /// model's copy of it, `strides[i]` elements apart.
     pub parts: Vec<B>,
-    /// On an engine that places them in one allocation: that allocation as one buffer, and its
-    /// length in elements (the gaps between tensors, kept at zero, included). An element-wise
-    /// kernel over it is one dispatch for every tensor.
+    /// Elements from one model's copy of each tensor to the next's.
+    pub strides: Vec<usize>,
+    /// On an engine that places them in one allocation: that allocation as one buffer, and the
+    /// length in elements of one model's block in it (the gaps between tensors, kept at zero,
+    /// included; the models' blocks follow one another). An element-wise kernel over it is one
+    /// dispatch for every tensor of every model.
     pub whole: Option<(B, usize)>,
 }
 
@@ -215,14 +265,17 @@ pub trait Engine {
 
     /// A zero-filled buffer of `len` elements.
     fn zeros(&mut self, len: usize) -> Result<Self::Buffer>;
-    /// Zero-filled tensors of lengths `lens`, in one allocation where the engine gains from it
-    /// (a device engine: one kernel then updates every tensor); separate buffers by default.
-    fn zeros_packed(&mut self, lens: &[usize]) -> Result<Packed<Self::Buffer>> {
+    /// Zero-filled tensors of lengths `lens` for each of `models` models, in one allocation
+    /// where the engine gains from it (a device engine: one kernel then updates every tensor of
+    /// every model; each model's block is laid out as one model's alone); by default one buffer
+    /// per tensor holding the models' copies one after another.
+    fn zeros_packed(&mut self, lens: &[usize], models: usize) -> Result<Packed<Self::Buffer>> {
         Ok(Packed {
             parts: lens
                 .iter()
-                .map(|&len| self.zeros(len))
+                .map(|&len| self.zeros(len * models))
                 .collect::<Result<_>>()?,
+            strides: lens.to_vec(),
             whole: None,
         })
     }
@@ -231,7 +284,11 @@ pub trait Engine {
     /// Index buffer holding `idx`.
     fn upload_indices(&mut self, idx: &[u32]) -> Result<Self::Indices>;
     /// Overwrites the first `data.len()` elements of `buf`.
-    fn write(&mut self, buf: &mut Self::Buffer, data: &[f32]) -> Result<()>;
+    fn write(&mut self, buf: &mut Self::Buffer, data: &[f32]) -> Result<()> {
+        self.write_at(buf, 0, data)
+    }
+    /// Overwrites `data.len()` elements of `buf` from element `at`.
+    fn write_at(&mut self, buf: &mut Self::Buffer, at: usize, data: &[f32]) -> Result<()>;
     /// Copies the first `len` elements back to the host (waits for queued work).
     fn read(&mut self, buf: &Self::Buffer, len: usize) -> Result<Vec<f32>>;
     /// Copies the first `len` indices back to the host (waits for queued work).
@@ -261,10 +318,11 @@ pub trait Engine {
         shape: MatMul,
         epilogue: Epilogue<'_, Self::Buffer>,
     );
-    /// A layer's backward step at its nonlinearity, for `models` blocks of `rows x cols` stored
-    /// one after another (the batch rows of that many models; 1 for one model): `grad *= act'(.)`,
-    /// with the derivative written in terms of the activation's output `y`, then each block's
-    /// bias gradient `db[m, j] = sum_r grad[m, r, j]` of the scaled `grad`.
+    /// A layer's backward step at its nonlinearity, for `models.count` blocks of `rows x cols`
+    /// stored one after another (the batch rows of that many models; 1 for one model):
+    /// `grad *= act'(.)`, with the derivative written in terms of the activation's output `y`,
+    /// then each block's bias gradient `db[m * models.stride + j] = sum_r grad[m, r, j]` of the
+    /// scaled `grad`.
     #[allow(clippy::too_many_arguments)]
     fn activation_bias_grad(
         &mut self,
@@ -273,17 +331,17 @@ pub trait Engine {
         grad: &mut Self::Buffer,
         rows: usize,
         cols: usize,
-        models: usize,
+        models: Blocks,
         db: &mut Self::Buffer,
     );
-    /// `db[m, j] = sum_r grad[m, r, j]` for `models` blocks of `rows x cols` stored one after
-    /// another.
+    /// `db[m * models.stride + j] = sum_r grad[m, r, j]` for `models.count` blocks of
+    /// `rows x cols` stored one after another.
     fn bias_grad(
         &mut self,
         grad: &Self::Buffer,
         rows: usize,
         cols: usize,
-        models: usize,
+        models: Blocks,
         db: &mut Self::Buffer,
     );
     /// Inverted dropout in place: element `i` is zeroed when the uniform draw at `offset + i` of

@@ -302,6 +302,7 @@ fn search<E: Engine>(
                 a_t: false,
                 b_t: true,
                 batch: 1,
+                strides: None,
             };
             e.matmul(
                 &q_buf,

@@ -10,7 +10,7 @@ use std::ops::Range;
 use ndarray::{Array2, ArrayView2};
 
 use super::model::no_codes;
-use super::network::{forward, DeviceLayer, StackBuffers};
+use super::network::{forward, DeviceLayer, Rows, StackBuffers};
 use super::{Activation, CategoryDraw, Generation, Likelihood, Sampling, Vae};
 use crate::engine::{Backend, CpuEngine, Device, Engine};
 use crate::error::Result;
@@ -69,7 +69,14 @@ impl<'e, E: Engine> Inference<'e, E> {
     /// Encodes `x` (scaled, `rows <= CHUNK`) and returns `[mu | logvar]` per row.
     fn encode(&mut self, x: &[f32], rows: usize) -> Result<Vec<f32>> {
         self.e.write(&mut self.x, x)?;
-        forward(self.e, &self.enc, &self.x, rows, &mut self.enc_bufs, None);
+        forward(
+            self.e,
+            &self.enc,
+            &self.x,
+            Rows::one(rows),
+            &mut self.enc_bufs,
+            None,
+        );
         self.e.read(self.enc_bufs.output(), rows * 2 * self.latent)
     }
 
@@ -81,7 +88,14 @@ impl<'e, E: Engine> Inference<'e, E> {
 
     /// Decodes what is in `self.z`.
     fn decode_z(&mut self, rows: usize) -> Result<Vec<f32>> {
-        forward(self.e, &self.dec, &self.z, rows, &mut self.dec_bufs, None);
+        forward(
+            self.e,
+            &self.dec,
+            &self.z,
+            Rows::one(rows),
+            &mut self.dec_bufs,
+            None,
+        );
         self.e.read(self.dec_bufs.output(), rows * self.features)
     }
 }

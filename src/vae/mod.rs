@@ -4,6 +4,7 @@ mod columns;
 mod config;
 mod generate;
 mod heads;
+mod many;
 mod model;
 mod network;
 mod persist;
@@ -16,6 +17,7 @@ pub use config::{
 };
 pub use generate::Drawer;
 pub use heads::Heads;
+pub use many::FitJob;
 pub(crate) use model::no_codes;
 pub use model::{Dense, Vae};
 pub use persist::{model_files, ModelInfo, MODEL_VERSION};

@@ -178,6 +178,18 @@ impl Vae {
         config: &VaeConfig,
         observer: Option<EpochObserver<'_>>,
     ) -> Result<Vae> {
+        let (mut vae, data) = Vae::prepare(x, codes, config)?;
+        vae.history = train(engine, &mut vae, data.view(), observer)?;
+        Ok(vae)
+    }
+
+    /// An untrained model of `config` for these rows (checked, columns observed, scaler fitted,
+    /// layers initialised), and the rows as the network sees them.
+    pub(crate) fn prepare(
+        x: ArrayView2<'_, f32>,
+        codes: ArrayView2<'_, u32>,
+        config: &VaeConfig,
+    ) -> Result<(Vae, Array2<f32>)> {
         config.validate()?;
         if codes.nrows() != x.nrows() {
             return Err(Error::ShapeMismatch {
@@ -214,7 +226,7 @@ impl Vae {
         let features = data.ncols();
         let latent = config.latent.resolve(features);
         let (encoder, decoder) = init_layers(config, features, latent);
-        let mut vae = Vae {
+        let vae = Vae {
             config: config.clone(),
             scaler,
             encoder,
@@ -227,8 +239,7 @@ impl Vae {
             heads,
             preferred: None,
         };
-        vae.history = train(engine, &mut vae, data.view(), observer)?;
-        Ok(vae)
+        Ok((vae, data))
     }
 
     /// The settings it was fitted with.

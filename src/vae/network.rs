@@ -4,18 +4,20 @@
 //! `out_i = act_i(in_i W_i + b_i)`; in training, hidden outputs (all but the stack's last layer) may
 //! pass through dropout before feeding the next layer.
 
-use crate::engine::{Engine, Epilogue, MatMul};
+use crate::engine::{Blocks, Engine, Epilogue, MatMul, Strides};
 use crate::error::Result;
 use crate::rng::{Purpose, Stream};
 use crate::vae::{Activation, Dense};
 
-/// One dense layer's parameters on the engine.
+/// One dense layer's parameters on the engine, for one model or for several trained together.
 pub(crate) struct DeviceLayer<B> {
     pub w: B,
     pub b: B,
     pub fan_in: usize,
     pub fan_out: usize,
     pub act: Activation,
+    /// Elements from one model's copy of `w` (and of its gradient) to the next's, and of `b`.
+    pub strides: [usize; 2],
 }
 
 impl<B> DeviceLayer<B> {
@@ -31,18 +33,7 @@ impl<B> DeviceLayer<B> {
             fan_in: dense.w.nrows(),
             fan_out: dense.w.ncols(),
             act,
-        })
-    }
-
-    /// Reads the parameters back.
-    pub fn download<E: Engine<Buffer = B>>(&self, e: &mut E, act: Activation) -> Result<Dense> {
-        let w = e.read(&self.w, self.fan_in * self.fan_out)?;
-        let b = e.read(&self.b, self.fan_out)?;
-        Ok(Dense {
-            w: ndarray::Array2::from_shape_vec((self.fan_in, self.fan_out), w)
-                .expect("length is fan_in * fan_out"),
-            b: ndarray::Array1::from(b),
-            activation: act,
+            strides: [dense.w.len(), dense.b.len()],
         })
     }
 }
@@ -66,7 +57,7 @@ impl Dropout {
     }
 }
 
-/// Per-layer outputs of a stack, sized for `rows` rows.
+/// Per-layer outputs of a stack, sized for `rows` rows (of every model trained together).
 pub(crate) struct StackBuffers<B> {
     pub out: Vec<B>,
     /// Outputs after dropout (hidden layers only); empty without dropout.
@@ -111,25 +102,58 @@ impl<B> StackBuffers<B> {
     }
 }
 
-/// Runs `input` (`rows x fan_in`) through the stack; the result is in `bufs.output()`.
+/// The rows of a pass: `rows` per model, for `models` models whose rows follow one another in
+/// every activation buffer (1 for one model).
+#[derive(Clone, Copy)]
+pub(crate) struct Rows {
+    pub rows: usize,
+    pub models: usize,
+}
+
+impl Rows {
+    /// One model's `rows`.
+    pub fn one(rows: usize) -> Rows {
+        Rows { rows, models: 1 }
+    }
+}
+
+/// `C = op(A) op(B)` of every model: `m x k` by `k x n`, operands `strides` apart.
+fn product(r: Rows, (m, k, n): (usize, usize, usize), t: (bool, bool), st: Strides) -> MatMul {
+    MatMul {
+        m,
+        k,
+        n,
+        a_t: t.0,
+        b_t: t.1,
+        batch: r.models,
+        strides: Some(st),
+    }
+}
+
+/// Runs `input` (`rows x fan_in` per model) through the stack; the result is in
+/// `bufs.output()`.
 pub(crate) fn forward<E: Engine>(
     e: &mut E,
     layers: &[DeviceLayer<E::Buffer>],
     input: &E::Buffer,
-    rows: usize,
+    r: Rows,
     bufs: &mut StackBuffers<E::Buffer>,
     dropout: Option<Dropout>,
 ) {
     let last = layers.len() - 1;
+    let rows = r.rows;
     for (i, l) in layers.iter().enumerate() {
-        let shape = MatMul {
-            m: rows,
-            k: l.fan_in,
-            n: l.fan_out,
-            a_t: false,
-            b_t: false,
-            batch: 1,
-        };
+        let shape = product(
+            r,
+            (rows, l.fan_in, l.fan_out),
+            (false, false),
+            Strides {
+                a: rows * l.fan_in,
+                b: l.strides[0],
+                c: rows * l.fan_out,
+                bias: l.strides[1],
+            },
+        );
         let (before, after) = bufs.out.split_at_mut(i);
         let x = match i {
             0 => input,
@@ -144,7 +168,7 @@ pub(crate) fn forward<E: Engine>(
             Epilogue::BiasActivation(&l.b, l.act),
         );
         if let (Some(d), true) = (dropout, i < last) {
-            let len = rows * l.fan_out;
+            let len = r.models * rows * l.fan_out;
             e.copy(&bufs.out[i], &mut bufs.dropped[i], len);
             let (stream, offset) = d.mask(i);
             e.dropout(&mut bufs.dropped[i], len, d.rate, stream, offset);
@@ -169,7 +193,7 @@ pub(crate) fn backward<E: Engine>(
     layers: &[DeviceLayer<E::Buffer>],
     grads: &mut [LayerGrads<E::Buffer>],
     input: &E::Buffer,
-    rows: usize,
+    r: Rows,
     bufs: &StackBuffers<E::Buffer>,
     gout: &mut [E::Buffer],
     input_grad: Option<&mut E::Buffer>,
@@ -177,9 +201,14 @@ pub(crate) fn backward<E: Engine>(
 ) {
     let last = layers.len() - 1;
     let mut input_grad = input_grad;
+    let rows = r.rows;
     for i in (0..=last).rev() {
         let l = &layers[i];
-        let len = rows * l.fan_out;
+        let len = r.models * rows * l.fan_out;
+        let db = Blocks {
+            count: r.models,
+            stride: l.strides[1],
+        };
         let (lower, upper) = gout.split_at_mut(i);
         let g = &mut upper[0];
         if let (Some(d), true) = (dropout, i < last) {
@@ -188,29 +217,35 @@ pub(crate) fn backward<E: Engine>(
         }
         // The identity's derivative is 1: only the bias gradient is left.
         match l.act {
-            Activation::Identity => e.bias_grad(g, rows, l.fan_out, 1, &mut grads[i].b),
+            Activation::Identity => e.bias_grad(g, rows, l.fan_out, db, &mut grads[i].b),
             act => {
-                e.activation_bias_grad(act, &bufs.out[i], g, rows, l.fan_out, 1, &mut grads[i].b)
+                e.activation_bias_grad(act, &bufs.out[i], g, rows, l.fan_out, db, &mut grads[i].b)
             }
         }
         let x = bufs.input(input, i, dropout.is_some());
-        let dw = MatMul {
-            m: l.fan_in,
-            k: rows,
-            n: l.fan_out,
-            a_t: true,
-            b_t: false,
-            batch: 1,
-        };
+        let dw = product(
+            r,
+            (l.fan_in, rows, l.fan_out),
+            (true, false),
+            Strides {
+                a: rows * l.fan_in,
+                b: rows * l.fan_out,
+                c: l.strides[0],
+                bias: 0,
+            },
+        );
         e.matmul(x, g, &mut grads[i].w, dw, Epilogue::None);
-        let dx = MatMul {
-            m: rows,
-            k: l.fan_out,
-            n: l.fan_in,
-            a_t: false,
-            b_t: true,
-            batch: 1,
-        };
+        let dx = product(
+            r,
+            (rows, l.fan_out, l.fan_in),
+            (false, true),
+            Strides {
+                a: rows * l.fan_out,
+                b: l.strides[0],
+                c: rows * l.fan_in,
+                bias: 0,
+            },
+        );
         if i > 0 {
             e.matmul(g, &l.w, &mut lower[i - 1], dx, Epilogue::None);
         } else if let Some(ig) = input_grad.as_deref_mut() {

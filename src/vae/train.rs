@@ -10,9 +10,9 @@ use std::time::Instant;
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
-use super::network::{backward, forward, DeviceLayer, Dropout, LayerGrads, StackBuffers};
+use super::network::{backward, forward, DeviceLayer, Dropout, LayerGrads, Rows, StackBuffers};
 use super::{Vae, VaeConfig};
-use crate::engine::{Clip, Engine, Update};
+use crate::engine::{Blocks, Clip, Engine, Update};
 use crate::error::{Error, Result};
 use crate::rng::{permutation, Purpose, Stream};
 
@@ -41,88 +41,65 @@ pub struct History {
 }
 
 /// Loss-buffer slots per batch: reconstruction, KL, L2.
-const SLOTS: usize = 3;
+pub(crate) const SLOTS: usize = 3;
 
 /// The learned per-feature log-variance of [`crate::vae::Likelihood::GaussianLearned`]: a
-/// parameter vector beside the layers, with its gradient, per-element gradient terms and
-/// optimizer state.
-struct OutputVariance<B> {
-    s: B,
-    ds: B,
-    terms: B,
-    state: Vec<B>,
+/// parameter vector beside the layers, with its gradient and optimizer state.
+pub(crate) struct Variance<B> {
+    pub s: B,
+    pub ds: B,
+    pub state: Vec<B>,
+    /// Elements (the numeric columns).
+    pub len: usize,
+    /// Elements from one model's copy to the next's.
+    pub stride: usize,
 }
 
 /// Every parameter tensor of the model packed in one buffer ([`Engine::zeros_packed`]), with
 /// the gradients and optimizer state laid out alike: clipping and the optimizer step are then
 /// one kernel each for the whole model.
-struct Whole<B> {
-    params: B,
-    grads: B,
-    state: Vec<B>,
-    /// Elements of each of them.
-    len: usize,
+pub(crate) struct Whole<B> {
+    pub params: B,
+    pub grads: B,
+    pub state: Vec<B>,
+    /// Elements of one model's block of each of them (the blocks follow one another).
+    pub len: usize,
 }
 
-/// The categorical heads on the engine: `[start, width]` per head, and their number.
-struct DeviceHeads<I> {
-    spans: I,
-    count: usize,
-}
-
-/// The whole state of one fit on an engine.
-pub(crate) struct Trainer<'e, E: Engine> {
-    e: &'e mut E,
-    cfg: VaeConfig,
-    latent: usize,
-    /// Network columns: the numeric ones, then the heads'.
-    features: usize,
-    /// Numeric columns (the likelihood's); the rest belong to `heads`.
-    numeric: usize,
-    heads: Option<DeviceHeads<E::Indices>>,
-    rows: usize,
-    enc: Vec<DeviceLayer<E::Buffer>>,
-    dec: Vec<DeviceLayer<E::Buffer>>,
-    enc_grads: Vec<LayerGrads<E::Buffer>>,
-    dec_grads: Vec<LayerGrads<E::Buffer>>,
-    enc_bufs: StackBuffers<E::Buffer>,
-    dec_bufs: StackBuffers<E::Buffer>,
-    enc_gout: Vec<E::Buffer>,
-    dec_gout: Vec<E::Buffer>,
-    data: E::Buffer,
-    xb: E::Buffer,
-    z: E::Buffer,
-    eps: E::Buffer,
-    dz: E::Buffer,
-    variance: Option<OutputVariance<E::Buffer>>,
+/// The parameters of one model, or of several trained together, packed
+/// ([`Engine::zeros_packed`]) with their gradients and optimizer state.
+pub(crate) struct Parameters<B> {
+    pub enc: Vec<DeviceLayer<B>>,
+    pub dec: Vec<DeviceLayer<B>>,
+    pub enc_grads: Vec<LayerGrads<B>>,
+    pub dec_grads: Vec<LayerGrads<B>>,
+    pub variance: Option<Variance<B>>,
     /// The parameters, gradients and state as one buffer each, on an engine that packs them.
-    whole: Option<Whole<E::Buffer>>,
-    /// `SLOTS` sums per batch of the current epoch.
-    pub(crate) losses: E::Buffer,
-    norm: E::Buffer,
+    pub whole: Option<Whole<B>>,
+    /// Models, each with its copy of every tensor.
+    pub models: usize,
 }
 
-impl<'e, E: Engine> Trainer<'e, E> {
-    /// Uploads the model's initial layers and the scaled data; allocates everything else.
-    pub fn new(e: &'e mut E, vae: &Vae, data: ArrayView2<'_, f32>) -> Result<Self> {
-        let cfg = vae.config.clone();
-        let (rows, features) = data.dim();
-        let batch = cfg.batch_size.min(rows);
-        let n_batches = rows.div_ceil(batch);
-        let numeric = features - vae.heads.width();
-        let states = cfg.optimizer.state_tensors();
-        // Every parameter tensor in order: weights and bias of each layer, encoder then decoder,
-        // then the learned log-variance if any. Gradients and optimizer state are laid out alike.
-        let layers: Vec<&super::Dense> = vae.encoder.iter().chain(&vae.decoder).collect();
-        let mut lens: Vec<usize> = layers.iter().flat_map(|d| [d.w.len(), d.b.len()]).collect();
-        if vae.output_logvar.is_some() {
-            lens.push(numeric);
+impl<B> Parameters<B> {
+    /// Allocates the tensors of `vaes` (all of one shape and optimizer) and uploads each
+    /// model's initial values as its copy.
+    pub fn upload<E: Engine<Buffer = B>>(e: &mut E, vaes: &[&Vae]) -> Result<Self> {
+        let first = vaes[0];
+        let models = vaes.len();
+        let states = first.config.optimizer.state_tensors();
+        let lens: Vec<usize> = tensors(first).iter().map(|t| t.len()).collect();
+        let mut params = e.zeros_packed(&lens, models)?;
+        for (z, v) in vaes.iter().enumerate() {
+            for ((part, stride), t) in params.parts.iter_mut().zip(&params.strides).zip(tensors(v))
+            {
+                e.write_at(part, z * stride, t)?;
+            }
         }
-        let params = e.zeros_packed(&lens)?;
-        let grads = e.zeros_packed(&lens)?;
+        let grads = e.zeros_packed(&lens, models)?;
         let mut state = (0..states)
-            .map(|_| e.zeros_packed(&lens))
+            .map(|_| e.zeros_packed(&lens, models))
             .collect::<Result<Vec<_>>>()?;
+        let strides = params.strides.clone();
         let whole = match (params.whole, grads.whole) {
             (Some((params, len)), Some((grads, _))) => Some(Whole {
                 params,
@@ -144,17 +121,24 @@ impl<'e, E: Engine> Trainer<'e, E> {
                 .map(|s| s.next().expect("one per tensor"))
                 .collect()
         };
-        let (mut enc, mut dec, mut enc_grads, mut dec_grads) = (vec![], vec![], vec![], vec![]);
-        for (i, d) in layers.iter().enumerate() {
-            let (mut w, mut b) = (params.next().expect("w"), params.next().expect("b"));
-            e.write(&mut w, d.w.as_slice().expect("standard layout"))?;
-            e.write(&mut b, d.b.as_slice().expect("standard layout"))?;
+        let mut out = Parameters {
+            enc: vec![],
+            dec: vec![],
+            enc_grads: vec![],
+            dec_grads: vec![],
+            variance: None,
+            whole,
+            models,
+        };
+        let layers = first.encoder.iter().chain(&first.decoder);
+        for (i, d) in layers.enumerate() {
             let layer = DeviceLayer {
-                w,
-                b,
+                w: params.next().expect("w"),
+                b: params.next().expect("b"),
                 fan_in: d.w.nrows(),
                 fan_out: d.w.ncols(),
                 act: d.activation,
+                strides: [strides[2 * i], strides[2 * i + 1]],
             };
             let g = LayerGrads {
                 w: grads.next().expect("dw"),
@@ -162,39 +146,203 @@ impl<'e, E: Engine> Trainer<'e, E> {
                 state_w: next_state(),
                 state_b: next_state(),
             };
-            if i < vae.encoder.len() {
-                enc.push(layer);
-                enc_grads.push(g);
-            } else {
-                dec.push(layer);
-                dec_grads.push(g);
+            let (layers, grads) = match i < first.encoder.len() {
+                true => (&mut out.enc, &mut out.enc_grads),
+                false => (&mut out.dec, &mut out.dec_grads),
+            };
+            layers.push(layer);
+            grads.push(g);
+        }
+        if let Some(values) = &first.output_logvar {
+            out.variance = Some(Variance {
+                s: params.next().expect("log-variance"),
+                ds: grads.next().expect("its gradient"),
+                state: next_state(),
+                len: values.len(),
+                stride: *strides.last().expect("one per tensor"),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Clips every model's gradients (if configured; each by its own norm, summed into `norm`,
+    /// one element per model) and applies optimizer step `t` to every tensor of every model.
+    pub fn update<E: Engine<Buffer = B>>(
+        &mut self,
+        e: &mut E,
+        cfg: &VaeConfig,
+        norm: &mut B,
+        t: u32,
+    ) {
+        let models = self.models;
+        let layers = self.enc.iter_mut().zip(self.enc_grads.iter_mut());
+        let mut layers: Vec<_> = layers
+            .chain(self.dec.iter_mut().zip(self.dec_grads.iter_mut()))
+            .collect();
+        if cfg.clip_norm.is_some() {
+            e.fill(norm, models, 0.0);
+            match &self.whole {
+                Some(w) => e.sum_squares(&w.grads, w.len, models, norm, 0),
+                None => {
+                    for (l, g) in &layers {
+                        e.sum_squares(&g.w, l.fan_in * l.fan_out, models, norm, 0);
+                        e.sum_squares(&g.b, l.fan_out, models, norm, 0);
+                    }
+                    if let Some(v) = &self.variance {
+                        e.sum_squares(&v.ds, v.len, models, norm, 0);
+                    }
+                }
             }
         }
+        let clip = cfg.clip_norm.map(|max_norm| Clip {
+            sum_squares: &*norm,
+            max_norm,
+        });
+        let update = Update {
+            optimizer: cfg.optimizer,
+            learning_rate: cfg.learning_rate,
+            t,
+        };
+        if let Some(w) = &mut self.whole {
+            let (len, state) = (w.len, &mut w.state);
+            e.optimizer_step(update, &mut w.params, &w.grads, state, len, models, clip);
+            return;
+        }
+        for (l, g) in &mut layers {
+            let n = l.fan_in * l.fan_out;
+            e.optimizer_step(update, &mut l.w, &g.w, &mut g.state_w, n, models, clip);
+            e.optimizer_step(
+                update,
+                &mut l.b,
+                &g.b,
+                &mut g.state_b,
+                l.fan_out,
+                models,
+                clip,
+            );
+        }
+        if let Some(v) = &mut self.variance {
+            e.optimizer_step(update, &mut v.s, &v.ds, &mut v.state, v.len, models, clip);
+        }
+    }
+
+    /// Reads the parameters of the models `which` back into `vaes` (one per model, in order).
+    pub fn download<E: Engine<Buffer = B>>(
+        &self,
+        e: &mut E,
+        which: &[usize],
+        vaes: &mut [&mut Vae],
+    ) -> Result<()> {
+        let Some(&last) = which.iter().max() else {
+            return Ok(());
+        };
+        let layers = self.enc.iter().chain(&self.dec);
+        for (i, l) in layers.enumerate() {
+            let [sw, sb] = l.strides;
+            let (nw, nb) = (l.fan_in * l.fan_out, l.fan_out);
+            let w = e.read(&l.w, last * sw + nw)?;
+            let b = e.read(&l.b, last * sb + nb)?;
+            for &z in which {
+                let vae = &mut vaes[z];
+                let n_enc = vae.encoder.len();
+                let dense = match i < n_enc {
+                    true => &mut vae.encoder[i],
+                    false => &mut vae.decoder[i - n_enc],
+                };
+                let (dw, db) = (&mut dense.w, &mut dense.b);
+                dw.as_slice_mut()
+                    .expect("standard layout")
+                    .copy_from_slice(&w[z * sw..][..nw]);
+                db.as_slice_mut()
+                    .expect("contiguous")
+                    .copy_from_slice(&b[z * sb..][..nb]);
+            }
+        }
+        if let Some(v) = &self.variance {
+            let s = e.read(&v.s, last * v.stride + v.len)?;
+            for &z in which {
+                vaes[z].output_logvar = Some(s[z * v.stride..][..v.len].to_vec().into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Every parameter tensor of `v` in order: weights and bias of each layer, encoder then decoder,
+/// then the learned log-variance if any. Gradients and optimizer state are laid out alike.
+fn tensors(v: &Vae) -> Vec<&[f32]> {
+    let layers = v.encoder.iter().chain(&v.decoder);
+    let mut t: Vec<&[f32]> = layers
+        .flat_map(|d| [d.w.as_slice(), d.b.as_slice()])
+        .map(|t| t.expect("standard layout"))
+        .collect();
+    t.extend(
+        v.output_logvar
+            .as_ref()
+            .map(|s| s.as_slice().expect("contiguous")),
+    );
+    t
+}
+
+/// The categorical heads on the engine: `[start, width]` per head, and their number.
+struct DeviceHeads<I> {
+    spans: I,
+    count: usize,
+}
+
+/// The whole state of one fit on an engine.
+pub(crate) struct Trainer<'e, E: Engine> {
+    e: &'e mut E,
+    cfg: VaeConfig,
+    latent: usize,
+    /// Network columns: the numeric ones, then the heads'.
+    features: usize,
+    /// Numeric columns (the likelihood's); the rest belong to `heads`.
+    numeric: usize,
+    heads: Option<DeviceHeads<E::Indices>>,
+    rows: usize,
+    p: Parameters<E::Buffer>,
+    enc_bufs: StackBuffers<E::Buffer>,
+    dec_bufs: StackBuffers<E::Buffer>,
+    enc_gout: Vec<E::Buffer>,
+    dec_gout: Vec<E::Buffer>,
+    data: E::Buffer,
+    xb: E::Buffer,
+    z: E::Buffer,
+    eps: E::Buffer,
+    dz: E::Buffer,
+    /// Per-element terms of the learned log-variance's gradient (`batch x numeric`).
+    variance_terms: Option<E::Buffer>,
+    /// `SLOTS` sums per batch of the current epoch.
+    pub(crate) losses: E::Buffer,
+    norm: E::Buffer,
+}
+
+impl<'e, E: Engine> Trainer<'e, E> {
+    /// Uploads the model's initial layers and the scaled data; allocates everything else.
+    pub fn new(e: &'e mut E, vae: &Vae, data: ArrayView2<'_, f32>) -> Result<Self> {
+        let cfg = vae.config.clone();
+        let (rows, features) = data.dim();
+        let batch = cfg.batch_size.min(rows);
+        let n_batches = rows.div_ceil(batch);
+        let numeric = features - vae.heads.width();
+        let p = Parameters::upload(e, &[vae])?;
         let with_dropout = cfg.dropout > 0.0;
-        let enc_bufs = StackBuffers::new(e, &enc, batch, with_dropout)?;
-        let dec_bufs = StackBuffers::new(e, &dec, batch, with_dropout)?;
+        let enc_bufs = StackBuffers::new(e, &p.enc, batch, with_dropout)?;
+        let dec_bufs = StackBuffers::new(e, &p.dec, batch, with_dropout)?;
         let gouts = |e: &mut E, layers: &[DeviceLayer<E::Buffer>]| {
             layers
                 .iter()
                 .map(|l| e.zeros(batch * l.fan_out))
                 .collect::<Result<Vec<_>>>()
         };
-        let enc_gout = gouts(e, &enc)?;
-        let dec_gout = gouts(e, &dec)?;
+        let enc_gout = gouts(e, &p.enc)?;
+        let dec_gout = gouts(e, &p.dec)?;
         let contiguous = data.as_standard_layout();
         let data_buf = e.upload(contiguous.as_slice().expect("standard layout"))?;
         let latent = vae.latent;
-        let variance = match &vae.output_logvar {
-            Some(values) => {
-                let mut s = params.next().expect("log-variance");
-                e.write(&mut s, values.as_slice().expect("contiguous"))?;
-                Some(OutputVariance {
-                    s,
-                    ds: grads.next().expect("its gradient"),
-                    terms: e.zeros(batch * numeric)?,
-                    state: next_state(),
-                })
-            }
+        let variance_terms = match p.variance {
+            Some(_) => Some(e.zeros(batch * numeric)?),
             None => None,
         };
         let heads = match vae.heads.len() {
@@ -207,8 +355,7 @@ impl<'e, E: Engine> Trainer<'e, E> {
         Ok(Trainer {
             numeric,
             heads,
-            variance,
-            whole,
+            variance_terms,
             xb: e.zeros(batch * features)?,
             z: e.zeros(batch * latent)?,
             eps: e.zeros(batch * latent)?,
@@ -221,10 +368,7 @@ impl<'e, E: Engine> Trainer<'e, E> {
             latent,
             features,
             rows,
-            enc,
-            dec,
-            enc_grads,
-            dec_grads,
+            p,
             enc_bufs,
             dec_bufs,
             enc_gout,
@@ -261,16 +405,30 @@ impl<'e, E: Engine> Trainer<'e, E> {
         let (enc_drop, dec_drop) = (dropout(0), dropout(1));
         let e = &mut *self.e;
         e.gather_rows(&self.data, d, order, start, rows, &mut self.xb);
-        forward(e, &self.enc, &self.xb, rows, &mut self.enc_bufs, enc_drop);
+        forward(
+            e,
+            &self.p.enc,
+            &self.xb,
+            Rows::one(rows),
+            &mut self.enc_bufs,
+            enc_drop,
+        );
         let head = self.enc_bufs.output();
         let noise = Stream::new(seed, Purpose::Noise, t);
         e.reparameterize(head, rows, l, noise, 0, &mut self.z, &mut self.eps);
-        forward(e, &self.dec, &self.z, rows, &mut self.dec_bufs, dec_drop);
+        forward(
+            e,
+            &self.p.dec,
+            &self.z,
+            Rows::one(rows),
+            &mut self.dec_bufs,
+            dec_drop,
+        );
 
         let base = SLOTS * slot;
-        let last = self.dec.len() - 1;
-        match &mut self.variance {
-            Some(v) => {
+        let last = self.p.dec.len() - 1;
+        match (&mut self.p.variance, &mut self.variance_terms) {
+            (Some(v), Some(terms)) => {
                 e.gaussian_learned(
                     self.dec_bufs.output(),
                     &self.xb,
@@ -279,13 +437,13 @@ impl<'e, E: Engine> Trainer<'e, E> {
                     d,
                     self.numeric,
                     &mut self.dec_gout[last],
-                    &mut v.terms,
+                    terms,
                     &mut self.losses,
                     base,
                 );
-                e.bias_grad(&v.terms, rows, self.numeric, 1, &mut v.ds);
+                e.bias_grad(terms, rows, self.numeric, Blocks::ONE, &mut v.ds);
             }
-            None => e.reconstruction(
+            _ => e.reconstruction(
                 self.cfg.likelihood,
                 self.dec_bufs.output(),
                 &self.xb,
@@ -312,16 +470,16 @@ impl<'e, E: Engine> Trainer<'e, E> {
         }
         backward(
             e,
-            &self.dec,
-            &mut self.dec_grads,
+            &self.p.dec,
+            &mut self.p.dec_grads,
             &self.z,
-            rows,
+            Rows::one(rows),
             &self.dec_bufs,
             &mut self.dec_gout,
             Some(&mut self.dz),
             dec_drop,
         );
-        let last = self.enc.len() - 1;
+        let last = self.p.enc.len() - 1;
         e.kl(
             self.enc_bufs.output(),
             &self.eps,
@@ -335,18 +493,19 @@ impl<'e, E: Engine> Trainer<'e, E> {
         );
         backward(
             e,
-            &self.enc,
-            &mut self.enc_grads,
+            &self.p.enc,
+            &mut self.p.enc_grads,
             &self.xb,
-            rows,
+            Rows::one(rows),
             &self.enc_bufs,
             &mut self.enc_gout,
             None,
             enc_drop,
         );
         if self.cfg.l2 > 0.0 {
-            let layers = self.enc.iter().zip(self.enc_grads.iter_mut());
-            let layers = layers.chain(self.dec.iter().zip(self.dec_grads.iter_mut()));
+            let p = &mut self.p;
+            let layers = p.enc.iter().zip(p.enc_grads.iter_mut());
+            let layers = layers.chain(p.dec.iter().zip(p.dec_grads.iter_mut()));
             for (layer, g) in layers {
                 let n = layer.fan_in * layer.fan_out;
                 e.l2(
@@ -363,72 +522,23 @@ impl<'e, E: Engine> Trainer<'e, E> {
 
     /// Clips the gradients (if configured) and applies one optimizer step `t`.
     pub fn update(&mut self, t: u32) {
-        let e = &mut *self.e;
-        let pairs = self
-            .enc
-            .iter_mut()
-            .zip(self.enc_grads.iter_mut())
-            .chain(self.dec.iter_mut().zip(self.dec_grads.iter_mut()));
-        let mut params: Vec<_> = pairs.collect();
-        if self.cfg.clip_norm.is_some() {
-            e.fill(&mut self.norm, 1, 0.0);
-            match &self.whole {
-                Some(w) => e.sum_squares(&w.grads, w.len, 1, &mut self.norm, 0),
-                None => {
-                    for (l, g) in &params {
-                        e.sum_squares(&g.w, l.fan_in * l.fan_out, 1, &mut self.norm, 0);
-                        e.sum_squares(&g.b, l.fan_out, 1, &mut self.norm, 0);
-                    }
-                    if let Some(v) = &self.variance {
-                        e.sum_squares(&v.ds, self.numeric, 1, &mut self.norm, 0);
-                    }
-                }
-            }
-        }
-        let clip = self.cfg.clip_norm.map(|max_norm| Clip {
-            sum_squares: &self.norm,
-            max_norm,
-        });
-        let update = Update {
-            optimizer: self.cfg.optimizer,
-            learning_rate: self.cfg.learning_rate,
-            t,
-        };
-        if let Some(w) = &mut self.whole {
-            e.optimizer_step(
-                update,
-                &mut w.params,
-                &w.grads,
-                &mut w.state,
-                w.len,
-                1,
-                clip,
-            );
-            return;
-        }
-        for (l, g) in &mut params {
-            let n = l.fan_in * l.fan_out;
-            e.optimizer_step(update, &mut l.w, &g.w, &mut g.state_w, n, 1, clip);
-            e.optimizer_step(update, &mut l.b, &g.b, &mut g.state_b, l.fan_out, 1, clip);
-        }
-        if let Some(v) = &mut self.variance {
-            e.optimizer_step(update, &mut v.s, &v.ds, &mut v.state, self.numeric, 1, clip);
-        }
+        self.p.update(self.e, &self.cfg, &mut self.norm, t);
     }
 
     /// Parameter tensor `k` (weights and bias of each layer in order, encoder then decoder, then
     /// the learned log-variance if any), its gradient, and its length.
     #[cfg(test)]
     fn tensor(&mut self, k: usize) -> (&mut E::Buffer, &mut E::Buffer, usize) {
-        let n_enc = self.enc.len();
-        if k == 2 * (n_enc + self.dec.len()) {
-            let v = self.variance.as_mut().expect("a learned variance");
-            return (&mut v.s, &mut v.ds, self.numeric);
+        let p = &mut self.p;
+        let n_enc = p.enc.len();
+        if k == 2 * (n_enc + p.dec.len()) {
+            let v = p.variance.as_mut().expect("a learned variance");
+            return (&mut v.s, &mut v.ds, v.len);
         }
         let (layers, grads, i) = if k / 2 < n_enc {
-            (&mut self.enc, &mut self.enc_grads, k / 2)
+            (&mut p.enc, &mut p.enc_grads, k / 2)
         } else {
-            (&mut self.dec, &mut self.dec_grads, k / 2 - n_enc)
+            (&mut p.dec, &mut p.dec_grads, k / 2 - n_enc)
         };
         let (l, g) = (&mut layers[i], &mut grads[i]);
         if k % 2 == 0 {
@@ -440,17 +550,7 @@ impl<'e, E: Engine> Trainer<'e, E> {
 
     /// Reads the trained layers back into `vae`.
     pub fn download(self, vae: &mut Vae) -> Result<()> {
-        let e = self.e;
-        for (dst, src) in vae.encoder.iter_mut().zip(&self.enc) {
-            *dst = src.download(e, dst.activation)?;
-        }
-        for (dst, src) in vae.decoder.iter_mut().zip(&self.dec) {
-            *dst = src.download(e, dst.activation)?;
-        }
-        if let Some(v) = &self.variance {
-            vae.output_logvar = Some(e.read(&v.s, self.numeric)?.into());
-        }
-        Ok(())
+        self.p.download(self.e, &[0], &mut [vae])
     }
 }
 
@@ -472,8 +572,7 @@ pub(crate) fn train<E: Engine>(
     let batch = trainer.batch();
     let n_batches = rows.div_ceil(batch);
     let mut history = History::default();
-    let mut best = f64::INFINITY;
-    let mut waited = 0usize;
+    let mut patience = Patience::default();
     let mut t = 0u32;
     let epochs = cfg.epochs_for(rows);
     for epoch in 0..epochs {
@@ -496,37 +595,87 @@ pub(crate) fn train<E: Engine>(
             cfg.beta,
             started.elapsed().as_secs_f64(),
         );
-        if !stats.total.is_finite() {
-            return Err(Error::Diverged {
-                epoch,
-                loss: stats.total,
-            });
-        }
-        history.epochs.push(stats);
-        crate::interrupt::check()?;
-        if let Some(observe) = observer {
-            if observe(epoch, &stats).is_break() {
-                return Err(Error::Interrupted);
-            }
-        }
-        if let Some(es) = cfg.early_stopping {
-            if stats.total < best - f64::from(es.min_delta) {
-                best = stats.total;
-                waited = 0;
-            } else {
-                waited += 1;
-                if waited >= es.patience && epoch + 1 < epochs {
-                    history.stopped_early = true;
-                    break;
-                }
-            }
+        let last = epoch + 1 == epochs;
+        if end_epoch(
+            &cfg,
+            &mut history,
+            &mut patience,
+            (epoch, last),
+            stats,
+            observer,
+        )? {
+            break;
         }
     }
     trainer.download(vae)?;
     Ok(history)
 }
 
-fn epoch_stats(sums: &[f32], rows: usize, batches: usize, beta: f32, seconds: f64) -> EpochStats {
+/// Early stopping's record between epochs.
+pub(crate) struct Patience {
+    best: f64,
+    waited: usize,
+}
+
+impl Default for Patience {
+    fn default() -> Self {
+        Patience {
+            best: f64::INFINITY,
+            waited: 0,
+        }
+    }
+}
+
+/// What every fit does after epoch `epoch` (`last`: the last configured one): refuses a
+/// non-finite loss, records the epoch, tells the observer, and applies early stopping. Returns
+/// whether the fit ends here (early stopping, or the last epoch).
+pub(crate) fn end_epoch(
+    cfg: &VaeConfig,
+    history: &mut History,
+    patience: &mut Patience,
+    (epoch, last): (usize, bool),
+    stats: EpochStats,
+    observer: Option<EpochObserver<'_>>,
+) -> Result<bool> {
+    if !stats.total.is_finite() {
+        return Err(Error::Diverged {
+            epoch,
+            loss: stats.total,
+        });
+    }
+    history.epochs.push(stats);
+    crate::interrupt::check()?;
+    if let Some(observe) = observer {
+        if observe(epoch, &stats).is_break() {
+            return Err(Error::Interrupted);
+        }
+    }
+    if last {
+        return Ok(true);
+    }
+    if let Some(es) = cfg.early_stopping {
+        if stats.total < patience.best - f64::from(es.min_delta) {
+            patience.best = stats.total;
+            patience.waited = 0;
+        } else {
+            patience.waited += 1;
+            if patience.waited >= es.patience {
+                history.stopped_early = true;
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// An epoch's mean losses from its batches' `SLOTS` sums.
+pub(crate) fn epoch_stats(
+    sums: &[f32],
+    rows: usize,
+    batches: usize,
+    beta: f32,
+    seconds: f64,
+) -> EpochStats {
     let total = |k: usize| {
         sums.chunks_exact(SLOTS)
             .map(|c| f64::from(c[k]))

@@ -5,7 +5,7 @@ use bytemuck::{Pod, Zeroable};
 use super::kernels::Kernel;
 use super::recorder::Binding;
 use super::{GpuBuffer, GpuEngine};
-use crate::engine::Activation;
+use crate::engine::{Activation, Blocks};
 use crate::error::{Error, Result};
 
 /// Mirrors `ElementParams` in the shader.
@@ -19,7 +19,8 @@ struct ElementParams {
     slot: u32,
     value: f32,
     models: u32,
-    _pad: u32,
+    /// Elements between models' blocks of a batched output.
+    model_stride: u32,
 }
 
 fn run(
@@ -119,40 +120,42 @@ pub(super) fn activation_bias_grad(
     act: Activation,
     y: &GpuBuffer,
     grad: &GpuBuffer,
-    (rows, cols, models): (usize, usize, usize),
+    (rows, cols, models): (usize, usize, Blocks),
     db: &GpuBuffer,
 ) -> Result<()> {
     let p = ElementParams {
         act: act as u32,
         cols: cols as u32,
-        models: models as u32,
-        ..params(models * rows * cols)
+        models: models.count as u32,
+        model_stride: models.stride as u32,
+        ..params(models.count * rows * cols)
     };
     run(
         e,
         Kernel::ActivationBiasGrad,
         p,
         &[y.into(), grad.into(), db.into()],
-        models * cols,
+        models.count * cols,
     )
 }
 
 pub(super) fn bias_grad(
     e: &mut GpuEngine,
     grad: &GpuBuffer,
-    (rows, cols, models): (usize, usize, usize),
+    (rows, cols, models): (usize, usize, Blocks),
     db: &GpuBuffer,
 ) -> Result<()> {
     let p = ElementParams {
         cols: cols as u32,
-        models: models as u32,
-        ..params(models * rows * cols)
+        models: models.count as u32,
+        model_stride: models.stride as u32,
+        ..params(models.count * rows * cols)
     };
     run(
         e,
         Kernel::BiasGrad,
         p,
         &[grad.into(), db.into()],
-        models * cols,
+        models.count * cols,
     )
 }

@@ -20,6 +20,10 @@ struct MatmulParams {
     bias: u32,
     act: u32,
     batch: u32,
+    stride_a: u32,
+    stride_b: u32,
+    stride_c: u32,
+    stride_bias: u32,
 }
 
 /// Side of the block of `C` one workgroup computes (`TILE` in the shader): 64 for large
@@ -62,6 +66,7 @@ pub(super) fn matmul(
             ),
         ));
     }
+    let st = s.operand_strides();
     let params = MatmulParams {
         m: s.m as u32,
         k: s.k as u32,
@@ -71,6 +76,10 @@ pub(super) fn matmul(
         bias: with_bias,
         act,
         batch: s.batch as u32,
+        stride_a: st.a as u32,
+        stride_b: st.b as u32,
+        stride_c: st.c as u32,
+        stride_bias: st.bias as u32,
     };
     let bindings = [a.into(), b.into(), bias.into(), Binding::from(&*c)];
     e.rec.dispatch(

@@ -28,7 +28,7 @@ pub use context::{adapters, AdapterSummary};
 use self::kernels::{PipelineCache, WG};
 use self::recorder::Recorder;
 use self::scope::checked;
-use super::{Clip, Engine, Epilogue, KnnTile, MatMul, Models, Packed, Update};
+use super::{Blocks, Clip, Engine, Epilogue, KnnTile, MatMul, Models, Packed, Update};
 use crate::engine::{Activation, Likelihood};
 use crate::error::{Error, Result};
 use crate::rng::{Purpose, Stream};
@@ -295,7 +295,7 @@ impl Engine for GpuEngine {
     }
 
     /// One buffer, each tensor a window of it at an offset the device can bind.
-    fn zeros_packed(&mut self, lens: &[usize]) -> Result<Packed<GpuBuffer>> {
+    fn zeros_packed(&mut self, lens: &[usize], models: usize) -> Result<Packed<GpuBuffer>> {
         self.check()?;
         let align = u64::from(self.gpu.limits().min_storage_buffer_offset_alignment).max(4);
         let mut offsets = Vec::with_capacity(lens.len());
@@ -305,33 +305,40 @@ impl Engine for GpuEngine {
             offsets.push(offset);
             end = offset + len.max(1) as u64 * 4;
         }
-        let whole = self.gpu.buffer(end, "packed tensors")?;
+        // One model's block, aligned so the next model's starts as the first's does.
+        let block = end.next_multiple_of(align);
+        let models = models.max(1);
+        let whole = self.gpu.buffer(block * models as u64, "packed tensors")?;
+        // Each tensor's window spans its copy in every model's block.
+        let last = block * (models as u64 - 1);
         let parts = (offsets.iter().zip(lens))
-            .map(|(&offset, &len)| whole.window(offset, len.max(1) as u64 * 4))
+            .map(|(&offset, &len)| whole.window(offset, last + len.max(1) as u64 * 4))
             .collect();
-        let elements = (whole.bytes() / 4) as usize;
+        let stride = (block / 4) as usize;
         Ok(Packed {
             parts,
-            whole: Some((whole, elements)),
+            strides: vec![stride; lens.len()],
+            whole: Some((whole, stride)),
         })
     }
 
     fn upload(&mut self, data: &[f32]) -> Result<GpuBuffer> {
         let buf = self.zeros(data.len())?;
-        self.rec.write(&buf, bytemuck::cast_slice(data))?;
+        self.rec.write(&buf, 0, bytemuck::cast_slice(data))?;
         Ok(buf)
     }
 
     fn upload_indices(&mut self, idx: &[u32]) -> Result<GpuBuffer> {
         self.check()?;
         let buf = self.gpu.buffer(idx.len() as u64 * 4, "indices")?;
-        self.rec.write(&buf, bytemuck::cast_slice(idx))?;
+        self.rec.write(&buf, 0, bytemuck::cast_slice(idx))?;
         Ok(buf)
     }
 
-    fn write(&mut self, buf: &mut GpuBuffer, data: &[f32]) -> Result<()> {
+    fn write_at(&mut self, buf: &mut GpuBuffer, at: usize, data: &[f32]) -> Result<()> {
         self.check()?;
-        self.rec.write(buf, bytemuck::cast_slice(data))
+        self.rec
+            .write(buf, at as u64 * 4, bytemuck::cast_slice(data))
     }
 
     fn read(&mut self, buf: &GpuBuffer, len: usize) -> Result<Vec<f32>> {
@@ -388,7 +395,7 @@ impl Engine for GpuEngine {
         grad: &mut GpuBuffer,
         rows: usize,
         cols: usize,
-        models: usize,
+        models: Blocks,
         db: &mut GpuBuffer,
     ) {
         let shape = (rows, cols, models);
@@ -401,7 +408,7 @@ impl Engine for GpuEngine {
         grad: &GpuBuffer,
         rows: usize,
         cols: usize,
-        models: usize,
+        models: Blocks,
         db: &mut GpuBuffer,
     ) {
         let r = elementwise::bias_grad(self, grad, (rows, cols, models), db);
@@ -686,6 +693,7 @@ mod tests {
             a_t: false,
             b_t: false,
             batch: 1,
+            strides: None,
         };
         g.matmul(&a, &b, &mut c, shape, Epilogue::None);
         let err = g.read(&c, 1).unwrap_err();

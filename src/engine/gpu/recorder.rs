@@ -237,13 +237,24 @@ impl Recorder {
     }
 
     /// Writes `bytes` at the start of `buf`, after everything recorded so far.
-    pub fn write(&mut self, buf: &GpuBuffer, bytes: &[u8]) -> Result<()> {
+    pub fn write(&mut self, buf: &GpuBuffer, at: u64, bytes: &[u8]) -> Result<()> {
         if bytes.is_empty() {
             return Ok(());
         }
+        if at + bytes.len() as u64 > buf.bytes() {
+            return Err(Error::gpu(
+                "writing a buffer",
+                format!(
+                    "{} bytes from byte {at} do not fit a buffer of {}",
+                    bytes.len(),
+                    buf.bytes()
+                ),
+            ));
+        }
         self.submit(|_| {})?;
         checked(&self.device, "writing a buffer", || {
-            self.queue.write_buffer(&buf.buffer, buf.offset(), bytes)
+            self.queue
+                .write_buffer(&buf.buffer, buf.offset() + at, bytes)
         })
     }
 
