@@ -187,3 +187,58 @@ fn models_trained_together_on_the_gpu_engine_are_those_trained_alone() {
     let got: Vec<Vec<f64>> = models.iter().map(fingerprint).collect();
     assert_eq!(got.len(), want.len());
 }
+
+#[test]
+fn smrt_on_a_gpu_trains_its_classes_together_as_each_would_train_alone() {
+    let Ok(g) = Gpu::new() else {
+        // The test above has already said why, or failed where a GPU is required.
+        return;
+    };
+    let device = Device::Gpu(g.clone());
+    // Three minority classes (8, 25 and 41 rows: the smallest too small for the held-out choice
+    // of generation, so it trains one model where the others train two) and a majority.
+    let sizes = [(0u8, 90), (1, 8), (2, 25), (3, 41)];
+    let x = ndarray::concatenate(
+        ndarray::Axis(0),
+        &sizes
+            .iter()
+            .map(|&(c, n)| rows(n, 4, 10 + u64::from(c)))
+            .collect::<Vec<_>>()
+            .iter()
+            .map(|a| a.view())
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let y: Vec<u8> = sizes
+        .iter()
+        .flat_map(|&(c, n)| std::iter::repeat_n(c, n))
+        .collect();
+    let smrt = smrt::Smrt::builder()
+        .device(device.clone())
+        .epochs(6)
+        .min_steps(0)
+        .seed(3)
+        .build()
+        .unwrap();
+    let before = g.counts();
+    let models = smrt.fit_models(x.view(), &y, None).unwrap();
+    let together = g.counts() - before;
+    assert_eq!(models.len(), 3);
+    let before = g.counts();
+    for (label, model) in &models {
+        let rows: Vec<usize> = (0..y.len()).filter(|&i| y[i] == *label).collect();
+        let class_x = x.select(ndarray::Axis(0), &rows);
+        let alone = Vae::fit_on(&device, class_x.view(), model.config()).unwrap();
+        assert_eq!(fingerprint(model), fingerprint(&alone), "class {label}");
+        assert!(model.preferred_generation().is_some());
+    }
+    // The three class models alone take more dispatches than all five fits (the held-out
+    // fits of the choice included) together.
+    let alone = g.counts() - before;
+    assert!(
+        together.dispatches < alone.dispatches,
+        "together {} dispatches, the class models alone {}",
+        together.dispatches,
+        alone.dispatches
+    );
+}

@@ -16,8 +16,8 @@ use crate::shard::Shard;
 use crate::strategy::{Label, Strategy};
 use crate::vae::no_codes;
 use crate::vae::{
-    Activation, BiasInit, CategoryDraw, EarlyStopping, EpochStats, Generation, Init, Latent,
-    Likelihood, Optimizer, Sampling, Vae, VaeConfig,
+    Activation, BiasInit, CategoryDraw, EarlyStopping, EpochStats, FitJob, Generation, Init,
+    Latent, Likelihood, Optimizer, Sampling, Vae, VaeConfig,
 };
 
 /// The SMRT balancer (Synthetic Minority Reconstruction Technique).
@@ -147,21 +147,9 @@ impl<L: Label> Smrt<L> {
         let class_codes = |rows: &[usize]| {
             codes.map_or_else(|| no_codes(rows.len()), |c| c.select(Axis(0), rows))
         };
-        let fit = |job: &Job<'_, L>| match self.models.get(job.label) {
-            Some(m) => Ok(m.clone()),
-            None => {
-                let class_x = x.select(Axis(0), job.rows);
-                let class_codes = class_codes(job.rows);
-                let (x, codes) = (class_x.view(), class_codes.view());
-                self.train_class(&device, x, codes, job.class_no, job.label)
-            }
-        };
-        let fitted: Vec<Result<Vae>> = match device {
-            // Classes are independent: on the CPU, train them side by side, one per core.
-            Device::Cpu => crate::parallel::parallel_map(&jobs, fit),
-            // On a GPU, one after another: each fit already fills the device's queue.
-            Device::Gpu(_) => jobs.iter().map(fit).collect(),
-        };
+        let wanted: Vec<(usize, &L, &[usize])> =
+            jobs.iter().map(|j| (j.class_no, j.label, j.rows)).collect();
+        let fitted = self.class_models(&device, x, codes, &wanted)?;
         // The output: the input rows, then each class's draws, written chunk by chunk straight
         // into it (no buffer of a class's synthetic rows beside the output).
         let synthetic = jobs.iter().map(|j| j.slice.len()).sum::<usize>();
@@ -174,7 +162,6 @@ impl<L: Label> Smrt<L> {
         let seeds = Stream::new(self.seed, Purpose::ClassSeed, 0);
         for (job, model) in jobs.iter().zip(fitted) {
             let (label, rows, slice) = (job.label, job.rows, &job.slice);
-            let model = model?;
             let class_x = x.select(Axis(0), rows);
             let class_codes = class_codes(rows);
             let gen_seed = seeds.derive_seed(2 * job.class_no as u64 + 1);
@@ -219,86 +206,189 @@ impl<L: Label> Smrt<L> {
         Ok(out)
     }
 
-    /// The model of class number `class_no` (in label order), trained on its rows `class_x`
-    /// with the seed derived for it.
-    fn train_class(
+    /// The model of each class of `wanted` (class number in label order, label, its rows of
+    /// `x`): the one passed in with [`SmrtBuilder::prefit`], or one trained on the class's rows
+    /// with the seed derived for it. On the CPU the classes train side by side, one per core;
+    /// on a GPU all of them together ([`Vae::fit_many`]): one class alone leaves a device idle.
+    fn class_models(
         &self,
         device: &Device,
-        class_x: ArrayView2<'_, f32>,
-        class_codes: ArrayView2<'_, u32>,
-        class_no: usize,
-        label: &L,
+        x: ArrayView2<'_, f32>,
+        codes: Option<ArrayView2<'_, u32>>,
+        wanted: &[(usize, &L, &[usize])],
+    ) -> Result<Vec<Vae>> {
+        let fits: Vec<Option<ClassFit>> = wanted
+            .iter()
+            .map(|&(class_no, label, rows)| {
+                (!self.models.contains_key(label)).then(|| self.class_fit(x, codes, rows, class_no))
+            })
+            .collect();
+        let trained: Vec<Option<Vae>> = match device {
+            Device::Cpu => {
+                let pairs: Vec<_> = fits.iter().zip(wanted).collect();
+                let train =
+                    |&(fit, &(_, label, _)): &(&Option<ClassFit>, &(usize, &L, &[usize]))| {
+                        let observe =
+                            |epoch: usize, stats: &EpochStats| self.observe(label, epoch, stats);
+                        let fit_one = |f: &ClassFit| {
+                            let (x, codes) = (f.x.view(), f.codes.view());
+                            let model = Vae::fit_mixed_observed(
+                                device,
+                                x,
+                                codes,
+                                &f.config,
+                                Some(&observe),
+                            )?;
+                            let held = match &f.choice {
+                                Some(c) => {
+                                    let (x, codes) = (c.x.view(), c.codes.view());
+                                    Some(Vae::fit_mixed_on(device, x, codes, &f.config)?)
+                                }
+                                None => None,
+                            };
+                            self.finish(device, f, model, held)
+                        };
+                        fit.as_ref().map(fit_one).transpose()
+                    };
+                crate::parallel::parallel_map(&pairs, train)
+                    .into_iter()
+                    .collect::<Result<_>>()?
+            }
+            Device::Gpu(_) => {
+                let trained = self.train_together(device, &fits, wanted)?;
+                (fits.iter().zip(trained))
+                    .map(|(fit, t)| match (fit, t) {
+                        (Some(f), Some((model, held))) => {
+                            self.finish(device, f, model, held).map(Some)
+                        }
+                        _ => Ok(None),
+                    })
+                    .collect::<Result<_>>()?
+            }
+        };
+        let models = trained.into_iter().zip(wanted);
+        Ok(models
+            .map(|(m, &(_, label, _))| m.unwrap_or_else(|| self.models[label].clone()))
+            .collect())
+    }
+
+    /// A class's trained `model`, with [`Generation::Auto`]'s choice made from `held` (the
+    /// model of its split, if it has one).
+    fn finish(
+        &self,
+        device: &Device,
+        fit: &ClassFit,
+        mut model: Vae,
+        held: Option<Vae>,
     ) -> Result<Vae> {
+        if self.sampling.generation == Generation::Auto {
+            model.preferred = Some(match (&fit.choice, held) {
+                (Some(choice), Some(held)) => self.choose(device, &held, choice)?,
+                _ => Generation::Prior,
+            });
+        }
+        Ok(model)
+    }
+
+    /// Every fit of `fits` (the class's model, and its held-out model for the choice of
+    /// generation) in one [`Vae::fit_many`] on the GPU.
+    fn train_together(
+        &self,
+        device: &Device,
+        fits: &[Option<ClassFit>],
+        wanted: &[(usize, &L, &[usize])],
+    ) -> Result<Vec<Option<Trained>>> {
+        // Jobs in order: each class's model, then its held-out model if any. `whose[j]`: the
+        // label job `j` reports epochs for (held-out fits report none, as alone).
+        let mut jobs = Vec::new();
+        let mut whose = Vec::new();
+        for (fit, &(_, label, _)) in fits.iter().zip(wanted) {
+            let Some(f) = fit else { continue };
+            jobs.push(FitJob::new(f.x.view(), f.config.clone()).with_codes(f.codes.view()));
+            whose.push(Some(label));
+            if let Some(c) = &f.choice {
+                jobs.push(FitJob::new(c.x.view(), f.config.clone()).with_codes(c.codes.view()));
+                whose.push(None);
+            }
+        }
+        let observe = |j: usize, epoch: usize, stats: &EpochStats| match whose[j] {
+            Some(label) => self.observe(label, epoch, stats),
+            None => self.stop_asked(),
+        };
+        let mut models = Vae::fit_many_observed(device, &jobs, Some(&observe))?.into_iter();
+        let mut next = || models.next().expect("one per job");
+        let pairs = fits.iter().map(|f| {
+            f.as_ref()
+                .map(|f| (next(), f.choice.as_ref().map(|_| next())))
+        });
+        Ok(pairs.collect())
+    }
+
+    /// Reports an epoch of `label`'s fit to the observer, and whether to go on.
+    fn observe(&self, label: &L, epoch: usize, stats: &EpochStats) -> ControlFlow<()> {
+        if let Some(EpochHook(f)) = &self.observer {
+            f(label, epoch, stats);
+        }
+        self.stop_asked()
+    }
+
+    /// Whether the caller has set the stop flag.
+    fn stop_asked(&self) -> ControlFlow<()> {
+        match &self.stop {
+            Some(stop) if stop.load(Ordering::Relaxed) => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(()),
+        }
+    }
+
+    /// What training class number `class_no` on its `rows` of `x` takes: the settings with the
+    /// class's seed, the rows themselves (a uniform sample of them beyond the fit's budget of
+    /// rows), and for [`Generation::Auto`] the split that chooses the generation.
+    fn class_fit(
+        &self,
+        x: ArrayView2<'_, f32>,
+        codes: Option<ArrayView2<'_, u32>>,
+        rows: &[usize],
+        class_no: usize,
+    ) -> ClassFit {
         let seeds = Stream::new(self.seed, Purpose::ClassSeed, 0);
         let config = VaeConfig {
             seed: seeds.derive_seed(2 * class_no as u64),
             ..self.vae.clone()
         };
         // A class larger than the fit's budget of rows is fitted from a uniform sample of them.
-        let sampled = match self.fit_rows {
-            Some(keep) if class_x.nrows() > keep => {
+        let kept: Vec<usize> = match self.fit_rows {
+            Some(keep) if rows.len() > keep => {
                 let stream = Stream::new(self.seed, Purpose::Sample, class_no as u32);
-                let rows = crate::rng::reservoir_sample(&stream, class_x.nrows(), keep);
-                Some((
-                    class_x.select(Axis(0), &rows),
-                    class_codes.select(Axis(0), &rows),
-                ))
+                let picked = crate::rng::reservoir_sample(&stream, rows.len(), keep);
+                picked.into_iter().map(|i| rows[i]).collect()
             }
-            _ => None,
+            _ => rows.to_vec(),
         };
-        let (class_x, class_codes) = match &sampled {
-            Some((x, c)) => (x.view(), c.view()),
-            None => (class_x.view(), class_codes.view()),
-        };
-        let observe = |epoch: usize, stats: &EpochStats| {
-            if let Some(EpochHook(f)) = &self.observer {
-                f(label, epoch, stats);
-            }
-            match &self.stop {
-                Some(stop) if stop.load(Ordering::Relaxed) => ControlFlow::Break(()),
-                _ => ControlFlow::Continue(()),
-            }
-        };
-        let mut model =
-            Vae::fit_mixed_observed(device, class_x, class_codes, &config, Some(&observe))?;
-        if self.sampling.generation == Generation::Auto {
-            model.preferred = Some(self.choose(device, class_x, class_codes, &config)?);
+        let class_x = x.select(Axis(0), &kept);
+        let class_codes = codes.map_or_else(|| no_codes(kept.len()), |c| c.select(Axis(0), &kept));
+        let choice = (self.sampling.generation == Generation::Auto)
+            .then(|| Choice::split(class_x.view(), class_codes.view(), &config))
+            .flatten();
+        ClassFit {
+            x: class_x,
+            codes: class_codes,
+            config,
+            choice,
         }
-        Ok(model)
     }
 
     /// [`Generation::Auto`]'s choice for one class: prior or prior-residual, whichever draws
     /// rows nearer (energy distance over the numeric columns, in the fitted rows' standard
-    /// units) a held-out fifth of the class, from a model fitted on the other four fifths.
-    fn choose(
-        &self,
-        device: &Device,
-        class_x: ArrayView2<'_, f32>,
-        class_codes: ArrayView2<'_, u32>,
-        config: &VaeConfig,
-    ) -> Result<Generation> {
-        let n = class_x.nrows();
-        if n < 10 || class_x.ncols() == 0 {
-            return Ok(Generation::Prior);
-        }
-        let order = permutation(&Stream::new(config.seed, Purpose::Choose, 0), n);
-        let held = n / 5;
-        let (held_rows, fit_rows): (Vec<usize>, Vec<usize>) = (
-            order[..held].iter().map(|&i| i as usize).collect(),
-            order[held..].iter().map(|&i| i as usize).collect(),
-        );
-        let fit_x = class_x.select(Axis(0), &fit_rows);
-        let fit_codes = class_codes.select(Axis(0), &fit_rows);
-        let model = Vae::fit_mixed_on(device, fit_x.view(), fit_codes.view(), config)?;
+    /// units) the held-out fifth of the class, from `model`, fitted on the other four fifths.
+    fn choose(&self, device: &Device, model: &Vae, choice: &Choice) -> Result<Generation> {
+        let fit_x = &choice.x;
         let mean = fit_x.mean_axis(Axis(0)).expect("rows to fit");
         let sd = fit_x
             .std_axis(Axis(0), 0.0)
             .mapv(|v| if v > 0.0 { v } else { 1.0 });
         let standard = |a: ArrayView2<'_, f32>| (&a - &mean) / &sd;
-        // The distance costs (rows compared)^2: at most 500 held-out rows and 1,000 draws.
-        let compared = &held_rows[..held.min(500)];
-        let held_out = standard(class_x.select(Axis(0), compared).view());
-        let draws = (4 * compared.len()).clamp(200, 1000);
+        let held_out = standard(choice.held.view());
+        let draws = (4 * choice.held.nrows()).clamp(200, 1000);
         let mut best = (f64::INFINITY, Generation::Prior);
         for generation in [Generation::Prior, Generation::PriorResidual] {
             let sampling = Sampling {
@@ -308,9 +398,9 @@ impl<L: Label> Smrt<L> {
             let (rows, _, _) = model.sample_mixed_on(
                 device,
                 fit_x.view(),
-                fit_codes.view(),
+                choice.codes.view(),
                 draws,
-                config.seed,
+                model.config().seed,
                 &sampling,
             )?;
             let d = energy_distance(standard(rows.view()).view(), held_out.view());
@@ -361,31 +451,74 @@ impl<L: Label> Smrt<L> {
                 .into_keys()
                 .collect(),
         };
-        let device = self.device()?;
-        let mut models = BTreeMap::new();
+        let mut chosen = Vec::new();
         for (class_no, (label, rows)) in all.rows.iter().enumerate() {
             if !wanted.contains(label) {
                 continue;
             }
-            let model = match self.models.get(label) {
-                Some(m) => m.clone(),
-                None => {
-                    if rows.len() < 2 {
-                        return Err(Error::ClassTooSmall {
-                            class: format!("{label:?}"),
-                            count: rows.len(),
-                            needed: 2,
-                        });
-                    }
-                    let class_x = x.select(Axis(0), rows);
-                    let codes = categories
-                        .map_or_else(|| no_codes(rows.len()), |c| c.codes.select(Axis(0), rows));
-                    self.train_class(&device, class_x.view(), codes.view(), class_no, label)?
-                }
-            };
-            models.insert(L::clone(label), model);
+            if rows.len() < 2 && !self.models.contains_key(label) {
+                return Err(Error::ClassTooSmall {
+                    class: format!("{label:?}"),
+                    count: rows.len(),
+                    needed: 2,
+                });
+            }
+            chosen.push((class_no, *label, &rows[..]));
         }
-        Ok(models)
+        let device = self.device()?;
+        let codes = categories.map(|c| c.codes);
+        let fitted = self.class_models(&device, x, codes, &chosen)?;
+        let labels = chosen.iter().map(|(_, l, _)| L::clone(l));
+        Ok(labels.zip(fitted).collect())
+    }
+}
+
+/// A class's trained model, and the model of its held-out split if it has one.
+type Trained = (Vae, Option<Vae>);
+
+/// The rows and settings of one class's fit.
+struct ClassFit {
+    x: Array2<f32>,
+    codes: Array2<u32>,
+    config: VaeConfig,
+    /// The held-out split that chooses the generation ([`Generation::Auto`]), if the class
+    /// has one.
+    choice: Option<Choice>,
+}
+
+/// [`Generation::Auto`]'s split of a class: a model is fitted on four fifths of its rows, and
+/// the generation whose draws come nearer the other fifth is chosen.
+struct Choice {
+    /// The rows the held-out model is fitted on, and their codes.
+    x: Array2<f32>,
+    codes: Array2<u32>,
+    /// The held-out rows compared with (at most 500: the distance costs rows squared).
+    held: Array2<f32>,
+}
+
+impl Choice {
+    /// The split of a class's rows, or `None` for a class too small to split (under 10 rows)
+    /// or without numeric columns: it draws from the prior.
+    fn split(
+        x: ArrayView2<'_, f32>,
+        codes: ArrayView2<'_, u32>,
+        config: &VaeConfig,
+    ) -> Option<Choice> {
+        let n = x.nrows();
+        if n < 10 || x.ncols() == 0 {
+            return None;
+        }
+        let order = permutation(&Stream::new(config.seed, Purpose::Choose, 0), n);
+        let held = n / 5;
+        let (held_rows, fit_rows): (Vec<usize>, Vec<usize>) = (
+            order[..held].iter().map(|&i| i as usize).collect(),
+            order[held..].iter().map(|&i| i as usize).collect(),
+        );
+        Some(Choice {
+            x: x.select(Axis(0), &fit_rows),
+            codes: codes.select(Axis(0), &fit_rows),
+            held: x.select(Axis(0), &held_rows[..held.min(500)]),
+        })
     }
 }
 

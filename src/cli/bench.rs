@@ -8,8 +8,8 @@ use serde::Serialize;
 use smrt::engine::{CpuEngine, Engine, Epilogue, Gpu, MatMul};
 use smrt::rng::{Purpose, Stream};
 use smrt::{
-    Activation, Backend, Balancer, Device, Error, Latent, Likelihood, Scaling, Smote, Smrt, Vae,
-    VaeConfig,
+    Activation, Backend, Balancer, Device, Error, FitJob, Latent, Likelihood, Scaling, Smote, Smrt,
+    Vae, VaeConfig,
 };
 
 /// One measured figure.
@@ -243,21 +243,35 @@ pub fn run(backend: Backend, quick: bool) -> Result<Vec<Figure>, Error> {
         if let Device::Gpu(g) = &device {
             let (rows, batch) = (1_000, VaeConfig::default().batch_size);
             let x = uniform(rows, 32, 5);
-            let counted = |epochs| -> Result<smrt::engine::Counts, Error> {
-                let cfg = VaeConfig {
-                    epochs,
-                    min_steps: 0,
-                    ..VaeConfig::default()
-                };
+            // `models` fits of the default model on these rows (seeds 0..), trained together.
+            let counted = |epochs, models: u64| -> Result<smrt::engine::Counts, Error> {
+                let jobs: Vec<FitJob<'_>> = (0..models)
+                    .map(|seed| {
+                        let cfg = VaeConfig {
+                            epochs,
+                            min_steps: 0,
+                            seed,
+                            ..VaeConfig::default()
+                        };
+                        FitJob::new(x.view(), cfg)
+                    })
+                    .collect();
                 let before = g.counts();
-                Vae::fit_on(&device, x.view(), &cfg)?;
+                Vae::fit_many(&device, &jobs)?;
                 Ok(g.counts() - before)
             };
-            let (one, three) = (counted(1)?, counted(3)?);
+            let (one, three) = (counted(1, 1)?, counted(3, 1)?);
             let steps = rows.div_ceil(batch) as f64;
             let per_epoch = |a: u64, b: u64| (b - a) as f64 / 2.0;
             let dispatches = per_epoch(one.dispatches, three.dispatches);
             let submissions = per_epoch(one.submissions, three.submissions);
+            let (ten_one, ten_three) = (counted(1, 10)?, counted(3, 10)?);
+            push(
+                format!("dispatches per step, 10 x {rows}x32 default models together"),
+                per_epoch(ten_one.dispatches, ten_three.dispatches) / steps,
+                "dispatches",
+                0.0,
+            );
             push(
                 format!("dispatches per step, {rows}x32 b{batch} default model"),
                 dispatches / steps,

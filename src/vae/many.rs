@@ -148,17 +148,26 @@ fn fit_many_inner<E: Engine>(
             vae.history = super::train::train(e, vae, data.view(), Some(&observe_one(i)))?;
             continue;
         }
-        let mut group: Vec<&mut (Vae, Array2<f32>)> = prepared
+        // The longest fits first: the models still training are then the first blocks, and
+        // the kernels of a step cover only those.
+        let mut group: Vec<(usize, &mut (Vae, Array2<f32>))> = prepared
             .iter_mut()
             .enumerate()
             .filter(|(i, _)| members.contains(i))
-            .map(|(_, p)| p)
             .collect();
+        group.sort_by_key(|(_, (vae, data))| std::cmp::Reverse(planned_steps(vae, data.nrows())));
+        let (order, mut group): (Vec<usize>, Vec<_>) = group.into_iter().unzip();
         let observe =
-            |z: usize, epoch: usize, stats: &EpochStats| observe_one(members[z])(epoch, stats);
+            |z: usize, epoch: usize, stats: &EpochStats| observe_one(order[z])(epoch, stats);
         train_together(e, &mut group, &observe)?;
     }
     Ok(prepared.into_iter().map(|(vae, _)| vae).collect())
+}
+
+/// The optimizer steps a fit of `rows` rows takes unless it stops early.
+fn planned_steps(vae: &Vae, rows: usize) -> usize {
+    let c = &vae.config;
+    c.epochs_for(rows) * rows.div_ceil(c.batch_size.min(rows))
 }
 
 /// What models must share to train together: the network and the arithmetic of a step. Rows,
@@ -280,10 +289,6 @@ fn train_together<E: Engine>(
     let data = e.upload(&all)?;
     let vaes: Vec<&Vae> = group.iter().map(|(v, _)| v).collect();
     let mut p = Parameters::upload(e, &vaes)?;
-    let r = Rows {
-        rows: b,
-        models: count,
-    };
     let mut enc_bufs = StackBuffers::new(e, &p.enc, b * count, false)?;
     let mut dec_bufs = StackBuffers::new(e, &p.dec, b * count, false)?;
     let mut gouts = |layers: &[super::network::DeviceLayer<E::Buffer>]| {
@@ -303,7 +308,9 @@ fn train_together<E: Engine>(
     let (enc_last, dec_last) = (p.enc.len() - 1, p.dec.len() - 1);
 
     let mut t = 0usize;
-    while members.iter().any(|m| !m.done) {
+    while let Some(last_live) = members.iter().rposition(|m| !m.done) {
+        // Kernels cover the models up to the last one still training.
+        let live = last_live + 1;
         let active = members.iter().filter(|m| !m.done);
         let len = active
             .map(|m| m.until_sync(t))
@@ -311,10 +318,10 @@ fn train_together<E: Engine>(
             .expect("an active model")
             .min(CHUNK);
         // Each step's table entries and gathered rows, for every model.
-        let mut table = Vec::with_capacity(len * count);
-        let mut rows_idx = Vec::with_capacity(len * count * b);
+        let mut table = Vec::with_capacity(len * live);
+        let mut rows_idx = Vec::with_capacity(len * live * b);
         for step in t + 1..=t + len {
-            for m in members.iter_mut() {
+            for m in &mut members[..live] {
                 let first = m.offset as u32;
                 if m.done {
                     table.push(ModelStep {
@@ -348,11 +355,15 @@ fn train_together<E: Engine>(
         for s in 0..len {
             let models = Models {
                 table: &table,
-                at: s * count,
-                count,
+                at: s * live,
+                count: live,
+            };
+            let r = Rows {
+                rows: b,
+                models: live,
             };
             let slots = |k: usize| (s * SLOTS + k, CHUNK * SLOTS);
-            e.gather_rows(&data, d, &rows_idx, s * count * b, count * b, &mut xb);
+            e.gather_rows(&data, d, &rows_idx, s * live * b, live * b, &mut xb);
             forward(e, &p.enc, &xb, r, &mut enc_bufs, None);
             let head = enc_bufs.output();
             e.reparameterize_models(head, b, latent, Purpose::Noise, models, &mut z, &mut eps);
@@ -398,7 +409,7 @@ fn train_together<E: Engine>(
                 None,
                 None,
             );
-            p.update(e, &cfg, &mut norm, (t + s + 1) as u32);
+            p.update(e, &cfg, &mut norm, ((t + s + 1) as u32, live));
         }
         let sums = e.read(&losses, count * CHUNK * SLOTS)?;
         let per_step = started.elapsed().as_secs_f64() / len as f64;

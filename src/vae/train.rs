@@ -76,8 +76,6 @@ pub(crate) struct Parameters<B> {
     pub variance: Option<Variance<B>>,
     /// The parameters, gradients and state as one buffer each, on an engine that packs them.
     pub whole: Option<Whole<B>>,
-    /// Models, each with its copy of every tensor.
-    pub models: usize,
 }
 
 impl<B> Parameters<B> {
@@ -128,7 +126,6 @@ impl<B> Parameters<B> {
             dec_grads: vec![],
             variance: None,
             whole,
-            models,
         };
         let layers = first.encoder.iter().chain(&first.decoder);
         for (i, d) in layers.enumerate() {
@@ -165,16 +162,16 @@ impl<B> Parameters<B> {
         Ok(out)
     }
 
-    /// Clips every model's gradients (if configured; each by its own norm, summed into `norm`,
-    /// one element per model) and applies optimizer step `t` to every tensor of every model.
+    /// Clips the gradients of the first `models` models (if configured; each by its own norm,
+    /// summed into `norm`, one element per model) and applies optimizer step `t` to each of
+    /// their tensors.
     pub fn update<E: Engine<Buffer = B>>(
         &mut self,
         e: &mut E,
         cfg: &VaeConfig,
         norm: &mut B,
-        t: u32,
+        (t, models): (u32, usize),
     ) {
-        let models = self.models;
         let layers = self.enc.iter_mut().zip(self.enc_grads.iter_mut());
         let mut layers: Vec<_> = layers
             .chain(self.dec.iter_mut().zip(self.dec_grads.iter_mut()))
@@ -522,7 +519,7 @@ impl<'e, E: Engine> Trainer<'e, E> {
 
     /// Clips the gradients (if configured) and applies one optimizer step `t`.
     pub fn update(&mut self, t: u32) {
-        self.p.update(self.e, &self.cfg, &mut self.norm, t);
+        self.p.update(self.e, &self.cfg, &mut self.norm, (t, 1));
     }
 
     /// Parameter tensor `k` (weights and bias of each layer in order, encoder then decoder, then
