@@ -267,7 +267,7 @@ pub fn run(backend: Backend, quick: bool) -> Result<Vec<Figure>, Error> {
             let submissions = per_epoch(one.submissions, three.submissions);
             let (ten_one, ten_three) = (counted(1, 10)?, counted(3, 10)?);
             push(
-                format!("dispatches per step, 10 x {rows}x32 default models together"),
+                format!("dispatches per step, 10 x {rows}x32 together"),
                 per_epoch(ten_one.dispatches, ten_three.dispatches) / steps,
                 "dispatches",
                 0.0,
