@@ -21,6 +21,30 @@ pub(crate) struct DeviceLayer<B> {
 }
 
 impl<B> DeviceLayer<B> {
+    /// The three products of the layer for every model of `r`, as one batch each: the forward
+    /// `Y = X W` (with the bias), the weight gradient `dW = X^T dY` and the input gradient
+    /// `dX = dY W^T`. Activations are `r.rows` rows per model one after another; parameters and
+    /// their gradients are `strides` apart.
+    fn products(&self, r: Rows) -> [MatMul; 3] {
+        let (rows, fan_in, fan_out) = (r.rows, self.fan_in, self.fan_out);
+        let [w, bias] = self.strides;
+        let (x, y) = (rows * fan_in, rows * fan_out);
+        let batch = |(m, k, n), (a_t, b_t), (a, b, c)| MatMul {
+            m,
+            k,
+            n,
+            a_t,
+            b_t,
+            batch: r.models,
+            strides: Some(Strides { a, b, c, bias }),
+        };
+        [
+            batch((rows, fan_in, fan_out), (false, false), (x, w, y)),
+            batch((fan_in, rows, fan_out), (true, false), (x, y, w)),
+            batch((rows, fan_out, fan_in), (false, true), (y, w, x)),
+        ]
+    }
+
     /// Uploads `dense`, computing with `act` (generation swaps the output activation).
     pub fn upload<E: Engine<Buffer = B>>(
         e: &mut E,
@@ -117,19 +141,6 @@ impl Rows {
     }
 }
 
-/// `C = op(A) op(B)` of every model: `m x k` by `k x n`, operands `strides` apart.
-fn product(r: Rows, (m, k, n): (usize, usize, usize), t: (bool, bool), st: Strides) -> MatMul {
-    MatMul {
-        m,
-        k,
-        n,
-        a_t: t.0,
-        b_t: t.1,
-        batch: r.models,
-        strides: Some(st),
-    }
-}
-
 /// Runs `input` (`rows x fan_in` per model) through the stack; the result is in
 /// `bufs.output()`.
 pub(crate) fn forward<E: Engine>(
@@ -143,17 +154,7 @@ pub(crate) fn forward<E: Engine>(
     let last = layers.len() - 1;
     let rows = r.rows;
     for (i, l) in layers.iter().enumerate() {
-        let shape = product(
-            r,
-            (rows, l.fan_in, l.fan_out),
-            (false, false),
-            Strides {
-                a: rows * l.fan_in,
-                b: l.strides[0],
-                c: rows * l.fan_out,
-                bias: l.strides[1],
-            },
-        );
+        let [shape, _, _] = l.products(r);
         let (before, after) = bufs.out.split_at_mut(i);
         let x = match i {
             0 => input,
@@ -223,29 +224,8 @@ pub(crate) fn backward<E: Engine>(
             }
         }
         let x = bufs.input(input, i, dropout.is_some());
-        let dw = product(
-            r,
-            (l.fan_in, rows, l.fan_out),
-            (true, false),
-            Strides {
-                a: rows * l.fan_in,
-                b: rows * l.fan_out,
-                c: l.strides[0],
-                bias: 0,
-            },
-        );
+        let [_, dw, dx] = l.products(r);
         e.matmul(x, g, &mut grads[i].w, dw, Epilogue::None);
-        let dx = product(
-            r,
-            (rows, l.fan_out, l.fan_in),
-            (false, true),
-            Strides {
-                a: rows * l.fan_out,
-                b: l.strides[0],
-                c: rows * l.fan_in,
-                bias: 0,
-            },
-        );
         if i > 0 {
             e.matmul(g, &l.w, &mut lower[i - 1], dx, Epilogue::None);
         } else if let Some(ig) = input_grad.as_deref_mut() {
