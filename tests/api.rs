@@ -838,3 +838,34 @@ fn smrt_fits_a_class_larger_than_fit_rows_from_a_sample() {
     let err = quick().fit_rows(1).build().unwrap_err().to_string();
     assert!(err.contains("at least 2 rows"), "{err}");
 }
+
+#[test]
+fn a_class_fitted_from_a_sample_knows_every_category_of_its_rows() {
+    // 60 "rare" rows, of which one alone has category 9; fitted from 5 of them, the sample
+    // mostly misses it, and the draws (residual: from any of the class's rows) still encode it.
+    let n = 160;
+    let x = Array2::from_shape_fn((n, 2), |(i, j)| ((i * 7 + j * 3) % 13) as f32);
+    let y: Vec<String> = (0..n)
+        .map(|i| if i < 100 { "common" } else { "rare" }.to_string())
+        .collect();
+    let codes = Array2::from_shape_fn((n, 1), |(i, _)| if i == 130 { 9 } else { (i % 2) as u32 });
+    let levels = [10];
+    let categories = smrt::Categories {
+        codes: codes.view(),
+        levels: &levels,
+    };
+    for seed in 0..4 {
+        for generation in [Generation::Residual, Generation::Auto] {
+            let out = quick()
+                .seed(seed)
+                .fit_rows(5)
+                .generation(generation)
+                .build()
+                .unwrap()
+                .fit_resample_mixed(x.view(), categories, &y)
+                .unwrap();
+            assert_eq!(out.class_counts()[&"rare".to_string()], 100, "seed {seed}");
+            assert_eq!(out.models["rare"].heads().seen()[0], vec![0, 1, 9]);
+        }
+    }
+}

@@ -16,7 +16,7 @@ use crate::shard::Shard;
 use crate::strategy::{Label, Strategy};
 use crate::vae::no_codes;
 use crate::vae::{
-    Activation, BiasInit, CategoryDraw, EarlyStopping, EpochStats, FitJob, Generation, Init,
+    Activation, BiasInit, CategoryDraw, EarlyStopping, EpochStats, FitJob, Generation, Heads, Init,
     Latent, Likelihood, Optimizer, Sampling, Vae, VaeConfig,
 };
 
@@ -231,19 +231,9 @@ impl<L: Label> Smrt<L> {
                         let observe =
                             |epoch: usize, stats: &EpochStats| self.observe(label, epoch, stats);
                         let fit_one = |f: &ClassFit| {
-                            let (x, codes) = (f.x.view(), f.codes.view());
-                            let model = Vae::fit_mixed_observed(
-                                device,
-                                x,
-                                codes,
-                                &f.config,
-                                Some(&observe),
-                            )?;
+                            let model = Vae::fit_job(device, &f.job(), Some(&observe))?;
                             let held = match &f.choice {
-                                Some(c) => {
-                                    let (x, codes) = (c.x.view(), c.codes.view());
-                                    Some(Vae::fit_mixed_on(device, x, codes, &f.config)?)
-                                }
+                                Some(c) => Some(Vae::fit_job(device, &c.job(&f.config), None)?),
                                 None => None,
                             };
                             self.finish(device, f, model, held)
@@ -304,10 +294,10 @@ impl<L: Label> Smrt<L> {
         let mut whose = Vec::new();
         for (fit, &(_, label, _)) in fits.iter().zip(wanted) {
             let Some(f) = fit else { continue };
-            jobs.push(FitJob::new(f.x.view(), f.config.clone()).with_codes(f.codes.view()));
+            jobs.push(f.job());
             whose.push(Some(label));
             if let Some(c) = &f.choice {
-                jobs.push(FitJob::new(c.x.view(), f.config.clone()).with_codes(c.codes.view()));
+                jobs.push(c.job(&f.config));
                 whose.push(None);
             }
         }
@@ -355,14 +345,16 @@ impl<L: Label> Smrt<L> {
             seed: seeds.derive_seed(2 * class_no as u64),
             ..self.vae.clone()
         };
-        // A class larger than the fit's budget of rows is fitted from a uniform sample of them.
-        let kept: Vec<usize> = match self.fit_rows {
+        // A class larger than the fit's budget of rows is fitted from a uniform sample of them,
+        // knowing every category of all of them.
+        let (kept, categories): (Vec<usize>, _) = match self.fit_rows {
             Some(keep) if rows.len() > keep => {
                 let stream = Stream::new(self.seed, Purpose::Sample, class_no as u32);
                 let picked = crate::rng::reservoir_sample(&stream, rows.len(), keep);
-                picked.into_iter().map(|i| rows[i]).collect()
+                let all = codes.map(|c| Heads::observe(c.select(Axis(0), rows).view()));
+                (picked.into_iter().map(|i| rows[i]).collect(), all)
             }
-            _ => rows.to_vec(),
+            _ => (rows.to_vec(), None),
         };
         let class_x = x.select(Axis(0), &kept);
         let class_codes = codes.map_or_else(|| no_codes(kept.len()), |c| c.select(Axis(0), &kept));
@@ -372,6 +364,7 @@ impl<L: Label> Smrt<L> {
         ClassFit {
             x: class_x,
             codes: class_codes,
+            categories,
             config,
             choice,
         }
@@ -480,10 +473,24 @@ type Trained = (Vae, Option<Vae>);
 struct ClassFit {
     x: Array2<f32>,
     codes: Array2<u32>,
+    /// Every category of the class's rows, where the fit sees a sample of them: the model
+    /// then encodes any of its rows when it draws.
+    categories: Option<Heads>,
     config: VaeConfig,
     /// The held-out split that chooses the generation ([`Generation::Auto`]), if the class
     /// has one.
     choice: Option<Choice>,
+}
+
+impl ClassFit {
+    /// The fit of the class's model.
+    fn job(&self) -> FitJob<'_> {
+        let job = FitJob::new(self.x.view(), self.config.clone()).with_codes(self.codes.view());
+        match &self.categories {
+            Some(c) => job.with_categories(c.clone()),
+            None => job,
+        }
+    }
 }
 
 /// [`Generation::Auto`]'s split of a class: a model is fitted on four fifths of its rows, and
@@ -497,6 +504,11 @@ struct Choice {
 }
 
 impl Choice {
+    /// The fit of the held-out model, with the class's settings.
+    fn job(&self, config: &VaeConfig) -> FitJob<'_> {
+        FitJob::new(self.x.view(), config.clone()).with_codes(self.codes.view())
+    }
+
     /// The split of a class's rows, or `None` for a class too small to split (under 10 rows)
     /// or without numeric columns: it draws from the prior.
     fn split(
@@ -605,7 +617,8 @@ impl<L: Label> SmrtBuilder<L> {
     /// Fit each class's model from at most `rows` of its rows, a seeded uniform sample
     /// ([`crate::rng::reservoir_sample`], stream `(seed, Purpose::Sample, class number)`),
     /// where a class has more: training then costs what `rows` rows cost. Generation still
-    /// starts from any of the class's rows. Default: every row.
+    /// starts from any of the class's rows, and the model knows every category of them, also
+    /// those its sample missed. Default: every row.
     pub fn fit_rows(mut self, rows: usize) -> Self {
         self.inner.fit_rows = Some(rows);
         self

@@ -20,7 +20,7 @@ use ndarray::{Array2, ArrayView2};
 
 use super::network::{backward, forward, Rows, StackBuffers};
 use super::train::{end_epoch, epoch_stats, EpochStats, History, Parameters, Patience, SLOTS};
-use super::{Likelihood, Vae, VaeConfig};
+use super::{Heads, Likelihood, Vae, VaeConfig};
 use crate::engine::{Device, Engine, ModelStep, Models};
 use crate::error::Result;
 use crate::rng::{permutation, Purpose, Stream};
@@ -34,18 +34,35 @@ pub struct FitJob<'a> {
     pub codes: ArrayView2<'a, u32>,
     /// The settings, seed included.
     pub config: VaeConfig,
+    /// The categories of each categorical column the model knows: by default those in
+    /// `codes`. Give more (a superset) where `codes` holds a sample of the rows the model will
+    /// later encode, so categories the sample missed are still known.
+    pub categories: Option<Heads>,
 }
 
 impl<'a> FitJob<'a> {
     /// A fit of the numeric rows `x` with `config`.
     pub fn new(x: ArrayView2<'a, f32>, config: VaeConfig) -> Self {
         let codes = ArrayView2::from_shape((x.nrows(), 0), &[]).expect("no columns");
-        FitJob { x, codes, config }
+        FitJob {
+            x,
+            codes,
+            config,
+            categories: None,
+        }
     }
 
     /// The same fit with categorical columns `codes`, one row per row of `x`.
     pub fn with_codes(self, codes: ArrayView2<'a, u32>) -> Self {
         FitJob { codes, ..self }
+    }
+
+    /// The same fit knowing the categories `categories` (see [`FitJob::categories`]).
+    pub fn with_categories(self, categories: Heads) -> Self {
+        FitJob {
+            categories: Some(categories),
+            ..self
+        }
     }
 }
 
@@ -98,7 +115,7 @@ impl Vae {
                         Some(o) => o(i, epoch, stats),
                         None => ControlFlow::Continue(()),
                     };
-                    Vae::fit_mixed_observed(device, job.x, job.codes, &job.config, Some(&observe))
+                    Vae::fit_job(device, job, Some(&observe))
                 };
                 crate::parallel::parallel_map(&indexed, fit)
                     .into_iter()
@@ -120,10 +137,7 @@ fn fit_many_inner<E: Engine>(
     jobs: &[FitJob<'_>],
     observer: Option<ManyObserver<'_>>,
 ) -> Result<Vec<Vae>> {
-    let mut prepared = jobs
-        .iter()
-        .map(|j| Vae::prepare(j.x, j.codes, &j.config))
-        .collect::<Result<Vec<_>>>()?;
+    let mut prepared = jobs.iter().map(Vae::prepare).collect::<Result<Vec<_>>>()?;
     // Groups of jobs that can train together, in order of their first job.
     let mut groups: Vec<(Option<Shape>, Vec<usize>)> = Vec::new();
     for (i, (vae, _)) in prepared.iter().enumerate() {

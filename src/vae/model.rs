@@ -4,6 +4,7 @@ use ndarray::{Array1, Array2, ArrayView2, Axis};
 
 use super::columns::Columns;
 use super::heads::Heads;
+use super::many::FitJob;
 use super::train::{train, EpochObserver, History};
 use super::{Activation, BiasInit, Generation, Init, Likelihood, Sampling, VaeConfig};
 use crate::check;
@@ -103,7 +104,7 @@ impl Vae {
 
     /// Fits a VAE to the rows of `x` on `device`.
     pub fn fit_on(device: &Device, x: ArrayView2<'_, f32>, config: &VaeConfig) -> Result<Vae> {
-        Vae::fit_mixed_observed(device, x, no_codes(x.nrows()).view(), config, None)
+        Vae::fit_job(device, &FitJob::new(x, config.clone()), None)
     }
 
     /// [`Vae::fit_on`], calling `observer` after every epoch (for progress displays).
@@ -113,15 +114,8 @@ impl Vae {
         config: &VaeConfig,
         observer: EpochObserver<'_>,
     ) -> Result<Vae> {
-        Vae::fit_mixed_observed(
-            device,
-            x,
-            no_codes(x.nrows()).view(),
-            config,
-            Some(observer),
-        )
+        Vae::fit_job(device, &FitJob::new(x, config.clone()), Some(observer))
     }
-
     /// Fits a VAE to rows with numeric columns `x` and categorical columns `codes` (one row of
     /// codes per row of `x`; see [`Heads`]): each categorical column is one-hot on the way in
     /// and a softmax head, trained with categorical cross-entropy, on the way out.
@@ -145,20 +139,19 @@ impl Vae {
         codes: ArrayView2<'_, u32>,
         config: &VaeConfig,
     ) -> Result<Vae> {
-        Vae::fit_mixed_observed(device, x, codes, config, None)
+        let job = FitJob::new(x.view(), config.clone()).with_codes(codes.view());
+        Vae::fit_job(device, &job, None)
     }
 
-    /// [`Vae::fit_mixed_on`] with an optional observer.
-    pub(crate) fn fit_mixed_observed(
+    /// Fits `job` on `device`, with an optional observer.
+    pub(crate) fn fit_job(
         device: &Device,
-        x: ArrayView2<'_, f32>,
-        codes: ArrayView2<'_, u32>,
-        config: &VaeConfig,
+        job: &FitJob<'_>,
         observer: Option<EpochObserver<'_>>,
     ) -> Result<Vae> {
         match device {
-            Device::Cpu => Vae::fit_inner(&mut CpuEngine::new(), x, codes, config, observer),
-            Device::Gpu(gpu) => Vae::fit_inner(&mut gpu.engine()?, x, codes, config, observer),
+            Device::Cpu => Vae::fit_inner(&mut CpuEngine::new(), job, observer),
+            Device::Gpu(gpu) => Vae::fit_inner(&mut gpu.engine()?, job, observer),
         }
     }
 
@@ -168,28 +161,23 @@ impl Vae {
         x: ArrayView2<'_, f32>,
         config: &VaeConfig,
     ) -> Result<Vae> {
-        Vae::fit_inner(engine, x, no_codes(x.nrows()).view(), config, None)
+        Vae::fit_inner(engine, &FitJob::new(x, config.clone()), None)
     }
 
     fn fit_inner<E: Engine>(
         engine: &mut E,
-        x: ArrayView2<'_, f32>,
-        codes: ArrayView2<'_, u32>,
-        config: &VaeConfig,
+        job: &FitJob<'_>,
         observer: Option<EpochObserver<'_>>,
     ) -> Result<Vae> {
-        let (mut vae, data) = Vae::prepare(x, codes, config)?;
+        let (mut vae, data) = Vae::prepare(job)?;
         vae.history = train(engine, &mut vae, data.view(), observer)?;
         Ok(vae)
     }
 
-    /// An untrained model of `config` for these rows (checked, columns observed, scaler fitted,
-    /// layers initialised), and the rows as the network sees them.
-    pub(crate) fn prepare(
-        x: ArrayView2<'_, f32>,
-        codes: ArrayView2<'_, u32>,
-        config: &VaeConfig,
-    ) -> Result<(Vae, Array2<f32>)> {
+    /// An untrained model of the job's settings for its rows (checked, columns observed, scaler
+    /// fitted, layers initialised), and the rows as the network sees them.
+    pub(crate) fn prepare(job: &FitJob<'_>) -> Result<(Vae, Array2<f32>)> {
+        let (x, codes, config) = (job.x, job.codes, &job.config);
         config.validate()?;
         if codes.nrows() != x.nrows() {
             return Err(Error::ShapeMismatch {
@@ -220,7 +208,10 @@ impl Vae {
                 )));
             }
         }
-        let heads = Heads::observe(codes);
+        let heads = job
+            .categories
+            .clone()
+            .unwrap_or_else(|| Heads::observe(codes));
         let data = ndarray::concatenate(Axis(1), &[scaled.view(), heads.one_hot(codes)?.view()])
             .expect("rows of both blocks agree");
         let features = data.ncols();
