@@ -138,19 +138,23 @@ fn fit_many_inner<E: Engine>(
     observer: Option<ManyObserver<'_>>,
 ) -> Result<Vec<Vae>> {
     let mut prepared = jobs.iter().map(Vae::prepare).collect::<Result<Vec<_>>>()?;
-    // Groups of jobs that can train together, in order of their first job.
-    let mut groups: Vec<(Option<Shape>, Vec<usize>)> = Vec::new();
-    for (i, (vae, _)) in prepared.iter().enumerate() {
+    // Groups of jobs that can train together, in order of their first job, each holding at
+    // most GROUP_VALUES values of data (one buffer on a device).
+    let mut groups: Vec<(Option<Shape>, usize, Vec<usize>)> = Vec::new();
+    for (i, (vae, data)) in prepared.iter().enumerate() {
         let shape = Shape::of(vae);
-        match groups
-            .iter_mut()
-            .find(|(s, _)| shape.is_some() && *s == shape)
-        {
-            Some((_, members)) => members.push(i),
-            None => groups.push((shape, vec![i])),
+        let fits = |(s, values, _): &&mut (Option<Shape>, usize, Vec<usize>)| {
+            shape.is_some() && *s == shape && values + data.len() <= GROUP_VALUES
+        };
+        match groups.iter_mut().find(fits) {
+            Some((_, values, members)) => {
+                *values += data.len();
+                members.push(i);
+            }
+            None => groups.push((shape, data.len(), vec![i])),
         }
     }
-    for (_, members) in groups {
+    for (_, _, members) in groups {
         let observe_one = |i: usize| {
             move |epoch: usize, stats: &EpochStats| match observer {
                 Some(o) => o(i, epoch, stats),
@@ -224,6 +228,14 @@ impl Shape {
 
 /// Steps uploaded (and losses read back) at a time, at most.
 const CHUNK: usize = 256;
+
+/// The most row indices uploaded for one chunk (16 MB): fewer steps a chunk for many models
+/// with large batches.
+const CHUNK_INDICES: usize = 1 << 22;
+
+/// The most values of data a group trains on together (128 MB of `f32`, a storage binding
+/// every device allows).
+const GROUP_VALUES: usize = 1 << 25;
 
 /// One model of a group: its schedule and its record so far.
 struct Member {
@@ -330,7 +342,8 @@ fn train_together<E: Engine>(
             .map(|m| m.until_sync(t))
             .min()
             .expect("an active model")
-            .min(CHUNK);
+            .min(CHUNK)
+            .min((CHUNK_INDICES / (live * b)).max(1));
         // Each step's table entries and gathered rows, for every model.
         let mut table = Vec::with_capacity(len * live);
         let mut rows_idx = Vec::with_capacity(len * live * b);
