@@ -15,8 +15,8 @@ struct LossParams {
     heads: u32,
     slot_stride: u32,
     at: u32,
-    _pad1: u32,
-    _pad2: u32,
+    model_stride: u32,    // elements between the models' copies of a batched input (l2)
+    _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: LossParams;
@@ -253,6 +253,7 @@ fn kl_models(
 }
 
 // L2 penalty on w = src: grad += beta w (beta carries the l2 weight); partial sums of w^2.
+// Layer z works on model z's copies of w and grad, model_stride elements after model z - 1's.
 @compute @workgroup_size(WG)
 fn l2(
     @builtin(global_invocation_id) gid: vec3<u32>,
@@ -260,10 +261,11 @@ fn l2(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
+    let first = wid.z * p.model_stride;
     var sum = 0.0;
     for (var i = gid.x; i < p.len; i += stride(groups)) {
-        let w = src[i];
-        grad[i] += p.beta * w;
+        let w = src[first + i];
+        grad[first + i] += p.beta * w;
         sum += w * w;
     }
     reduce_to_partial(sum, lid, wid);

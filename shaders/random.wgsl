@@ -51,6 +51,19 @@ fn dropout(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     }
 }
 
+// dropout for a batch of models, p.len elements each: model m's mask from the stream
+// (seed, p.purpose, step) of its table entry, at element offset + i: the mask dropout applies alone.
+@compute @workgroup_size(WG)
+fn dropout_models(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+    let keep_scale = 1.0 / (1.0 - p.rate);
+    for (var g = gid.x; g < p.len * p.models; g += stride(groups)) {
+        let entry = (p.at + g / p.len) * MODEL_WORDS;
+        let s = Stream(table[entry + 1u], table[entry + 2u], table[entry + 3u], p.purpose, p.offset_lo, p.offset_hi);
+        let u = unit_open(stream_word(s, g % p.len));
+        dst[g] = select(dst[g] * keep_scale, 0.0, u <= p.rate);
+    }
+}
+
 // dst[i] = N(0, 1) draw at element offset + i.
 @compute @workgroup_size(WG)
 fn normal(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {

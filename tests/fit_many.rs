@@ -35,9 +35,10 @@ fn fingerprint(v: &Vae) -> Vec<f64> {
     out
 }
 
-/// Small fits of one network on classes of different sizes, seeds, batches and schedules, with
-/// two that cannot train together: one with dropout (no batched kernels) and one whose data
-/// has a column fewer (another shape).
+/// Small fits of one network on classes of different sizes, seeds, batches and schedules; two
+/// with dropout and two with an L2 penalty (each pair a group of its own); one alone with a
+/// learned variance (no batched kernels), and one whose data has a column fewer (another
+/// shape).
 fn jobs(data: &[Array2<f32>]) -> Vec<FitJob<'_>> {
     let base = VaeConfig {
         hidden: vec![12, 6],
@@ -82,6 +83,28 @@ fn jobs(data: &[Array2<f32>]) -> Vec<FitJob<'_>> {
             ..base.clone()
         },
         VaeConfig {
+            seed: 8,
+            dropout: 0.2,
+            batch_size: 8,
+            ..base.clone()
+        },
+        VaeConfig {
+            seed: 10,
+            l2: 0.01,
+            ..base.clone()
+        },
+        VaeConfig {
+            seed: 11,
+            l2: 0.01,
+            epochs: 6,
+            ..base.clone()
+        },
+        VaeConfig {
+            seed: 12,
+            likelihood: smrt::Likelihood::GaussianLearned,
+            ..base.clone()
+        },
+        VaeConfig {
             seed: 4,
             ..base.clone()
         },
@@ -105,6 +128,10 @@ fn data() -> Vec<Array2<f32>> {
         rows(57, 5, 3),
         rows(35, 5, 4),
         rows(30, 5, 5),
+        rows(21, 5, 9),
+        rows(33, 5, 10),
+        rows(26, 5, 11),
+        rows(24, 5, 12),
         rows(29, 4, 6),
         rows(9, 5, 7),
     ]
@@ -136,7 +163,7 @@ fn models_trained_together_on_the_cpu_engine_are_those_trained_alone_bit_for_bit
     // The schedules differ as configured: early stopping ended job 3 before its nine epochs.
     let models = Vae::fit_many_with(&mut CpuEngine::new(), &jobs).unwrap();
     let epochs: Vec<usize> = models.iter().map(|m| m.history().epochs.len()).collect();
-    assert_eq!(epochs, [100, 4, 3, 2, 4, 4, 7]);
+    assert_eq!(epochs, [100, 4, 3, 2, 4, 4, 4, 6, 4, 4, 7]);
     assert!(models[3].history().stopped_early);
 }
 

@@ -1032,7 +1032,7 @@ parity_test!(kl_and_l2_match_cpu, REL, ABS, |e| {
         let w = e.upload(&data(n, 17, -1.0, 1.0)).unwrap();
         let mut grad = e.upload(&data(n, 18, -1.0, 1.0)).unwrap();
         let mut losses = e.upload(&[1.0]).unwrap();
-        e.l2(&w, &mut grad, n, 0.01, &mut losses, 0);
+        e.l2(&w, &mut grad, n, Blocks::ONE, 0.01, &mut losses, (0, 0));
         out.push((format!("l2 grad {n}"), e.read(&grad, n).unwrap()));
         out.push((format!("l2 loss {n}"), e.read(&losses, 1).unwrap()));
     }
@@ -1433,4 +1433,108 @@ fn the_device_counts_dispatches_and_submissions_per_epoch_alike() {
         two.submissions > one.submissions,
         "at least one submission per epoch"
     );
+}
+
+/// Dropout masks of three models (seeds 4, 5, 6 at steps 7, 8, 9), `len` values each, from
+/// element `offset` of their streams: in one batch, or each alone.
+fn dropped<E: Engine>(e: &mut E, len: usize, offset: u64, alone: bool) -> Vec<f32> {
+    let steps: Vec<ModelStep> = (0..3)
+        .map(|m| ModelStep {
+            rows: 1,
+            seed: 4 + m as u64,
+            step: 7 + m as u32,
+        })
+        .collect();
+    let values = data(3 * len, 90, 0.5, 1.5);
+    if alone {
+        return (0..3)
+            .flat_map(|m| {
+                let mut buf = e.upload(&block_of(&values, m, len)).unwrap();
+                let stream = Stream::new(steps[m].seed, Purpose::Dropout, steps[m].step);
+                e.dropout(&mut buf, len, 0.3, stream, offset);
+                e.read(&buf, len).unwrap()
+            })
+            .collect();
+    }
+    let table = e.upload_indices(&ModelStep::table(&steps)).unwrap();
+    let models = Models {
+        table: &table,
+        at: 0,
+        count: 3,
+    };
+    let mut buf = e.upload(&values).unwrap();
+    e.dropout_models(&mut buf, len, 0.3, (Purpose::Dropout, offset), models);
+    e.read(&buf, 3 * len).unwrap()
+}
+
+#[test]
+fn a_batch_of_dropout_masks_is_each_model_alone_bit_for_bit() {
+    let mut c = CpuEngine::new();
+    let mut g = gpu_engine();
+    for (len, offset) in [(1, 0), (65, 3), (300 * 17, 1 << 41)] {
+        let cpu = dropped(&mut c, len, offset, false);
+        assert_eq!(cpu, dropped(&mut c, len, offset, true), "cpu {len}");
+        // Some of every model's values dropped, and the rest scaled by 1 / 0.7.
+        if len > 1 {
+            assert!(cpu.contains(&0.0) && cpu.iter().any(|&v| v > 0.5 / 0.7));
+        }
+        if let Some(g) = g.as_mut() {
+            let gpu = dropped(g, len, offset, false);
+            assert_eq!(gpu, dropped(g, len, offset, true), "gpu {len}");
+            assert_close(&format!("dropout {len}"), &gpu, &cpu, REL, ABS);
+        }
+    }
+}
+
+/// The L2 penalty of three models' weights (`len` each, copies `len + 5` apart): in one batch,
+/// or each alone. Returns the gradients and the losses (slots 2, 5, 8).
+fn penalised<E: Engine>(e: &mut E, len: usize, alone: bool) -> (Vec<f32>, Vec<f32>) {
+    let stride = len + 5;
+    let (w, g) = (
+        data(3 * stride, 91, -1.0, 1.0),
+        data(3 * stride, 92, -0.5, 0.5),
+    );
+    let mut losses = e.upload(&[0.25; 9]).unwrap();
+    let mut grads = Vec::new();
+    if alone {
+        for m in 0..3 {
+            let (wb, mut gb) = (
+                e.upload(&block_of(&w, m, stride)).unwrap(),
+                e.upload(&block_of(&g, m, stride)).unwrap(),
+            );
+            e.l2(
+                &wb,
+                &mut gb,
+                len,
+                Blocks::ONE,
+                0.1,
+                &mut losses,
+                (2 + 3 * m, 0),
+            );
+            grads.extend(e.read(&gb, len).unwrap());
+        }
+    } else {
+        let (wb, mut gb) = (e.upload(&w).unwrap(), e.upload(&g).unwrap());
+        let models = Blocks { count: 3, stride };
+        e.l2(&wb, &mut gb, len, models, 0.1, &mut losses, (2, 3));
+        let all = e.read(&gb, 3 * stride).unwrap();
+        grads.extend((0..3).flat_map(|m| all[m * stride..][..len].to_vec()));
+    }
+    (grads, e.read(&losses, 9).unwrap())
+}
+
+#[test]
+fn a_batch_of_l2_penalties_is_each_model_alone_bit_for_bit() {
+    let mut c = CpuEngine::new();
+    let mut g = gpu_engine();
+    for len in [1, 65, 300 * 300] {
+        let cpu = penalised(&mut c, len, false);
+        assert_eq!(cpu, penalised(&mut c, len, true), "cpu {len}");
+        if let Some(g) = g.as_mut() {
+            let gpu = penalised(g, len, false);
+            assert_eq!(gpu, penalised(g, len, true), "gpu {len}");
+            assert_close(&format!("l2 grads {len}"), &gpu.0, &cpu.0, REL, ABS);
+            assert_close(&format!("l2 losses {len}"), &gpu.1, &cpu.1, REL, 1e-3);
+        }
+    }
 }

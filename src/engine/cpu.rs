@@ -252,6 +252,23 @@ impl Engine for CpuEngine {
         }
     }
 
+    fn dropout_models(
+        &mut self,
+        buf: &mut Vec<f32>,
+        len: usize,
+        rate: f32,
+        (purpose, offset): (Purpose, u64),
+        models: Models<'_, Vec<u32>>,
+    ) {
+        for m in 0..models.count {
+            let entry = ModelStep::read(models.table, models.at + m);
+            let stream = Stream::new(entry.seed, purpose, entry.step);
+            let mut block = buf[m * len..(m + 1) * len].to_vec();
+            self.dropout(&mut block, len, rate, stream, offset);
+            buf[m * len..(m + 1) * len].copy_from_slice(&block);
+        }
+    }
+
     fn normal(&mut self, dst: &mut Vec<f32>, len: usize, stream: Stream, offset: u64) {
         stream.fill_normal(offset, &mut dst[..len]);
     }
@@ -491,16 +508,21 @@ impl Engine for CpuEngine {
         w: &Vec<f32>,
         grad: &mut Vec<f32>,
         len: usize,
+        models: Blocks,
         l2: f32,
         losses: &mut Vec<f32>,
-        slot: usize,
+        (slot, slot_stride): (usize, usize),
     ) {
-        let mut sum = 0.0f64;
-        for (g, &wv) in grad[..len].iter_mut().zip(&w[..len]) {
-            *g += l2 * wv;
-            sum += f64::from(wv * wv);
+        for m in 0..models.count {
+            let first = m * models.stride;
+            let mut sum = 0.0f64;
+            let (g, w) = (&mut grad[first..][..len], &w[first..][..len]);
+            for (g, &wv) in g.iter_mut().zip(w) {
+                *g += l2 * wv;
+                sum += f64::from(wv * wv);
+            }
+            losses[slot + m * slot_stride] += (0.5 * f64::from(l2) * sum) as f32;
         }
-        losses[slot] += (0.5 * f64::from(l2) * sum) as f32;
     }
 
     fn sum_squares(

@@ -355,6 +355,17 @@ pub trait Engine {
         stream: Stream,
         offset: u64,
     );
+    /// [`Engine::dropout`] for several models at once: `buf` holds `models.count` blocks of
+    /// `len` elements, and model `m`'s mask is drawn from `Stream::new(seed, purpose, step)` of
+    /// its table entry (elements from `offset`): exactly the mask `dropout` applies alone.
+    fn dropout_models(
+        &mut self,
+        buf: &mut Self::Buffer,
+        len: usize,
+        rate: f32,
+        purpose_offset: (Purpose, u64),
+        models: Models<'_, Self::Indices>,
+    );
     /// Standard normal draws for elements `offset..offset + len` of `stream`.
     fn normal(&mut self, dst: &mut Self::Buffer, len: usize, stream: Stream, offset: u64);
 
@@ -497,15 +508,19 @@ pub trait Engine {
         losses: &mut Self::Buffer,
         slots: (usize, usize),
     );
-    /// L2 penalty: `grad += l2 * w` and `losses[slot] += 0.5 * l2 * sum(w^2)`.
+    /// L2 penalty: `grad += l2 * w` and `losses[slot] += 0.5 * l2 * sum(w^2)`, over `len`
+    /// elements; for `models.count` models whose copies of `w` and `grad` are `models.stride`
+    /// apart, each model's sum (what it would be alone) into `losses[slot + m * slot_stride]`.
+    #[allow(clippy::too_many_arguments)]
     fn l2(
         &mut self,
         w: &Self::Buffer,
         grad: &mut Self::Buffer,
         len: usize,
+        models: Blocks,
         l2: f32,
         losses: &mut Self::Buffer,
-        slot: usize,
+        slots: (usize, usize),
     );
     /// `acc[slot + m] += sum(block_m^2)` for each of `models` blocks of `len` values stored one
     /// after another in `buf` (one model: `acc[slot] += sum(buf[..len]^2)`); each block's sum

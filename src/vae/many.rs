@@ -18,10 +18,10 @@ use std::time::Instant;
 
 use ndarray::{Array2, ArrayView2};
 
-use super::network::{backward, forward, Rows, StackBuffers};
+use super::network::{backward, forward, Dropout, MaskStreams, Rows, StackBuffers};
 use super::train::{end_epoch, epoch_stats, EpochStats, History, Parameters, Patience, SLOTS};
 use super::{Heads, Likelihood, Vae, VaeConfig};
-use crate::engine::{Device, Engine, ModelStep, Models};
+use crate::engine::{Blocks, Device, Engine, ModelStep, Models};
 use crate::error::Result;
 use crate::rng::{permutation, Purpose, Stream};
 
@@ -77,9 +77,8 @@ impl Vae {
     ///
     /// On a GPU, jobs whose networks and per-step settings agree train together, each kernel of
     /// a step once for all of them: a device is then kept busy by many small models, where one
-    /// alone leaves it launch-bound. Jobs with dropout, an L2 penalty, a learned variance or
-    /// categorical columns train one after another. On the CPU engine each job trains alone,
-    /// one per core.
+    /// alone leaves it launch-bound. Jobs with a learned variance or categorical columns train
+    /// one after another. On the CPU engine each job trains alone, one per core.
     ///
     /// ```
     /// use ndarray::Array2;
@@ -190,8 +189,7 @@ fn planned_steps(vae: &Vae, rows: usize) -> usize {
 
 /// What models must share to train together: the network and the arithmetic of a step. Rows,
 /// seeds, batch sizes, epochs, early stopping, initialisation and scaling may differ. `None`
-/// for a model whose step has no batched kernels (dropout, L2, learned variance, categorical
-/// heads).
+/// for a model whose step has no batched kernels (learned variance, categorical heads).
 #[derive(Debug, PartialEq)]
 struct Shape {
     width: usize,
@@ -202,10 +200,7 @@ struct Shape {
 impl Shape {
     fn of(vae: &Vae) -> Option<Shape> {
         let c = &vae.config;
-        let batched = c.dropout == 0.0
-            && c.l2 == 0.0
-            && c.likelihood != Likelihood::GaussianLearned
-            && vae.heads.is_empty();
+        let batched = c.likelihood != Likelihood::GaussianLearned && vae.heads.is_empty();
         let neutral = VaeConfig::default();
         batched.then(|| Shape {
             width: vae.network_width(),
@@ -315,8 +310,9 @@ fn train_together<E: Engine>(
     let data = e.upload(&all)?;
     let vaes: Vec<&Vae> = group.iter().map(|(v, _)| v).collect();
     let mut p = Parameters::upload(e, &vaes)?;
-    let mut enc_bufs = StackBuffers::new(e, &p.enc, b * count, false)?;
-    let mut dec_bufs = StackBuffers::new(e, &p.dec, b * count, false)?;
+    let with_dropout = cfg.dropout > 0.0;
+    let mut enc_bufs = StackBuffers::new(e, &p.enc, b * count, with_dropout)?;
+    let mut dec_bufs = StackBuffers::new(e, &p.dec, b * count, with_dropout)?;
     let mut gouts = |layers: &[super::network::DeviceLayer<E::Buffer>]| {
         layers
             .iter()
@@ -390,11 +386,19 @@ fn train_together<E: Engine>(
                 models: live,
             };
             let slots = |k: usize| (s * SLOTS + k, CHUNK * SLOTS);
+            let dropout = |stack| {
+                with_dropout.then_some(Dropout {
+                    rate: cfg.dropout,
+                    stack,
+                    streams: MaskStreams::Models(models),
+                })
+            };
+            let (enc_drop, dec_drop) = (dropout(0), dropout(1));
             e.gather_rows(&data, d, &rows_idx, s * live * b, live * b, &mut xb);
-            forward(e, &p.enc, &xb, r, &mut enc_bufs, None);
+            forward(e, &p.enc, &xb, r, &mut enc_bufs, enc_drop);
             let head = enc_bufs.output();
             e.reparameterize_models(head, b, latent, Purpose::Noise, models, &mut z, &mut eps);
-            forward(e, &p.dec, &z, r, &mut dec_bufs, None);
+            forward(e, &p.dec, &z, r, &mut dec_bufs, dec_drop);
             e.reconstruction_models(
                 cfg.likelihood,
                 (dec_bufs.output(), &xb),
@@ -414,7 +418,7 @@ fn train_together<E: Engine>(
                 &dec_bufs,
                 &mut dec_gout,
                 Some(&mut dz),
-                None,
+                dec_drop,
             );
             e.kl_models(
                 (enc_bufs.output(), &eps, &dz),
@@ -434,8 +438,19 @@ fn train_together<E: Engine>(
                 &enc_bufs,
                 &mut enc_gout,
                 None,
-                None,
+                enc_drop,
             );
+            if cfg.l2 > 0.0 {
+                let layers = p.enc.iter().zip(p.enc_grads.iter_mut());
+                for (l, g) in layers.chain(p.dec.iter().zip(p.dec_grads.iter_mut())) {
+                    let models = Blocks {
+                        count: live,
+                        stride: l.strides[0],
+                    };
+                    let n = l.fan_in * l.fan_out;
+                    e.l2(&l.w, &mut g.w, n, models, cfg.l2, &mut losses, slots(2));
+                }
+            }
             p.update(e, &cfg, &mut norm, ((t + s + 1) as u32, live));
         }
         let sums = e.read(&losses, count * CHUNK * SLOTS)?;

@@ -4,7 +4,7 @@
 //! `out_i = act_i(in_i W_i + b_i)`; in training, hidden outputs (all but the stack's last layer) may
 //! pass through dropout before feeding the next layer.
 
-use crate::engine::{Blocks, Engine, Epilogue, MatMul, Strides};
+use crate::engine::{Blocks, Engine, Epilogue, MatMul, Models, Strides};
 use crate::error::Result;
 use crate::rng::{Purpose, Stream};
 use crate::vae::{Activation, Dense};
@@ -63,21 +63,58 @@ impl<B> DeviceLayer<B> {
 }
 
 /// Dropout on the hidden outputs of a stack during one training step.
-#[derive(Clone, Copy)]
-pub(crate) struct Dropout {
+pub(crate) struct Dropout<'a, I> {
     pub rate: f32,
-    pub seed: u64,
-    /// The optimizer step.
-    pub step: u32,
     /// Distinguishes the encoder (0) from the decoder (1).
     pub stack: u64,
+    pub streams: MaskStreams<'a, I>,
 }
 
-impl Dropout {
-    /// Stream and element offset of layer `i`'s mask: disjoint ranges of one stream per step.
-    fn mask(&self, layer: usize) -> (Stream, u64) {
-        let stream = Stream::new(self.seed, Purpose::Dropout, self.step);
-        (stream, ((self.stack << 8) + layer as u64) << 40)
+/// Whose random streams the masks come from: `Stream::new(seed, Purpose::Dropout, step)` of one
+/// model (its seed, the optimizer step), or of each model of a batch by its table entry.
+pub(crate) enum MaskStreams<'a, I> {
+    One { seed: u64, step: u32 },
+    Models(Models<'a, I>),
+}
+
+// By hand: a derive would ask `I: Copy`, and only references to `I` are held.
+impl<I> Clone for Dropout<'_, I> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<I> Copy for Dropout<'_, I> {}
+
+impl<I> Clone for MaskStreams<'_, I> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<I> Copy for MaskStreams<'_, I> {}
+
+impl<I> Dropout<'_, I> {
+    /// Applies layer `layer`'s mask to `buf` (`len` elements per model): disjoint ranges of one
+    /// stream per step, so the forward and the backward pass apply the same mask.
+    fn apply<E: Engine<Indices = I>>(
+        &self,
+        e: &mut E,
+        buf: &mut E::Buffer,
+        len: usize,
+        layer: usize,
+    ) {
+        let offset = ((self.stack << 8) + layer as u64) << 40;
+        match self.streams {
+            MaskStreams::One { seed, step } => {
+                let stream = Stream::new(seed, Purpose::Dropout, step);
+                e.dropout(buf, len, self.rate, stream, offset);
+            }
+            MaskStreams::Models(models) => {
+                let at = (Purpose::Dropout, offset);
+                e.dropout_models(buf, len, self.rate, at, models);
+            }
+        }
     }
 }
 
@@ -149,7 +186,7 @@ pub(crate) fn forward<E: Engine>(
     input: &E::Buffer,
     r: Rows,
     bufs: &mut StackBuffers<E::Buffer>,
-    dropout: Option<Dropout>,
+    dropout: Option<Dropout<'_, E::Indices>>,
 ) {
     let last = layers.len() - 1;
     let rows = r.rows;
@@ -169,10 +206,9 @@ pub(crate) fn forward<E: Engine>(
             Epilogue::BiasActivation(&l.b, l.act),
         );
         if let (Some(d), true) = (dropout, i < last) {
-            let len = r.models * rows * l.fan_out;
-            e.copy(&bufs.out[i], &mut bufs.dropped[i], len);
-            let (stream, offset) = d.mask(i);
-            e.dropout(&mut bufs.dropped[i], len, d.rate, stream, offset);
+            let len = rows * l.fan_out;
+            e.copy(&bufs.out[i], &mut bufs.dropped[i], r.models * len);
+            d.apply(e, &mut bufs.dropped[i], len, i);
         }
     }
 }
@@ -198,14 +234,13 @@ pub(crate) fn backward<E: Engine>(
     bufs: &StackBuffers<E::Buffer>,
     gout: &mut [E::Buffer],
     input_grad: Option<&mut E::Buffer>,
-    dropout: Option<Dropout>,
+    dropout: Option<Dropout<'_, E::Indices>>,
 ) {
     let last = layers.len() - 1;
     let mut input_grad = input_grad;
     let rows = r.rows;
     for i in (0..=last).rev() {
         let l = &layers[i];
-        let len = r.models * rows * l.fan_out;
         let db = Blocks {
             count: r.models,
             stride: l.strides[1],
@@ -213,8 +248,7 @@ pub(crate) fn backward<E: Engine>(
         let (lower, upper) = gout.split_at_mut(i);
         let g = &mut upper[0];
         if let (Some(d), true) = (dropout, i < last) {
-            let (stream, offset) = d.mask(i);
-            e.dropout(g, len, d.rate, stream, offset);
+            d.apply(e, g, rows * l.fan_out, i);
         }
         // The identity's derivative is 1: only the bias gradient is left.
         match l.act {

@@ -10,7 +10,9 @@ use std::time::Instant;
 use ndarray::ArrayView2;
 use serde::{Deserialize, Serialize};
 
-use super::network::{backward, forward, DeviceLayer, Dropout, LayerGrads, Rows, StackBuffers};
+use super::network::{
+    backward, forward, DeviceLayer, Dropout, LayerGrads, MaskStreams, Rows, StackBuffers,
+};
 use super::{Vae, VaeConfig};
 use crate::engine::{Blocks, Clip, Engine, Update};
 use crate::error::{Error, Result};
@@ -394,9 +396,8 @@ impl<'e, E: Engine> Trainer<'e, E> {
         let dropout = |stack| {
             (self.cfg.dropout > 0.0).then_some(Dropout {
                 rate: self.cfg.dropout,
-                seed,
-                step: t,
                 stack,
+                streams: MaskStreams::One { seed, step: t },
             })
         };
         let (enc_drop, dec_drop) = (dropout(0), dropout(1));
@@ -505,13 +506,15 @@ impl<'e, E: Engine> Trainer<'e, E> {
             let layers = layers.chain(p.dec.iter().zip(p.dec_grads.iter_mut()));
             for (layer, g) in layers {
                 let n = layer.fan_in * layer.fan_out;
+                let at = (base + 2, 0);
                 e.l2(
                     &layer.w,
                     &mut g.w,
                     n,
+                    Blocks::ONE,
                     self.cfg.l2,
                     &mut self.losses,
-                    base + 2,
+                    at,
                 );
             }
         }

@@ -120,6 +120,7 @@ pub(crate) enum Kernel {
     BiasGrad,
     PhiloxWords,
     Dropout,
+    DropoutModels,
     Normal,
     Reparameterize,
     ReparameterizeModels,
@@ -172,6 +173,7 @@ impl Kernel {
             K::BiasGrad => (S::Elementwise, "bias_grad", &[(1, Read), (2, ReadWrite)]),
             K::PhiloxWords => (S::Random, "philox_words", &[(4, ReadWrite)]),
             K::Dropout => (S::Random, "dropout", &[(2, ReadWrite)]),
+            K::DropoutModels => (S::Random, "dropout_models", &[(2, ReadWrite), (5, Read)]),
             K::Normal => (S::Random, "normal", &[(2, ReadWrite)]),
             K::Reparameterize => (
                 S::Random,

@@ -6,7 +6,7 @@ use bytemuck::{Pod, Zeroable};
 use super::kernels::Kernel;
 use super::recorder::Binding;
 use super::{GpuBuffer, GpuEngine, PARTIALS};
-use crate::engine::{Likelihood, Models};
+use crate::engine::{Blocks, Likelihood, Models};
 use crate::error::Result;
 
 /// Mirrors `LossParams` in the shader.
@@ -27,7 +27,9 @@ struct LossParams {
     slot_stride: u32,
     /// The first model's entry in a batch's table.
     at: u32,
-    pad: [u32; 2],
+    /// Elements between the models' copies of a batched input (`l2`).
+    model_stride: u32,
+    pad: u32,
 }
 
 /// The first pass over `len` elements, then `out[slot] += scale * sum`.
@@ -252,25 +254,26 @@ pub(super) fn kl_models(
 
 pub(super) fn l2(
     e: &mut GpuEngine,
-    w: &GpuBuffer,
-    grad: &GpuBuffer,
-    len: usize,
+    (w, grad): (&GpuBuffer, &GpuBuffer),
+    (len, models): (usize, Blocks),
     l2: f32,
     losses: &GpuBuffer,
-    slot: usize,
+    (slot, slot_stride): (usize, usize),
 ) -> Result<()> {
     let p = LossParams {
         len: len as u32,
         beta: l2,
+        model_stride: models.stride as u32,
+        slot_stride: slot_stride as u32,
         ..LossParams::default()
     };
-    reduce(
+    reduce_batch(
         e,
         Kernel::L2,
         p,
         &[w.into(), grad.into()],
         losses,
-        slot,
+        (slot, models.count),
         0.5 * l2,
     )
 }

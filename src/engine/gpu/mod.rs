@@ -420,6 +420,18 @@ impl Engine for GpuEngine {
         self.record(r);
     }
 
+    fn dropout_models(
+        &mut self,
+        buf: &mut GpuBuffer,
+        len: usize,
+        rate: f32,
+        (purpose, offset): (Purpose, u64),
+        models: Models<'_, GpuBuffer>,
+    ) {
+        let r = random::dropout_models(self, buf, (len, rate), (purpose, offset), models);
+        self.record(r);
+    }
+
     fn normal(&mut self, dst: &mut GpuBuffer, len: usize, stream: Stream, offset: u64) {
         let r = random::normal(self, dst, len, stream, offset);
         self.record(r);
@@ -567,11 +579,12 @@ impl Engine for GpuEngine {
         w: &GpuBuffer,
         grad: &mut GpuBuffer,
         len: usize,
+        models: Blocks,
         l2: f32,
         losses: &mut GpuBuffer,
-        slot: usize,
+        slots: (usize, usize),
     ) {
-        let r = loss::l2(self, w, grad, len, l2, losses, slot);
+        let r = loss::l2(self, (w, grad), (len, models), l2, losses, slots);
         self.record(r);
     }
 

@@ -75,6 +75,24 @@ pub(super) fn dropout(
     run(e, Kernel::Dropout, p, &[buf.into()])
 }
 
+pub(super) fn dropout_models(
+    e: &mut GpuEngine,
+    buf: &GpuBuffer,
+    (len, rate): (usize, f32),
+    (purpose, offset): (Purpose, u64),
+    models: Models<'_, GpuBuffer>,
+) -> Result<()> {
+    let p = RandomParams {
+        rate,
+        at: models.at as u32,
+        models: models.count as u32,
+        ..RandomParams::new(len, Stream::new(0, purpose, 0), offset)
+    };
+    let groups = e.groups(len * models.count);
+    let bindings = [buf.into(), models.table.into()];
+    e.rec.dispatch(Kernel::DropoutModels, &p, &bindings, groups)
+}
+
 pub(super) fn normal(
     e: &mut GpuEngine,
     dst: &GpuBuffer,
