@@ -132,6 +132,21 @@ fn reconstruction_models(
 //   loss = ((x - o)^2 w + s_j + ln 2 pi) / 2,   d/do = (o - x) w,   d/ds_j = (1 - (x - o)^2 w) / 2
 // grad = d/do * scale; dlogvar_terms = d/ds_j * scale per element (0 where the clamp is active),
 // summed over rows afterwards by bias_grad.
+// One element of gaussian_learned: mean o = src[i] against target x = aux[i] in column j, its
+// log-variance logvar[lv]; writes grad[i] and dlogvar_terms[term], returns its loss.
+fn gaussian_learned_element(i: u32, lv: u32, term: u32, scale: f32) -> f32 {
+    let ln_2pi = 1.8378770664093453;
+    let o = src[i];
+    let x = aux[i];
+    let raw = logvar[lv];
+    let s = clamp(raw, MIN_LOGVAR, MAX_LOGVAR);
+    let w = exp(-s);
+    let r2 = (x - o) * (x - o);
+    grad[i] = (o - x) * w * scale;
+    dlogvar_terms[term] = select(0.0, 0.5 * (1.0 - r2 * w) * scale, s == raw);
+    return 0.5 * (r2 * w + s + ln_2pi);
+}
+
 @compute @workgroup_size(WG)
 fn gaussian_learned(
     @builtin(global_invocation_id) gid: vec3<u32>,
@@ -139,22 +154,46 @@ fn gaussian_learned(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-    let ln_2pi = 1.8378770664093453;
     var sum = 0.0;
     for (var i = gid.x; i < p.len; i += stride(groups)) {
         let j = i % p.latent;
         if j >= p.heads {
             continue; // a categorical head's column
         }
-        let o = src[i];
-        let x = aux[i];
-        let raw = logvar[j];
-        let s = clamp(raw, MIN_LOGVAR, MAX_LOGVAR);
-        let w = exp(-s);
-        let r2 = (x - o) * (x - o);
-        sum += 0.5 * (r2 * w + s + ln_2pi);
-        grad[i] = (o - x) * w * p.scale;
-        dlogvar_terms[(i / p.latent) * p.heads + j] = select(0.0, 0.5 * (1.0 - r2 * w) * p.scale, s == raw);
+        sum += gaussian_learned_element(i, j, (i / p.latent) * p.heads + j, p.scale);
+    }
+    reduce_to_partial(sum, lid, wid);
+}
+
+// gaussian_learned for a batch of models, workgroup layer z for model z (blocks of p.len =
+// rows x p.latent elements, and of rows x p.heads terms); model z's log-variances start
+// model_stride elements after model z - 1's. The table entry gives the rows it uses and the
+// scale; padding rows get zero gradients and terms and add nothing.
+@compute @workgroup_size(WG)
+fn gaussian_learned_models(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let entry = (p.at + wid.z) * MODEL_WORDS;
+    let used = table[entry] * p.latent;
+    let scale = bitcast<f32>(table[entry + 4u]);
+    let first = wid.z * p.len;
+    let terms = wid.z * (p.len / p.latent) * p.heads;
+    var sum = 0.0;
+    for (var i = gid.x; i < p.len; i += stride(groups)) {
+        let j = i % p.latent;
+        if j >= p.heads {
+            continue; // a categorical head's column
+        }
+        let term = terms + (i / p.latent) * p.heads + j;
+        if i < used {
+            sum += gaussian_learned_element(first + i, wid.z * p.model_stride + j, term, scale);
+        } else {
+            grad[first + i] = 0.0;
+            dlogvar_terms[term] = 0.0;
+        }
     }
     reduce_to_partial(sum, lid, wid);
 }
@@ -164,6 +203,26 @@ fn gaussian_learned(
 // With m = max(o_h) and t = sum(e^(o_h - m)):
 //   loss = m + ln t - sum(x_h o_h),   d/do_j = e^(o_j - m) / t - x_j
 // grad = d/do * scale (scale = 1 / rows); columns outside the heads are not touched.
+// One (row, head): the row starts at element `row`; writes the head's gradients, returns its loss.
+fn softmax_element(row: u32, h: u32, scale: f32) -> f32 {
+    let first = row + head_spans[2u * h];
+    let end = first + head_spans[2u * h + 1u];
+    var m = src[first];
+    for (var j = first + 1u; j < end; j++) {
+        m = max(m, src[j]);
+    }
+    var t = 0.0;
+    var dot = 0.0;
+    for (var j = first; j < end; j++) {
+        t += exp(src[j] - m);
+        dot += src[j] * aux[j];
+    }
+    for (var j = first; j < end; j++) {
+        grad[j] = (exp(src[j] - m) / t - aux[j]) * scale;
+    }
+    return m + log(t) - dot;
+}
+
 @compute @workgroup_size(WG)
 fn softmax_cross_entropy(
     @builtin(global_invocation_id) gid: vec3<u32>,
@@ -173,23 +232,36 @@ fn softmax_cross_entropy(
 ) {
     var sum = 0.0;
     for (var i = gid.x; i < p.len; i += stride(groups)) {
-        let r = i / p.heads;
+        sum += softmax_element((i / p.heads) * p.latent, i % p.heads, p.scale);
+    }
+    reduce_to_partial(sum, lid, wid);
+}
+
+// softmax_cross_entropy for a batch of models, workgroup layer z for model z (p.len = rows x
+// heads invocations each, over blocks of rows x p.latent logits): the table entry gives the
+// rows it uses and the scale; the heads' columns of padding rows get zero gradients.
+@compute @workgroup_size(WG)
+fn softmax_cross_entropy_models(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let entry = (p.at + wid.z) * MODEL_WORDS;
+    let used = table[entry] * p.heads;
+    let scale = bitcast<f32>(table[entry + 4u]);
+    let first = wid.z * (p.len / p.heads) * p.latent;
+    var sum = 0.0;
+    for (var i = gid.x; i < p.len; i += stride(groups)) {
+        let row = first + (i / p.heads) * p.latent;
         let h = i % p.heads;
-        let first = r * p.latent + head_spans[2u * h];
-        let end = first + head_spans[2u * h + 1u];
-        var m = src[first];
-        for (var j = first + 1u; j < end; j++) {
-            m = max(m, src[j]);
-        }
-        var t = 0.0;
-        var dot = 0.0;
-        for (var j = first; j < end; j++) {
-            t += exp(src[j] - m);
-            dot += src[j] * aux[j];
-        }
-        sum += m + log(t) - dot;
-        for (var j = first; j < end; j++) {
-            grad[j] = (exp(src[j] - m) / t - aux[j]) * p.scale;
+        if i < used {
+            sum += softmax_element(row, h, scale);
+        } else {
+            let start = row + head_spans[2u * h];
+            for (var j = start; j < start + head_spans[2u * h + 1u]; j++) {
+                grad[j] = 0.0;
+            }
         }
     }
     reduce_to_partial(sum, lid, wid);

@@ -6,8 +6,8 @@ use ndarray::{array, s, Array2, ArrayView2, Axis};
 use smrt::rng::{Purpose, Stream};
 use smrt::shard::Shard;
 use smrt::{
-    Balancer, EarlyStopping, Error, Generation, Latent, Origin, Sampling, Smrt, Strategy, Vae,
-    VaeConfig,
+    Balancer, EarlyStopping, Error, Generation, Latent, Likelihood, Origin, Sampling, Smrt,
+    Strategy, Vae, VaeConfig,
 };
 
 /// `n` draws from N(mean, L L^T), L lower-triangular 2x2.
@@ -639,15 +639,22 @@ fn smrt_balances_rows_whose_every_column_is_categorical() {
         codes: codes.view(),
         levels: &levels,
     };
-    let out = quick()
-        .build()
-        .unwrap()
-        .fit_resample_mixed(none.view(), categories, &y)
-        .unwrap();
-    assert_eq!(out.x.dim(), (144, 0));
-    for r in 90..144 {
-        assert!([1, 3].contains(&out.codes[[r, 0]]));
-        assert_eq!(out.codes[[r, 1]], 1);
+    // Every likelihood, the learned variance included (it has no numeric column to learn).
+    for likelihood in [Likelihood::Gaussian, Likelihood::GaussianLearned] {
+        for generation in [Generation::Prior, Generation::Auto] {
+            let out = quick()
+                .likelihood(likelihood)
+                .generation(generation)
+                .build()
+                .unwrap()
+                .fit_resample_mixed(none.view(), categories, &y)
+                .unwrap();
+            assert_eq!(out.x.dim(), (144, 0));
+            for r in 90..144 {
+                assert!([1, 3].contains(&out.codes[[r, 0]]));
+                assert_eq!(out.codes[[r, 1]], 1);
+            }
+        }
     }
 }
 

@@ -35,11 +35,11 @@ fn fingerprint(v: &Vae) -> Vec<f64> {
     out
 }
 
-/// Small fits of one network on classes of different sizes, seeds, batches and schedules; two
-/// with dropout and two with an L2 penalty (each pair a group of its own); one alone with a
-/// learned variance (no batched kernels), and one whose data has a column fewer (another
-/// shape).
-fn jobs(data: &[Array2<f32>]) -> Vec<FitJob<'_>> {
+/// Small fits of one network on classes of different sizes, seeds, batches and schedules; pairs
+/// with dropout, with an L2 penalty, with a learned variance and with two categorical columns
+/// (each pair a group of its own); and one whose data has a column fewer (another shape, so
+/// alone).
+fn jobs(data: &[(Array2<f32>, Array2<u32>)]) -> Vec<FitJob<'_>> {
     let base = VaeConfig {
         hidden: vec![12, 6],
         latent: smrt::Latent::Count(3),
@@ -105,6 +105,22 @@ fn jobs(data: &[Array2<f32>]) -> Vec<FitJob<'_>> {
             ..base.clone()
         },
         VaeConfig {
+            seed: 13,
+            likelihood: smrt::Likelihood::GaussianLearned,
+            epochs: 5,
+            ..base.clone()
+        },
+        // Categorical columns (the codes of the data below).
+        VaeConfig {
+            seed: 14,
+            ..base.clone()
+        },
+        VaeConfig {
+            seed: 15,
+            batch_size: 8,
+            ..base.clone()
+        },
+        VaeConfig {
             seed: 4,
             ..base.clone()
         },
@@ -117,29 +133,42 @@ fn jobs(data: &[Array2<f32>]) -> Vec<FitJob<'_>> {
     ];
     data.iter()
         .zip(configs)
-        .map(|(x, c)| FitJob::new(x.view(), c))
+        .map(|((x, codes), c)| FitJob::new(x.view(), c).with_codes(codes.view()))
         .collect()
 }
 
-fn data() -> Vec<Array2<f32>> {
+fn data() -> Vec<(Array2<f32>, Array2<u32>)> {
+    let numeric = |n, cols, seed| (rows(n, cols, seed), Array2::zeros((n, 0)));
+    // Three categories in one column and two in the other, all present in every class.
+    let mixed = |n, seed| {
+        let codes = Array2::from_shape_fn((n, 2), |(i, j)| ((i * 5 + j) % (3 - j)) as u32);
+        (rows(n, 3, seed), codes)
+    };
     vec![
-        rows(40, 5, 1),
-        rows(23, 5, 2),
-        rows(57, 5, 3),
-        rows(35, 5, 4),
-        rows(30, 5, 5),
-        rows(21, 5, 9),
-        rows(33, 5, 10),
-        rows(26, 5, 11),
-        rows(24, 5, 12),
-        rows(29, 4, 6),
-        rows(9, 5, 7),
+        numeric(40, 5, 1),
+        numeric(23, 5, 2),
+        numeric(57, 5, 3),
+        numeric(35, 5, 4),
+        numeric(30, 5, 5),
+        numeric(21, 5, 9),
+        numeric(33, 5, 10),
+        numeric(26, 5, 11),
+        numeric(24, 5, 12),
+        numeric(31, 5, 13),
+        mixed(27, 14),
+        mixed(38, 15),
+        numeric(29, 4, 6),
+        numeric(9, 5, 7),
     ]
 }
 
+/// Each job fitted by itself (a list of one job trains as `Vae::fit_with` does).
 fn alone<E: Engine>(e: &mut E, jobs: &[FitJob<'_>]) -> Vec<Vec<f64>> {
     jobs.iter()
-        .map(|j| fingerprint(&Vae::fit_with(e, j.x, &j.config).unwrap()))
+        .map(|j| {
+            let model = Vae::fit_many_with(e, std::slice::from_ref(j)).unwrap();
+            fingerprint(&model[0])
+        })
         .collect()
 }
 
@@ -156,6 +185,11 @@ fn models_trained_together_on_the_cpu_engine_are_those_trained_alone_bit_for_bit
     let data = data();
     let jobs = jobs(&data);
     let want = alone(&mut CpuEngine::new(), &jobs);
+    // A list of one job is the plain fit.
+    for (j, w) in jobs.iter().zip(&want).filter(|(j, _)| j.codes.ncols() == 0) {
+        let plain = Vae::fit_with(&mut CpuEngine::new(), j.x, &j.config).unwrap();
+        assert_eq!(&fingerprint(&plain), w);
+    }
     let got = together(&mut CpuEngine::new(), &jobs);
     for (i, (g, w)) in got.iter().zip(&want).enumerate() {
         assert_eq!(g, w, "job {i}");
@@ -163,7 +197,7 @@ fn models_trained_together_on_the_cpu_engine_are_those_trained_alone_bit_for_bit
     // The schedules differ as configured: early stopping ended job 3 before its nine epochs.
     let models = Vae::fit_many_with(&mut CpuEngine::new(), &jobs).unwrap();
     let epochs: Vec<usize> = models.iter().map(|m| m.history().epochs.len()).collect();
-    assert_eq!(epochs, [100, 4, 3, 2, 4, 4, 4, 6, 4, 4, 7]);
+    assert_eq!(epochs, [100, 4, 3, 2, 4, 4, 4, 6, 4, 5, 4, 4, 4, 7]);
     assert!(models[3].history().stopped_early);
 }
 

@@ -1538,3 +1538,210 @@ fn a_batch_of_l2_penalties_is_each_model_alone_bit_for_bit() {
         }
     }
 }
+
+/// The learned-variance loss of four models (`rows` rows of `cols` columns in the buffers, the
+/// first `numeric` Gaussian; some models using fewer rows), log-variances `numeric + 3` apart:
+/// in one batch, or each alone. Returns the gradients, terms and losses (slots 0, 3, 6, 9).
+fn learned_batch<E: Engine>(
+    e: &mut E,
+    (rows, cols, numeric): (usize, usize, usize),
+    alone: bool,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let used = [rows, rows / 2, 0, rows.div_ceil(3)];
+    let (block, terms_block, lv_stride) = (rows * cols, rows * numeric, numeric + 3);
+    let (o, x) = (
+        data(4 * block, 93, -2.0, 2.0),
+        data(4 * block, 94, -2.0, 2.0),
+    );
+    let logvar = data(4 * lv_stride, 95, -12.0, 8.0); // some beyond the clamp
+    let mut losses = e.upload(&[0.5; 12]).unwrap();
+    let (mut grads, mut terms) = (Vec::new(), Vec::new());
+    if alone {
+        for (m, &n) in used.iter().enumerate() {
+            let (ob, xb) = (
+                e.upload(&block_of(&o, m, block)).unwrap(),
+                e.upload(&block_of(&x, m, block)).unwrap(),
+            );
+            let s = e.upload(&logvar[m * lv_stride..][..numeric]).unwrap();
+            let mut g = poisoned(e, block);
+            let mut t = poisoned(e, terms_block);
+            if n > 0 {
+                let (gg, tt) = (&mut g, &mut t);
+                e.gaussian_learned(&ob, &xb, &s, n, cols, numeric, gg, tt, &mut losses, 3 * m);
+            }
+            let mut got = e.read(&g, block).unwrap();
+            // Padding rows of a batch get zero gradients in the Gaussian columns; the others
+            // are left as they were (NaN here).
+            for (i, v) in got.iter_mut().enumerate().skip(n * cols) {
+                if i % cols < numeric {
+                    *v = 0.0;
+                }
+            }
+            grads.extend(got);
+            let mut got = e.read(&t, terms_block).unwrap();
+            got[n * numeric..].fill(0.0);
+            terms.extend(got);
+        }
+    } else {
+        let table = rows_table(e, &used);
+        let models = Models {
+            table: &table,
+            at: 0,
+            count: 4,
+        };
+        let (ob, xb, s) = (
+            e.upload(&o).unwrap(),
+            e.upload(&x).unwrap(),
+            e.upload(&logvar).unwrap(),
+        );
+        let mut g = poisoned(e, 4 * block);
+        let mut t = poisoned(e, 4 * terms_block);
+        e.gaussian_learned_models(
+            (&ob, &xb, &s),
+            (rows, cols, numeric),
+            lv_stride,
+            models,
+            (&mut g, &mut t),
+            &mut losses,
+            (0, 3),
+        );
+        grads = e.read(&g, 4 * block).unwrap();
+        terms = e.read(&t, 4 * terms_block).unwrap();
+    }
+    (grads, terms, e.read(&losses, 12).unwrap())
+}
+
+#[test]
+fn a_batch_of_learned_variance_losses_is_each_model_alone_bit_for_bit() {
+    let mut c = CpuEngine::new();
+    let mut g = gpu_engine();
+    for shape in [(1, 1, 1), (7, 5, 3), (64, 8, 8), (300, 300, 250)] {
+        let cpu = learned_batch(&mut c, shape, false);
+        assert_eq!(
+            format!("{cpu:?}"),
+            format!("{:?}", learned_batch(&mut c, shape, true)),
+            "cpu {shape:?}"
+        );
+        if let Some(g) = g.as_mut() {
+            let gpu = learned_batch(g, shape, false);
+            let gpu_alone = learned_batch(g, shape, true);
+            assert_eq!(
+                format!("{gpu:?}"),
+                format!("{gpu_alone:?}"),
+                "gpu {shape:?}"
+            );
+            assert_close(
+                &format!("grads {shape:?}"),
+                &nan_free(&gpu.0),
+                &nan_free(&cpu.0),
+                REL,
+                ABS,
+            );
+            assert_close(&format!("terms {shape:?}"), &gpu.1, &cpu.1, REL, ABS);
+            assert_close(&format!("losses {shape:?}"), &gpu.2, &cpu.2, REL, 1e-2);
+        }
+    }
+}
+
+/// `v` with NaN (columns a kernel leaves as they are) replaced by 0, for a tolerance check.
+fn nan_free(v: &[f32]) -> Vec<f32> {
+    v.iter()
+        .map(|&x| if x.is_nan() { 0.0 } else { x })
+        .collect()
+}
+
+/// Softmax heads (widths 3, 1 and 4 from column 2 of rows of 10) of four models, some using
+/// fewer rows: in one batch, or each alone. Returns the gradients and losses (slots 1, 4, 7, 10).
+fn softmax_batch<E: Engine>(e: &mut E, rows: usize, alone: bool) -> (Vec<f32>, Vec<f32>) {
+    let cols = 10;
+    let spans = [2u32, 3, 5, 1, 6, 4];
+    let used = [rows, rows / 2, 0, rows.div_ceil(3)];
+    let block = rows * cols;
+    let o = data(4 * block, 96, -3.0, 3.0);
+    // One-hot targets in each head.
+    let x: Vec<f32> = (0..4 * block)
+        .map(|i| {
+            let (r, c) = (i / cols, i % cols);
+            let hit = spans
+                .chunks(2)
+                .any(|s| c as u32 == s[0] + (r as u32 % s[1]));
+            f32::from(u8::from(hit))
+        })
+        .collect();
+    let groups = e.upload_indices(&spans).unwrap();
+    let mut losses = e.upload(&[0.5; 12]).unwrap();
+    let mut grads = Vec::new();
+    if alone {
+        for (m, &n) in used.iter().enumerate() {
+            let (ob, xb) = (
+                e.upload(&block_of(&o, m, block)).unwrap(),
+                e.upload(&block_of(&x, m, block)).unwrap(),
+            );
+            let mut g = poisoned(e, block);
+            if n > 0 {
+                e.softmax_cross_entropy(
+                    &ob,
+                    &xb,
+                    n,
+                    cols,
+                    &groups,
+                    3,
+                    &mut g,
+                    &mut losses,
+                    1 + 3 * m,
+                );
+            }
+            let mut got = e.read(&g, block).unwrap();
+            for (i, v) in got.iter_mut().enumerate().skip(n * cols) {
+                if (2..10).contains(&(i % cols)) {
+                    *v = 0.0;
+                }
+            }
+            grads.extend(got);
+        }
+    } else {
+        let table = rows_table(e, &used);
+        let models = Models {
+            table: &table,
+            at: 0,
+            count: 4,
+        };
+        let (ob, xb) = (e.upload(&o).unwrap(), e.upload(&x).unwrap());
+        let mut g = poisoned(e, 4 * block);
+        e.softmax_cross_entropy_models(
+            (&ob, &xb),
+            (rows, cols),
+            (&groups, 3),
+            models,
+            &mut g,
+            &mut losses,
+            (1, 3),
+        );
+        grads = e.read(&g, 4 * block).unwrap();
+    }
+    (grads, e.read(&losses, 12).unwrap())
+}
+
+#[test]
+fn a_batch_of_softmax_heads_is_each_model_alone_bit_for_bit() {
+    let mut c = CpuEngine::new();
+    let mut g = gpu_engine();
+    for rows in [1, 7, 64, 3000] {
+        let cpu = softmax_batch(&mut c, rows, false);
+        let cpu_alone = softmax_batch(&mut c, rows, true);
+        assert_eq!(format!("{cpu:?}"), format!("{cpu_alone:?}"), "cpu {rows}");
+        if let Some(g) = g.as_mut() {
+            let gpu = softmax_batch(g, rows, false);
+            let gpu_alone = softmax_batch(g, rows, true);
+            assert_eq!(format!("{gpu:?}"), format!("{gpu_alone:?}"), "gpu {rows}");
+            assert_close(
+                &format!("grads {rows}"),
+                &nan_free(&gpu.0),
+                &nan_free(&cpu.0),
+                REL,
+                ABS,
+            );
+            assert_close(&format!("losses {rows}"), &gpu.1, &cpu.1, REL, 1e-2);
+        }
+    }
+}

@@ -229,6 +229,9 @@ impl Engine for CpuEngine {
         models: Blocks,
         db: &mut Vec<f32>,
     ) {
+        if rows * cols == 0 {
+            return; // no columns (or rows): no sums to write
+        }
         let blocks = grad[..models.count * rows * cols].chunks_exact(rows * cols);
         for (m, block) in blocks.enumerate() {
             let db = &mut db[m * models.stride..][..cols];
@@ -471,6 +474,71 @@ impl Engine for CpuEngine {
             for (i, v) in g.iter_mut().enumerate().skip(used * cols) {
                 if i % cols < numeric {
                     *v = 0.0;
+                }
+            }
+            grad[m * block..(m + 1) * block].copy_from_slice(&g);
+            losses[slot + m * stride] += sum[0];
+        }
+    }
+
+    fn gaussian_learned_models(
+        &mut self,
+        (o, x, logvar): (&Vec<f32>, &Vec<f32>, &Vec<f32>),
+        (rows, cols, numeric): (usize, usize, usize),
+        logvar_stride: usize,
+        models: Models<'_, Vec<u32>>,
+        (grad, terms): (&mut Vec<f32>, &mut Vec<f32>),
+        losses: &mut Vec<f32>,
+        (slot, stride): (usize, usize),
+    ) {
+        let (block, term_block) = (rows * cols, rows * numeric);
+        for m in 0..models.count {
+            let used = ModelStep::read(models.table, models.at + m).rows.min(rows);
+            let part = |v: &Vec<f32>, width: usize| v[m * width..(m + 1) * width].to_vec();
+            let (o, x) = (part(o, block), part(x, block));
+            let s = logvar[m * logvar_stride..][..numeric].to_vec();
+            let (mut g, mut t) = (part(grad, block), part(terms, term_block));
+            let mut sum = vec![0.0];
+            if used > 0 {
+                let (gt, lt) = (&mut g, &mut t);
+                self.gaussian_learned(&o, &x, &s, used, cols, numeric, gt, lt, &mut sum, 0);
+            }
+            for (i, v) in g.iter_mut().enumerate().skip(used * cols) {
+                if i % cols < numeric {
+                    *v = 0.0;
+                }
+            }
+            t[used * numeric..].fill(0.0);
+            grad[m * block..(m + 1) * block].copy_from_slice(&g);
+            terms[m * term_block..(m + 1) * term_block].copy_from_slice(&t);
+            losses[slot + m * stride] += sum[0];
+        }
+    }
+
+    fn softmax_cross_entropy_models(
+        &mut self,
+        (o, x): (&Vec<f32>, &Vec<f32>),
+        (rows, cols): (usize, usize),
+        (groups, heads): (&Vec<u32>, usize),
+        models: Models<'_, Vec<u32>>,
+        grad: &mut Vec<f32>,
+        losses: &mut Vec<f32>,
+        (slot, stride): (usize, usize),
+    ) {
+        let block = rows * cols;
+        for m in 0..models.count {
+            let used = ModelStep::read(models.table, models.at + m).rows.min(rows);
+            let part = |v: &Vec<f32>| v[m * block..(m + 1) * block].to_vec();
+            let (o, x) = (part(o), part(x));
+            let mut g = part(grad);
+            let mut sum = vec![0.0];
+            if used > 0 {
+                self.softmax_cross_entropy(&o, &x, used, cols, groups, heads, &mut g, &mut sum, 0);
+            }
+            for r in used..rows {
+                for span in groups[..2 * heads].chunks_exact(2) {
+                    let start = r * cols + span[0] as usize;
+                    g[start..start + span[1] as usize].fill(0.0);
                 }
             }
             grad[m * block..(m + 1) * block].copy_from_slice(&g);

@@ -456,6 +456,23 @@ pub trait Engine {
         losses: &mut Self::Buffer,
         slot: usize,
     );
+    /// [`Engine::gaussian_learned`] for several models at once: `o`, `x` and `grad` hold
+    /// `models.count` blocks of `rows x cols`, `dlogvar_terms` blocks of `rows x numeric`, and
+    /// model `m`'s log-variances start at `m * logvar_stride` of `logvar`. Model `m` uses the
+    /// rows its table entry gives: its gradients, terms and sum (into
+    /// `losses[slot + m * stride]`) are exactly what `gaussian_learned` gives alone, and its
+    /// padding rows get zero gradients and terms.
+    #[allow(clippy::too_many_arguments)]
+    fn gaussian_learned_models(
+        &mut self,
+        o_x_logvar: (&Self::Buffer, &Self::Buffer, &Self::Buffer),
+        rows_cols_numeric: (usize, usize, usize),
+        logvar_stride: usize,
+        models: Models<'_, Self::Indices>,
+        grad_terms: (&mut Self::Buffer, &mut Self::Buffer),
+        losses: &mut Self::Buffer,
+        slots: (usize, usize),
+    );
     /// Categorical cross-entropy of softmax heads. Each row of logits `o` and of targets `x`
     /// (`rows x cols`) holds `heads` groups of consecutive columns; `groups` lists each group's
     /// first column and width (`[start_0, width_0, start_1, width_1, ...]`). Per row and group,
@@ -474,6 +491,22 @@ pub trait Engine {
         grad: &mut Self::Buffer,
         losses: &mut Self::Buffer,
         slot: usize,
+    );
+    /// [`Engine::softmax_cross_entropy`] for several models at once: `o`, `x` and `grad` hold
+    /// `models.count` blocks of `rows x cols`, each with the heads `groups`. Model `m` uses the
+    /// rows its table entry gives: its gradients and sum (into `losses[slot + m * stride]`) are
+    /// exactly what `softmax_cross_entropy` gives alone, and the heads' columns of its padding
+    /// rows get zero gradients.
+    #[allow(clippy::too_many_arguments)]
+    fn softmax_cross_entropy_models(
+        &mut self,
+        o_x: (&Self::Buffer, &Self::Buffer),
+        rows_cols: (usize, usize),
+        groups_heads: (&Self::Indices, usize),
+        models: Models<'_, Self::Indices>,
+        grad: &mut Self::Buffer,
+        losses: &mut Self::Buffer,
+        slots: (usize, usize),
     );
     /// KL divergence of `N(mu, exp(logvar))` to `N(0, I)`, summed into `losses[slot]`, and the
     /// gradient at the encoder head given `dz`, the gradient reaching `z` (already divided by `rows`):

@@ -746,8 +746,8 @@ impl Vae {
     /// posterior draw is a sample of the whole model, not only its mean, so its spread matches
     /// the data's. Nothing is added for the other likelihoods.
     fn add_output_noise(&self, decoded: &mut [f32], first: u64, seed: u64, t: f32) {
-        let Some(logvar) = &self.output_logvar else {
-            return;
+        let Some(logvar) = self.output_logvar.as_ref().filter(|s| !s.is_empty()) else {
+            return; // no learned variance, or no numeric column to add noise to
         };
         let d = logvar.len();
         let std: Vec<f32> = logvar

@@ -20,7 +20,7 @@ use ndarray::{Array2, ArrayView2};
 
 use super::network::{backward, forward, Dropout, MaskStreams, Rows, StackBuffers};
 use super::train::{end_epoch, epoch_stats, EpochStats, History, Parameters, Patience, SLOTS};
-use super::{Heads, Likelihood, Vae, VaeConfig};
+use super::{Heads, Vae, VaeConfig};
 use crate::engine::{Blocks, Device, Engine, ModelStep, Models};
 use crate::error::Result;
 use crate::rng::{permutation, Purpose, Stream};
@@ -77,8 +77,7 @@ impl Vae {
     ///
     /// On a GPU, jobs whose networks and per-step settings agree train together, each kernel of
     /// a step once for all of them: a device is then kept busy by many small models, where one
-    /// alone leaves it launch-bound. Jobs with a learned variance or categorical columns train
-    /// one after another. On the CPU engine each job trains alone, one per core.
+    /// alone leaves it launch-bound. On the CPU engine each job trains alone, one per core.
     ///
     /// ```
     /// use ndarray::Array2;
@@ -139,11 +138,11 @@ fn fit_many_inner<E: Engine>(
     let mut prepared = jobs.iter().map(Vae::prepare).collect::<Result<Vec<_>>>()?;
     // Groups of jobs that can train together, in order of their first job, each holding at
     // most GROUP_VALUES values of data (one buffer on a device).
-    let mut groups: Vec<(Option<Shape>, usize, Vec<usize>)> = Vec::new();
+    let mut groups: Vec<(Shape, usize, Vec<usize>)> = Vec::new();
     for (i, (vae, data)) in prepared.iter().enumerate() {
         let shape = Shape::of(vae);
-        let fits = |(s, values, _): &&mut (Option<Shape>, usize, Vec<usize>)| {
-            shape.is_some() && *s == shape && values + data.len() <= GROUP_VALUES
+        let fits = |(s, values, _): &&mut (Shape, usize, Vec<usize>)| {
+            *s == shape && values + data.len() <= GROUP_VALUES
         };
         match groups.iter_mut().find(fits) {
             Some((_, values, members)) => {
@@ -187,24 +186,26 @@ fn planned_steps(vae: &Vae, rows: usize) -> usize {
     c.epochs_for(rows) * rows.div_ceil(c.batch_size.min(rows))
 }
 
-/// What models must share to train together: the network and the arithmetic of a step. Rows,
-/// seeds, batch sizes, epochs, early stopping, initialisation and scaling may differ. `None`
-/// for a model whose step has no batched kernels (learned variance, categorical heads).
+/// What models must share to train together: the network (its categorical heads included) and
+/// the arithmetic of a step. Rows, seeds, batch sizes, epochs, early stopping, initialisation
+/// and scaling may differ.
 #[derive(Debug, PartialEq)]
 struct Shape {
     width: usize,
     latent: usize,
+    /// Each head's first network column and width.
+    spans: Vec<u32>,
     config: VaeConfig,
 }
 
 impl Shape {
-    fn of(vae: &Vae) -> Option<Shape> {
+    fn of(vae: &Vae) -> Shape {
         let c = &vae.config;
-        let batched = c.likelihood != Likelihood::GaussianLearned && vae.heads.is_empty();
         let neutral = VaeConfig::default();
-        batched.then(|| Shape {
+        Shape {
             width: vae.network_width(),
             latent: vae.latent,
+            spans: vae.heads.spans(vae.modelled_features()),
             config: VaeConfig {
                 seed: 0,
                 epochs: 0,
@@ -217,7 +218,7 @@ impl Shape {
                 scaling: neutral.scaling,
                 ..c.clone()
             },
-        })
+        }
     }
 }
 
@@ -278,6 +279,11 @@ fn train_together<E: Engine>(
     let count = group.len();
     let cfg = group[0].0.config.clone();
     let (d, latent) = (group[0].1.ncols(), group[0].0.latent);
+    let numeric = group[0].0.modelled_features();
+    let heads = match group[0].0.heads.len() {
+        0 => None,
+        count => Some((e.upload_indices(&group[0].0.heads.spans(numeric))?, count)),
+    };
     let mut members = Vec::with_capacity(count);
     let mut offset = 0;
     for (vae, data) in group.iter() {
@@ -327,6 +333,10 @@ fn train_together<E: Engine>(
     let mut dz = e.zeros(b * count * latent)?;
     let mut losses = e.zeros(count * CHUNK * SLOTS)?;
     let mut norm = e.zeros(count)?;
+    let mut variance_terms = match p.variance {
+        Some(_) => Some(e.zeros(b * count * numeric)?),
+        None => None,
+    };
     let (enc_last, dec_last) = (p.enc.len() - 1, p.dec.len() - 1);
 
     let mut t = 0usize;
@@ -399,15 +409,46 @@ fn train_together<E: Engine>(
             let head = enc_bufs.output();
             e.reparameterize_models(head, b, latent, Purpose::Noise, models, &mut z, &mut eps);
             forward(e, &p.dec, &z, r, &mut dec_bufs, dec_drop);
-            e.reconstruction_models(
-                cfg.likelihood,
-                (dec_bufs.output(), &xb),
-                (b, d, d),
-                models,
-                &mut dec_gout[dec_last],
-                &mut losses,
-                slots(0),
-            );
+            let out = dec_bufs.output();
+            let dout = &mut dec_gout[dec_last];
+            match (&mut p.variance, &mut variance_terms) {
+                (Some(v), Some(terms)) => {
+                    e.gaussian_learned_models(
+                        (out, &xb, &v.s),
+                        (b, d, numeric),
+                        v.stride,
+                        models,
+                        (&mut *dout, &mut *terms),
+                        &mut losses,
+                        slots(0),
+                    );
+                    let ds = Blocks {
+                        count: live,
+                        stride: v.stride,
+                    };
+                    e.bias_grad(terms, b, numeric, ds, &mut v.ds);
+                }
+                _ => e.reconstruction_models(
+                    cfg.likelihood,
+                    (out, &xb),
+                    (b, d, numeric),
+                    models,
+                    &mut *dout,
+                    &mut losses,
+                    slots(0),
+                ),
+            }
+            if let Some((spans, count)) = &heads {
+                e.softmax_cross_entropy_models(
+                    (out, &xb),
+                    (b, d),
+                    (spans, *count),
+                    models,
+                    dout,
+                    &mut losses,
+                    slots(0),
+                );
+            }
             let (enc_grads, dec_grads) = (&mut p.enc_grads, &mut p.dec_grads);
             backward(
                 e,

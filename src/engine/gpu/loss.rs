@@ -166,6 +166,73 @@ pub(super) fn gaussian_learned(
     reduce(e, Kernel::GaussianLearned, p, &inputs, losses, slot, 1.0)
 }
 
+pub(super) fn gaussian_learned_models(
+    e: &mut GpuEngine,
+    (o, x, logvar): (&GpuBuffer, &GpuBuffer, &GpuBuffer),
+    ((rows, cols, numeric), logvar_stride): ((usize, usize, usize), usize),
+    models: Models<'_, GpuBuffer>,
+    (grad, terms): (&GpuBuffer, &GpuBuffer),
+    losses: &GpuBuffer,
+    (slot, stride): (usize, usize),
+) -> Result<()> {
+    let p = LossParams {
+        len: (rows * cols) as u32,
+        latent: cols as u32,
+        heads: numeric as u32,
+        slot_stride: stride as u32,
+        at: models.at as u32,
+        model_stride: logvar_stride as u32,
+        ..LossParams::default()
+    };
+    let inputs = [
+        o.into(),
+        x.into(),
+        logvar.into(),
+        grad.into(),
+        terms.into(),
+        models.table.into(),
+    ];
+    let at = (slot, models.count);
+    reduce_batch(
+        e,
+        Kernel::GaussianLearnedModels,
+        p,
+        &inputs,
+        losses,
+        at,
+        1.0,
+    )
+}
+
+pub(super) fn softmax_cross_entropy_models(
+    e: &mut GpuEngine,
+    (o, x): (&GpuBuffer, &GpuBuffer),
+    ((rows, cols), (groups, heads)): ((usize, usize), (&GpuBuffer, usize)),
+    models: Models<'_, GpuBuffer>,
+    grad: &GpuBuffer,
+    losses: &GpuBuffer,
+    (slot, stride): (usize, usize),
+) -> Result<()> {
+    let p = LossParams {
+        len: (rows * heads) as u32,
+        latent: cols as u32,
+        heads: heads as u32,
+        slot_stride: stride as u32,
+        at: models.at as u32,
+        ..LossParams::default()
+    };
+    let inputs = [
+        o.into(),
+        x.into(),
+        groups.into(),
+        grad.into(),
+        models.table.into(),
+    ];
+    let at = (slot, models.count);
+    let kernel = Kernel::SoftmaxCrossEntropyModels;
+    reduce_batch(e, kernel, p, &inputs, losses, at, 1.0)
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(super) fn softmax_cross_entropy(
     e: &mut GpuEngine,

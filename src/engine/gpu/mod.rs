@@ -500,6 +500,43 @@ impl Engine for GpuEngine {
         self.record(r);
     }
 
+    fn gaussian_learned_models(
+        &mut self,
+        o_x_logvar: (&GpuBuffer, &GpuBuffer, &GpuBuffer),
+        shape: (usize, usize, usize),
+        logvar_stride: usize,
+        models: Models<'_, GpuBuffer>,
+        (grad, terms): (&mut GpuBuffer, &mut GpuBuffer),
+        losses: &mut GpuBuffer,
+        slots: (usize, usize),
+    ) {
+        let r = loss::gaussian_learned_models(
+            self,
+            o_x_logvar,
+            (shape, logvar_stride),
+            models,
+            (grad, terms),
+            losses,
+            slots,
+        );
+        self.record(r);
+    }
+
+    fn softmax_cross_entropy_models(
+        &mut self,
+        o_x: (&GpuBuffer, &GpuBuffer),
+        rows_cols: (usize, usize),
+        groups_heads: (&GpuBuffer, usize),
+        models: Models<'_, GpuBuffer>,
+        grad: &mut GpuBuffer,
+        losses: &mut GpuBuffer,
+        slots: (usize, usize),
+    ) {
+        let shape = (rows_cols, groups_heads);
+        let r = loss::softmax_cross_entropy_models(self, o_x, shape, models, grad, losses, slots);
+        self.record(r);
+    }
+
     fn gaussian_learned(
         &mut self,
         o: &GpuBuffer,
