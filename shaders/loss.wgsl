@@ -33,6 +33,18 @@ struct LossParams {
 // words, step, the bits of 1 / rows.
 @group(0) @binding(10) var<storage, read> table: array<u32>;
 
+// Model z of a batch (its entry of the table, from p.at): the rows it uses this step, and the
+// scale of its gradients (1 / rows as the host rounds it).
+struct ModelRows {
+    rows: u32,
+    scale: f32,
+}
+
+fn model_rows(z: u32) -> ModelRows {
+    let entry = (p.at + z) * MODEL_WORDS;
+    return ModelRows(table[entry], bitcast<f32>(table[entry + 4u]));
+}
+
 var<workgroup> shared_sum: array<f32, WG>;
 
 fn stride(groups: vec3<u32>) -> u32 {
@@ -108,9 +120,9 @@ fn reconstruction_models(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-    let entry = (p.at + wid.z) * MODEL_WORDS;
-    let used = table[entry] * p.latent;
-    let scale = bitcast<f32>(table[entry + 4u]);
+    let model = model_rows(wid.z);
+    let used = model.rows * p.latent;
+    let scale = model.scale;
     let first = wid.z * p.len;
     var sum = 0.0;
     for (var i = gid.x; i < p.len; i += stride(groups)) {
@@ -176,9 +188,9 @@ fn gaussian_learned_models(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-    let entry = (p.at + wid.z) * MODEL_WORDS;
-    let used = table[entry] * p.latent;
-    let scale = bitcast<f32>(table[entry + 4u]);
+    let model = model_rows(wid.z);
+    let used = model.rows * p.latent;
+    let scale = model.scale;
     let first = wid.z * p.len;
     let terms = wid.z * (p.len / p.latent) * p.heads;
     var sum = 0.0;
@@ -247,9 +259,9 @@ fn softmax_cross_entropy_models(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-    let entry = (p.at + wid.z) * MODEL_WORDS;
-    let used = table[entry] * p.heads;
-    let scale = bitcast<f32>(table[entry + 4u]);
+    let model = model_rows(wid.z);
+    let used = model.rows * p.heads;
+    let scale = model.scale;
     let first = wid.z * (p.len / p.heads) * p.latent;
     var sum = 0.0;
     for (var i = gid.x; i < p.len; i += stride(groups)) {
@@ -307,9 +319,9 @@ fn kl_models(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-    let entry = (p.at + wid.z) * MODEL_WORDS;
-    let used = table[entry] * p.latent;
-    let scale = bitcast<f32>(table[entry + 4u]);
+    let model = model_rows(wid.z);
+    let used = model.rows * p.latent;
+    let scale = model.scale;
     let first = wid.z * p.len;
     var sum = 0.0;
     for (var i = gid.x; i < p.len; i += stride(groups)) {

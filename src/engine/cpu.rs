@@ -461,24 +461,26 @@ impl Engine for CpuEngine {
         losses: &mut Vec<f32>,
         (slot, stride): (usize, usize),
     ) {
-        let block = rows * cols;
-        for m in 0..models.count {
-            let used = ModelStep::read(models.table, models.at + m).rows.min(rows);
-            let part = |v: &Vec<f32>| v[m * block..(m + 1) * block].to_vec();
-            let (o, x) = (part(o), part(x));
-            let mut g = part(grad);
-            let mut sum = vec![0.0];
-            if used > 0 {
-                self.reconstruction(likelihood, &o, &x, used, cols, numeric, &mut g, &mut sum, 0);
-            }
-            for (i, v) in g.iter_mut().enumerate().skip(used * cols) {
-                if i % cols < numeric {
-                    *v = 0.0;
+        let cpu = &mut *self;
+        let shape = (rows, cols);
+        each_model(
+            shape,
+            models,
+            (slot, stride),
+            (o, x),
+            grad,
+            losses,
+            |o, x, g, used, sum| {
+                if used > 0 {
+                    cpu.reconstruction(likelihood, o, x, used, cols, numeric, g, sum, 0);
                 }
-            }
-            grad[m * block..(m + 1) * block].copy_from_slice(&g);
-            losses[slot + m * stride] += sum[0];
-        }
+                for (i, v) in g.iter_mut().enumerate().skip(used * cols) {
+                    if i % cols < numeric {
+                        *v = 0.0;
+                    }
+                }
+            },
+        );
     }
 
     fn gaussian_learned_models(
@@ -525,25 +527,27 @@ impl Engine for CpuEngine {
         losses: &mut Vec<f32>,
         (slot, stride): (usize, usize),
     ) {
-        let block = rows * cols;
-        for m in 0..models.count {
-            let used = ModelStep::read(models.table, models.at + m).rows.min(rows);
-            let part = |v: &Vec<f32>| v[m * block..(m + 1) * block].to_vec();
-            let (o, x) = (part(o), part(x));
-            let mut g = part(grad);
-            let mut sum = vec![0.0];
-            if used > 0 {
-                self.softmax_cross_entropy(&o, &x, used, cols, groups, heads, &mut g, &mut sum, 0);
-            }
-            for r in used..rows {
-                for span in groups[..2 * heads].chunks_exact(2) {
-                    let start = r * cols + span[0] as usize;
-                    g[start..start + span[1] as usize].fill(0.0);
+        let cpu = &mut *self;
+        let shape = (rows, cols);
+        each_model(
+            shape,
+            models,
+            (slot, stride),
+            (o, x),
+            grad,
+            losses,
+            |o, x, g, used, sum| {
+                if used > 0 {
+                    cpu.softmax_cross_entropy(o, x, used, cols, groups, heads, g, sum, 0);
                 }
-            }
-            grad[m * block..(m + 1) * block].copy_from_slice(&g);
-            losses[slot + m * stride] += sum[0];
-        }
+                for r in used..rows {
+                    for span in groups[..2 * heads].chunks_exact(2) {
+                        let start = r * cols + span[0] as usize;
+                        g[start..start + span[1] as usize].fill(0.0);
+                    }
+                }
+            },
+        );
     }
 
     fn kl_models(
@@ -640,6 +644,30 @@ impl Engine for CpuEngine {
             });
             update_block(u, param, grad, state, m * len..(m + 1) * len, scale);
         }
+    }
+}
+
+/// A batched loss computed model by model: for each model, `loss` gets copies of its blocks of
+/// `o`, `x` and `grad` (`rows x cols` each), the rows its table entry gives and a one-slot sum;
+/// its gradients are written back and its sum added to `losses[slot + m * stride]`.
+fn each_model(
+    (rows, cols): (usize, usize),
+    models: Models<'_, Vec<u32>>,
+    (slot, stride): (usize, usize),
+    (o, x): (&[f32], &[f32]),
+    grad: &mut [f32],
+    losses: &mut [f32],
+    mut loss: impl FnMut(&Vec<f32>, &Vec<f32>, &mut Vec<f32>, usize, &mut Vec<f32>),
+) {
+    for m in 0..models.count {
+        let block = rows * cols;
+        let used = ModelStep::read(models.table, models.at + m).rows.min(rows);
+        let part = |v: &[f32]| v[m * block..(m + 1) * block].to_vec();
+        let mut g = part(grad);
+        let mut sum = vec![0.0];
+        loss(&part(o), &part(x), &mut g, used, &mut sum);
+        grad[m * block..(m + 1) * block].copy_from_slice(&g);
+        losses[slot + m * stride] += sum[0];
     }
 }
 

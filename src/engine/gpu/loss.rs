@@ -32,6 +32,23 @@ struct LossParams {
     pad: u32,
 }
 
+/// The parameters every batched loss shares: `len` elements a model in rows of `cols`, the
+/// models' table entries from `models.at`, their sums `stride` slots apart.
+fn batch_params(
+    len: usize,
+    cols: usize,
+    models: Models<'_, GpuBuffer>,
+    stride: usize,
+) -> LossParams {
+    LossParams {
+        len: len as u32,
+        latent: cols as u32,
+        slot_stride: stride as u32,
+        at: models.at as u32,
+        ..LossParams::default()
+    }
+}
+
 /// The first pass over `len` elements, then `out[slot] += scale * sum`.
 fn reduce(
     e: &mut GpuEngine,
@@ -122,13 +139,9 @@ pub(super) fn reconstruction_models(
     (slot, stride): (usize, usize),
 ) -> Result<()> {
     let p = LossParams {
-        len: (rows * cols) as u32,
-        latent: cols as u32,
         heads: numeric as u32,
         likelihood: likelihood as u32,
-        slot_stride: stride as u32,
-        at: models.at as u32,
-        ..LossParams::default()
+        ..batch_params(rows * cols, cols, models, stride)
     };
     let inputs = [o.into(), x.into(), grad.into(), models.table.into()];
     let at = (slot, models.count);
@@ -176,13 +189,9 @@ pub(super) fn gaussian_learned_models(
     (slot, stride): (usize, usize),
 ) -> Result<()> {
     let p = LossParams {
-        len: (rows * cols) as u32,
-        latent: cols as u32,
         heads: numeric as u32,
-        slot_stride: stride as u32,
-        at: models.at as u32,
         model_stride: logvar_stride as u32,
-        ..LossParams::default()
+        ..batch_params(rows * cols, cols, models, stride)
     };
     let inputs = [
         o.into(),
@@ -214,12 +223,8 @@ pub(super) fn softmax_cross_entropy_models(
     (slot, stride): (usize, usize),
 ) -> Result<()> {
     let p = LossParams {
-        len: (rows * heads) as u32,
-        latent: cols as u32,
         heads: heads as u32,
-        slot_stride: stride as u32,
-        at: models.at as u32,
-        ..LossParams::default()
+        ..batch_params(rows * heads, cols, models, stride)
     };
     let inputs = [
         o.into(),
@@ -301,12 +306,8 @@ pub(super) fn kl_models(
     (slot, stride): (usize, usize),
 ) -> Result<()> {
     let p = LossParams {
-        len: (rows * latent) as u32,
-        latent: latent as u32,
         beta,
-        slot_stride: stride as u32,
-        at: models.at as u32,
-        ..LossParams::default()
+        ..batch_params(rows * latent, latent, models, stride)
     };
     let inputs = [
         head.into(),
