@@ -74,11 +74,13 @@ pub enum Generation {
     Residual,
     /// Each class's model draws as [`Generation::Prior`] or [`Generation::PriorResidual`],
     /// whichever [`crate::Smrt`] chose for it when it fitted the model: a model fitted on four
-    /// fifths of the class draws with each, and the mode whose rows are nearer the held-out fifth
-    /// (energy distance, in the fitted rows' standard units) is kept. Classes of fewer than 10
-    /// rows, and models fitted without a choice, draw from the prior. The default: the prior
-    /// wins on small, low-dimensional classes and prior-residual where the decoder cannot carry
-    /// the features (QUALITY.md); this lets each class find out which it is.
+    /// fifths of the class draws with each, and prior-residual is kept where its rows are nearer
+    /// the held-out fifth (energy distance, in the fitted rows' standard units) by more than two
+    /// standard errors of the held-out rows' sampling; otherwise the prior. Classes of fewer
+    /// than 10 rows, and models fitted without a choice, draw from the prior. The default: the
+    /// prior wins on small, low-dimensional classes and prior-residual where the decoder cannot
+    /// carry the features (QUALITY.md); this lets each class show which it is, where its rows
+    /// can.
     #[default]
     Auto,
     /// `x_i + dec(t eps) - dec(mu_i)`: a prior draw carrying the detail of a real row that the
