@@ -308,3 +308,46 @@ fn smrt_on_a_gpu_trains_its_classes_together_as_each_would_train_alone() {
         alone.dispatches
     );
 }
+
+#[test]
+fn smrt_on_a_gpu_reports_each_class_epochs_and_stops_when_asked() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let Ok(g) = Gpu::new() else {
+        return; // said by the test above, or failed there where a GPU is required
+    };
+    let sizes = [(0u8, 60), (1, 20), (2, 30)];
+    let parts: Vec<_> = sizes
+        .iter()
+        .map(|&(c, n)| rows(n, 3, 30 + u64::from(c)))
+        .collect();
+    let views: Vec<_> = parts.iter().map(|a| a.view()).collect();
+    let x = ndarray::concatenate(ndarray::Axis(0), &views).unwrap();
+    let y: Vec<u8> = sizes
+        .iter()
+        .flat_map(|&(c, n)| std::iter::repeat_n(c, n))
+        .collect();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (log, flag) = (Arc::clone(&seen), Arc::clone(&stop));
+    let smrt = smrt::Smrt::builder()
+        .device(Device::Gpu(g))
+        .epochs(5)
+        .min_steps(0)
+        .on_epoch(move |class: &u8, epoch, _| log.lock().unwrap().push((*class, epoch)))
+        .stop_flag(Arc::clone(&stop))
+        .build()
+        .unwrap();
+    smrt.fit_models(x.view(), &y, None).unwrap();
+    // Every epoch of each grown class's own model, in order; none of the held-out fits'.
+    let mut seen_now = seen.lock().unwrap().clone();
+    seen_now.sort();
+    let want: Vec<(u8, usize)> = [1u8, 2]
+        .iter()
+        .flat_map(|&c| (0..5).map(move |e| (c, e)))
+        .collect();
+    assert_eq!(seen_now, want);
+    flag.store(true, Ordering::SeqCst);
+    let err = smrt.fit_models(x.view(), &y, None).unwrap_err();
+    assert!(matches!(err, smrt::Error::Interrupted), "{err}");
+}
