@@ -1,8 +1,9 @@
 // Losses with their gradients, and sums. A sum is taken in two dispatches: each workgroup
 // reduces its share into partials[workgroup], then `finish_sum` adds scale * sum(partials) into
-// out[slot]. Both are deterministic: same inputs, same bits. A batch of models' sums (so far
-// `sum_squares`) runs one workgroup layer z per model: its partials from z * PARTIALS, its sum
-// into out[slot + z * slot_stride].
+// out[slot]. Both are deterministic: same inputs, same bits. A batch of models runs one workgroup
+// layer z per model: its partials from z * PARTIALS, its sum into out[slot + z * slot_stride].
+// The losses serve one model (p.at == ALONE: every row, scale p.scale) or a batch whose rows and
+// scales come from the table.
 
 struct LossParams {
     len: u32,
@@ -33,14 +34,21 @@ struct LossParams {
 // words, step, the bits of 1 / rows.
 @group(0) @binding(10) var<storage, read> table: array<u32>;
 
-// Model z of a batch (its entry of the table, from p.at): the rows it uses this step, and the
-// scale of its gradients (1 / rows as the host rounds it).
+// p.at for one model alone: no table.
+const ALONE: u32 = 0xffffffffu;
+
+// The rows model z uses this step, of the `rows` its block holds, and the scale of its gradients
+// (1 / rows as the host rounds it): all of them and p.scale alone, else its entry of the table
+// (from p.at).
 struct ModelRows {
     rows: u32,
     scale: f32,
 }
 
-fn model_rows(z: u32) -> ModelRows {
+fn model_rows(z: u32, rows: u32) -> ModelRows {
+    if p.at == ALONE {
+        return ModelRows(rows, p.scale);
+    }
     let entry = (p.at + z) * MODEL_WORDS;
     return ModelRows(table[entry], bitcast<f32>(table[entry + 4u]));
 }
@@ -94,6 +102,9 @@ fn reconstruction_element(i: u32, scale: f32) -> f32 {
     return 0.5 * (x - o) * (x - o);
 }
 
+// Workgroup layer z for model z (blocks of p.len = rows x p.latent elements), the rows it uses
+// and its scale from model_rows; the numeric columns of padding rows get zero gradients and add
+// nothing.
 @compute @workgroup_size(WG)
 fn reconstruction(
     @builtin(global_invocation_id) gid: vec3<u32>,
@@ -101,26 +112,7 @@ fn reconstruction(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-    var sum = 0.0;
-    for (var i = gid.x; i < p.len; i += stride(groups)) {
-        if i % p.latent < p.heads { // not a categorical head's column
-            sum += reconstruction_element(i, p.scale);
-        }
-    }
-    reduce_to_partial(sum, lid, wid);
-}
-
-// reconstruction for a batch of models, workgroup layer z for model z (blocks of p.len =
-// rows x p.latent elements): the model's entry of the table (from p.at) gives the rows it uses,
-// and the scale 1 / rows; the numeric columns of padding rows get zero gradients and add nothing.
-@compute @workgroup_size(WG)
-fn reconstruction_models(
-    @builtin(global_invocation_id) gid: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-) {
-    let model = model_rows(wid.z);
+    let model = model_rows(wid.z, p.len / p.latent);
     let used = model.rows * p.latent;
     let scale = model.scale;
     let first = wid.z * p.len;
@@ -159,6 +151,10 @@ fn gaussian_learned_element(i: u32, lv: u32, term: u32, scale: f32) -> f32 {
     return 0.5 * (r2 * w + s + ln_2pi);
 }
 
+// Workgroup layer z for model z (blocks of p.len = rows x p.latent elements, and of
+// rows x p.heads terms), the rows it uses and its scale from model_rows; model z's
+// log-variances start model_stride elements after model z - 1's. Padding rows get zero
+// gradients and terms and add nothing.
 @compute @workgroup_size(WG)
 fn gaussian_learned(
     @builtin(global_invocation_id) gid: vec3<u32>,
@@ -166,29 +162,7 @@ fn gaussian_learned(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-    var sum = 0.0;
-    for (var i = gid.x; i < p.len; i += stride(groups)) {
-        let j = i % p.latent;
-        if j >= p.heads {
-            continue; // a categorical head's column
-        }
-        sum += gaussian_learned_element(i, j, (i / p.latent) * p.heads + j, p.scale);
-    }
-    reduce_to_partial(sum, lid, wid);
-}
-
-// gaussian_learned for a batch of models, workgroup layer z for model z (blocks of p.len =
-// rows x p.latent elements, and of rows x p.heads terms); model z's log-variances start
-// model_stride elements after model z - 1's. The table entry gives the rows it uses and the
-// scale; padding rows get zero gradients and terms and add nothing.
-@compute @workgroup_size(WG)
-fn gaussian_learned_models(
-    @builtin(global_invocation_id) gid: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-) {
-    let model = model_rows(wid.z);
+    let model = model_rows(wid.z, p.len / p.latent);
     let used = model.rows * p.latent;
     let scale = model.scale;
     let first = wid.z * p.len;
@@ -235,6 +209,9 @@ fn softmax_element(row: u32, h: u32, scale: f32) -> f32 {
     return m + log(t) - dot;
 }
 
+// Workgroup layer z for model z (p.len = rows x heads invocations each, over blocks of
+// rows x p.latent logits), the rows it uses and its scale from model_rows; the heads' columns of
+// padding rows get zero gradients.
 @compute @workgroup_size(WG)
 fn softmax_cross_entropy(
     @builtin(global_invocation_id) gid: vec3<u32>,
@@ -242,24 +219,7 @@ fn softmax_cross_entropy(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-    var sum = 0.0;
-    for (var i = gid.x; i < p.len; i += stride(groups)) {
-        sum += softmax_element((i / p.heads) * p.latent, i % p.heads, p.scale);
-    }
-    reduce_to_partial(sum, lid, wid);
-}
-
-// softmax_cross_entropy for a batch of models, workgroup layer z for model z (p.len = rows x
-// heads invocations each, over blocks of rows x p.latent logits): the table entry gives the
-// rows it uses and the scale; the heads' columns of padding rows get zero gradients.
-@compute @workgroup_size(WG)
-fn softmax_cross_entropy_models(
-    @builtin(global_invocation_id) gid: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-) {
-    let model = model_rows(wid.z);
+    let model = model_rows(wid.z, p.len / p.heads);
     let used = model.rows * p.heads;
     let scale = model.scale;
     let first = wid.z * (p.len / p.heads) * p.latent;
@@ -294,6 +254,9 @@ fn kl_element(at_mu: u32, i: u32, scale: f32) -> f32 {
     return -0.5 * (1.0 + logvar - mu * mu - variance);
 }
 
+// Workgroup layer z for model z (blocks of p.len = rows x L elements; head and grad blocks of
+// rows x 2L), the rows it uses and its scale from model_rows; padding rows get zero gradients
+// and add nothing.
 @compute @workgroup_size(WG)
 fn kl(
     @builtin(global_invocation_id) gid: vec3<u32>,
@@ -301,25 +264,7 @@ fn kl(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-    var sum = 0.0;
-    for (var i = gid.x; i < p.len; i += stride(groups)) {
-        let at_mu = (i / p.latent) * 2u * p.latent + i % p.latent;
-        sum += kl_element(at_mu, i, p.scale);
-    }
-    reduce_to_partial(sum, lid, wid);
-}
-
-// kl for a batch of models, workgroup layer z for model z (blocks of p.len = rows x L elements;
-// head and grad blocks of rows x 2L): the model's entry of the table (from p.at) gives the rows
-// it uses, and the scale 1 / rows; padding rows get zero gradients and add nothing.
-@compute @workgroup_size(WG)
-fn kl_models(
-    @builtin(global_invocation_id) gid: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-    @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-) {
-    let model = model_rows(wid.z);
+    let model = model_rows(wid.z, p.len / p.latent);
     let used = model.rows * p.latent;
     let scale = model.scale;
     let first = wid.z * p.len;

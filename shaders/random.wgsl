@@ -33,6 +33,27 @@ fn stride(groups: vec3<u32>) -> u32 {
     return groups.x * WG;
 }
 
+// p.at for one model alone: its stream is the parameters' own, and it reads no table.
+const ALONE: u32 = 0xffffffffu;
+
+// Model m's stream (from element p.offset): the parameters' alone, else (seed, p.purpose, step)
+// of its table entry.
+fn model_stream(m: u32) -> Stream {
+    if p.at == ALONE {
+        return params_stream();
+    }
+    let entry = (p.at + m) * MODEL_WORDS;
+    return Stream(table[entry + 1u], table[entry + 2u], table[entry + 3u], p.purpose, p.offset_lo, p.offset_hi);
+}
+
+// The rows model m uses of the `rows` its block holds: all of them alone, else its table entry's.
+fn model_rows(m: u32, rows: u32) -> u32 {
+    if p.at == ALONE {
+        return rows;
+    }
+    return table[(p.at + m) * MODEL_WORDS];
+}
+
 // The raw 32-bit words of the stream: the bit-for-bit check against the Rust generator.
 @compute @workgroup_size(WG)
 fn philox_words(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
@@ -41,25 +62,13 @@ fn philox_words(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     }
 }
 
-// Inverted dropout: zero where the uniform draw is <= rate, scale the rest by 1 / (1 - rate).
+// Inverted dropout: zero where the uniform draw is <= rate, scale the rest by 1 / (1 - rate);
+// p.len elements of each of p.models models, model m's mask from its stream.
 @compute @workgroup_size(WG)
 fn dropout(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     let keep_scale = 1.0 / (1.0 - p.rate);
-    for (var i = gid.x; i < p.len; i += stride(groups)) {
-        let u = unit_open(stream_word(params_stream(), i));
-        dst[i] = select(dst[i] * keep_scale, 0.0, u <= p.rate);
-    }
-}
-
-// dropout for a batch of models, p.len elements each: model m's mask from the stream
-// (seed, p.purpose, step) of its table entry, at element offset + i: the mask dropout applies alone.
-@compute @workgroup_size(WG)
-fn dropout_models(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    let keep_scale = 1.0 / (1.0 - p.rate);
     for (var g = gid.x; g < p.len * p.models; g += stride(groups)) {
-        let entry = (p.at + g / p.len) * MODEL_WORDS;
-        let s = Stream(table[entry + 1u], table[entry + 2u], table[entry + 3u], p.purpose, p.offset_lo, p.offset_hi);
-        let u = unit_open(stream_word(s, g % p.len));
+        let u = unit_open(stream_word(model_stream(g / p.len), g % p.len));
         dst[g] = select(dst[g] * keep_scale, 0.0, u <= p.rate);
     }
 }
@@ -72,39 +81,23 @@ fn normal(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups
     }
 }
 
-// head is rows x 2L ([mu | logvar] per row); eps[i] = N(0, 1), z = dst[i] = mu + eps exp(logvar / 2).
+// head is rows x 2L ([mu | logvar] per row) for each of p.models models (p.len = rows x L
+// elements each); eps = N(0, 1) from the model's stream, z = dst = mu + eps exp(logvar / 2) for
+// the rows it uses, 0 in its padding rows.
 @compute @workgroup_size(WG)
 fn reparameterize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
-    for (var i = gid.x; i < p.len; i += stride(groups)) {
-        let r = i / p.latent;
-        let j = i % p.latent;
-        let mu = head[r * 2u * p.latent + j];
-        let logvar = head[r * 2u * p.latent + p.latent + j];
-        let e = stream_normal(params_stream(), i);
-        eps[i] = e;
-        dst[i] = mu + e * exp(0.5 * logvar);
-    }
-}
-
-// reparameterize for a batch of models, p.len = rows x L elements each: model m's entry of the
-// table (from p.at) gives the rows it uses and its stream (seed, p.purpose, step); its first
-// rows are what reparameterize gives alone, its padding rows 0.
-@compute @workgroup_size(WG)
-fn reparameterize_models(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
     for (var g = gid.x; g < p.len * p.models; g += stride(groups)) {
         let m = g / p.len;
         let i = g % p.len;
-        let entry = (p.at + m) * MODEL_WORDS;
         let r = i / p.latent;
         let j = i % p.latent;
-        if r >= table[entry] {
+        if r >= model_rows(m, p.len / p.latent) {
             eps[g] = 0.0;
             dst[g] = 0.0;
             continue;
         }
-        let s = Stream(table[entry + 1u], table[entry + 2u], table[entry + 3u], p.purpose, 0u, 0u);
         let h = m * 2u * p.len + r * 2u * p.latent;
-        let e = stream_normal(s, i);
+        let e = stream_normal(model_stream(m), i);
         eps[g] = e;
         dst[g] = head[h + j] + e * exp(0.5 * head[h + p.latent + j]);
     }

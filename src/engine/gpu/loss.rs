@@ -32,38 +32,52 @@ struct LossParams {
     pad: u32,
 }
 
-/// The parameters every batched loss shares: `len` elements a model in rows of `cols`, the
-/// models' table entries from `models.at`, their sums `stride` slots apart.
-fn batch_params(
-    len: usize,
-    cols: usize,
-    models: Models<'_, GpuBuffer>,
+/// Whose rows a loss covers: one model's, every row (its gradients scaled by `1 / rows`), or
+/// each model's of a batch, as its table entry gives.
+#[derive(Clone, Copy)]
+pub(super) enum Whose<'a> {
+    Alone { rows: usize },
+    Batch(Models<'a, GpuBuffer>),
+}
+
+/// `at` in the shader's parameters for one model alone: no table.
+const ALONE: u32 = u32::MAX;
+
+/// The parameters every loss shares (`len` elements a model in rows of `cols`, each model's sum
+/// `stride` slots after the last), its models, and the table to bind (a placeholder alone).
+fn loss_params(
+    e: &GpuEngine,
+    (len, cols): (usize, usize),
+    whose: Whose<'_>,
     stride: usize,
-) -> LossParams {
-    LossParams {
+) -> (LossParams, usize, GpuBuffer) {
+    let p = LossParams {
         len: len as u32,
         latent: cols as u32,
         slot_stride: stride as u32,
-        at: models.at as u32,
         ..LossParams::default()
+    };
+    match whose {
+        Whose::Alone { rows } => {
+            let alone = LossParams {
+                at: ALONE,
+                scale: 1.0 / rows as f32,
+                ..p
+            };
+            (alone, 1, e.no_table.handle())
+        }
+        Whose::Batch(m) => {
+            let batch = LossParams {
+                at: m.at as u32,
+                ..p
+            };
+            (batch, m.count, m.table.handle())
+        }
     }
 }
 
-/// The first pass over `len` elements, then `out[slot] += scale * sum`.
-fn reduce(
-    e: &mut GpuEngine,
-    kernel: Kernel,
-    p: LossParams,
-    inputs: &[Binding<'_>],
-    out: &GpuBuffer,
-    slot: usize,
-    scale: f32,
-) -> Result<()> {
-    reduce_batch(e, kernel, p, inputs, out, (slot, 1), scale)
-}
-
-/// [`reduce`] for `models` blocks of `len` elements each: the first pass with a workgroup layer
-/// per block, each as it would run alone, then `out[slot + m] += scale * sum` of block `m`.
+/// The first pass over `models` blocks of `len` elements each, a workgroup layer per block, each
+/// as it would run alone; then `out[slot + m * slot_stride] += scale * sum` of block `m`.
 fn reduce_batch(
     e: &mut GpuEngine,
     kernel: Kernel,
@@ -106,92 +120,45 @@ fn reduce_batch(
 pub(super) fn reconstruction(
     e: &mut GpuEngine,
     likelihood: Likelihood,
-    o: &GpuBuffer,
-    x: &GpuBuffer,
-    rows: usize,
-    cols: usize,
-    numeric: usize,
-    grad: &GpuBuffer,
-    losses: &GpuBuffer,
-    slot: usize,
-) -> Result<()> {
-    let p = LossParams {
-        len: (rows * cols) as u32,
-        latent: cols as u32,
-        heads: numeric as u32,
-        likelihood: likelihood as u32,
-        scale: 1.0 / rows as f32,
-        ..LossParams::default()
-    };
-    let inputs = [o.into(), x.into(), grad.into()];
-    reduce(e, Kernel::Reconstruction, p, &inputs, losses, slot, 1.0)
-}
-
-#[allow(clippy::too_many_arguments)]
-pub(super) fn reconstruction_models(
-    e: &mut GpuEngine,
-    likelihood: Likelihood,
     (o, x): (&GpuBuffer, &GpuBuffer),
     (rows, cols, numeric): (usize, usize, usize),
-    models: Models<'_, GpuBuffer>,
+    whose: Whose<'_>,
     grad: &GpuBuffer,
     losses: &GpuBuffer,
     (slot, stride): (usize, usize),
 ) -> Result<()> {
+    let (p, count, table) = loss_params(e, (rows * cols, cols), whose, stride);
     let p = LossParams {
         heads: numeric as u32,
         likelihood: likelihood as u32,
-        ..batch_params(rows * cols, cols, models, stride)
+        ..p
     };
-    let inputs = [o.into(), x.into(), grad.into(), models.table.into()];
-    let at = (slot, models.count);
-    reduce_batch(e, Kernel::ReconstructionModels, p, &inputs, losses, at, 1.0)
+    let inputs = [o.into(), x.into(), grad.into(), (&table).into()];
+    reduce_batch(
+        e,
+        Kernel::Reconstruction,
+        p,
+        &inputs,
+        losses,
+        (slot, count),
+        1.0,
+    )
 }
 
-#[allow(clippy::too_many_arguments)]
 pub(super) fn gaussian_learned(
-    e: &mut GpuEngine,
-    o: &GpuBuffer,
-    x: &GpuBuffer,
-    logvar: &GpuBuffer,
-    rows: usize,
-    cols: usize,
-    numeric: usize,
-    grad: &GpuBuffer,
-    dlogvar_terms: &GpuBuffer,
-    losses: &GpuBuffer,
-    slot: usize,
-) -> Result<()> {
-    let p = LossParams {
-        len: (rows * cols) as u32,
-        latent: cols as u32,
-        heads: numeric as u32,
-        scale: 1.0 / rows as f32,
-        ..LossParams::default()
-    };
-    let inputs = [
-        o.into(),
-        x.into(),
-        logvar.into(),
-        grad.into(),
-        dlogvar_terms.into(),
-    ];
-    reduce(e, Kernel::GaussianLearned, p, &inputs, losses, slot, 1.0)
-}
-
-pub(super) fn gaussian_learned_models(
     e: &mut GpuEngine,
     (o, x, logvar): (&GpuBuffer, &GpuBuffer, &GpuBuffer),
     ((rows, cols, numeric), logvar_stride): ((usize, usize, usize), usize),
-    models: Models<'_, GpuBuffer>,
+    whose: Whose<'_>,
     (grad, terms): (&GpuBuffer, &GpuBuffer),
     losses: &GpuBuffer,
     (slot, stride): (usize, usize),
 ) -> Result<()> {
+    let (p, count, table) = loss_params(e, (rows * cols, cols), whose, stride);
     let p = LossParams {
         heads: numeric as u32,
         model_stride: logvar_stride as u32,
-        ..batch_params(rows * cols, cols, models, stride)
+        ..p
     };
     let inputs = [
         o.into(),
@@ -199,125 +166,58 @@ pub(super) fn gaussian_learned_models(
         logvar.into(),
         grad.into(),
         terms.into(),
-        models.table.into(),
+        (&table).into(),
     ];
-    let at = (slot, models.count);
-    reduce_batch(
-        e,
-        Kernel::GaussianLearnedModels,
-        p,
-        &inputs,
-        losses,
-        at,
-        1.0,
-    )
+    let at = (slot, count);
+    reduce_batch(e, Kernel::GaussianLearned, p, &inputs, losses, at, 1.0)
 }
 
-pub(super) fn softmax_cross_entropy_models(
+pub(super) fn softmax_cross_entropy(
     e: &mut GpuEngine,
     (o, x): (&GpuBuffer, &GpuBuffer),
     ((rows, cols), (groups, heads)): ((usize, usize), (&GpuBuffer, usize)),
-    models: Models<'_, GpuBuffer>,
+    whose: Whose<'_>,
     grad: &GpuBuffer,
     losses: &GpuBuffer,
     (slot, stride): (usize, usize),
 ) -> Result<()> {
+    let (p, count, table) = loss_params(e, (rows * heads, cols), whose, stride);
     let p = LossParams {
         heads: heads as u32,
-        ..batch_params(rows * heads, cols, models, stride)
+        ..p
     };
     let inputs = [
         o.into(),
         x.into(),
         groups.into(),
         grad.into(),
-        models.table.into(),
+        (&table).into(),
     ];
-    let at = (slot, models.count);
-    let kernel = Kernel::SoftmaxCrossEntropyModels;
-    reduce_batch(e, kernel, p, &inputs, losses, at, 1.0)
-}
-
-#[allow(clippy::too_many_arguments)]
-pub(super) fn softmax_cross_entropy(
-    e: &mut GpuEngine,
-    o: &GpuBuffer,
-    x: &GpuBuffer,
-    rows: usize,
-    cols: usize,
-    groups: &GpuBuffer,
-    heads: usize,
-    grad: &GpuBuffer,
-    losses: &GpuBuffer,
-    slot: usize,
-) -> Result<()> {
-    let p = LossParams {
-        len: (rows * heads) as u32,
-        latent: cols as u32,
-        heads: heads as u32,
-        scale: 1.0 / rows as f32,
-        ..LossParams::default()
-    };
-    let inputs = [o.into(), x.into(), groups.into(), grad.into()];
-    reduce(
-        e,
-        Kernel::SoftmaxCrossEntropy,
-        p,
-        &inputs,
-        losses,
-        slot,
-        1.0,
-    )
+    let at = (slot, count);
+    reduce_batch(e, Kernel::SoftmaxCrossEntropy, p, &inputs, losses, at, 1.0)
 }
 
 #[allow(clippy::too_many_arguments)]
 pub(super) fn kl(
     e: &mut GpuEngine,
-    head: &GpuBuffer,
-    eps: &GpuBuffer,
-    dz: &GpuBuffer,
-    rows: usize,
-    latent: usize,
-    beta: f32,
-    dhead: &GpuBuffer,
-    losses: &GpuBuffer,
-    slot: usize,
-) -> Result<()> {
-    let p = LossParams {
-        len: (rows * latent) as u32,
-        latent: latent as u32,
-        scale: 1.0 / rows as f32,
-        beta,
-        ..LossParams::default()
-    };
-    let inputs = [head.into(), eps.into(), dz.into(), dhead.into()];
-    reduce(e, Kernel::Kl, p, &inputs, losses, slot, 1.0)
-}
-
-#[allow(clippy::too_many_arguments)]
-pub(super) fn kl_models(
-    e: &mut GpuEngine,
     (head, eps, dz): (&GpuBuffer, &GpuBuffer, &GpuBuffer),
     (rows, latent): (usize, usize),
     beta: f32,
-    models: Models<'_, GpuBuffer>,
+    whose: Whose<'_>,
     dhead: &GpuBuffer,
     losses: &GpuBuffer,
     (slot, stride): (usize, usize),
 ) -> Result<()> {
-    let p = LossParams {
-        beta,
-        ..batch_params(rows * latent, latent, models, stride)
-    };
+    let (p, count, table) = loss_params(e, (rows * latent, latent), whose, stride);
+    let p = LossParams { beta, ..p };
     let inputs = [
         head.into(),
         eps.into(),
         dz.into(),
         dhead.into(),
-        models.table.into(),
+        (&table).into(),
     ];
-    let at = (slot, models.count);
-    reduce_batch(e, Kernel::KlModels, p, &inputs, losses, at, 1.0)
+    reduce_batch(e, Kernel::Kl, p, &inputs, losses, (slot, count), 1.0)
 }
 
 pub(super) fn l2(

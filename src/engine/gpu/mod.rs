@@ -32,6 +32,7 @@ use super::{Blocks, Clip, Engine, Epilogue, KnnTile, MatMul, Models, Packed, Upd
 use crate::engine::{Activation, Likelihood};
 use crate::error::{Error, Result};
 use crate::rng::{Purpose, Stream};
+use loss::Whose;
 
 /// One GPU device, its queue and its compiled kernels. Clones share them.
 #[derive(Clone)]
@@ -152,11 +153,13 @@ impl Gpu {
             s.counts.clone(),
         )?;
         let partials = self.buffer(PARTIALS as u64 * 4, "partial sums")?;
+        let no_table = self.buffer(4, "no model table")?;
         Ok(GpuEngine {
             max_groups: s.device.limits().max_compute_workgroups_per_dimension,
             gpu: self.clone(),
             rec: recorder,
             partials,
+            no_table,
             failed: None,
         })
     }
@@ -219,6 +222,16 @@ impl GpuBuffer {
         self.window.map_or(0, |(offset, _)| offset)
     }
 
+    /// Another handle on the same buffer (or window), for a binding while the engine is borrowed.
+    fn handle(&self) -> GpuBuffer {
+        GpuBuffer {
+            buffer: self.buffer.clone(),
+            id: self.id,
+            alive: self.alive.clone(),
+            window: self.window,
+        }
+    }
+
     /// A window of `size` bytes from `offset` of this (whole) buffer.
     fn window(&self, offset: u64, size: u64) -> GpuBuffer {
         GpuBuffer {
@@ -241,6 +254,8 @@ pub struct GpuEngine {
     max_groups: u32,
     rec: Recorder,
     partials: GpuBuffer,
+    /// Bound as the table of a loss computed for one model alone (which reads none).
+    no_table: GpuBuffer,
     failed: Option<Error>,
 }
 
@@ -416,7 +431,7 @@ impl Engine for GpuEngine {
     }
 
     fn dropout(&mut self, buf: &mut GpuBuffer, len: usize, rate: f32, stream: Stream, offset: u64) {
-        let r = random::dropout(self, buf, len, rate, stream, offset);
+        let r = random::dropout(self, buf, (len, rate), (stream, offset), None);
         self.record(r);
     }
 
@@ -428,7 +443,8 @@ impl Engine for GpuEngine {
         (purpose, offset): (Purpose, u64),
         models: Models<'_, GpuBuffer>,
     ) {
-        let r = random::dropout_models(self, buf, (len, rate), (purpose, offset), models);
+        let stream = Stream::new(0, purpose, 0);
+        let r = random::dropout(self, buf, (len, rate), (stream, offset), Some(models));
         self.record(r);
     }
 
@@ -447,7 +463,8 @@ impl Engine for GpuEngine {
         z: &mut GpuBuffer,
         eps: &mut GpuBuffer,
     ) {
-        let r = random::reparameterize(self, head, rows, latent, stream, offset, z, eps);
+        let shape = (rows, latent);
+        let r = random::reparameterize(self, head, shape, (stream, offset), None, (z, eps));
         self.record(r);
     }
 
@@ -461,7 +478,8 @@ impl Engine for GpuEngine {
         z: &mut GpuBuffer,
         eps: &mut GpuBuffer,
     ) {
-        let r = random::reparameterize_models(self, head, rows, latent, purpose, models, z, eps);
+        let (shape, stream) = ((rows, latent), Stream::new(0, purpose, 0));
+        let r = random::reparameterize(self, head, shape, (stream, 0), Some(models), (z, eps));
         self.record(r);
     }
 
@@ -477,8 +495,17 @@ impl Engine for GpuEngine {
         losses: &mut GpuBuffer,
         slot: usize,
     ) {
+        let alone = Whose::Alone { rows };
+        let shape = (rows, cols, numeric);
         let r = loss::reconstruction(
-            self, likelihood, o, x, rows, cols, numeric, grad, losses, slot,
+            self,
+            likelihood,
+            (o, x),
+            shape,
+            alone,
+            grad,
+            losses,
+            (slot, 0),
         );
         self.record(r);
     }
@@ -495,8 +522,9 @@ impl Engine for GpuEngine {
         losses: &mut GpuBuffer,
         slot: usize,
     ) {
-        let r =
-            loss::softmax_cross_entropy(self, o, x, rows, cols, groups, heads, grad, losses, slot);
+        let shape = ((rows, cols), (groups, heads));
+        let alone = Whose::Alone { rows };
+        let r = loss::softmax_cross_entropy(self, (o, x), shape, alone, grad, losses, (slot, 0));
         self.record(r);
     }
 
@@ -510,11 +538,11 @@ impl Engine for GpuEngine {
         losses: &mut GpuBuffer,
         slots: (usize, usize),
     ) {
-        let r = loss::gaussian_learned_models(
+        let r = loss::gaussian_learned(
             self,
             o_x_logvar,
             (shape, logvar_stride),
-            models,
+            Whose::Batch(models),
             (grad, terms),
             losses,
             slots,
@@ -533,7 +561,8 @@ impl Engine for GpuEngine {
         slots: (usize, usize),
     ) {
         let shape = (rows_cols, groups_heads);
-        let r = loss::softmax_cross_entropy_models(self, o_x, shape, models, grad, losses, slots);
+        let whose = Whose::Batch(models);
+        let r = loss::softmax_cross_entropy(self, o_x, shape, whose, grad, losses, slots);
         self.record(r);
     }
 
@@ -552,16 +581,12 @@ impl Engine for GpuEngine {
     ) {
         let r = loss::gaussian_learned(
             self,
-            o,
-            x,
-            logvar,
-            rows,
-            cols,
-            numeric,
-            grad,
-            dlogvar_terms,
+            (o, x, logvar),
+            ((rows, cols, numeric), numeric),
+            Whose::Alone { rows },
+            (grad, dlogvar_terms),
             losses,
-            slot,
+            (slot, 0),
         );
         self.record(r);
     }
@@ -578,7 +603,18 @@ impl Engine for GpuEngine {
         losses: &mut GpuBuffer,
         slot: usize,
     ) {
-        let r = loss::kl(self, head, eps, dz, rows, latent, beta, dhead, losses, slot);
+        let inputs = (head, eps, dz);
+        let alone = Whose::Alone { rows };
+        let r = loss::kl(
+            self,
+            inputs,
+            (rows, latent),
+            beta,
+            alone,
+            dhead,
+            losses,
+            (slot, 0),
+        );
         self.record(r);
     }
 
@@ -592,8 +628,8 @@ impl Engine for GpuEngine {
         losses: &mut GpuBuffer,
         slots: (usize, usize),
     ) {
-        let r =
-            loss::reconstruction_models(self, likelihood, o_x, shape, models, grad, losses, slots);
+        let whose = Whose::Batch(models);
+        let r = loss::reconstruction(self, likelihood, o_x, shape, whose, grad, losses, slots);
         self.record(r);
     }
 
@@ -607,7 +643,8 @@ impl Engine for GpuEngine {
         losses: &mut GpuBuffer,
         slots: (usize, usize),
     ) {
-        let r = loss::kl_models(self, inputs, shape, beta, models, dhead, losses, slots);
+        let whose = Whose::Batch(models);
+        let r = loss::kl(self, inputs, shape, beta, whose, dhead, losses, slots);
         self.record(r);
     }
 

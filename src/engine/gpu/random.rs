@@ -7,7 +7,7 @@ use super::recorder::Binding;
 use super::{GpuBuffer, GpuEngine};
 use crate::engine::Models;
 use crate::error::Result;
-use crate::rng::{Purpose, Stream};
+use crate::rng::Stream;
 
 /// Mirrors `RandomParams` in the shader.
 #[repr(C)]
@@ -60,37 +60,51 @@ pub(super) fn philox_words(
     run(e, Kernel::PhiloxWords, p, &[Binding::from(&*out)])
 }
 
+/// `at` for one model alone: its stream is the parameters' own, and it reads no table.
+const ALONE: u32 = u32::MAX;
+
+/// Runs `kernel` over `p.len` elements of each model: one model alone (`models` `None`, the
+/// stream of `p`) or a batch (each model the stream of its table entry, from element `p`'s
+/// offset).
+fn run_models(
+    e: &mut GpuEngine,
+    kernel: Kernel,
+    p: RandomParams,
+    bindings: &[Binding<'_>],
+    models: Option<Models<'_, GpuBuffer>>,
+) -> Result<()> {
+    let (p, table) = match models {
+        None => {
+            let alone = RandomParams { at: ALONE, ..p };
+            (alone, e.no_table.handle())
+        }
+        Some(m) => {
+            let batch = RandomParams {
+                at: m.at as u32,
+                models: m.count as u32,
+                ..p
+            };
+            (batch, m.table.handle())
+        }
+    };
+    let groups = e.groups(p.len as usize * p.models as usize);
+    let mut bindings = bindings.to_vec();
+    bindings.push((&table).into());
+    e.rec.dispatch(kernel, &p, &bindings, groups)
+}
+
 pub(super) fn dropout(
     e: &mut GpuEngine,
     buf: &GpuBuffer,
-    len: usize,
-    rate: f32,
-    stream: Stream,
-    offset: u64,
+    (len, rate): (usize, f32),
+    (stream, offset): (Stream, u64),
+    models: Option<Models<'_, GpuBuffer>>,
 ) -> Result<()> {
     let p = RandomParams {
         rate,
         ..RandomParams::new(len, stream, offset)
     };
-    run(e, Kernel::Dropout, p, &[buf.into()])
-}
-
-pub(super) fn dropout_models(
-    e: &mut GpuEngine,
-    buf: &GpuBuffer,
-    (len, rate): (usize, f32),
-    (purpose, offset): (Purpose, u64),
-    models: Models<'_, GpuBuffer>,
-) -> Result<()> {
-    let p = RandomParams {
-        rate,
-        at: models.at as u32,
-        models: models.count as u32,
-        ..RandomParams::new(len, Stream::new(0, purpose, 0), offset)
-    };
-    let groups = e.groups(len * models.count);
-    let bindings = [buf.into(), models.table.into()];
-    e.rec.dispatch(Kernel::DropoutModels, &p, &bindings, groups)
+    run_models(e, Kernel::Dropout, p, &[buf.into()], models)
 }
 
 pub(super) fn normal(
@@ -108,48 +122,18 @@ pub(super) fn normal(
     )
 }
 
-#[allow(clippy::too_many_arguments)]
 pub(super) fn reparameterize(
     e: &mut GpuEngine,
     head: &GpuBuffer,
-    rows: usize,
-    latent: usize,
-    stream: Stream,
-    offset: u64,
-    z: &GpuBuffer,
-    eps: &GpuBuffer,
+    (rows, latent): (usize, usize),
+    (stream, offset): (Stream, u64),
+    models: Option<Models<'_, GpuBuffer>>,
+    (z, eps): (&GpuBuffer, &GpuBuffer),
 ) -> Result<()> {
     let p = RandomParams {
         latent: latent as u32,
         ..RandomParams::new(rows * latent, stream, offset)
     };
-    run(
-        e,
-        Kernel::Reparameterize,
-        p,
-        &[head.into(), z.into(), eps.into()],
-    )
-}
-
-#[allow(clippy::too_many_arguments)]
-pub(super) fn reparameterize_models(
-    e: &mut GpuEngine,
-    head: &GpuBuffer,
-    rows: usize,
-    latent: usize,
-    purpose: Purpose,
-    models: Models<'_, GpuBuffer>,
-    z: &GpuBuffer,
-    eps: &GpuBuffer,
-) -> Result<()> {
-    let p = RandomParams {
-        latent: latent as u32,
-        at: models.at as u32,
-        models: models.count as u32,
-        ..RandomParams::new(rows * latent, Stream::new(0, purpose, 0), 0)
-    };
-    let groups = e.groups(rows * latent * models.count);
-    let bindings = [head.into(), z.into(), eps.into(), models.table.into()];
-    e.rec
-        .dispatch(Kernel::ReparameterizeModels, &p, &bindings, groups)
+    let bindings = [head.into(), z.into(), eps.into()];
+    run_models(e, Kernel::Reparameterize, p, &bindings, models)
 }
