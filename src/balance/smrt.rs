@@ -223,66 +223,52 @@ impl<L: Label> Smrt<L> {
                 (!self.models.contains_key(label)).then(|| self.class_fit(x, codes, rows, class_no))
             })
             .collect();
-        let trained: Vec<Option<Vae>> = match device {
-            Device::Cpu => {
-                let pairs: Vec<_> = fits.iter().zip(wanted).collect();
-                let train =
-                    |&(fit, &(_, label, _)): &(&Option<ClassFit>, &(usize, &L, &[usize]))| {
-                        let observe =
-                            |epoch: usize, stats: &EpochStats| self.observe(label, epoch, stats);
-                        let fit_one = |f: &ClassFit| {
-                            let model = Vae::fit_job(device, &f.job(), Some(&observe))?;
-                            let held = match &f.choice {
-                                Some(c) => Some(Vae::fit_job(device, &c.job(&f.config), None)?),
-                                None => None,
-                            };
-                            self.finish(device, f, model, held)
-                        };
-                        fit.as_ref().map(fit_one).transpose()
-                    };
-                crate::parallel::parallel_map(&pairs, train)
-                    .into_iter()
-                    .collect::<Result<_>>()?
-            }
-            Device::Gpu(_) => {
-                let trained = self.train_together(device, &fits, wanted)?;
-                (fits.iter().zip(trained))
-                    .map(|(fit, t)| match (fit, t) {
-                        (Some(f), Some((model, held))) => {
-                            self.finish(device, f, model, held).map(Some)
-                        }
-                        _ => Ok(None),
-                    })
-                    .collect::<Result<_>>()?
-            }
+        let trained = self.fit_classes(device, &fits, wanted)?;
+        // The choice of generation draws from each held-out model: on the CPU, a class per core.
+        let pairs: Vec<_> = fits.iter().zip(&trained).collect();
+        let choose = |&(fit, trained): &(&Option<ClassFit>, &Option<Trained>)| match (fit, trained)
+        {
+            (Some(f), Some((_, held))) => self.preferred(device, f, held.as_ref()),
+            _ => Ok(None),
         };
+        let chosen: Vec<Result<Option<Generation>>> = match device {
+            Device::Cpu => crate::parallel::parallel_map(&pairs, choose),
+            Device::Gpu(_) => pairs.iter().map(choose).collect(),
+        };
+        let trained = (trained.into_iter().zip(chosen)).map(|(t, preferred)| {
+            let preferred = preferred?;
+            Ok(t.map(|(mut model, _)| {
+                model.preferred = preferred;
+                model
+            }))
+        });
+        let trained = trained.collect::<Result<Vec<Option<Vae>>>>()?;
         let models = trained.into_iter().zip(wanted);
         Ok(models
             .map(|(m, &(_, label, _))| m.unwrap_or_else(|| self.models[label].clone()))
             .collect())
     }
 
-    /// A class's trained `model`, with [`Generation::Auto`]'s choice made from `held` (the
-    /// model of its split, if it has one).
-    fn finish(
+    /// [`Generation::Auto`]'s choice for a class, from `held` (the model of its split, if it
+    /// has one); `None` for the other generations.
+    fn preferred(
         &self,
         device: &Device,
         fit: &ClassFit,
-        mut model: Vae,
-        held: Option<Vae>,
-    ) -> Result<Vae> {
-        if self.sampling.generation == Generation::Auto {
-            model.preferred = Some(match (&fit.choice, held) {
-                (Some(choice), Some(held)) => self.choose(device, &held, choice)?,
-                _ => Generation::Prior,
-            });
+        held: Option<&Vae>,
+    ) -> Result<Option<Generation>> {
+        if self.sampling.generation != Generation::Auto {
+            return Ok(None);
         }
-        Ok(model)
+        Ok(Some(match (&fit.choice, held) {
+            (Some(choice), Some(held)) => self.choose(device, held, choice)?,
+            _ => Generation::Prior,
+        }))
     }
 
     /// Every fit of `fits` (the class's model, and its held-out model for the choice of
-    /// generation) in one [`Vae::fit_many`] on the GPU.
-    fn train_together(
+    /// generation) in one [`Vae::fit_many`]: on the CPU a fit per core, on a GPU all together.
+    fn fit_classes(
         &self,
         device: &Device,
         fits: &[Option<ClassFit>],

@@ -319,10 +319,20 @@ impl VaeConfig {
     /// assert_eq!(c.epochs_for(50_000), 25);   // 782 batches per epoch: capped at 20,000 steps
     /// ```
     pub fn epochs_for(&self, rows: usize) -> usize {
-        let per_epoch = rows.div_ceil(self.batch_size.min(rows).max(1)).max(1);
+        let per_epoch = self.batches_for(rows);
         let fewest = self.min_steps.div_ceil(per_epoch);
         let most = (self.max_steps / per_epoch).max(1);
         self.epochs.max(fewest).min(most)
+    }
+
+    /// The rows of a mini-batch for a class of `rows` rows: the batch size, or all of them.
+    pub(crate) fn batch_for(&self, rows: usize) -> usize {
+        self.batch_size.min(rows).max(1)
+    }
+
+    /// Mini-batches an epoch for a class of `rows` rows (the last may be smaller).
+    pub(crate) fn batches_for(&self, rows: usize) -> usize {
+        rows.div_ceil(self.batch_for(rows)).max(1)
     }
 }
 

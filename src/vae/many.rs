@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use ndarray::{Array2, ArrayView2};
 
-use super::network::{backward, forward, Dropout, MaskStreams, Rows, StackBuffers};
+use super::network::{backward, forward, DeviceLayer, Dropout, MaskStreams, Rows, StackBuffers};
 use super::train::{end_epoch, epoch_stats, EpochStats, History, Parameters, Patience, SLOTS};
 use super::{Heads, Vae, VaeConfig};
 use crate::engine::{Blocks, Device, Engine, ModelStep, Models};
@@ -183,7 +183,7 @@ fn fit_many_inner<E: Engine>(
 /// The optimizer steps a fit of `rows` rows takes unless it stops early.
 fn planned_steps(vae: &Vae, rows: usize) -> usize {
     let c = &vae.config;
-    c.epochs_for(rows) * rows.div_ceil(c.batch_size.min(rows))
+    c.epochs_for(rows) * c.batches_for(rows)
 }
 
 /// What models must share to train together: the network (its categorical heads included) and
@@ -289,13 +289,12 @@ fn train_together<E: Engine>(
     for (vae, data) in group.iter() {
         let rows = data.nrows();
         let c = &vae.config;
-        let batch = c.batch_size.min(rows);
         members.push(Member {
             config: c.clone(),
             rows,
             offset,
-            batch,
-            batches: rows.div_ceil(batch),
+            batch: c.batch_for(rows),
+            batches: c.batches_for(rows),
             epochs: c.epochs_for(rows),
             seed: c.seed,
             order: Vec::new(),
@@ -319,7 +318,7 @@ fn train_together<E: Engine>(
     let with_dropout = cfg.dropout > 0.0;
     let mut enc_bufs = StackBuffers::new(e, &p.enc, b * count, with_dropout)?;
     let mut dec_bufs = StackBuffers::new(e, &p.dec, b * count, with_dropout)?;
-    let mut gouts = |layers: &[super::network::DeviceLayer<E::Buffer>]| {
+    let mut gouts = |layers: &[DeviceLayer<E::Buffer>]| {
         layers
             .iter()
             .map(|l| e.zeros(b * count * l.fan_out))

@@ -322,8 +322,7 @@ impl<'e, E: Engine> Trainer<'e, E> {
     pub fn new(e: &'e mut E, vae: &Vae, data: ArrayView2<'_, f32>) -> Result<Self> {
         let cfg = vae.config.clone();
         let (rows, features) = data.dim();
-        let batch = cfg.batch_size.min(rows);
-        let n_batches = rows.div_ceil(batch);
+        let (batch, n_batches) = (cfg.batch_for(rows), cfg.batches_for(rows));
         let numeric = features - vae.heads.width();
         let p = Parameters::upload(e, &[vae])?;
         let with_dropout = cfg.dropout > 0.0;
@@ -377,7 +376,7 @@ impl<'e, E: Engine> Trainer<'e, E> {
 
     /// Mini-batch size actually used.
     pub fn batch(&self) -> usize {
-        self.cfg.batch_size.min(self.rows)
+        self.cfg.batch_for(self.rows)
     }
 
     /// Forward and backward pass of one batch (`rows` rows of `order` from `start`) at optimizer
@@ -569,8 +568,7 @@ pub(crate) fn train<E: Engine>(
     let cfg = vae.config.clone();
     let rows = data.nrows();
     let mut trainer = Trainer::new(e, vae, data)?;
-    let batch = trainer.batch();
-    let n_batches = rows.div_ceil(batch);
+    let (batch, n_batches) = (trainer.batch(), cfg.batches_for(rows));
     let mut history = History::default();
     let mut patience = Patience::default();
     let mut t = 0u32;
