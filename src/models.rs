@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::table::write_atomic;
-use crate::vae::{ModelInfo, Sampling, Vae, MODEL_VERSION};
+use crate::vae::{reads_version, versions_read, ModelInfo, Sampling, Vae, MODEL_VERSION};
 
 /// The index file of a model directory.
 pub const INDEX: &str = "smrt-models.json";
@@ -90,12 +90,14 @@ impl SavedModels {
             source,
         })?;
         let index: Index = serde_json::from_slice(&bytes).map_err(|e| model_error(&path, e))?;
-        if index.format != FORMAT || index.version != MODEL_VERSION {
+        if index.format != FORMAT || !reads_version(u64::from(index.version)) {
             return Err(model_error(
                 &path,
                 format!(
-                    "format {} version {}; this smrt reads {FORMAT} version {MODEL_VERSION}",
-                    index.format, index.version
+                    "format {} version {}; this smrt reads {FORMAT} {}",
+                    index.format,
+                    index.version,
+                    versions_read()
                 ),
             ));
         }

@@ -107,13 +107,7 @@ fn same_seed_same_rows_other_seed_other_rows() {
             .fit_resample(x.view(), &y)
             .unwrap()
     };
-    for generation in [
-        Generation::Prior,
-        Generation::Posterior,
-        Generation::Residual,
-        Generation::PriorResidual,
-        Generation::Interpolate,
-    ] {
+    for generation in EVERY_GENERATION {
         let a = run(4, generation);
         let b = run(4, generation);
         let c = run(5, generation);
@@ -407,6 +401,15 @@ fn threaded_generation_equals_one_engine_bit_for_bit() {
     assert_ne!(a.row(0), vae.generate(1, 10).unwrap().row(0));
 }
 
+/// Every generation mode a model draws with (`Auto` resolves to one of them).
+const EVERY_GENERATION: [Generation; 5] = [
+    Generation::Prior,
+    Generation::Posterior,
+    Generation::Residual,
+    Generation::PriorResidual,
+    Generation::Interpolate,
+];
+
 /// A class with a constant column, a whole-number column and a continuous one.
 fn mixed_columns(n: usize) -> Array2<f32> {
     let s = Stream::new(3, Purpose::Generate, 5);
@@ -439,13 +442,7 @@ fn generated_rows_keep_constants_whole_numbers_and_the_class_range() {
         .into_iter()
         .map(|c| c.fold(f32::NEG_INFINITY, |a, &b| a.max(b)))
         .collect();
-    for generation in [
-        Generation::Prior,
-        Generation::Posterior,
-        Generation::Residual,
-        Generation::PriorResidual,
-        Generation::Interpolate,
-    ] {
+    for generation in EVERY_GENERATION {
         let (g, _) = vae
             .sample_on(&smrt::Device::Cpu, x.view(), 400, 2, &hot(generation, true))
             .unwrap();
@@ -476,6 +473,117 @@ fn generated_rows_keep_constants_whole_numbers_and_the_class_range() {
     assert!(g.column(2).iter().any(|&v| v < lo[2] || v > hi[2]));
     assert!(g.column(0).iter().all(|&v| v == 7.5));
     assert!(g.column(1).iter().all(|&v| v.fract() == 0.0));
+}
+
+/// A class whose column 1 is a yes/no variable (values -1 and 3, about a quarter threes) tied to
+/// column 0: the threes are the rows where column 0 is large.
+fn yes_no_class(n: usize) -> Array2<f32> {
+    let s = Stream::new(4, Purpose::Generate, 6);
+    Array2::from_shape_fn((n, 3), |(i, j)| {
+        let a = s.normal_at(i as u64);
+        match j {
+            0 => a,
+            1 if a > 0.52 => 3.0, // P(N(0, 1) > 0.52) = 0.30; 23% of these 200 rows
+            1 => -1.0,
+            _ => 0.5 * a + 0.3 * s.normal_at(5000 + i as u64),
+        }
+    })
+}
+
+#[test]
+fn two_valued_columns_are_drawn_as_their_values_at_the_class_rate() {
+    let x = yes_no_class(200);
+    let vae = Vae::fit_on(&smrt::Device::Cpu, x.view(), &VaeConfig::default()).unwrap();
+    let columns = vae.columns();
+    assert_eq!(
+        (columns.modelled(), columns.binary()),
+        (&[0, 2][..], &[1][..])
+    );
+    assert_eq!(vae.modelled_features(), 2);
+    let threes = |g: &Array2<f32>| g.column(1).iter().filter(|&&v| v == 3.0).count();
+    let real = threes(&x) as f64 / 200.0;
+    for generation in EVERY_GENERATION {
+        let (g, _) = vae
+            .sample_on(
+                &smrt::Device::Cpu,
+                x.view(),
+                2000,
+                3,
+                &Sampling::of(generation),
+            )
+            .unwrap();
+        assert!(
+            g.column(1).iter().all(|&v| v == 3.0 || v == -1.0),
+            "{generation:?}: only the column's two values"
+        );
+        let rate = threes(&g) as f64 / 2000.0;
+        assert!(
+            (rate - real).abs() < 0.1,
+            "{generation:?}: {rate} threes, the class {real}"
+        );
+        // The threes come with the large values of column 0, as in the class.
+        let mean_a = |value: f32| {
+            let (sum, n) = g
+                .rows()
+                .into_iter()
+                .filter(|r| r[1] == value)
+                .fold((0.0, 0), |(s, n), r| (s + r[0], n + 1));
+            sum / n as f32
+        };
+        assert!(
+            mean_a(3.0) > mean_a(-1.0) + 0.8,
+            "{generation:?}: column 0 {} with threes, {} without",
+            mean_a(3.0),
+            mean_a(-1.0)
+        );
+    }
+    // The reconstruction gives each row its own value nearly always.
+    let back = vae.reconstruct(x.view()).unwrap();
+    let agree = (0..200).filter(|&i| back[[i, 1]] == x[[i, 1]]).count();
+    assert!(agree >= 180, "{agree} of 200 rows keep their value");
+    // Residual draws at temperature 0 are their source rows, the two-valued column included.
+    let still = Sampling {
+        generation: Generation::Residual,
+        temperature: 0.0,
+        ..Sampling::default()
+    };
+    let (rows, sources) = vae
+        .sample_on(&smrt::Device::Cpu, x.view(), 100, 5, &still)
+        .unwrap();
+    for (row, source) in rows.rows().into_iter().zip(sources) {
+        assert_eq!(row, x.row(source.unwrap()));
+    }
+}
+
+#[test]
+fn smrt_takes_a_tables_yes_no_columns_from_the_whole_table() {
+    // Column 1 holds 0 and 1 in every class; column 2 holds 0, 1 and 2 in the table, but the
+    // rare class only 0 and 1: no yes/no variable, so the rare class models it as a Gaussian.
+    let s = Stream::new(6, Purpose::Generate, 7);
+    let n = 120;
+    let x = Array2::from_shape_fn((n, 3), |(i, j)| match j {
+        0 => s.normal_at(i as u64),
+        1 => f32::from(u8::from(i % 3 == 0)),
+        _ if i < 100 => (i % 3) as f32,
+        _ => (i % 2) as f32,
+    });
+    let y: Vec<String> = (0..n)
+        .map(|i| if i < 100 { "common" } else { "rare" }.to_string())
+        .collect();
+    let models = quick()
+        .build()
+        .unwrap()
+        .fit_models(x.view(), &y, None)
+        .unwrap();
+    let rare = models["rare"].columns();
+    assert_eq!((rare.modelled(), rare.binary()), (&[0, 2][..], &[1][..]));
+    // The rare class's rows alone, fitted directly, hold two values in both columns.
+    let alone = Vae::fit_on(
+        &smrt::Device::Cpu,
+        x.slice(s![100.., ..]),
+        &VaeConfig::default(),
+    );
+    assert_eq!(alone.unwrap().columns().binary(), &[1, 2]);
 }
 
 #[test]

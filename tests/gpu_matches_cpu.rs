@@ -1177,10 +1177,22 @@ fn small_config() -> VaeConfig {
     }
 }
 
+/// [`table`] with a sixth column of two values (0 and 1, tied to the first two columns): a
+/// yes/no variable, modelled by a two-way head.
+fn table_with_a_yes_no_column(rows: usize) -> ndarray::Array2<f32> {
+    let x = table(rows);
+    let yes = x.map_axis(ndarray::Axis(1), |r| f32::from(u8::from(r[0] + r[1] > 0.4)));
+    ndarray::concatenate(
+        ndarray::Axis(1),
+        &[x.view(), yes.insert_axis(ndarray::Axis(1)).view()],
+    )
+    .unwrap()
+}
+
 #[test]
 fn a_whole_fit_and_generation_match_cpu() {
     let Some(gpu) = gpu() else { return };
-    let x = table(70);
+    let x = table_with_a_yes_no_column(70);
     let cfg = small_config();
     let on_gpu = Vae::fit_on(&Device::Gpu(gpu.clone()), x.view(), &cfg).unwrap();
     let on_cpu = Vae::fit_on(&Device::Cpu, x.view(), &cfg).unwrap();

@@ -64,7 +64,7 @@ fn files_that_do_not_fit_are_clear_errors() {
 
     fresh();
     edit_json(&base, |v| v["version"] = 99.into());
-    message("format version 99; this smrt reads version 2");
+    message("format version 99; this smrt reads versions 2 to 3");
 
     // A file of the first format (no per-column facts) names its version.
     fresh();
@@ -72,7 +72,7 @@ fn files_that_do_not_fit_are_clear_errors() {
         v["version"] = 1.into();
         v.as_object_mut().unwrap().remove("columns");
     });
-    message("format version 1; this smrt reads version 2");
+    message("format version 1; this smrt reads versions 2 to 3");
 
     fresh();
     edit_json(&base, |v| v["format"] = "something-else".into());
@@ -132,6 +132,50 @@ fn learned_variance_and_column_facts_round_trip() {
         back.generate_on(&Device::Cpu, 20, 3).unwrap(),
         vae.generate_on(&Device::Cpu, 20, 3).unwrap()
     );
+}
+
+#[test]
+fn two_valued_columns_round_trip_and_version_2_files_still_load() {
+    // Column 1 holds two values: a yes/no head of its own.
+    let x = ndarray::Array2::from_shape_fn((30, 3), |(i, j)| match j {
+        0 => (i as f32 * 0.37).sin(),
+        1 => [0.0, 4.0][i % 3 / 2],
+        _ => (i % 5) as f32,
+    });
+    let cfg = VaeConfig {
+        epochs: 5,
+        min_steps: 0,
+        ..VaeConfig::default()
+    };
+    let vae = Vae::fit_on(&Device::Cpu, x.view(), &cfg).unwrap();
+    assert_eq!(vae.columns().binary(), &[1]);
+    let info = ModelInfo {
+        class: "rare".into(),
+        features: vec!["a".into(), "b".into(), "c".into()],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("m");
+    vae.save(&base, &info).unwrap();
+    let (back, _) = Vae::load(&base).unwrap();
+    assert_eq!(back, vae);
+    let rows = back.generate_on(&Device::Cpu, 40, 3).unwrap();
+    assert_eq!(rows, vae.generate_on(&Device::Cpu, 40, 3).unwrap());
+    assert!(rows.column(1).iter().all(|&v| v == 0.0 || v == 4.0));
+
+    // A version 2 file (written before two-valued columns had heads, so it names none) loads
+    // and draws as it did.
+    let (old, _) = fitted();
+    old.save(&base, &info).unwrap();
+    edit_json(&base, |v| {
+        assert!(v["columns"].get("binary").is_none());
+        v["version"] = 2.into();
+    });
+    let (back, _) = Vae::load(&base).unwrap();
+    assert_eq!(back, old);
+    // A file that names a column both modelled and two-valued is refused.
+    vae.save(&base, &info).unwrap();
+    edit_json(&base, |v| v["columns"]["binary"] = serde_json::json!([0]));
+    assert!(matches!(Vae::load(&base), Err(Error::Model { .. })));
 }
 
 #[test]

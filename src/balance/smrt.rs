@@ -217,10 +217,13 @@ impl<L: Label> Smrt<L> {
         codes: Option<ArrayView2<'_, u32>>,
         wanted: &[(usize, &L, &[usize])],
     ) -> Result<Vec<Vae>> {
+        // The table's yes/no columns: a column that only a class holds two values of is none.
+        let binary = crate::vae::two_valued_columns(x);
         let fits: Vec<Option<ClassFit>> = wanted
             .iter()
             .map(|&(class_no, label, rows)| {
-                (!self.models.contains_key(label)).then(|| self.class_fit(x, codes, rows, class_no))
+                (!self.models.contains_key(label))
+                    .then(|| self.class_fit(x, codes, &binary, rows, class_no))
             })
             .collect();
         let trained = self.fit_classes(device, &fits, wanted)?;
@@ -283,7 +286,7 @@ impl<L: Label> Smrt<L> {
             jobs.push(f.job());
             whose.push(Some(label));
             if let Some(c) = &f.choice {
-                jobs.push(c.job(&f.config));
+                jobs.push(c.job(&f.config).with_binary(f.binary.clone()));
                 whose.push(None);
             }
         }
@@ -323,6 +326,7 @@ impl<L: Label> Smrt<L> {
         &self,
         x: ArrayView2<'_, f32>,
         codes: Option<ArrayView2<'_, u32>>,
+        binary: &[usize],
         rows: &[usize],
         class_no: usize,
     ) -> ClassFit {
@@ -351,6 +355,7 @@ impl<L: Label> Smrt<L> {
             x: class_x,
             codes: class_codes,
             categories,
+            binary: binary.to_vec(),
             config,
             choice,
         }
@@ -467,6 +472,8 @@ struct ClassFit {
     /// Every category of the class's rows, where the fit sees a sample of them: the model
     /// then encodes any of its rows when it draws.
     categories: Option<Heads>,
+    /// The table's yes/no columns ([`FitJob::binary`]).
+    binary: Vec<usize>,
     config: VaeConfig,
     /// The held-out split that chooses the generation ([`Generation::Auto`]), if the class
     /// has one.
@@ -476,7 +483,9 @@ struct ClassFit {
 impl ClassFit {
     /// The fit of the class's model.
     fn job(&self) -> FitJob<'_> {
-        let job = FitJob::new(self.x.view(), self.config.clone()).with_codes(self.codes.view());
+        let job = FitJob::new(self.x.view(), self.config.clone())
+            .with_codes(self.codes.view())
+            .with_binary(self.binary.clone());
         match &self.categories {
             Some(c) => job.with_categories(c.clone()),
             None => job,

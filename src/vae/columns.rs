@@ -1,9 +1,35 @@
 //! What a VAE knows of each column of its class beyond the network: which columns are constant
-//! (copied, not modelled), each column's observed range (for clipping), and which hold only whole
+//! (copied, not modelled), which take exactly two values (yes/no variables, modelled by a
+//! two-way softmax head), each column's observed range (for clipping), and which hold only whole
 //! numbers (rounded on output, so counts stay counts).
 
-use ndarray::{ArrayView2, Axis};
+use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The columns of `x` holding exactly two distinct values: the yes/no variables of a table
+/// (give them to each class's fit as [`super::FitJob::binary`]).
+pub fn two_valued_columns(x: ArrayView2<'_, f32>) -> Vec<usize> {
+    (0..x.ncols())
+        .filter(|&j| {
+            let column = x.column(j);
+            let mut values = column.iter().copied();
+            let Some(a) = values.next() else { return false };
+            let mut b = None;
+            values.all(|v| {
+                v == a
+                    || match b {
+                        None => {
+                            b = Some(v);
+                            true
+                        }
+                        Some(b) => v == b,
+                    }
+            }) && b.is_some()
+        })
+        .collect()
+}
 
 /// The observed facts of one column of the training rows.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -28,13 +54,21 @@ impl ColumnStats {
 pub struct Columns {
     stats: Vec<ColumnStats>,
     modelled: Vec<usize>,
+    /// Columns with exactly two values in the training rows, each modelled as a yes/no
+    /// variable (absent in models saved before there were any).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    binary: Vec<usize>,
 }
 
 impl Columns {
     /// Observes the columns of `x` (finite values, at least one row). Constant columns are left
     /// out of the model, unless every column is constant: then all are modelled (and clipping
-    /// returns the constant row).
-    pub fn observe(x: ArrayView2<'_, f32>) -> Columns {
+    /// returns the constant row). The columns `binary` (by default those with exactly two
+    /// values in `x`) are yes/no variables: where one varies in `x`, the network models it with
+    /// a two-way softmax head and cross-entropy (a Bernoulli likelihood) rather than as a
+    /// Gaussian, and its draws take one of its two values. A column given in `binary` with more
+    /// than two values in `x` is an error.
+    pub fn observe(x: ArrayView2<'_, f32>, binary: Option<&[usize]>) -> Result<Columns> {
         let stats: Vec<ColumnStats> = x
             .axis_iter(Axis(1))
             .map(|c| ColumnStats {
@@ -43,13 +77,37 @@ impl Columns {
                 integer: c.iter().all(|v| v.fract() == 0.0),
             })
             .collect();
-        let mut modelled: Vec<usize> = (0..stats.len())
+        let two_valued = |j: usize| {
+            let s = stats[j];
+            x.column(j).iter().all(|&v| v == s.min || v == s.max)
+        };
+        let binary: Vec<usize> = match binary {
+            None => two_valued_columns(x),
+            Some(given) => {
+                if let Some(&j) = given.iter().find(|&&j| j >= stats.len() || !two_valued(j)) {
+                    return Err(Error::DataModel(format!(
+                        "column {j} was given as a yes/no column, and the rows hold more than two values in it (or have no such column)"
+                    )));
+                }
+                given.to_vec()
+            }
+        };
+        // A yes/no column constant in these rows is copied like any constant column.
+        let binary: Vec<usize> = binary
+            .into_iter()
             .filter(|&j| !stats[j].is_constant())
             .collect();
-        if modelled.is_empty() {
+        let mut modelled: Vec<usize> = (0..stats.len())
+            .filter(|&j| !stats[j].is_constant() && !binary.contains(&j))
+            .collect();
+        if modelled.is_empty() && binary.is_empty() {
             modelled = (0..stats.len()).collect();
         }
-        Columns { stats, modelled }
+        Ok(Columns {
+            stats,
+            modelled,
+            binary,
+        })
     }
 
     /// Every column modelled, no range known: for tests of the network alone.
@@ -65,6 +123,7 @@ impl Columns {
                 features
             ],
             modelled: (0..features).collect(),
+            binary: Vec::new(),
         }
     }
 
@@ -88,6 +147,30 @@ impl Columns {
         &self.modelled
     }
 
+    /// The two-valued columns, in order: one two-way head each, after the categorical heads.
+    pub fn binary(&self) -> &[usize] {
+        &self.binary
+    }
+
+    /// Whether the column indices are in range and no column is both modelled and two-valued
+    /// (a check of a loaded model).
+    pub(crate) fn is_consistent(&self) -> bool {
+        let d = self.stats.len();
+        self.modelled.iter().chain(&self.binary).all(|&j| j < d)
+            && self.binary.iter().all(|j| !self.modelled.contains(j))
+    }
+
+    /// The code of each two-valued column of `x` (`rows x binary`): 1 for its larger value, 0
+    /// for its smaller. A value between them (a row the model was not fitted on) takes the
+    /// nearer one.
+    pub(crate) fn binary_codes(&self, x: ArrayView2<'_, f32>) -> Array2<u32> {
+        Array2::from_shape_fn((x.nrows(), self.binary.len()), |(i, k)| {
+            let j = self.binary[k];
+            let s = self.stats[j];
+            u32::from(x[[i, j]] > s.min / 2.0 + s.max / 2.0)
+        })
+    }
+
     /// Whether the network models every column.
     fn models_all(&self) -> bool {
         self.modelled.len() == self.stats.len()
@@ -104,18 +187,29 @@ impl Columns {
         }
     }
 
-    /// Rows of the modelled columns (row-major, `rows x modelled`) widened to every column:
-    /// constant columns get their value, whole-number columns are rounded, and with `clip`
-    /// every value is limited to its column's observed range.
-    pub(crate) fn complete(&self, modelled: &[f32], rows: usize, clip: bool) -> Vec<f32> {
-        let (m, d) = (self.modelled.len(), self.stats.len());
+    /// Rows of the modelled columns (row-major, `rows x modelled`) and the codes of the
+    /// two-valued columns (`rows x binary`) widened to every column: constant columns get their
+    /// value, two-valued columns the value of their code, whole-number columns are rounded, and
+    /// with `clip` every value is limited to its column's observed range.
+    pub(crate) fn complete(
+        &self,
+        modelled: &[f32],
+        binary: &[u32],
+        rows: usize,
+        clip: bool,
+    ) -> Vec<f32> {
+        let (m, b, d) = (self.modelled.len(), self.binary.len(), self.stats.len());
         if d == 0 {
             return Vec::new(); // categorical columns only
         }
         let mut out = vec![0.0f32; rows * d];
-        for (dst, src) in out.chunks_exact_mut(d).zip(modelled.chunks_exact(m)) {
+        for (i, dst) in out.chunks_exact_mut(d).enumerate() {
             for (k, &j) in self.modelled.iter().enumerate() {
-                dst[j] = src[k];
+                dst[j] = modelled[i * m + k];
+            }
+            for (k, &j) in self.binary.iter().enumerate() {
+                let s = self.stats[j];
+                dst[j] = if binary[i * b + k] == 1 { s.max } else { s.min };
             }
             for (v, s) in dst.iter_mut().zip(&self.stats) {
                 if s.is_constant() {
@@ -142,21 +236,60 @@ mod tests {
     #[test]
     fn constant_columns_are_copied_integers_rounded_values_clipped() {
         let x = array![[1.0f32, 5.0, 0.5], [3.0, 5.0, 1.5], [2.0, 5.0, 1.0]];
-        let c = Columns::observe(x.view());
+        let c = Columns::observe(x.view(), None).unwrap();
         assert_eq!(c.modelled(), &[0, 2]);
+        assert!(c.binary().is_empty());
         assert!(c.stats()[0].integer && !c.stats()[2].integer);
         // Two generated rows of the modelled columns (0 and 2).
-        let out = c.complete(&[2.6, 9.0, -7.0, 1.25], 2, true);
+        let out = c.complete(&[2.6, 9.0, -7.0, 1.25], &[], 2, true);
         assert_eq!(out, vec![3.0, 5.0, 1.5, 1.0, 5.0, 1.25]);
-        let unclipped = c.complete(&[2.6, 9.0, -7.0, 1.25], 2, false);
+        let unclipped = c.complete(&[2.6, 9.0, -7.0, 1.25], &[], 2, false);
         assert_eq!(unclipped, vec![3.0, 5.0, 9.0, -7.0, 5.0, 1.25]);
+    }
+
+    #[test]
+    fn two_valued_columns_are_coded_and_take_their_values_back() {
+        // Column 1 holds 0 and 1, column 2 holds -2.5 and 4 (not whole), column 0 three values.
+        let x = array![
+            [1.0f32, 0.0, 4.0],
+            [2.0, 1.0, -2.5],
+            [3.0, 1.0, 4.0],
+            [2.0, 0.0, 4.0]
+        ];
+        let c = Columns::observe(x.view(), None).unwrap();
+        assert_eq!((c.modelled(), c.binary()), (&[0][..], &[1, 2][..]));
+        assert!(c.is_consistent());
+        let codes = c.binary_codes(x.view());
+        assert_eq!(codes, array![[0, 1], [1, 0], [1, 1], [0, 1]]);
+        // A value the class never had takes the nearer of the two.
+        assert_eq!(
+            c.binary_codes(array![[0.0f32, 0.4, 1.0]].view()),
+            array![[0, 1]]
+        );
+        let out = c.complete(&[1.6, 2.2], &[1, 0, 0, 1], 2, false);
+        assert_eq!(out, vec![2.0, 1.0, -2.5, 2.0, 0.0, 4.0]);
+        // Two-valued and constant columns only: nothing is left to the Gaussian part.
+        let y = array![[7.0f32, 0.0], [7.0, 3.0]];
+        let c = Columns::observe(y.view(), None).unwrap();
+        assert_eq!((c.modelled(), c.binary()), (&[][..], &[1][..]));
+        assert_eq!(c.complete(&[], &[1, 0], 2, true), vec![7.0, 3.0, 7.0, 0.0]);
+        // Given yes/no columns: only those are heads, a constant one is copied, and one with
+        // three values is an error.
+        let c = Columns::observe(x.view(), Some(&[2])).unwrap();
+        assert_eq!((c.modelled(), c.binary()), (&[0, 1][..], &[2][..]));
+        let c = Columns::observe(y.view(), Some(&[0, 1])).unwrap();
+        assert_eq!((c.modelled(), c.binary()), (&[][..], &[1][..]));
+        assert!(Columns::observe(x.view(), Some(&[0])).is_err());
+        assert!(Columns::observe(x.view(), Some(&[3])).is_err());
+        assert_eq!(two_valued_columns(x.view()), vec![1, 2]);
+        assert_eq!(two_valued_columns(y.view()), vec![1]);
     }
 
     #[test]
     fn all_constant_columns_are_all_modelled_and_clipped_to_the_row() {
         let x = array![[1.0f32, 2.0], [1.0, 2.0]];
-        let c = Columns::observe(x.view());
+        let c = Columns::observe(x.view(), None).unwrap();
         assert_eq!(c.modelled(), &[0, 1]);
-        assert_eq!(c.complete(&[0.3, 7.0], 1, false), vec![1.0, 2.0]);
+        assert_eq!(c.complete(&[0.3, 7.0], &[], 1, false), vec![1.0, 2.0]);
     }
 }

@@ -11,7 +11,7 @@ use ndarray::{Array2, ArrayView2};
 
 use super::model::no_codes;
 use super::network::{forward, DeviceLayer, Rows, StackBuffers};
-use super::{Activation, CategoryDraw, Generation, Likelihood, Sampling, Vae};
+use super::{Activation, CategoryDraw, Generation, Heads, Likelihood, Sampling, Vae};
 use crate::engine::{Backend, CpuEngine, Device, Engine};
 use crate::error::Result;
 use crate::rng::{Purpose, Stream};
@@ -37,7 +37,7 @@ impl<'e, E: Engine> Inference<'e, E> {
         // With categorical heads the output stays raw (logits); a Bernoulli sigmoid is applied
         // to the numeric columns on the host (`Vae::split`).
         let out_act = match vae.config.likelihood {
-            Likelihood::Bernoulli if vae.heads.is_empty() => Activation::Sigmoid,
+            Likelihood::Bernoulli if vae.network_heads().is_empty() => Activation::Sigmoid,
             _ => Activation::Identity,
         };
         let enc = vae
@@ -104,9 +104,9 @@ impl<'e, E: Engine> Inference<'e, E> {
 /// units and scaled) and, for interpolation, their latent means and neighbours.
 struct Source {
     original: Array2<f32>,
-    /// The network's input: scaled numeric columns, then the one-hot categorical columns.
+    /// The network's input: scaled numeric columns, then the one-hot heads.
     scaled: Array2<f32>,
-    /// The categorical columns' codes.
+    /// The codes of the network's heads (categorical columns, then two-valued ones).
     codes: Array2<u32>,
     /// Posterior means, `rows x latent` (interpolation only).
     means: Option<Array2<f32>>,
@@ -125,7 +125,8 @@ impl Source {
     }
 }
 
-/// What a run draws: modelled numeric columns (original units) and categorical codes, row-major.
+/// What a run draws: modelled numeric columns (original units) and the codes of the network's
+/// heads, row-major.
 struct Drawn {
     numeric: Vec<f32>,
     codes: Vec<u32>,
@@ -135,7 +136,7 @@ impl Drawn {
     fn with_capacity(rows: usize, vae: &Vae) -> Drawn {
         Drawn {
             numeric: Vec::with_capacity(rows * vae.modelled_features()),
-            codes: Vec::with_capacity(rows * vae.heads.len()),
+            codes: Vec::with_capacity(rows * vae.network_heads().len()),
         }
     }
 }
@@ -227,11 +228,30 @@ impl Vae {
     pub fn encode(&self, x: ArrayView2<'_, f32>) -> Result<(Array2<f32>, Array2<f32>)> {
         self.numeric_only("encode")?;
         self.check_input(x)?;
-        let scaled = self.scaler.transform(self.columns.select(x).view());
-        self.encode_scaled(&mut CpuEngine::new(), scaled.view())
+        let (_, input, _) = self.network_input(x, no_codes(x.nrows()).view())?;
+        self.encode_scaled(&mut CpuEngine::new(), input.view())
     }
 
-    /// [`Vae::encode`] of rows already reduced to the modelled columns and scaled.
+    /// The rows `x` (original units) with categorical codes `codes` as the network takes them:
+    /// the modelled numeric columns (original units), the network's input (those columns
+    /// scaled, then the one-hot heads) and the codes of the heads.
+    fn network_input(
+        &self,
+        x: ArrayView2<'_, f32>,
+        codes: ArrayView2<'_, u32>,
+    ) -> Result<(Array2<f32>, Array2<f32>, Array2<u32>)> {
+        let original = self.columns.select(x);
+        let numeric = self.scaler.transform(original.view());
+        let codes = self.network_codes(x, codes);
+        let hot = self.network_heads().one_hot(codes.view())?;
+        let input = ndarray::concatenate(ndarray::Axis(1), &[numeric.view(), hot.view()])
+            .expect("rows of both blocks agree")
+            .as_standard_layout()
+            .into_owned();
+        Ok((original, input, codes))
+    }
+
+    /// [`Vae::encode`] of rows already in the network's input form.
     fn encode_scaled<E: Engine>(
         &self,
         engine: &mut E,
@@ -258,7 +278,8 @@ impl Vae {
     }
 
     /// Decodes latent vectors `z` (`n x latent`) to rows in the original units, on the CPU engine
-    /// (constant columns filled in, whole-number columns rounded, nothing clipped).
+    /// (constant columns filled in, two-valued columns at their more probable value, whole-number
+    /// columns rounded, nothing clipped).
     pub fn decode(&self, z: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
         self.numeric_only("decode")?;
         crate::check::finite_matrix(z)?;
@@ -268,13 +289,24 @@ impl Vae {
         let mut e = CpuEngine::new();
         let mut inf = Inference::new(&mut e, self)?;
         let (l, n) = (self.latent, z.nrows());
-        let mut out = Vec::with_capacity(n * self.modelled_features());
+        let heads = self.network_heads();
+        let mut out = Drawn::with_capacity(n, self);
         for start in (0..n).step_by(CHUNK) {
             let rows = CHUNK.min(n - start);
-            out.extend(inf.decode(&data[start * l..(start + rows) * l], rows)?);
+            let decoded = inf.decode(&data[start * l..(start + rows) * l], rows)?;
+            let (mut numeric, logits) = self.split(&heads, decoded, rows);
+            self.scaler.inverse_in_place(&mut numeric);
+            out.numeric.extend(numeric);
+            self.choose(
+                &heads,
+                &logits,
+                start,
+                0,
+                CategoryDraw::Argmax,
+                &mut out.codes,
+            );
         }
-        self.scaler.inverse_in_place(&mut out);
-        Ok(self.finish(&out, n, false))
+        Ok(self.finish(&out.numeric, &out.codes, n, false))
     }
 
     /// Decodes the posterior mean of each row of `x`: the model's reconstruction of `x`.
@@ -471,9 +503,13 @@ impl Vae {
     ) -> Sampled {
         let draws = Draws::new(seed);
         let n = range.len();
-        let rows = self.finish(&out.numeric, n, sampling.clip);
-        let codes = Array2::from_shape_vec((n, self.heads.len()), out.codes.clone())
-            .expect("a code per row and head");
+        let rows = self.finish(&out.numeric, &out.codes, n, sampling.clip);
+        let (q, all) = (self.heads.len(), self.network_heads().len());
+        let codes = match q {
+            0 => Vec::new(),
+            _ => (out.codes.chunks_exact(all).flat_map(|c| &c[..q]).copied()).collect(),
+        };
+        let codes = Array2::from_shape_vec((n, q), codes).expect("a code per row and head");
         let sources = range
             .map(|i| source.row_of(&draws, i, sampling.generation))
             .collect();
@@ -530,13 +566,7 @@ impl Vae {
         if x.nrows() > 0 {
             self.check_input(x)?;
         }
-        let original = self.columns.select(x);
-        let numeric = self.scaler.transform(original.view());
-        let hot = self.heads.one_hot(codes)?;
-        let scaled = ndarray::concatenate(ndarray::Axis(1), &[numeric.view(), hot.view()])
-            .expect("rows of both blocks agree")
-            .as_standard_layout()
-            .into_owned();
+        let (original, scaled, codes) = self.network_input(x, codes)?;
         let (mut means, mut neighbors) = (None, None);
         if s.generation == Generation::Interpolate {
             let (mu, _) = self.encode_scaled(engine, scaled.view())?;
@@ -549,7 +579,7 @@ impl Vae {
         Ok(Source {
             original,
             scaled,
-            codes: codes.to_owned(),
+            codes,
             means,
             neighbors,
         })
@@ -568,6 +598,7 @@ impl Vae {
         let (d, w, l) = (self.modelled_features(), self.network_width(), self.latent);
         let draws = Draws::new(seed);
         let t = s.temperature;
+        let heads = self.network_heads();
         let mut inf = Inference::new(engine, self)?;
         let mut out = Drawn::with_capacity(range.len(), self);
         let mut z = vec![0.0f32; CHUNK * l];
@@ -632,10 +663,10 @@ impl Vae {
                     (inf.decode(z, rows)?, None)
                 }
             };
-            let (mut moved, logits) = self.split(moved, rows);
+            let (mut moved, logits) = self.split(&heads, moved, rows);
             match at_mean {
                 Some(at_mean) => {
-                    let (mut at_mean, mean_logits) = self.split(at_mean, rows);
+                    let (mut at_mean, mean_logits) = self.split(&heads, at_mean, rows);
                     self.scaler.inverse_in_place(&mut moved);
                     self.scaler.inverse_in_place(&mut at_mean);
                     // x_i + dec(z) - dec(mu_i), in original units: exactly x_i when z = mu_i.
@@ -648,7 +679,8 @@ impl Vae {
                                 .map(|(&x, (&a, &b))| (x + (a - b)).clamp(-f32::MAX, f32::MAX)),
                         );
                     }
-                    self.keep_or_move(src, &sources, &logits, &mean_logits, &mut out.codes);
+                    let codes = &mut out.codes;
+                    self.keep_or_move(&heads, src, &sources, &logits, &mean_logits, codes);
                 }
                 None => {
                     if matches!(s.generation, Generation::Prior | Generation::Posterior) {
@@ -656,18 +688,18 @@ impl Vae {
                     }
                     self.scaler.inverse_in_place(&mut moved);
                     out.numeric.extend(moved);
-                    self.choose(&logits, first, seed, s.category, &mut out.codes);
+                    self.choose(&heads, &logits, first, seed, s.category, &mut out.codes);
                 }
             }
         }
         Ok(out)
     }
 
-    /// Decoded rows (network width) split into the numeric columns and the heads' logits. With
-    /// heads and a Bernoulli likelihood the numeric columns get their sigmoid here (the network's
-    /// output stays raw for the softmax heads).
-    fn split(&self, decoded: Vec<f32>, rows: usize) -> (Vec<f32>, Vec<f32>) {
-        if self.heads.is_empty() {
+    /// Decoded rows (network width) split into the numeric columns and the logits of the
+    /// network's `heads`. With heads and a Bernoulli likelihood the numeric columns get their
+    /// sigmoid here (the network's output stays raw for the softmax heads).
+    fn split(&self, heads: &Heads, decoded: Vec<f32>, rows: usize) -> (Vec<f32>, Vec<f32>) {
+        if heads.is_empty() {
             return (decoded, Vec::new());
         }
         let (d, w) = (self.modelled_features(), self.network_width());
@@ -689,13 +721,14 @@ impl Vae {
     /// + h` of a fixed stream) or the arg-max.
     fn choose(
         &self,
+        heads: &Heads,
         logits: &[f32],
         first: usize,
         seed: u64,
         how: CategoryDraw,
         out: &mut Vec<u32>,
     ) {
-        let (q, width) = (self.heads.len(), self.heads.width());
+        let (q, width) = (heads.len(), heads.width());
         if q == 0 {
             return;
         }
@@ -704,13 +737,13 @@ impl Vae {
         let mut uniforms = vec![0.0f32; q];
         for (k, row) in logits.chunks_exact(width).enumerate() {
             match how {
-                CategoryDraw::Argmax => self.heads.argmax(row, &mut codes),
+                CategoryDraw::Argmax => heads.argmax(row, &mut codes),
                 CategoryDraw::Sample => {
                     let at = ((first + k) * q) as u64;
                     for (h, u) in uniforms.iter_mut().enumerate() {
                         *u = stream.uniform_at(at + h as u64);
                     }
-                    self.heads.sample(row, &uniforms, &mut codes);
+                    heads.sample(row, &uniforms, &mut codes);
                 }
             }
             out.extend_from_slice(&codes);
@@ -721,21 +754,22 @@ impl Vae {
     /// the moved latent point differs from its arg-max at the source's posterior mean.
     fn keep_or_move(
         &self,
+        heads: &Heads,
         src: &Source,
         sources: &[usize],
         moved: &[f32],
         at_mean: &[f32],
         out: &mut Vec<u32>,
     ) {
-        let (q, width) = (self.heads.len(), self.heads.width());
+        let (q, width) = (heads.len(), heads.width());
         if q == 0 {
             return;
         }
         let (mut a, mut b) = (vec![0u32; q], vec![0u32; q]);
         let rows = moved.chunks_exact(width).zip(at_mean.chunks_exact(width));
         for ((m, c), &i) in rows.zip(sources) {
-            self.heads.argmax(m, &mut a);
-            self.heads.argmax(c, &mut b);
+            heads.argmax(m, &mut a);
+            heads.argmax(c, &mut b);
             let own = src.codes.row(i);
             out.extend((0..q).map(|h| if a[h] == b[h] { own[h] } else { a[h] }));
         }
@@ -763,9 +797,19 @@ impl Vae {
         }
     }
 
-    /// Modelled columns (original units) widened to every column, as an `n x features` matrix.
-    fn finish(&self, modelled: &[f32], n: usize, clip: bool) -> Array2<f32> {
-        let full = self.columns.complete(modelled, n, clip);
+    /// Modelled columns (original units) and the codes of the network's heads (`codes`, `n x`
+    /// heads) widened to every column, as an `n x features` matrix.
+    fn finish(&self, modelled: &[f32], codes: &[u32], n: usize, clip: bool) -> Array2<f32> {
+        let (q, b) = (self.heads.len(), self.columns.binary().len());
+        let binary: Vec<u32> = match b {
+            0 => Vec::new(),
+            _ => codes
+                .chunks_exact(q + b)
+                .flat_map(|c| &c[q..])
+                .copied()
+                .collect(),
+        };
+        let full = self.columns.complete(modelled, &binary, n, clip);
         Array2::from_shape_vec((n, self.features()), full).expect("n * features values")
     }
 }

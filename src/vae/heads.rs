@@ -30,6 +30,14 @@ impl Heads {
         Heads { seen }
     }
 
+    /// These heads followed by `count` two-way heads (codes 0 and 1): the network's heads when
+    /// `count` numeric columns take two values ([`super::Columns::binary`]).
+    pub(crate) fn with_binary(&self, count: usize) -> Heads {
+        let mut seen = self.seen.clone();
+        seen.extend(std::iter::repeat_n(vec![0, 1], count));
+        Heads { seen }
+    }
+
     /// The number of categorical columns.
     pub fn len(&self) -> usize {
         self.seen.len()

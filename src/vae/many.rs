@@ -38,6 +38,11 @@ pub struct FitJob<'a> {
     /// `codes`. Give more (a superset) where `codes` holds a sample of the rows the model will
     /// later encode, so categories the sample missed are still known.
     pub categories: Option<Heads>,
+    /// The numeric columns that are yes/no variables (see [`super::Columns::observe`]): by
+    /// default those with exactly two values in `x`. Where `x` is one class of a table, give
+    /// the columns with two values in the whole table: a column that a small class happens to
+    /// hold two values of is no yes/no variable.
+    pub binary: Option<Vec<usize>>,
 }
 
 impl<'a> FitJob<'a> {
@@ -49,6 +54,7 @@ impl<'a> FitJob<'a> {
             codes,
             config,
             categories: None,
+            binary: None,
         }
     }
 
@@ -61,6 +67,14 @@ impl<'a> FitJob<'a> {
     pub fn with_categories(self, categories: Heads) -> Self {
         FitJob {
             categories: Some(categories),
+            ..self
+        }
+    }
+
+    /// The same fit with the yes/no columns `binary` (see [`FitJob::binary`]).
+    pub fn with_binary(self, binary: Vec<usize>) -> Self {
+        FitJob {
+            binary: Some(binary),
             ..self
         }
     }
@@ -205,7 +219,7 @@ impl Shape {
         Shape {
             width: vae.network_width(),
             latent: vae.latent,
-            spans: vae.heads.spans(vae.modelled_features()),
+            spans: vae.network_heads().spans(vae.modelled_features()),
             config: VaeConfig {
                 seed: 0,
                 epochs: 0,
@@ -280,9 +294,10 @@ fn train_together<E: Engine>(
     let cfg = group[0].0.config.clone();
     let (d, latent) = (group[0].1.ncols(), group[0].0.latent);
     let numeric = group[0].0.modelled_features();
-    let heads = match group[0].0.heads.len() {
+    let network_heads = group[0].0.network_heads();
+    let heads = match network_heads.len() {
         0 => None,
-        count => Some((e.upload_indices(&group[0].0.heads.spans(numeric))?, count)),
+        count => Some((e.upload_indices(&network_heads.spans(numeric))?, count)),
     };
     let mut members = Vec::with_capacity(count);
     let mut offset = 0;

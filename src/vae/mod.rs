@@ -10,7 +10,7 @@ mod network;
 mod persist;
 mod train;
 
-pub use columns::{ColumnStats, Columns};
+pub use columns::{two_valued_columns, ColumnStats, Columns};
 pub use config::{
     Activation, BiasInit, CategoryDraw, EarlyStopping, Generation, Init, Latent, Likelihood,
     Optimizer, Sampling, VaeConfig,
@@ -20,5 +20,6 @@ pub use heads::Heads;
 pub use many::FitJob;
 pub(crate) use model::no_codes;
 pub use model::{Dense, Vae};
-pub use persist::{model_files, ModelInfo, MODEL_VERSION};
+pub use persist::{model_files, ModelInfo, MODEL_VERSION, OLDEST_MODEL_VERSION};
+pub(crate) use persist::{reads_version, versions_read};
 pub use train::{EpochObserver, EpochStats, History};

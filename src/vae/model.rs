@@ -61,8 +61,10 @@ impl Dense {
 /// `2 * latent`); the decoder maps a latent vector to the reconstruction. Rows go in and come out
 /// in the original units: the fitted [`Scaler`] is applied on the way in and inverted on the way
 /// out. The network models the columns that vary within the class ([`Columns`]): a column that
-/// is constant in the training rows is copied into every output row, a column of whole numbers
-/// is rounded, and generated values can be clipped to each column's observed range.
+/// is constant in the training rows is copied into every output row, a column with exactly two
+/// values is a yes/no variable (a two-way softmax head, so its draws take one of the two), a
+/// column of whole numbers is rounded, and generated values can be clipped to each column's
+/// observed range.
 ///
 /// ```
 /// use ndarray::Array2;
@@ -88,7 +90,8 @@ pub struct Vae {
     pub(crate) columns: Columns,
     /// The learned log-variance of each modelled column ([`Likelihood::GaussianLearned`]).
     pub(crate) output_logvar: Option<Array1<f32>>,
-    /// The categorical columns, one softmax head each after the numeric columns.
+    /// The categorical columns, one softmax head each after the numeric columns (the two-valued
+    /// numeric columns' heads follow them: [`Vae::network_heads`]).
     pub(crate) heads: Heads,
     /// The mode [`Generation::Auto`] draws with, chosen when the model was fitted.
     pub(crate) preferred: Option<Generation>,
@@ -197,7 +200,7 @@ impl Vae {
                 needed: 2,
             });
         }
-        let columns = Columns::observe(x);
+        let columns = Columns::observe(x, job.binary.as_deref())?;
         let modelled = columns.select(x);
         let scaler = Scaler::fit(config.scaling, modelled.view());
         let scaled = scaler.transform(modelled.view());
@@ -212,7 +215,11 @@ impl Vae {
             .categories
             .clone()
             .unwrap_or_else(|| Heads::observe(codes));
-        let data = ndarray::concatenate(Axis(1), &[scaled.view(), heads.one_hot(codes)?.view()])
+        let network_codes = append_codes(codes, columns.binary_codes(x));
+        let hot = heads
+            .with_binary(columns.binary().len())
+            .one_hot(network_codes.view())?;
+        let data = ndarray::concatenate(Axis(1), &[scaled.view(), hot.view()])
             .expect("rows of both blocks agree");
         let features = data.ncols();
         let latent = config.latent.resolve(features);
@@ -243,16 +250,32 @@ impl Vae {
         self.columns.len()
     }
 
-    /// Number of numeric columns the network models (the numeric features not constant in the
-    /// training rows).
+    /// Number of numeric columns the network models as Gaussian (the numeric features neither
+    /// constant nor two-valued in the training rows).
     pub fn modelled_features(&self) -> usize {
-        self.network_width() - self.heads.width()
+        self.columns.modelled().len()
     }
 
     /// Input (and output) columns of the network: the modelled numeric columns, then one
     /// column per category of each head.
     pub(crate) fn network_width(&self) -> usize {
         self.encoder[0].w.nrows()
+    }
+
+    /// The network's softmax heads: one per categorical column, then one two-way head per
+    /// two-valued numeric column.
+    pub(crate) fn network_heads(&self) -> Heads {
+        self.heads.with_binary(self.columns.binary().len())
+    }
+
+    /// The codes of the network's heads for rows `x` with categorical codes `codes`: the
+    /// categorical codes, then those of the two-valued columns.
+    pub(crate) fn network_codes(
+        &self,
+        x: ArrayView2<'_, f32>,
+        codes: ArrayView2<'_, u32>,
+    ) -> Array2<u32> {
+        append_codes(codes, self.columns.binary_codes(x))
     }
 
     /// The mode [`Generation::Auto`] draws with (`None`: the prior; see [`Generation::Auto`]).
@@ -274,7 +297,8 @@ impl Vae {
         s
     }
 
-    /// The categorical columns (none for a model of numeric columns only).
+    /// The categorical columns (none for a model of numeric columns only). The two-valued
+    /// numeric columns' heads are not among them: see [`Columns::binary`].
     pub fn heads(&self) -> &Heads {
         &self.heads
     }
@@ -328,6 +352,14 @@ impl Vae {
 /// Codes of no categorical columns, for `rows` rows.
 pub(crate) fn no_codes(rows: usize) -> Array2<u32> {
     Array2::zeros((rows, 0))
+}
+
+/// The columns of `a`, then those of `b` (as many rows).
+fn append_codes(a: ArrayView2<'_, u32>, b: Array2<u32>) -> Array2<u32> {
+    ndarray::concatenate(Axis(1), &[a.reborrow(), b.view()])
+        .expect("rows of both blocks agree")
+        .as_standard_layout()
+        .into_owned()
 }
 
 /// The encoder `D -> h1 -> .. -> hn -> 2L` and the decoder `L -> hn -> .. -> h1 -> D`.

@@ -6,8 +6,9 @@
 //! A learned output variance is the tensor `output.logvar` (one value per modelled column).
 //! `NAME.json` holds the format version, the settings, the scaler, the per-column facts (range,
 //! whole numbers, which columns are modelled), the layer shapes and activations, the class label
-//! and feature names, and the training history. Version 1 files (before per-column facts and the
-//! learned variance) are refused with a message naming their version.
+//! and feature names, and the training history. Version 2 files (before two-valued columns had
+//! heads of their own) load and draw as they did; version 1 files (before per-column facts and
+//! the learned variance) are refused with a message naming their version.
 
 use std::path::{Path, PathBuf};
 
@@ -22,8 +23,20 @@ use crate::table::write_atomic;
 
 /// The format name in every metadata file.
 const FORMAT: &str = "smrt-vae";
-/// The version this build writes and reads.
-pub const MODEL_VERSION: u32 = 2;
+/// The version this build writes.
+pub const MODEL_VERSION: u32 = 3;
+/// The oldest version this build reads.
+pub const OLDEST_MODEL_VERSION: u32 = 2;
+
+/// Whether this build reads files of format `version`.
+pub(crate) fn reads_version(version: u64) -> bool {
+    (u64::from(OLDEST_MODEL_VERSION)..=u64::from(MODEL_VERSION)).contains(&version)
+}
+
+/// The versions this build reads, for error messages.
+pub(crate) fn versions_read() -> String {
+    format!("versions {OLDEST_MODEL_VERSION} to {MODEL_VERSION}")
+}
 
 /// What a saved model says about the data it was fitted on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,12 +214,13 @@ impl Vae {
             ));
         }
         let version = probe.get("version").and_then(|v| v.as_u64());
-        if version != Some(u64::from(MODEL_VERSION)) {
+        if !version.is_some_and(reads_version) {
             return Err(model_error(
                 meta_path,
                 format!(
-                    "format version {}; this smrt reads version {MODEL_VERSION}",
-                    version.map_or("(missing)".into(), |v| v.to_string())
+                    "format version {}; this smrt reads {}",
+                    version.map_or("(missing)".into(), |v| v.to_string()),
+                    versions_read()
                 ),
             ));
         }
@@ -245,7 +259,7 @@ impl Vae {
         let encoder = load_stack("encoder", &meta.encoder)?;
         let decoder = load_stack("decoder", &meta.decoder)?;
         let numeric = meta.columns.modelled().len();
-        let features = numeric + meta.heads.width();
+        let features = numeric + meta.heads.with_binary(meta.columns.binary().len()).width();
         let chain = |layers: &[Dense], first: usize, last: usize| {
             !layers.is_empty()
                 && layers[0].w.nrows() == first
@@ -256,11 +270,7 @@ impl Vae {
             || !chain(&decoder, meta.latent, features)
             || meta.scaler.len() != numeric
             || meta.columns.len() + meta.heads.len() != meta.info.features.len()
-            || meta
-                .columns
-                .modelled()
-                .iter()
-                .any(|&j| j >= meta.columns.len())
+            || !meta.columns.is_consistent()
         {
             return Err(model_error(
                 meta_path,

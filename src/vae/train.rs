@@ -323,7 +323,8 @@ impl<'e, E: Engine> Trainer<'e, E> {
         let cfg = vae.config.clone();
         let (rows, features) = data.dim();
         let (batch, n_batches) = (cfg.batch_for(rows), cfg.batches_for(rows));
-        let numeric = features - vae.heads.width();
+        let network_heads = vae.network_heads();
+        let numeric = features - network_heads.width();
         let p = Parameters::upload(e, &[vae])?;
         let with_dropout = cfg.dropout > 0.0;
         let enc_bufs = StackBuffers::new(e, &p.enc, batch, with_dropout)?;
@@ -343,10 +344,10 @@ impl<'e, E: Engine> Trainer<'e, E> {
             Some(_) => Some(e.zeros(batch * numeric)?),
             None => None,
         };
-        let heads = match vae.heads.len() {
+        let heads = match network_heads.len() {
             0 => None,
             count => Some(DeviceHeads {
-                spans: e.upload_indices(&vae.heads.spans(numeric))?,
+                spans: e.upload_indices(&network_heads.spans(numeric))?,
                 count,
             }),
         };
