@@ -37,8 +37,8 @@ fn fingerprint(v: &Vae) -> Vec<f64> {
 
 /// Small fits of one network on classes of different sizes, seeds, batches and schedules; pairs
 /// with dropout, with an L2 penalty, with a learned variance and with two categorical columns
-/// (each pair a group of its own); and one whose data has a column fewer (another shape, so
-/// alone).
+/// and a yes/no one (each pair a group of its own); and one whose data has a column fewer
+/// (another shape, so alone).
 fn jobs(data: &[(Array2<f32>, Array2<u32>)]) -> Vec<FitJob<'_>> {
     let base = VaeConfig {
         hidden: vec![12, 6],
@@ -139,10 +139,16 @@ fn jobs(data: &[(Array2<f32>, Array2<u32>)]) -> Vec<FitJob<'_>> {
 
 fn data() -> Vec<(Array2<f32>, Array2<u32>)> {
     let numeric = |n, cols, seed| (rows(n, cols, seed), Array2::zeros((n, 0)));
-    // Three categories in one column and two in the other, all present in every class.
+    // Three categories in one column and two in the other, all present in every class, and a
+    // numeric yes/no column (a two-way head after the categorical ones).
     let mixed = |n, seed| {
         let codes = Array2::from_shape_fn((n, 2), |(i, j)| ((i * 5 + j) % (3 - j)) as u32);
-        (rows(n, 3, seed), codes)
+        let mut x = rows(n, 4, seed);
+        x.column_mut(3)
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = [-1.0, 2.5][usize::from(i % 4 == 0)]);
+        (x, codes)
     };
     vec![
         numeric(40, 5, 1),
@@ -198,6 +204,11 @@ fn models_trained_together_on_the_cpu_engine_are_those_trained_alone_bit_for_bit
     let models = Vae::fit_many_with(&mut CpuEngine::new(), &jobs).unwrap();
     let epochs: Vec<usize> = models.iter().map(|m| m.history().epochs.len()).collect();
     assert_eq!(epochs, [100, 4, 3, 2, 4, 4, 4, 6, 4, 5, 4, 4, 4, 7]);
+    assert_eq!(
+        models[10].columns().binary(),
+        &[3],
+        "the yes/no column has a head"
+    );
     assert!(models[3].history().stopped_early);
 }
 
