@@ -584,6 +584,15 @@ fn smrt_takes_a_tables_yes_no_columns_from_the_whole_table() {
         &VaeConfig::default(),
     );
     assert_eq!(alone.unwrap().columns().binary(), &[1, 2]);
+    // Rows that are a part of a table take the table's columns as given.
+    let rare_rows = x.slice(s![100.., ..]);
+    let part = quick().binary_columns(vec![2]).build().unwrap();
+    let rare = ["rare".to_string()];
+    let models = part.fit_models(rare_rows, &y[100..], Some(&rare)).unwrap();
+    assert_eq!(models["rare"].columns().binary(), &[2]);
+    // A column given as yes/no that a class holds three values of is an error.
+    let err = part.fit_models(x.view(), &y, Some(&["common".to_string()]));
+    assert!(matches!(err, Err(Error::DataModel(m)) if m.contains("yes/no")));
 }
 
 #[test]

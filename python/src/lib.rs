@@ -141,6 +141,7 @@ fn smrt_balancer(
             "clip" => b.clip(v.extract()?),
             "category" => b.category(named::<CategoryDraw>(&key, &v)?),
             "fit_rows" => b.fit_rows(v.extract()?),
+            "binary" => b.binary_columns(v.extract::<Vec<usize>>()?),
             other => {
                 return Err(PyTypeError::new_err(format!(
                     "unknown SMRT setting {other:?}"

@@ -308,6 +308,46 @@ def test_models_saved_in_python_serve_smrt_and_the_cli(tmp_path):
     np.testing.assert_allclose(made[["a", "b", "c"]], drawn[["a", "b", "c"]], rtol=1e-6)
 
 
+def saved_binary_columns(directory, cls):
+    """The yes/no columns (indices among the numeric ones) of class ``cls``'s saved model."""
+    import json
+
+    for name in os.listdir(directory):
+        meta = json.loads((directory / name).read_text()) if name.endswith(".json") else {}
+        if meta.get("info", {}).get("class") == cls:
+            return meta["columns"].get("binary", [])
+    raise AssertionError(f"no model of class {cls} in {directory}")
+
+
+def test_yes_no_columns_come_from_the_rows_or_from_binary_columns(tmp_path):
+    # "flag" holds 0 and 1; "three" 0, 1 and 2 in the table, but only 0 and 1 among the rare rows.
+    n = 72
+    df = pd.DataFrame({
+        "a": np.linspace(-1, 1, n),
+        "flag": (np.arange(n) % 3 == 0).astype(float),
+        "three": np.where(np.arange(n) < 60, np.arange(n) % 3, np.arange(n) % 2).astype(float),
+        "tier": np.where(np.arange(n) % 2 == 0, "gold", "basic"),
+    })
+    y = np.array(["common"] * 60 + ["rare"] * 12)
+    rare = df.iloc[60:]
+    # The rare rows alone: both columns hold two values there.
+    sampler = smrt.SMRT(random_state=1, **FAST).fit_models(rare, y[60:], ["rare"])
+    sampler.save_models(tmp_path / "alone")
+    assert saved_binary_columns(tmp_path / "alone", "rare") == [1, 2]
+    # The same rows as a part of the table: only the table's yes/no column.
+    sampler = smrt.SMRT(random_state=1, **FAST).fit_models(rare, y[60:], ["rare"], binary_columns=["flag"])
+    sampler.save_models(tmp_path / "part")
+    assert saved_binary_columns(tmp_path / "part", "rare") == [1]
+    # The whole table finds that by itself.
+    sampler = smrt.SMRT(random_state=1, **FAST).fit_models(df, y, ["rare"])
+    sampler.save_models(tmp_path / "table")
+    assert saved_binary_columns(tmp_path / "table", "rare") == [1]
+    with pytest.raises(ValueError, match="not numeric columns"):
+        smrt.SMRT(**FAST).fit_models(rare, y[60:], ["rare"], binary_columns=["tier"])
+    with pytest.raises(ValueError, match="yes/no column"):
+        smrt.SMRT(**FAST).fit_models(df, y, ["common"], binary_columns=["three"])
+
+
 def test_generate_in_shards_and_its_errors(tmp_path):
     X, y = data()
     sampler = smrt.SMRT(random_state=2, generation="residual", **FAST)

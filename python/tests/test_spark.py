@@ -78,6 +78,31 @@ def test_smrt_rows_are_the_same_for_any_partitioning(spark):
     assert rows(other) != [r[:-1] for r in results[0]]
 
 
+def test_the_tables_yes_no_columns_decide_each_class_fit(spark):
+    import json
+
+    from smrt.spark import _fit, _two_valued
+
+    n = 300
+    pdf = pd.DataFrame({
+        "a": np.linspace(-1, 1, n),
+        "flag": (np.arange(n) % 3 == 0).astype(np.int64),
+        # 0, 1 and 2 in the table; the rare rows only 0 and 1.
+        "three": np.where(np.arange(n) < 240, np.arange(n) % 3, np.arange(n) % 2),
+        "same": np.full(n, 4.5),
+        "label": np.where(np.arange(n) < 240, "common", "rare"),
+    })
+    df = spark.createDataFrame(pdf)
+    features = ["a", "flag", "three", "same"]
+    assert _two_valued(df, features) == ["flag"]
+    models = _fit(df, "label", features, {"rare": 240}, {"common": 240, "rare": 60}, 3, 40, ["flag"],
+                  {"epochs": 3, "min_steps": 0, "backend": "cpu"})
+    files, _ = models["rare"]
+    metas = [json.loads(data) for name, data in files.items() if name.endswith(".json")]
+    meta = next(m for m in metas if m.get("info", {}).get("class") == "rare")
+    assert meta["columns"]["binary"] == [1]
+
+
 def test_under_sampling_by_row_key_is_the_same_for_any_partitioning(spark):
     pdf = table()
     kept = [rows(balance(spark.createDataFrame(pdf).repartition(p), "label", method="random-under",

@@ -57,6 +57,8 @@ pub struct Smrt<L> {
     models: BTreeMap<L, Vae>,
     /// Fit each class from at most this many of its rows.
     fit_rows: Option<usize>,
+    /// The table's yes/no columns, where the rows given are a part of it.
+    binary: Option<Vec<usize>>,
 }
 
 impl<L: Label> Smrt<L> {
@@ -76,6 +78,7 @@ impl<L: Label> Smrt<L> {
                 stop: None,
                 models: BTreeMap::new(),
                 fit_rows: None,
+                binary: None,
             },
         }
     }
@@ -218,7 +221,10 @@ impl<L: Label> Smrt<L> {
         wanted: &[(usize, &L, &[usize])],
     ) -> Result<Vec<Vae>> {
         // The table's yes/no columns: a column that only a class holds two values of is none.
-        let binary = crate::vae::two_valued_columns(x);
+        let binary = match &self.binary {
+            Some(given) => given.clone(),
+            None => crate::vae::two_valued_columns(x),
+        };
         let fits: Vec<Option<ClassFit>> = wanted
             .iter()
             .map(|&(class_no, label, rows)| {
@@ -621,6 +627,16 @@ impl<L: Label> SmrtBuilder<L> {
     /// those its sample missed. Default: every row.
     pub fn fit_rows(mut self, rows: usize) -> Self {
         self.inner.fit_rows = Some(rows);
+        self
+    }
+
+    /// The numeric columns that are yes/no variables of the table (see
+    /// [`crate::vae::FitJob::binary`]), for rows that are a part of a larger table, as a class's
+    /// sample on a cluster is: each class's network models them with a two-way head. Default:
+    /// the columns with exactly two values in the rows given. A column given here with more
+    /// than two values in a class's rows is an error.
+    pub fn binary_columns(mut self, columns: Vec<usize>) -> Self {
+        self.inner.binary = Some(columns);
         self
     }
 

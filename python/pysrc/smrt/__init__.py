@@ -586,10 +586,15 @@ class SMRT(_Sampler):
             opts["models"] = (str(opts["models"]), codes)
         return opts
 
-    def fit_models(self, X, y, classes):
+    def fit_models(self, X, y, classes, binary_columns=None):
         """Fits the models of ``classes`` (labels of ``y``; one or more) from their rows of
         ``X``, as ``fit_resample`` would, whatever the other classes' sizes (``smrt fit
-        --class``); :meth:`save_models` then writes them. Returns ``self``."""
+        --class``); :meth:`save_models` then writes them. Returns ``self``.
+
+        ``binary_columns``: where ``X`` is a part of a larger table (a class's sample on a
+        cluster), the numeric columns that hold two values in the whole table (names for a
+        DataFrame, indices for an array): each is a yes/no variable, modelled by a two-way head.
+        Default: the numeric columns with exactly two values in ``X``."""
         cols = None
         if hasattr(X, "columns") and hasattr(X, "iloc"):
             x, codes, values, cols = _frame_parts(X)
@@ -606,6 +611,14 @@ class SMRT(_Sampler):
         missing = [c for c in classes if c not in index]
         if missing:
             raise ValueError(f"classes {missing} are not in y (classes: {known.tolist()})")
+        options = self._options(known)
+        if binary_columns is not None:
+            numeric = cols[0] if cols is not None else list(range(x.shape[1]))
+            at = {name: j for j, name in enumerate(numeric)}
+            unknown = [c for c in binary_columns if c not in at]
+            if unknown:
+                raise ValueError(f"binary_columns {unknown} are not numeric columns of X (numeric: {list(numeric)})")
+            options["binary"] = [at[c] for c in binary_columns]
         models = _smrt.fit_models(
             np.ascontiguousarray(x, dtype=np.float32),
             np.ascontiguousarray(codes, dtype=np.uint32),
@@ -613,7 +626,7 @@ class SMRT(_Sampler):
             np.asarray(y_codes, dtype=np.int64),
             [index[c] for c in classes],
             self._seed(),
-            self._options(known),
+            options,
         )
         self._saved = _saved(models, X, y, cols, values, known, x.shape[1])
         return self

@@ -4,6 +4,10 @@
 a 0/1 mark column). What runs where:
 
 * class counts: one ``groupBy(label).count()``; only the counts reach the driver;
+* the table's yes/no columns (numeric columns with exactly two values): two aggregations (each
+  column's least and greatest value, then how many rows hold another); only a row of figures
+  reaches the driver. Each class's fit takes them, so a column that a class's sample holds two
+  values of is no yes/no column unless the table's is one;
 * fitting (SMRT): each class that grows is fitted from a sample of at most about ``fit_rows`` of
   its rows, chosen row by row by a seeded hash of the row's values (``xxhash64``), so the same
   rows whatever the partitioning; the samples are fitted on the executors, one class per task
@@ -72,7 +76,8 @@ def balance(df, label, method="smrt", sampling_strategy="auto", random_state=0, 
     if not grow:
         return base
     features = [c for c in df.columns if c != label]
-    models = _fit(df, label, features, grow, counts, seed, int(fit_rows), settings)
+    binary = _two_valued(df, features)
+    models = _fit(df, label, features, grow, counts, seed, int(fit_rows), binary, settings)
     spark = df.sparkSession
     shared = spark.sparkContext.broadcast(models)
     names = {str(c): c for c in grow}
@@ -115,7 +120,28 @@ def _strategy(sampling_strategy, classes):
     return {index[k]: int(v) for k, v in sampling_strategy.items()}
 
 
-def _fit(df, label, features, grow, counts, seed, fit_rows, settings):
+def _two_valued(df, features):
+    """The numeric columns of ``features`` (those the fits read as numbers) holding exactly two
+    distinct values in ``df``."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    numbers = (T.ByteType, T.ShortType, T.IntegerType, T.LongType, T.FloatType, T.DoubleType)
+    types = {f.name: f.dataType for f in df.schema.fields}
+    numeric = [c for c in features if isinstance(types[c], numbers)]
+    if not numeric:
+        return []
+    ends = df.agg(*[F.min(c) for c in numeric], *[F.max(c) for c in numeric]).first()
+    k = len(numeric)
+    pairs = {c: (ends[j], ends[k + j]) for j, c in enumerate(numeric)
+             if ends[j] is not None and ends[j] != ends[k + j]}
+    if not pairs:
+        return []
+    others = df.agg(*[F.sum(F.when(F.col(c).isin(lo, hi), 0).otherwise(1)) for c, (lo, hi) in pairs.items()]).first()
+    return [c for c, n in zip(pairs, others) if n == 0]
+
+
+def _fit(df, label, features, grow, counts, seed, fit_rows, binary, settings):
     """For each class in ``grow``: its saved model files and the rows it was fitted from, fitted
     on the executors from a hash-chosen sample of about ``fit_rows`` rows."""
     from pyspark.sql import functions as F
@@ -134,7 +160,8 @@ def _fit(df, label, features, grow, counts, seed, fit_rows, settings):
         pdf = pdf.sort_values(["_smrt_hash"] + columns, kind="mergesort").reset_index(drop=True)
         pdf = pdf.drop(columns="_smrt_hash")
         cls = str(pdf[label].iloc[0])
-        sampler = SMRT(random_state=seed, **settings).fit_models(pdf[features], pdf[label].astype(str), [cls])
+        sampler = SMRT(random_state=seed, **settings).fit_models(pdf[features], pdf[label].astype(str), [cls],
+                                                                 binary_columns=binary)
         with tempfile.TemporaryDirectory() as directory:
             sampler.save_models(directory)
             files = {}
