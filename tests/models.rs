@@ -176,6 +176,12 @@ fn two_valued_columns_round_trip_and_version_2_files_still_load() {
     vae.save(&base, &info).unwrap();
     edit_json(&base, |v| v["columns"]["binary"] = serde_json::json!([0]));
     assert!(matches!(Vae::load(&base), Err(Error::Model { .. })));
+    // And so is one that names a column twice (the shapes still agree: two modelled columns).
+    vae.save(&base, &info).unwrap();
+    edit_json(&base, |v| {
+        v["columns"]["modelled"] = serde_json::json!([0, 0])
+    });
+    assert!(matches!(Vae::load(&base), Err(Error::Model { .. })));
 }
 
 #[test]

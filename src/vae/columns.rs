@@ -152,11 +152,13 @@ impl Columns {
         &self.binary
     }
 
-    /// Whether the column indices are in range and no column is both modelled and two-valued
-    /// (a check of a loaded model).
+    /// Whether both lists of columns ascend within range and no column is both modelled and
+    /// two-valued (a check of a loaded model).
     pub(crate) fn is_consistent(&self) -> bool {
         let d = self.stats.len();
-        self.modelled.iter().chain(&self.binary).all(|&j| j < d)
+        let ascending = |v: &[usize]| v.windows(2).all(|p| p[0] < p[1]) && v.iter().all(|&j| j < d);
+        ascending(&self.modelled)
+            && ascending(&self.binary)
             && self.binary.iter().all(|j| !self.modelled.contains(j))
     }
 
