@@ -2079,3 +2079,42 @@ fn fit_from_a_sample_of_each_class() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("at least 2 rows"));
 }
+
+#[test]
+fn the_summary_counts_the_yes_no_columns_and_their_rows_keep_their_two_values() {
+    let d = tempfile::tempdir().unwrap();
+    let input = d.path().join("in.csv");
+    let mut text = String::from("size,member,label\n");
+    for i in 0..40 {
+        let label = if i < 30 { "big" } else { "small" };
+        text += &format!("{},{},{label}\n", i as f32 * 0.1, [2, 7][i % 2]);
+    }
+    std::fs::write(&input, &text).unwrap();
+    let output = d.path().join("out.csv");
+    let (i, o) = (input.to_str().unwrap(), output.to_str().unwrap());
+    let out = smrt(&[
+        "balance",
+        "--input",
+        i,
+        "--output",
+        o,
+        "--epochs",
+        "5",
+        "--min-steps",
+        "0",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1 of 2 feature columns yes/no"), "{err}");
+    let written = std::fs::read_to_string(&output).unwrap();
+    let synthetic: Vec<&str> = written[text.len()..].lines().collect();
+    assert_eq!(synthetic.len(), 20);
+    for line in synthetic {
+        let member: f32 = line.split(',').nth(1).unwrap().parse().unwrap();
+        assert!(member == 2.0 || member == 7.0, "{line}");
+    }
+}

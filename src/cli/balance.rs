@@ -315,13 +315,17 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
         eprint!("{}", summary(&y, &out, &device.name()));
     }
     if !args.quiet {
-        let categorical = table.codes.ncols();
-        let columns = match categorical {
-            0 => String::new(),
-            c => format!(
-                ", {c} of {} feature columns categorical",
-                table.features.len()
-            ),
+        let (categorical, features) = (table.codes.ncols(), table.features.len());
+        // SMRT models the numeric columns with two values as yes/no variables.
+        let yes_no = match method {
+            Method::Smrt => smrt::vae::two_valued_columns(table.x.view()).len(),
+            _ => 0,
+        };
+        let columns = match (categorical, yes_no) {
+            (0, 0) => String::new(),
+            (c, 0) => format!(", {c} of {features} feature columns categorical"),
+            (0, b) => format!(", {b} of {features} feature columns yes/no"),
+            (c, b) => format!(", {c} of {features} feature columns categorical, {b} yes/no"),
         };
         eprintln!(
             "{} rows in, {} rows out ({} synthetic{columns}) in {seconds:.2} s on {}",
