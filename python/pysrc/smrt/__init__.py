@@ -527,6 +527,10 @@ class SMRT(_Sampler):
     bar per class while it trains: tqdm's where tqdm is installed, else a line on stderr every
     100 epochs).
 
+    A numeric column with exactly two values in ``X`` (a 0/1 flag, or any pair) is a yes/no
+    variable: each class's network models it with a two-way head, and synthetic rows take one of
+    its two values at the class's rate. Text, boolean and categorical columns are categorical.
+
     Ctrl-C stops a fit between epochs and raises ``KeyboardInterrupt``.
     """
 
