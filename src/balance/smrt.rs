@@ -292,7 +292,7 @@ impl<L: Label> Smrt<L> {
             jobs.push(f.job());
             whose.push(Some(label));
             if let Some(c) = &f.choice {
-                jobs.push(c.job(&f.config).with_binary(f.binary.clone()));
+                jobs.push(c.job(&f.config).with_binary(&f.binary));
                 whose.push(None);
             }
         }
@@ -491,7 +491,7 @@ impl ClassFit {
     fn job(&self) -> FitJob<'_> {
         let job = FitJob::new(self.x.view(), self.config.clone())
             .with_codes(self.codes.view())
-            .with_binary(self.binary.clone());
+            .with_binary(&self.binary);
         match &self.categories {
             Some(c) => job.with_categories(c.clone()),
             None => job,

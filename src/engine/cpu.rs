@@ -470,15 +470,11 @@ impl Engine for CpuEngine {
             (o, x),
             grad,
             losses,
-            |o, x, g, used, sum| {
+            |_, o, x, g, used, sum| {
                 if used > 0 {
                     cpu.reconstruction(likelihood, o, x, used, cols, numeric, g, sum, 0);
                 }
-                for (i, v) in g.iter_mut().enumerate().skip(used * cols) {
-                    if i % cols < numeric {
-                        *v = 0.0;
-                    }
-                }
+                zero_numeric_padding(g, used, cols, numeric);
             },
         );
     }
@@ -493,28 +489,26 @@ impl Engine for CpuEngine {
         losses: &mut Vec<f32>,
         (slot, stride): (usize, usize),
     ) {
-        let (block, term_block) = (rows * cols, rows * numeric);
-        for m in 0..models.count {
-            let used = ModelStep::read(models.table, models.at + m).rows.min(rows);
-            let part = |v: &Vec<f32>, width: usize| v[m * width..(m + 1) * width].to_vec();
-            let (o, x) = (part(o, block), part(x, block));
-            let s = logvar[m * logvar_stride..][..numeric].to_vec();
-            let (mut g, mut t) = (part(grad, block), part(terms, term_block));
-            let mut sum = vec![0.0];
-            if used > 0 {
-                let (gt, lt) = (&mut g, &mut t);
-                self.gaussian_learned(&o, &x, &s, used, cols, numeric, gt, lt, &mut sum, 0);
-            }
-            for (i, v) in g.iter_mut().enumerate().skip(used * cols) {
-                if i % cols < numeric {
-                    *v = 0.0;
+        let cpu = &mut *self;
+        let term_block = rows * numeric;
+        each_model(
+            (rows, cols),
+            models,
+            (slot, stride),
+            (o, x),
+            grad,
+            losses,
+            |m, o, x, g, used, sum| {
+                let s = logvar[m * logvar_stride..][..numeric].to_vec();
+                let mut t = terms[m * term_block..(m + 1) * term_block].to_vec();
+                if used > 0 {
+                    cpu.gaussian_learned(o, x, &s, used, cols, numeric, g, &mut t, sum, 0);
                 }
-            }
-            t[used * numeric..].fill(0.0);
-            grad[m * block..(m + 1) * block].copy_from_slice(&g);
-            terms[m * term_block..(m + 1) * term_block].copy_from_slice(&t);
-            losses[slot + m * stride] += sum[0];
-        }
+                zero_numeric_padding(g, used, cols, numeric);
+                t[used * numeric..].fill(0.0);
+                terms[m * term_block..(m + 1) * term_block].copy_from_slice(&t);
+            },
+        );
     }
 
     fn softmax_cross_entropy_models(
@@ -536,7 +530,7 @@ impl Engine for CpuEngine {
             (o, x),
             grad,
             losses,
-            |o, x, g, used, sum| {
+            |_, o, x, g, used, sum| {
                 if used > 0 {
                     cpu.softmax_cross_entropy(o, x, used, cols, groups, heads, g, sum, 0);
                 }
@@ -647,9 +641,9 @@ impl Engine for CpuEngine {
     }
 }
 
-/// A batched loss computed model by model: for each model, `loss` gets copies of its blocks of
-/// `o`, `x` and `grad` (`rows x cols` each), the rows its table entry gives and a one-slot sum;
-/// its gradients are written back and its sum added to `losses[slot + m * stride]`.
+/// A batched loss computed model by model: for each model `m`, `loss` gets copies of its blocks
+/// of `o`, `x` and `grad` (`rows x cols` each), the rows its table entry gives and a one-slot
+/// sum; its gradients are written back and its sum added to `losses[slot + m * stride]`.
 fn each_model(
     (rows, cols): (usize, usize),
     models: Models<'_, Vec<u32>>,
@@ -657,7 +651,7 @@ fn each_model(
     (o, x): (&[f32], &[f32]),
     grad: &mut [f32],
     losses: &mut [f32],
-    mut loss: impl FnMut(&Vec<f32>, &Vec<f32>, &mut Vec<f32>, usize, &mut Vec<f32>),
+    mut loss: impl FnMut(usize, &Vec<f32>, &Vec<f32>, &mut Vec<f32>, usize, &mut Vec<f32>),
 ) {
     for m in 0..models.count {
         let block = rows * cols;
@@ -665,9 +659,17 @@ fn each_model(
         let part = |v: &[f32]| v[m * block..(m + 1) * block].to_vec();
         let mut g = part(grad);
         let mut sum = vec![0.0];
-        loss(&part(o), &part(x), &mut g, used, &mut sum);
+        loss(m, &part(o), &part(x), &mut g, used, &mut sum);
         grad[m * block..(m + 1) * block].copy_from_slice(&g);
         losses[slot + m * stride] += sum[0];
+    }
+}
+
+/// Zeroes the numeric columns' gradients of the padding rows (from row `used`) of a model's
+/// `rows x cols` block: they are no rows of its.
+fn zero_numeric_padding(g: &mut [f32], used: usize, cols: usize, numeric: usize) {
+    for row in g.chunks_exact_mut(cols).skip(used) {
+        row[..numeric].fill(0.0);
     }
 }
 

@@ -12,23 +12,22 @@ use crate::error::{Error, Result};
 /// (give them to each class's fit as [`super::FitJob::binary`]).
 pub fn two_valued_columns(x: ArrayView2<'_, f32>) -> Vec<usize> {
     (0..x.ncols())
-        .filter(|&j| {
-            let column = x.column(j);
-            let mut values = column.iter().copied();
-            let Some(a) = values.next() else { return false };
-            let mut b = None;
-            values.all(|v| {
-                v == a
-                    || match b {
-                        None => {
-                            b = Some(v);
-                            true
-                        }
-                        Some(b) => v == b,
-                    }
-            }) && b.is_some()
-        })
+        .filter(|&j| distinct_up_to_three(x, j) == 2)
         .collect()
+}
+
+/// The number of distinct values in column `j` of `x`, counted up to 3 (3: three or more).
+fn distinct_up_to_three(x: ArrayView2<'_, f32>, j: usize) -> usize {
+    let mut seen: Vec<f32> = Vec::with_capacity(3);
+    for &v in x.column(j) {
+        if !seen.contains(&v) {
+            seen.push(v);
+            if seen.len() == 3 {
+                break;
+            }
+        }
+    }
+    seen.len()
 }
 
 /// The observed facts of one column of the training rows.
@@ -77,14 +76,11 @@ impl Columns {
                 integer: c.iter().all(|v| v.fract() == 0.0),
             })
             .collect();
-        let two_valued = |j: usize| {
-            let s = stats[j];
-            x.column(j).iter().all(|&v| v == s.min || v == s.max)
-        };
         let binary: Vec<usize> = match binary {
             None => two_valued_columns(x),
             Some(given) => {
-                if let Some(&j) = given.iter().find(|&&j| j >= stats.len() || !two_valued(j)) {
+                let at_most_two = |j: usize| j < stats.len() && distinct_up_to_three(x, j) <= 2;
+                if let Some(&j) = given.iter().find(|&&j| !at_most_two(j)) {
                     return Err(Error::DataModel(format!(
                         "column {j} was given as a yes/no column, and the rows hold more than two values in it (or have no such column)"
                     )));

@@ -232,25 +232,6 @@ impl Vae {
         self.encode_scaled(&mut CpuEngine::new(), input.view())
     }
 
-    /// The rows `x` (original units) with categorical codes `codes` as the network takes them:
-    /// the modelled numeric columns (original units), the network's input (those columns
-    /// scaled, then the one-hot heads) and the codes of the heads.
-    fn network_input(
-        &self,
-        x: ArrayView2<'_, f32>,
-        codes: ArrayView2<'_, u32>,
-    ) -> Result<(Array2<f32>, Array2<f32>, Array2<u32>)> {
-        let original = self.columns.select(x);
-        let numeric = self.scaler.transform(original.view());
-        let codes = self.network_codes(x, codes);
-        let hot = self.network_heads().one_hot(codes.view())?;
-        let input = ndarray::concatenate(ndarray::Axis(1), &[numeric.view(), hot.view()])
-            .expect("rows of both blocks agree")
-            .as_standard_layout()
-            .into_owned();
-        Ok((original, input, codes))
-    }
-
     /// [`Vae::encode`] of rows already in the network's input form.
     fn encode_scaled<E: Engine>(
         &self,
@@ -306,7 +287,7 @@ impl Vae {
                 &mut out.codes,
             );
         }
-        Ok(self.finish(&out.numeric, &out.codes, n, false))
+        Ok(self.finish(&out, n, false).0)
     }
 
     /// Decodes the posterior mean of each row of `x`: the model's reconstruction of `x`.
@@ -503,13 +484,7 @@ impl Vae {
     ) -> Sampled {
         let draws = Draws::new(seed);
         let n = range.len();
-        let rows = self.finish(&out.numeric, &out.codes, n, sampling.clip);
-        let (q, all) = (self.heads.len(), self.network_heads().len());
-        let codes = match q {
-            0 => Vec::new(),
-            _ => (out.codes.chunks_exact(all).flat_map(|c| &c[..q]).copied()).collect(),
-        };
-        let codes = Array2::from_shape_vec((n, q), codes).expect("a code per row and head");
+        let (rows, codes) = self.finish(out, n, sampling.clip);
         let sources = range
             .map(|i| source.row_of(&draws, i, sampling.generation))
             .collect();
@@ -797,20 +772,21 @@ impl Vae {
         }
     }
 
-    /// Modelled columns (original units) and the codes of the network's heads (`codes`, `n x`
-    /// heads) widened to every column, as an `n x features` matrix.
-    fn finish(&self, modelled: &[f32], codes: &[u32], n: usize, clip: bool) -> Array2<f32> {
+    /// `n` drawn rows as an `n x features` matrix of every column (the two-valued heads' codes
+    /// become their columns' values) and the categorical columns' codes.
+    fn finish(&self, out: &Drawn, n: usize, clip: bool) -> (Array2<f32>, Array2<u32>) {
         let (q, b) = (self.heads.len(), self.columns.binary().len());
-        let binary: Vec<u32> = match b {
-            0 => Vec::new(),
-            _ => codes
-                .chunks_exact(q + b)
-                .flat_map(|c| &c[q..])
-                .copied()
-                .collect(),
-        };
-        let full = self.columns.complete(modelled, &binary, n, clip);
-        Array2::from_shape_vec((n, self.features()), full).expect("n * features values")
+        let (mut categorical, mut binary) = (Vec::with_capacity(n * q), Vec::with_capacity(n * b));
+        if q + b > 0 {
+            for row in out.codes.chunks_exact(q + b) {
+                categorical.extend_from_slice(&row[..q]);
+                binary.extend_from_slice(&row[q..]);
+            }
+        }
+        let full = self.columns.complete(&out.numeric, &binary, n, clip);
+        let rows = Array2::from_shape_vec((n, self.features()), full).expect("n * features values");
+        let codes = Array2::from_shape_vec((n, q), categorical).expect("a code per row and head");
+        (rows, codes)
     }
 }
 

@@ -42,7 +42,7 @@ pub struct FitJob<'a> {
     /// default those with exactly two values in `x`. Where `x` is one class of a table, give
     /// the columns with two values in the whole table: a column that a small class happens to
     /// hold two values of is no yes/no variable.
-    pub binary: Option<Vec<usize>>,
+    pub binary: Option<&'a [usize]>,
 }
 
 impl<'a> FitJob<'a> {
@@ -72,7 +72,7 @@ impl<'a> FitJob<'a> {
     }
 
     /// The same fit with the yes/no columns `binary` (see [`FitJob::binary`]).
-    pub fn with_binary(self, binary: Vec<usize>) -> Self {
+    pub fn with_binary(self, binary: &'a [usize]) -> Self {
         FitJob {
             binary: Some(binary),
             ..self

@@ -200,28 +200,14 @@ impl Vae {
                 needed: 2,
             });
         }
-        let columns = Columns::observe(x, job.binary.as_deref())?;
-        let modelled = columns.select(x);
-        let scaler = Scaler::fit(config.scaling, modelled.view());
-        let scaled = scaler.transform(modelled.view());
-        if config.likelihood == Likelihood::Bernoulli {
-            if let Some(v) = scaled.iter().find(|v| !(0.0..=1.0).contains(*v)) {
-                return Err(Error::DataModel(format!(
-                    "bernoulli likelihood needs values in [0, 1] after scaling, found {v}; use min-max scaling"
-                )));
-            }
-        }
+        let columns = Columns::observe(x, job.binary)?;
+        let numeric = columns.modelled().len();
+        let scaler = Scaler::fit(config.scaling, columns.select(x).view());
         let heads = job
             .categories
             .clone()
             .unwrap_or_else(|| Heads::observe(codes));
-        let network_codes = append_codes(codes, columns.binary_codes(x));
-        let hot = heads
-            .with_binary(columns.binary().len())
-            .one_hot(network_codes.view())?;
-        let data = ndarray::concatenate(Axis(1), &[scaled.view(), hot.view()])
-            .expect("rows of both blocks agree");
-        let features = data.ncols();
+        let features = numeric + heads.with_binary(columns.binary().len()).width();
         let latent = config.latent.resolve(features);
         let (encoder, decoder) = init_layers(config, features, latent);
         let vae = Vae {
@@ -232,11 +218,20 @@ impl Vae {
             latent,
             history: History::default(),
             output_logvar: (config.likelihood == Likelihood::GaussianLearned)
-                .then(|| Array1::zeros(modelled.ncols())),
+                .then(|| Array1::zeros(numeric)),
             columns,
             heads,
             preferred: None,
         };
+        let (_, data, _) = vae.network_input(x, codes)?;
+        if config.likelihood == Likelihood::Bernoulli {
+            let scaled = data.slice(ndarray::s![.., ..numeric]);
+            if let Some(v) = scaled.iter().find(|v| !(0.0..=1.0).contains(*v)) {
+                return Err(Error::DataModel(format!(
+                    "bernoulli likelihood needs values in [0, 1] after scaling, found {v}; use min-max scaling"
+                )));
+            }
+        }
         Ok((vae, data))
     }
 
@@ -268,14 +263,28 @@ impl Vae {
         self.heads.with_binary(self.columns.binary().len())
     }
 
-    /// The codes of the network's heads for rows `x` with categorical codes `codes`: the
-    /// categorical codes, then those of the two-valued columns.
-    pub(crate) fn network_codes(
+    /// The rows `x` (original units) with categorical codes `codes` as the network takes them:
+    /// the modelled numeric columns (original units), the network's input (those columns
+    /// scaled, then the one-hot heads) and the codes of the heads (the categorical codes, then
+    /// those of the two-valued columns).
+    pub(crate) fn network_input(
         &self,
         x: ArrayView2<'_, f32>,
         codes: ArrayView2<'_, u32>,
-    ) -> Array2<u32> {
-        append_codes(codes, self.columns.binary_codes(x))
+    ) -> Result<(Array2<f32>, Array2<f32>, Array2<u32>)> {
+        let original = self.columns.select(x);
+        let numeric = self.scaler.transform(original.view());
+        let binary = self.columns.binary_codes(x);
+        let codes = ndarray::concatenate(Axis(1), &[codes.reborrow(), binary.view()])
+            .expect("a row of codes per row")
+            .as_standard_layout()
+            .into_owned();
+        let hot = self.network_heads().one_hot(codes.view())?;
+        let input = ndarray::concatenate(Axis(1), &[numeric.view(), hot.view()])
+            .expect("rows of both blocks agree")
+            .as_standard_layout()
+            .into_owned();
+        Ok((original, input, codes))
     }
 
     /// The mode [`Generation::Auto`] draws with (`None`: the prior; see [`Generation::Auto`]).
@@ -352,14 +361,6 @@ impl Vae {
 /// Codes of no categorical columns, for `rows` rows.
 pub(crate) fn no_codes(rows: usize) -> Array2<u32> {
     Array2::zeros((rows, 0))
-}
-
-/// The columns of `a`, then those of `b` (as many rows).
-fn append_codes(a: ArrayView2<'_, u32>, b: Array2<u32>) -> Array2<u32> {
-    ndarray::concatenate(Axis(1), &[a.reborrow(), b.view()])
-        .expect("rows of both blocks agree")
-        .as_standard_layout()
-        .into_owned()
 }
 
 /// The encoder `D -> h1 -> .. -> hn -> 2L` and the decoder `L -> hn -> .. -> h1 -> D`.

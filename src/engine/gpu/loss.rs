@@ -5,7 +5,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::kernels::Kernel;
 use super::recorder::Binding;
-use super::{GpuBuffer, GpuEngine, PARTIALS};
+use super::{GpuBuffer, GpuEngine, ALONE, PARTIALS};
 use crate::engine::{Blocks, Likelihood, Models};
 use crate::error::Result;
 
@@ -39,9 +39,6 @@ pub(super) enum Whose<'a> {
     Alone { rows: usize },
     Batch(Models<'a, GpuBuffer>),
 }
-
-/// `at` in the shader's parameters for one model alone: no table.
-const ALONE: u32 = u32::MAX;
 
 /// The parameters every loss shares (`len` elements a model in rows of `cols`, each model's sum
 /// `stride` slots after the last), its models, and the table to bind (a placeholder alone).

@@ -246,6 +246,10 @@ impl GpuBuffer {
 /// Workgroups (and partial sums) of a reduction's first pass, per model of a batch.
 pub(crate) const PARTIALS: u32 = 256;
 
+/// `at` in a loss's or a random kernel's parameters for one model alone: it reads no model
+/// table, and takes every row and the parameters' own scale and stream (`ALONE` in the shaders).
+const ALONE: u32 = u32::MAX;
+
 /// Records kernels on a [`Gpu`]. Kernels that fail (validation, limits) do not panic: the first
 /// error is kept and returned by the next call that returns a `Result` (a read, write or upload).
 pub struct GpuEngine {

@@ -4,7 +4,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::kernels::Kernel;
 use super::recorder::Binding;
-use super::{GpuBuffer, GpuEngine};
+use super::{GpuBuffer, GpuEngine, ALONE};
 use crate::engine::Models;
 use crate::error::Result;
 use crate::rng::Stream;
@@ -59,9 +59,6 @@ pub(super) fn philox_words(
     let p = RandomParams::new(len, stream, offset);
     run(e, Kernel::PhiloxWords, p, &[Binding::from(&*out)])
 }
-
-/// `at` for one model alone: its stream is the parameters' own, and it reads no table.
-const ALONE: u32 = u32::MAX;
 
 /// Runs `kernel` over `p.len` elements of each model: one model alone (`models` `None`, the
 /// stream of `p`) or a batch (each model the stream of its table entry, from element `p`'s
