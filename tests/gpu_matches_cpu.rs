@@ -1417,7 +1417,7 @@ fn a_device_lost_during_a_fit_is_an_error_within_seconds() {
 }
 
 #[test]
-fn the_device_counts_dispatches_and_submissions_per_epoch_alike() {
+fn the_device_counts_dispatches_per_epoch_alike_and_submits_per_chunk_of_steps() {
     let Some(_) = gpu() else { return };
     // A device of its own: the shared one counts the other tests' work too.
     let g = Gpu::new().unwrap();
@@ -1432,18 +1432,21 @@ fn the_device_counts_dispatches_and_submissions_per_epoch_alike() {
         Vae::fit_on(&Device::Gpu(g.clone()), x.view(), &cfg).unwrap();
         g.counts() - before
     };
-    let (one, two, four) = (counted(1), counted(2), counted(4));
+    // 4, 8 and 16 steps, and 300: more than the 256 steps of one chunk.
+    let (one, two, four, many) = (counted(1), counted(2), counted(4), counted(75));
     // Every epoch sends the same work: the increments are proportional.
     let per_epoch = two.dispatches - one.dispatches;
     assert!(per_epoch > 0);
     assert_eq!(four.dispatches - two.dispatches, 2 * per_epoch);
+    // The host waits for the device once per chunk of steps, not once per epoch.
+    assert!(one.submissions > 0);
     assert_eq!(
-        four.submissions - two.submissions,
-        2 * (two.submissions - one.submissions)
+        four.submissions, one.submissions,
+        "one chunk whatever the epochs"
     );
     assert!(
-        two.submissions > one.submissions,
-        "at least one submission per epoch"
+        many.submissions > four.submissions,
+        "a second chunk is a second read-back"
     );
 }
 

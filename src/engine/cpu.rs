@@ -245,14 +245,7 @@ impl Engine for CpuEngine {
     }
 
     fn dropout(&mut self, buf: &mut Vec<f32>, len: usize, rate: f32, stream: Stream, offset: u64) {
-        let keep_scale = 1.0 / (1.0 - rate);
-        for (i, v) in buf[..len].iter_mut().enumerate() {
-            if stream.uniform_at(offset + i as u64) <= rate {
-                *v = 0.0;
-            } else {
-                *v *= keep_scale;
-            }
-        }
+        dropout(&mut buf[..len], rate, stream, offset);
     }
 
     fn dropout_models(
@@ -266,9 +259,7 @@ impl Engine for CpuEngine {
         for m in 0..models.count {
             let entry = ModelStep::read(models.table, models.at + m);
             let stream = Stream::new(entry.seed, purpose, entry.step);
-            let mut block = buf[m * len..(m + 1) * len].to_vec();
-            self.dropout(&mut block, len, rate, stream, offset);
-            buf[m * len..(m + 1) * len].copy_from_slice(&block);
+            dropout(&mut buf[m * len..(m + 1) * len], rate, stream, offset);
         }
     }
 
@@ -340,21 +331,7 @@ impl Engine for CpuEngine {
         losses: &mut Vec<f32>,
         slot: usize,
     ) {
-        let n = rows * cols;
-        let inv_rows = 1.0 / rows as f32;
-        let mut sum = 0.0f64;
-        let elements = grad[..n].iter_mut().zip(&o[..n]).zip(&x[..n]).enumerate();
-        for (_, ((g, &ov), &xv)) in elements.filter(|(i, _)| i % cols < numeric) {
-            let (loss, d) = match likelihood {
-                Likelihood::Bernoulli => (softplus(ov) - xv * ov, sigmoid(ov) - xv),
-                Likelihood::Gaussian | Likelihood::GaussianLearned => {
-                    (0.5 * (xv - ov) * (xv - ov), ov - xv)
-                }
-            };
-            sum += f64::from(loss);
-            *g = d * inv_rows;
-        }
-        losses[slot] += sum as f32;
+        losses[slot] += reconstruction(likelihood, o, x, (rows, cols, numeric), grad);
     }
 
     fn softmax_cross_entropy(
@@ -369,22 +346,7 @@ impl Engine for CpuEngine {
         losses: &mut Vec<f32>,
         slot: usize,
     ) {
-        let inv_rows = 1.0 / rows as f32;
-        let mut sum = 0.0f64;
-        for r in 0..rows {
-            for g in groups[..2 * heads].chunks_exact(2) {
-                let at = r * cols + g[0] as usize..r * cols + (g[0] + g[1]) as usize;
-                let (o, x) = (&o[at.clone()], &x[at.clone()]);
-                let max = o.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-                let total: f32 = o.iter().map(|&v| exp(v - max)).sum();
-                let dot: f32 = o.iter().zip(x).map(|(&ov, &xv)| ov * xv).sum();
-                sum += f64::from(max + total.ln() - dot);
-                for ((gv, &ov), &xv) in grad[at].iter_mut().zip(o).zip(x) {
-                    *gv = (exp(ov - max) / total - xv) * inv_rows;
-                }
-            }
-        }
-        losses[slot] += sum as f32;
+        losses[slot] += softmax_cross_entropy(o, x, (rows, cols), &groups[..2 * heads], grad);
     }
 
     fn gaussian_learned(
@@ -400,25 +362,8 @@ impl Engine for CpuEngine {
         losses: &mut Vec<f32>,
         slot: usize,
     ) {
-        const LN_2PI: f32 = 1.837_877_1;
-        let inv_rows = 1.0 / rows as f32;
-        let mut sum = 0.0f64;
-        for (r, j) in (0..rows).flat_map(|r| (0..numeric).map(move |j| (r, j))) {
-            let (g, ds) = (&mut grad[r * cols + j], &mut dlogvar_terms[r * numeric + j]);
-            let (ov, xv) = (o[r * cols + j], x[r * cols + j]);
-            let raw = logvar[j];
-            let s = raw.clamp(Likelihood::MIN_LOGVAR, Likelihood::MAX_LOGVAR);
-            let w = exp(-s);
-            let r2 = (xv - ov) * (xv - ov);
-            sum += f64::from(0.5 * (r2 * w + s + LN_2PI));
-            *g = (ov - xv) * w * inv_rows;
-            *ds = if s == raw {
-                0.5 * (1.0 - r2 * w) * inv_rows
-            } else {
-                0.0
-            };
-        }
-        losses[slot] += sum as f32;
+        let shape = (rows, cols, numeric);
+        losses[slot] += gaussian_learned(o, x, logvar, shape, grad, dlogvar_terms);
     }
 
     fn kl(
@@ -433,22 +378,7 @@ impl Engine for CpuEngine {
         losses: &mut Vec<f32>,
         slot: usize,
     ) {
-        let inv_rows = 1.0 / rows as f32;
-        let mut sum = 0.0f64;
-        for r in 0..rows {
-            let w = 2 * latent;
-            let (mu, logvar) = head[r * w..(r + 1) * w].split_at(latent);
-            let (dmu, dlogvar) = dhead[r * w..(r + 1) * w].split_at_mut(latent);
-            for j in 0..latent {
-                let i = r * latent + j;
-                let var = exp(logvar[j]);
-                sum += f64::from(-0.5 * (1.0 + logvar[j] - mu[j] * mu[j] - var));
-                dmu[j] = dz[i] + beta * mu[j] * inv_rows;
-                dlogvar[j] = 0.5 * dz[i] * eps[i] * exp(0.5 * logvar[j])
-                    + 0.5 * beta * (var - 1.0) * inv_rows;
-            }
-        }
-        losses[slot] += sum as f32;
+        losses[slot] += kl(head, eps, dz, (rows, latent), beta, dhead);
     }
 
     fn reconstruction_models(
@@ -461,7 +391,6 @@ impl Engine for CpuEngine {
         losses: &mut Vec<f32>,
         (slot, stride): (usize, usize),
     ) {
-        let cpu = &mut *self;
         let shape = (rows, cols);
         each_model(
             shape,
@@ -470,11 +399,13 @@ impl Engine for CpuEngine {
             (o, x),
             grad,
             losses,
-            |_, o, x, g, used, sum| {
-                if used > 0 {
-                    cpu.reconstruction(likelihood, o, x, used, cols, numeric, g, sum, 0);
-                }
+            |_, o, x, g, used| {
+                let sum = match used {
+                    0 => 0.0,
+                    _ => reconstruction(likelihood, o, x, (used, cols, numeric), g),
+                };
                 zero_numeric_padding(g, used, cols, numeric);
+                sum
             },
         );
     }
@@ -489,7 +420,6 @@ impl Engine for CpuEngine {
         losses: &mut Vec<f32>,
         (slot, stride): (usize, usize),
     ) {
-        let cpu = &mut *self;
         let term_block = rows * numeric;
         each_model(
             (rows, cols),
@@ -498,15 +428,16 @@ impl Engine for CpuEngine {
             (o, x),
             grad,
             losses,
-            |m, o, x, g, used, sum| {
-                let s = logvar[m * logvar_stride..][..numeric].to_vec();
-                let mut t = terms[m * term_block..(m + 1) * term_block].to_vec();
-                if used > 0 {
-                    cpu.gaussian_learned(o, x, &s, used, cols, numeric, g, &mut t, sum, 0);
-                }
+            |m, o, x, g, used| {
+                let s = &logvar[m * logvar_stride..][..numeric];
+                let t = &mut terms[m * term_block..(m + 1) * term_block];
+                let sum = match used {
+                    0 => 0.0,
+                    _ => gaussian_learned(o, x, s, (used, cols, numeric), g, t),
+                };
                 zero_numeric_padding(g, used, cols, numeric);
                 t[used * numeric..].fill(0.0);
-                terms[m * term_block..(m + 1) * term_block].copy_from_slice(&t);
+                sum
             },
         );
     }
@@ -521,7 +452,6 @@ impl Engine for CpuEngine {
         losses: &mut Vec<f32>,
         (slot, stride): (usize, usize),
     ) {
-        let cpu = &mut *self;
         let shape = (rows, cols);
         each_model(
             shape,
@@ -530,16 +460,19 @@ impl Engine for CpuEngine {
             (o, x),
             grad,
             losses,
-            |_, o, x, g, used, sum| {
-                if used > 0 {
-                    cpu.softmax_cross_entropy(o, x, used, cols, groups, heads, g, sum, 0);
-                }
+            |_, o, x, g, used| {
+                let spans = &groups[..2 * heads];
+                let sum = match used {
+                    0 => 0.0,
+                    _ => softmax_cross_entropy(o, x, (used, cols), spans, g),
+                };
                 for r in used..rows {
-                    for span in groups[..2 * heads].chunks_exact(2) {
+                    for span in spans.chunks_exact(2) {
                         let start = r * cols + span[0] as usize;
                         g[start..start + span[1] as usize].fill(0.0);
                     }
                 }
+                sum
             },
         );
     }
@@ -555,17 +488,18 @@ impl Engine for CpuEngine {
         (slot, stride): (usize, usize),
     ) {
         let block = rows * latent;
-        for m in 0..models.count {
+        let blocks = dhead.chunks_exact_mut(2 * block).take(models.count);
+        for (m, dhead) in blocks.enumerate() {
             let used = ModelStep::read(models.table, models.at + m).rows.min(rows);
-            let part = |v: &Vec<f32>, width: usize| v[m * width..(m + 1) * width].to_vec();
-            let (h, e, d) = (part(head, 2 * block), part(eps, block), part(dz, block));
-            let mut grad = vec![0.0; 2 * block];
-            let mut sum = vec![0.0];
+            let h = &head[m * 2 * block..(m + 1) * 2 * block];
+            let (e, d) = (
+                &eps[m * block..(m + 1) * block],
+                &dz[m * block..(m + 1) * block],
+            );
             if used > 0 {
-                self.kl(&h, &e, &d, used, latent, beta, &mut grad, &mut sum, 0);
+                losses[slot + m * stride] += kl(h, e, d, (used, latent), beta, dhead);
             }
-            dhead[m * 2 * block..(m + 1) * 2 * block].copy_from_slice(&grad);
-            losses[slot + m * stride] += sum[0];
+            dhead[used * 2 * latent..].fill(0.0);
         }
     }
 
@@ -641,9 +575,136 @@ impl Engine for CpuEngine {
     }
 }
 
-/// A batched loss computed model by model: for each model `m`, `loss` gets copies of its blocks
-/// of `o`, `x` and `grad` (`rows x cols` each), the rows its table entry gives and a one-slot
-/// sum; its gradients are written back and its sum added to `losses[slot + m * stride]`.
+/// Dropout on `buf` with the mask of `stream` from `offset`: a kept value is scaled by
+/// `1 / (1 - rate)`.
+fn dropout(buf: &mut [f32], rate: f32, stream: Stream, offset: u64) {
+    let keep_scale = 1.0 / (1.0 - rate);
+    for (i, v) in buf.iter_mut().enumerate() {
+        if stream.uniform_at(offset + i as u64) <= rate {
+            *v = 0.0;
+        } else {
+            *v *= keep_scale;
+        }
+    }
+}
+
+/// The reconstruction loss of the numeric columns (the first `numeric` of `cols`) of `rows`
+/// rows: the gradient (over `rows`) into `grad`, the sum returned.
+fn reconstruction(
+    likelihood: Likelihood,
+    o: &[f32],
+    x: &[f32],
+    (rows, cols, numeric): (usize, usize, usize),
+    grad: &mut [f32],
+) -> f32 {
+    let n = rows * cols;
+    let inv_rows = 1.0 / rows as f32;
+    let mut sum = 0.0f64;
+    let elements = grad[..n].iter_mut().zip(&o[..n]).zip(&x[..n]).enumerate();
+    for (_, ((g, &ov), &xv)) in elements.filter(|(i, _)| i % cols < numeric) {
+        let (loss, d) = match likelihood {
+            Likelihood::Bernoulli => (softplus(ov) - xv * ov, sigmoid(ov) - xv),
+            Likelihood::Gaussian | Likelihood::GaussianLearned => {
+                (0.5 * (xv - ov) * (xv - ov), ov - xv)
+            }
+        };
+        sum += f64::from(loss);
+        *g = d * inv_rows;
+    }
+    sum as f32
+}
+
+/// Categorical cross-entropy of the softmax heads `spans` (`[start, width]` each) of `rows`
+/// rows: the gradient (over `rows`) into their columns of `grad`, the sum returned.
+fn softmax_cross_entropy(
+    o: &[f32],
+    x: &[f32],
+    (rows, cols): (usize, usize),
+    spans: &[u32],
+    grad: &mut [f32],
+) -> f32 {
+    let inv_rows = 1.0 / rows as f32;
+    let mut sum = 0.0f64;
+    for r in 0..rows {
+        for g in spans.chunks_exact(2) {
+            let at = r * cols + g[0] as usize..r * cols + (g[0] + g[1]) as usize;
+            let (o, x) = (&o[at.clone()], &x[at.clone()]);
+            let max = o.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+            let total: f32 = o.iter().map(|&v| exp(v - max)).sum();
+            let dot: f32 = o.iter().zip(x).map(|(&ov, &xv)| ov * xv).sum();
+            sum += f64::from(max + total.ln() - dot);
+            for ((gv, &ov), &xv) in grad[at].iter_mut().zip(o).zip(x) {
+                *gv = (exp(ov - max) / total - xv) * inv_rows;
+            }
+        }
+    }
+    sum as f32
+}
+
+/// The Gaussian loss with a learned log-variance per numeric column: the gradient of the
+/// outputs into `grad`, each element's term of the log-variance's gradient into `terms`
+/// (`rows x numeric`), the sum returned.
+fn gaussian_learned(
+    o: &[f32],
+    x: &[f32],
+    logvar: &[f32],
+    (rows, cols, numeric): (usize, usize, usize),
+    grad: &mut [f32],
+    terms: &mut [f32],
+) -> f32 {
+    const LN_2PI: f32 = 1.837_877_1;
+    let inv_rows = 1.0 / rows as f32;
+    let mut sum = 0.0f64;
+    for (r, j) in (0..rows).flat_map(|r| (0..numeric).map(move |j| (r, j))) {
+        let (g, ds) = (&mut grad[r * cols + j], &mut terms[r * numeric + j]);
+        let (ov, xv) = (o[r * cols + j], x[r * cols + j]);
+        let raw = logvar[j];
+        let s = raw.clamp(Likelihood::MIN_LOGVAR, Likelihood::MAX_LOGVAR);
+        let w = exp(-s);
+        let r2 = (xv - ov) * (xv - ov);
+        sum += f64::from(0.5 * (r2 * w + s + LN_2PI));
+        *g = (ov - xv) * w * inv_rows;
+        *ds = if s == raw {
+            0.5 * (1.0 - r2 * w) * inv_rows
+        } else {
+            0.0
+        };
+    }
+    sum as f32
+}
+
+/// The KL divergence of each row's posterior from N(0, I), weighted by `beta`: the gradient of
+/// the encoder's head (`mu`, then `log var`; over `rows`, with the decoder's `dz` carried through
+/// the reparameterisation) into `dhead`, the unweighted sum returned.
+fn kl(
+    head: &[f32],
+    eps: &[f32],
+    dz: &[f32],
+    (rows, latent): (usize, usize),
+    beta: f32,
+    dhead: &mut [f32],
+) -> f32 {
+    let inv_rows = 1.0 / rows as f32;
+    let mut sum = 0.0f64;
+    for r in 0..rows {
+        let w = 2 * latent;
+        let (mu, logvar) = head[r * w..(r + 1) * w].split_at(latent);
+        let (dmu, dlogvar) = dhead[r * w..(r + 1) * w].split_at_mut(latent);
+        for j in 0..latent {
+            let i = r * latent + j;
+            let var = exp(logvar[j]);
+            sum += f64::from(-0.5 * (1.0 + logvar[j] - mu[j] * mu[j] - var));
+            dmu[j] = dz[i] + beta * mu[j] * inv_rows;
+            dlogvar[j] =
+                0.5 * dz[i] * eps[i] * exp(0.5 * logvar[j]) + 0.5 * beta * (var - 1.0) * inv_rows;
+        }
+    }
+    sum as f32
+}
+
+/// A batched loss computed model by model: for each model `m`, `loss` gets its blocks of `o`,
+/// `x` and `grad` (`rows x cols` each) and the rows its table entry gives, and returns its sum,
+/// added to `losses[slot + m * stride]`.
 fn each_model(
     (rows, cols): (usize, usize),
     models: Models<'_, Vec<u32>>,
@@ -651,17 +712,14 @@ fn each_model(
     (o, x): (&[f32], &[f32]),
     grad: &mut [f32],
     losses: &mut [f32],
-    mut loss: impl FnMut(usize, &Vec<f32>, &Vec<f32>, &mut Vec<f32>, usize, &mut Vec<f32>),
+    mut loss: impl FnMut(usize, &[f32], &[f32], &mut [f32], usize) -> f32,
 ) {
-    for m in 0..models.count {
-        let block = rows * cols;
+    let block = rows * cols;
+    let blocks = o.chunks_exact(block).zip(x.chunks_exact(block));
+    let blocks = blocks.zip(grad.chunks_exact_mut(block)).take(models.count);
+    for (m, ((o, x), g)) in blocks.enumerate() {
         let used = ModelStep::read(models.table, models.at + m).rows.min(rows);
-        let part = |v: &[f32]| v[m * block..(m + 1) * block].to_vec();
-        let mut g = part(grad);
-        let mut sum = vec![0.0];
-        loss(m, &part(o), &part(x), &mut g, used, &mut sum);
-        grad[m * block..(m + 1) * block].copy_from_slice(&g);
-        losses[slot + m * stride] += sum[0];
+        losses[slot + m * stride] += loss(m, o, x, g, used);
     }
 }
 

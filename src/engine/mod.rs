@@ -2,8 +2,9 @@
 //!
 //! An engine owns its buffers. The loop allocates every buffer once per fit and then only records
 //! operations on them; nothing here returns data to the host except [`Engine::read`], which the loop
-//! calls at most once per epoch (for the losses). A device engine can therefore keep the whole fit
-//! resident and queue an epoch's work without a round trip per batch.
+//! calls once per chunk of up to 256 optimizer steps (for the losses; with early stopping, at each
+//! epoch's end). A device engine can therefore keep the whole fit resident and queue many steps'
+//! work without a round trip per batch.
 //!
 //! Shapes are passed explicitly: a buffer may be larger than the rows an operation uses (the last
 //! mini-batch of an epoch is smaller), and only the first `rows * cols` elements are touched.

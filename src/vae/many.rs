@@ -7,23 +7,21 @@
 //! its parameters one block of the packed parameter buffer. Each model keeps its own rows, seed,
 //! batch size, epochs and early stopping, and computes exactly what its fit alone computes.
 //!
-//! The per-step inputs of every model (the rows of its batch, and its [`ModelStep`]: rows, seed,
-//! step) are uploaded for a chunk of steps at once, and the losses read back once per chunk. A
-//! chunk ends where some model ends (with early stopping, where it ends an epoch), so no model
-//! steps past the point where it would stop alone; a model that has ended is read back then,
-//! and its block idles (zero rows) until the group ends.
+//! They run the one training loop (`train.rs`), which a fit alone runs as a group of one: the
+//! per-step inputs of every model (the rows of its batch, and its table entry: rows, seed, step)
+//! are uploaded for a chunk of steps at once, and the losses read back once per chunk. A chunk
+//! ends where some model ends (with early stopping, where it ends an epoch), so no model steps
+//! past the point where it would stop alone; a model that has ended is read back then, and its
+//! block idles (zero rows) until the group ends.
 
 use std::ops::ControlFlow;
-use std::time::Instant;
 
 use ndarray::{Array2, ArrayView2};
 
-use super::network::{backward, forward, DeviceLayer, Dropout, MaskStreams, Rows, StackBuffers};
-use super::train::{end_epoch, epoch_stats, EpochStats, History, Parameters, Patience, SLOTS};
+use super::train::{train, EpochStats, ManyObserver};
 use super::{Heads, Vae, VaeConfig};
-use crate::engine::{Blocks, Device, Engine, ModelStep, Models};
+use crate::engine::{Device, Engine};
 use crate::error::Result;
-use crate::rng::{permutation, Purpose, Stream};
 
 /// One fit of [`Vae::fit_many`]: rows and settings.
 #[derive(Debug, Clone)]
@@ -79,11 +77,6 @@ impl<'a> FitJob<'a> {
         }
     }
 }
-
-/// Called after every epoch of every fit with the fit's index, the epoch (from 0) and its
-/// losses; [`ControlFlow::Break`] stops every fit with [`crate::Error::Interrupted`].
-pub(crate) type ManyObserver<'a> =
-    &'a (dyn Fn(usize, usize, &EpochStats) -> ControlFlow<()> + Sync);
 
 impl Vae {
     /// Fits one model per job on `device` and returns them in order; each is the model
@@ -167,17 +160,6 @@ fn fit_many_inner<E: Engine>(
         }
     }
     for (_, _, members) in groups {
-        let observe_one = |i: usize| {
-            move |epoch: usize, stats: &EpochStats| match observer {
-                Some(o) => o(i, epoch, stats),
-                None => ControlFlow::Continue(()),
-            }
-        };
-        if let [i] = members[..] {
-            let (vae, data) = &mut prepared[i];
-            vae.history = super::train::train(e, vae, data.view(), Some(&observe_one(i)))?;
-            continue;
-        }
         // The longest fits first: the models still training are then the first blocks, and
         // the kernels of a step cover only those.
         let mut group: Vec<(usize, &mut (Vae, Array2<f32>))> = prepared
@@ -187,9 +169,11 @@ fn fit_many_inner<E: Engine>(
             .collect();
         group.sort_by_key(|(_, (vae, data))| std::cmp::Reverse(planned_steps(vae, data.nrows())));
         let (order, mut group): (Vec<usize>, Vec<_>) = group.into_iter().unzip();
-        let observe =
-            |z: usize, epoch: usize, stats: &EpochStats| observe_one(order[z])(epoch, stats);
-        train_together(e, &mut group, &observe)?;
+        let observe = |z: usize, epoch: usize, stats: &EpochStats| match observer {
+            Some(o) => o(order[z], epoch, stats),
+            None => ControlFlow::Continue(()),
+        };
+        train(e, &mut group, &observe)?;
     }
     Ok(prepared.into_iter().map(|(vae, _)| vae).collect())
 }
@@ -236,321 +220,6 @@ impl Shape {
     }
 }
 
-/// Steps uploaded (and losses read back) at a time, at most.
-const CHUNK: usize = 256;
-
-/// The most row indices uploaded for one chunk (16 MB): fewer steps a chunk for many models
-/// with large batches.
-const CHUNK_INDICES: usize = 1 << 22;
-
 /// The most values of data a group trains on together (128 MB of `f32`, a storage binding
 /// every device allows).
 const GROUP_VALUES: usize = 1 << 25;
-
-/// One model of a group: its schedule and its record so far.
-struct Member {
-    /// Its own settings (early stopping may differ within a group).
-    config: VaeConfig,
-    rows: usize,
-    /// Its first row in the group's data.
-    offset: usize,
-    batch: usize,
-    batches: usize,
-    epochs: usize,
-    seed: u64,
-    /// The shuffle of the epoch in progress.
-    order: Vec<u32>,
-    /// The batch sums of the epoch in progress, `SLOTS` each, and its seconds so far.
-    sums: Vec<f32>,
-    seconds: f64,
-    history: History,
-    patience: Patience,
-    /// Steps taken, and whether it has ended.
-    steps: usize,
-    done: bool,
-}
-
-impl Member {
-    /// Steps from `t` to the next step after which the host must look at this model: its last,
-    /// or with early stopping the end of its epoch.
-    fn until_sync(&self, t: usize) -> usize {
-        let last = self.epochs * self.batches;
-        let next = match self.config.early_stopping {
-            Some(_) => (t / self.batches + 1) * self.batches,
-            None => last,
-        };
-        next.min(last) - t
-    }
-}
-
-/// Trains the prepared models of `group` (one shape) together; their histories and layers are
-/// written back into them.
-fn train_together<E: Engine>(
-    e: &mut E,
-    group: &mut [&mut (Vae, Array2<f32>)],
-    observer: &(dyn Fn(usize, usize, &EpochStats) -> ControlFlow<()> + Sync),
-) -> Result<()> {
-    let count = group.len();
-    let cfg = group[0].0.config.clone();
-    let (d, latent) = (group[0].1.ncols(), group[0].0.latent);
-    let numeric = group[0].0.modelled_features();
-    let network_heads = group[0].0.network_heads();
-    let heads = match network_heads.len() {
-        0 => None,
-        count => Some((e.upload_indices(&network_heads.spans(numeric))?, count)),
-    };
-    let mut members = Vec::with_capacity(count);
-    let mut offset = 0;
-    for (vae, data) in group.iter() {
-        let rows = data.nrows();
-        let c = &vae.config;
-        members.push(Member {
-            config: c.clone(),
-            rows,
-            offset,
-            batch: c.batch_for(rows),
-            batches: c.batches_for(rows),
-            epochs: c.epochs_for(rows),
-            seed: c.seed,
-            order: Vec::new(),
-            sums: Vec::new(),
-            seconds: 0.0,
-            history: History::default(),
-            patience: Patience::default(),
-            steps: 0,
-            done: false,
-        });
-        offset += rows;
-    }
-    let b = members.iter().map(|m| m.batch).max().expect("a group");
-    let all: Vec<f32> = group
-        .iter()
-        .flat_map(|(_, data)| data.iter().copied())
-        .collect();
-    let data = e.upload(&all)?;
-    let vaes: Vec<&Vae> = group.iter().map(|(v, _)| v).collect();
-    let mut p = Parameters::upload(e, &vaes)?;
-    let with_dropout = cfg.dropout > 0.0;
-    let mut enc_bufs = StackBuffers::new(e, &p.enc, b * count, with_dropout)?;
-    let mut dec_bufs = StackBuffers::new(e, &p.dec, b * count, with_dropout)?;
-    let mut gouts = |layers: &[DeviceLayer<E::Buffer>]| {
-        layers
-            .iter()
-            .map(|l| e.zeros(b * count * l.fan_out))
-            .collect::<Result<Vec<_>>>()
-    };
-    let mut enc_gout = gouts(&p.enc)?;
-    let mut dec_gout = gouts(&p.dec)?;
-    let mut xb = e.zeros(b * count * d)?;
-    let mut z = e.zeros(b * count * latent)?;
-    let mut eps = e.zeros(b * count * latent)?;
-    let mut dz = e.zeros(b * count * latent)?;
-    let mut losses = e.zeros(count * CHUNK * SLOTS)?;
-    let mut norm = e.zeros(count)?;
-    let mut variance_terms = match p.variance {
-        Some(_) => Some(e.zeros(b * count * numeric)?),
-        None => None,
-    };
-    let (enc_last, dec_last) = (p.enc.len() - 1, p.dec.len() - 1);
-
-    let mut t = 0usize;
-    while let Some(last_live) = members.iter().rposition(|m| !m.done) {
-        // Kernels cover the models up to the last one still training.
-        let live = last_live + 1;
-        let active = members.iter().filter(|m| !m.done);
-        let len = active
-            .map(|m| m.until_sync(t))
-            .min()
-            .expect("an active model")
-            .min(CHUNK)
-            .min((CHUNK_INDICES / (live * b)).max(1));
-        // Each step's table entries and gathered rows, for every model.
-        let mut table = Vec::with_capacity(len * live);
-        let mut rows_idx = Vec::with_capacity(len * live * b);
-        for step in t + 1..=t + len {
-            for m in &mut members[..live] {
-                let first = m.offset as u32;
-                if m.done {
-                    table.push(ModelStep {
-                        rows: 0,
-                        seed: m.seed,
-                        step: step as u32,
-                    });
-                    rows_idx.extend(std::iter::repeat_n(first, b));
-                    continue;
-                }
-                let (epoch, batch_no) = ((step - 1) / m.batches, (step - 1) % m.batches);
-                if batch_no == 0 {
-                    let shuffle = Stream::new(m.seed, Purpose::Shuffle, epoch as u32);
-                    m.order = permutation(&shuffle, m.rows);
-                }
-                let start = batch_no * m.batch;
-                let n = m.batch.min(m.rows - start);
-                table.push(ModelStep {
-                    rows: n,
-                    seed: m.seed,
-                    step: step as u32,
-                });
-                rows_idx.extend(m.order[start..start + n].iter().map(|&i| first + i));
-                rows_idx.extend(std::iter::repeat_n(first, b - n));
-            }
-        }
-        let started = Instant::now();
-        let table = e.upload_indices(&ModelStep::table(&table))?;
-        let rows_idx = e.upload_indices(&rows_idx)?;
-        e.fill(&mut losses, count * CHUNK * SLOTS, 0.0);
-        for s in 0..len {
-            let models = Models {
-                table: &table,
-                at: s * live,
-                count: live,
-            };
-            let r = Rows {
-                rows: b,
-                models: live,
-            };
-            let slots = |k: usize| (s * SLOTS + k, CHUNK * SLOTS);
-            let dropout = |stack| {
-                with_dropout.then_some(Dropout {
-                    rate: cfg.dropout,
-                    stack,
-                    streams: MaskStreams::Models(models),
-                })
-            };
-            let (enc_drop, dec_drop) = (dropout(0), dropout(1));
-            e.gather_rows(&data, d, &rows_idx, s * live * b, live * b, &mut xb);
-            forward(e, &p.enc, &xb, r, &mut enc_bufs, enc_drop);
-            let head = enc_bufs.output();
-            e.reparameterize_models(head, b, latent, Purpose::Noise, models, &mut z, &mut eps);
-            forward(e, &p.dec, &z, r, &mut dec_bufs, dec_drop);
-            let out = dec_bufs.output();
-            let dout = &mut dec_gout[dec_last];
-            match (&mut p.variance, &mut variance_terms) {
-                (Some(v), Some(terms)) => {
-                    e.gaussian_learned_models(
-                        (out, &xb, &v.s),
-                        (b, d, numeric),
-                        v.stride,
-                        models,
-                        (&mut *dout, &mut *terms),
-                        &mut losses,
-                        slots(0),
-                    );
-                    let ds = Blocks {
-                        count: live,
-                        stride: v.stride,
-                    };
-                    e.bias_grad(terms, b, numeric, ds, &mut v.ds);
-                }
-                _ => e.reconstruction_models(
-                    cfg.likelihood,
-                    (out, &xb),
-                    (b, d, numeric),
-                    models,
-                    &mut *dout,
-                    &mut losses,
-                    slots(0),
-                ),
-            }
-            if let Some((spans, count)) = &heads {
-                e.softmax_cross_entropy_models(
-                    (out, &xb),
-                    (b, d),
-                    (spans, *count),
-                    models,
-                    dout,
-                    &mut losses,
-                    slots(0),
-                );
-            }
-            let (enc_grads, dec_grads) = (&mut p.enc_grads, &mut p.dec_grads);
-            backward(
-                e,
-                &p.dec,
-                dec_grads,
-                &z,
-                r,
-                &dec_bufs,
-                &mut dec_gout,
-                Some(&mut dz),
-                dec_drop,
-            );
-            e.kl_models(
-                (enc_bufs.output(), &eps, &dz),
-                (b, latent),
-                cfg.beta,
-                models,
-                &mut enc_gout[enc_last],
-                &mut losses,
-                slots(1),
-            );
-            backward(
-                e,
-                &p.enc,
-                enc_grads,
-                &xb,
-                r,
-                &enc_bufs,
-                &mut enc_gout,
-                None,
-                enc_drop,
-            );
-            if cfg.l2 > 0.0 {
-                let layers = p.enc.iter().zip(p.enc_grads.iter_mut());
-                for (l, g) in layers.chain(p.dec.iter().zip(p.dec_grads.iter_mut())) {
-                    let models = Blocks {
-                        count: live,
-                        stride: l.strides[0],
-                    };
-                    let n = l.fan_in * l.fan_out;
-                    e.l2(&l.w, &mut g.w, n, models, cfg.l2, &mut losses, slots(2));
-                }
-            }
-            p.update(e, &cfg, &mut norm, ((t + s + 1) as u32, live));
-        }
-        let sums = e.read(&losses, count * CHUNK * SLOTS)?;
-        let per_step = started.elapsed().as_secs_f64() / len as f64;
-        let mut ended = Vec::new();
-        for (i, m) in members.iter_mut().enumerate() {
-            if m.done {
-                continue;
-            }
-            let mine = &sums[i * CHUNK * SLOTS..][..len * SLOTS];
-            for step_sums in mine.chunks_exact(SLOTS) {
-                m.sums.extend_from_slice(step_sums);
-                m.seconds += per_step;
-                m.steps += 1;
-                if m.steps % m.batches != 0 {
-                    continue;
-                }
-                let epoch = m.steps / m.batches - 1;
-                let stats = epoch_stats(&m.sums, m.rows, m.batches, cfg.beta, m.seconds);
-                m.sums.clear();
-                m.seconds = 0.0;
-                let observe = |epoch: usize, stats: &EpochStats| observer(i, epoch, stats);
-                let position = (epoch, epoch + 1 == m.epochs);
-                let (history, patience) = (&mut m.history, &mut m.patience);
-                if end_epoch(
-                    &m.config,
-                    history,
-                    patience,
-                    position,
-                    stats,
-                    Some(&observe),
-                )? {
-                    // Only ever at the chunk's last step: chunks end where a model may end.
-                    m.done = true;
-                    ended.push(i);
-                    break;
-                }
-            }
-        }
-        let mut vaes: Vec<&mut Vae> = group.iter_mut().map(|(v, _)| v).collect();
-        p.download(e, &ended, &mut vaes)?;
-        t += len;
-    }
-    for ((vae, _), m) in group.iter_mut().zip(members) {
-        vae.history = m.history;
-    }
-    Ok(())
-}

@@ -1,11 +1,13 @@
 //! The fitted VAE: its layers, scaler and training history.
 
+use std::ops::ControlFlow;
+
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 
 use super::columns::Columns;
 use super::heads::Heads;
 use super::many::FitJob;
-use super::train::{train, EpochObserver, History};
+use super::train::{train, EpochObserver, EpochStats, History};
 use super::{Activation, BiasInit, Generation, Init, Likelihood, Sampling, VaeConfig};
 use crate::check;
 use crate::engine::{Backend, CpuEngine, Device, Engine};
@@ -172,9 +174,13 @@ impl Vae {
         job: &FitJob<'_>,
         observer: Option<EpochObserver<'_>>,
     ) -> Result<Vae> {
-        let (mut vae, data) = Vae::prepare(job)?;
-        vae.history = train(engine, &mut vae, data.view(), observer)?;
-        Ok(vae)
+        let mut prepared = Vae::prepare(job)?;
+        let observe = |_: usize, epoch: usize, stats: &EpochStats| match observer {
+            Some(o) => o(epoch, stats),
+            None => ControlFlow::Continue(()),
+        };
+        train(engine, &mut [&mut prepared], &observe)?;
+        Ok(prepared.0)
     }
 
     /// An untrained model of the job's settings for its rows (checked, columns observed, scaler

@@ -6,7 +6,7 @@
 
 use crate::engine::{Blocks, Engine, Epilogue, MatMul, Models, Strides};
 use crate::error::Result;
-use crate::rng::{Purpose, Stream};
+use crate::rng::Purpose;
 use crate::vae::{Activation, Dense};
 
 /// One dense layer's parameters on the engine, for one model or for several trained together.
@@ -67,14 +67,9 @@ pub(crate) struct Dropout<'a, I> {
     pub rate: f32,
     /// Distinguishes the encoder (0) from the decoder (1).
     pub stack: u64,
-    pub streams: MaskStreams<'a, I>,
-}
-
-/// Whose random streams the masks come from: `Stream::new(seed, Purpose::Dropout, step)` of one
-/// model (its seed, the optimizer step), or of each model of a batch by its table entry.
-pub(crate) enum MaskStreams<'a, I> {
-    One { seed: u64, step: u32 },
-    Models(Models<'a, I>),
+    /// Whose random streams the masks come from: each model's by its table entry
+    /// (`Stream::new(seed, Purpose::Dropout, step)`).
+    pub streams: Models<'a, I>,
 }
 
 // By hand: a derive would ask `I: Copy`, and only references to `I` are held.
@@ -85,14 +80,6 @@ impl<I> Clone for Dropout<'_, I> {
 }
 
 impl<I> Copy for Dropout<'_, I> {}
-
-impl<I> Clone for MaskStreams<'_, I> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<I> Copy for MaskStreams<'_, I> {}
 
 impl<I> Dropout<'_, I> {
     /// Applies layer `layer`'s mask to `buf` (`len` elements per model): disjoint ranges of one
@@ -105,16 +92,8 @@ impl<I> Dropout<'_, I> {
         layer: usize,
     ) {
         let offset = ((self.stack << 8) + layer as u64) << 40;
-        match self.streams {
-            MaskStreams::One { seed, step } => {
-                let stream = Stream::new(seed, Purpose::Dropout, step);
-                e.dropout(buf, len, self.rate, stream, offset);
-            }
-            MaskStreams::Models(models) => {
-                let at = (Purpose::Dropout, offset);
-                e.dropout_models(buf, len, self.rate, at, models);
-            }
-        }
+        let at = (Purpose::Dropout, offset);
+        e.dropout_models(buf, len, self.rate, at, self.streams);
     }
 }
 

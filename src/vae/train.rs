@@ -1,20 +1,22 @@
 //! The one training loop: mini-batches, forward, loss, backward, L2, clipping, optimizer, early
-//! stopping. Written once against [`Engine`]; engines implement only the kernels.
+//! stopping. Written once against [`Engine`]; engines implement only the kernels. It trains a
+//! group of models of one shape together ([`super::Vae::fit_many`]); a fit alone is a group of
+//! one.
 //!
-//! Everything a fit touches is allocated on the engine before the first epoch. Per batch the loop
-//! only records kernels; per epoch it uploads one shuffle and reads back one loss buffer.
+//! Everything a fit touches is allocated on the engine before the first step. Per step the loop
+//! only records kernels; per chunk of steps it uploads the shuffled rows and the models' table
+//! entries and reads back one loss buffer.
 
+use std::borrow::Cow;
 use std::ops::ControlFlow;
 use std::time::Instant;
 
-use ndarray::ArrayView2;
+use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
-use super::network::{
-    backward, forward, DeviceLayer, Dropout, LayerGrads, MaskStreams, Rows, StackBuffers,
-};
+use super::network::{backward, forward, DeviceLayer, Dropout, LayerGrads, Rows, StackBuffers};
 use super::{Vae, VaeConfig};
-use crate::engine::{Blocks, Clip, Engine, Update};
+use crate::engine::{Blocks, Clip, Engine, ModelStep, Models, Update};
 use crate::error::{Error, Result};
 use crate::rng::{permutation, Purpose, Stream};
 
@@ -283,90 +285,101 @@ fn tensors(v: &Vae) -> Vec<&[f32]> {
     t
 }
 
-/// The categorical heads on the engine: `[start, width]` per head, and their number.
-struct DeviceHeads<I> {
-    spans: I,
-    count: usize,
-}
+/// Called after every epoch with the epoch's number (from 0) and losses.
+///
+/// Returning [`ControlFlow::Break`] stops the fit between epochs with [`Error::Interrupted`].
+pub type EpochObserver<'a> = &'a (dyn Fn(usize, &EpochStats) -> ControlFlow<()> + Sync);
 
-/// The whole state of one fit on an engine.
+/// Called after every epoch of every model of a group with the model's index, the epoch (from
+/// 0) and its losses; [`ControlFlow::Break`] stops every fit with [`Error::Interrupted`].
+pub(crate) type ManyObserver<'a> =
+    &'a (dyn Fn(usize, usize, &EpochStats) -> ControlFlow<()> + Sync);
+
+/// Steps uploaded (and losses read back) at a time, at most.
+const CHUNK: usize = 256;
+
+/// The most row indices uploaded for one chunk (16 MB): fewer steps a chunk for many models
+/// with large batches.
+const CHUNK_INDICES: usize = 1 << 22;
+
+/// The whole state of a group's fit on an engine: every model's parameters and data, and the
+/// buffers of a step (`batch` rows per model).
 pub(crate) struct Trainer<'e, E: Engine> {
     e: &'e mut E,
+    /// The step's arithmetic, shared by the group.
     cfg: VaeConfig,
     latent: usize,
     /// Network columns: the numeric ones, then the heads'.
-    features: usize,
+    width: usize,
     /// Numeric columns (the likelihood's); the rest belong to `heads`.
     numeric: usize,
-    heads: Option<DeviceHeads<E::Indices>>,
-    rows: usize,
+    /// Each head's first network column and width, and their number.
+    heads: Option<(E::Indices, usize)>,
+    /// Every model's rows, one model after another.
+    data: E::Buffer,
     p: Parameters<E::Buffer>,
     enc_bufs: StackBuffers<E::Buffer>,
     dec_bufs: StackBuffers<E::Buffer>,
     enc_gout: Vec<E::Buffer>,
     dec_gout: Vec<E::Buffer>,
-    data: E::Buffer,
     xb: E::Buffer,
     z: E::Buffer,
     eps: E::Buffer,
     dz: E::Buffer,
-    /// Per-element terms of the learned log-variance's gradient (`batch x numeric`).
+    /// Per-element terms of the learned log-variance's gradient (`rows x numeric`).
     variance_terms: Option<E::Buffer>,
-    /// `SLOTS` sums per batch of the current epoch.
-    pub(crate) losses: E::Buffer,
+    /// `CHUNK` steps of `SLOTS` sums per model.
+    losses: E::Buffer,
+    /// One gradient norm per model.
     norm: E::Buffer,
 }
 
 impl<'e, E: Engine> Trainer<'e, E> {
-    /// Uploads the model's initial layers and the scaled data; allocates everything else.
-    pub fn new(e: &'e mut E, vae: &Vae, data: ArrayView2<'_, f32>) -> Result<Self> {
-        let cfg = vae.config.clone();
-        let (rows, features) = data.dim();
-        let (batch, n_batches) = (cfg.batch_for(rows), cfg.batches_for(rows));
-        let network_heads = vae.network_heads();
-        let numeric = features - network_heads.width();
-        let p = Parameters::upload(e, &[vae])?;
+    /// Uploads the initial parameters of `vaes` (one shape) and their rows `data` (network
+    /// columns, the models' rows one after another); allocates the buffers of a step of at most
+    /// `batch` rows per model.
+    fn new(e: &'e mut E, vaes: &[&Vae], data: &[f32], batch: usize) -> Result<Self> {
+        let (first, count) = (vaes[0], vaes.len());
+        let cfg = first.config.clone();
+        let (width, latent) = (first.network_width(), first.latent);
+        let numeric = first.modelled_features();
+        let network_heads = first.network_heads();
+        let heads = match network_heads.len() {
+            0 => None,
+            n => Some((e.upload_indices(&network_heads.spans(numeric))?, n)),
+        };
+        let p = Parameters::upload(e, vaes)?;
+        let rows = batch * count;
         let with_dropout = cfg.dropout > 0.0;
-        let enc_bufs = StackBuffers::new(e, &p.enc, batch, with_dropout)?;
-        let dec_bufs = StackBuffers::new(e, &p.dec, batch, with_dropout)?;
+        let enc_bufs = StackBuffers::new(e, &p.enc, rows, with_dropout)?;
+        let dec_bufs = StackBuffers::new(e, &p.dec, rows, with_dropout)?;
         let gouts = |e: &mut E, layers: &[DeviceLayer<E::Buffer>]| {
             layers
                 .iter()
-                .map(|l| e.zeros(batch * l.fan_out))
+                .map(|l| e.zeros(rows * l.fan_out))
                 .collect::<Result<Vec<_>>>()
         };
         let enc_gout = gouts(e, &p.enc)?;
         let dec_gout = gouts(e, &p.dec)?;
-        let contiguous = data.as_standard_layout();
-        let data_buf = e.upload(contiguous.as_slice().expect("standard layout"))?;
-        let latent = vae.latent;
         let variance_terms = match p.variance {
-            Some(_) => Some(e.zeros(batch * numeric)?),
+            Some(_) => Some(e.zeros(rows * numeric)?),
             None => None,
         };
-        let heads = match network_heads.len() {
-            0 => None,
-            count => Some(DeviceHeads {
-                spans: e.upload_indices(&network_heads.spans(numeric))?,
-                count,
-            }),
-        };
         Ok(Trainer {
-            numeric,
-            heads,
+            data: e.upload(data)?,
+            xb: e.zeros(rows * width)?,
+            z: e.zeros(rows * latent)?,
+            eps: e.zeros(rows * latent)?,
+            dz: e.zeros(rows * latent)?,
+            losses: e.zeros(count * CHUNK * SLOTS)?,
+            norm: e.zeros(count)?,
             variance_terms,
-            xb: e.zeros(batch * features)?,
-            z: e.zeros(batch * latent)?,
-            eps: e.zeros(batch * latent)?,
-            dz: e.zeros(batch * latent)?,
-            losses: e.zeros(n_batches * SLOTS)?,
-            norm: e.zeros(1)?,
-            data: data_buf,
+            heads,
             e,
             cfg,
             latent,
-            features,
-            rows,
+            width,
+            numeric,
             p,
             enc_bufs,
             dec_bufs,
@@ -375,158 +388,136 @@ impl<'e, E: Engine> Trainer<'e, E> {
         })
     }
 
-    /// Mini-batch size actually used.
-    pub fn batch(&self) -> usize {
-        self.cfg.batch_for(self.rows)
-    }
-
-    /// Forward and backward pass of one batch (`rows` rows of `order` from `start`) at optimizer
-    /// step `t`: adds the batch's loss sums to slots `SLOTS * slot ..` and leaves the gradients
+    /// The forward and backward pass of one step of the models `models` (their table entries):
+    /// `r.rows` rows per model, gathered from the data by `rows` from index `at` (a model with
+    /// fewer rows this step is padded; its padding gets zero gradients). Adds each model's loss
+    /// sums at `slot` of its `SLOTS` (models `CHUNK * SLOTS` apart) and leaves the gradients
     /// (L2 included, before clipping) in the gradient buffers.
-    pub fn forward_backward(
+    fn forward_backward(
         &mut self,
-        order: &E::Indices,
-        start: usize,
-        rows: usize,
-        t: u32,
+        models: Models<'_, E::Indices>,
+        (rows, at): (&E::Indices, usize),
+        r: Rows,
         slot: usize,
     ) {
-        let (l, d) = (self.latent, self.features);
-        let seed = self.cfg.seed;
+        let (b, d, numeric, latent) = (r.rows, self.width, self.numeric, self.latent);
+        let cfg = &self.cfg;
+        let slots = |k: usize| (slot * SLOTS + k, CHUNK * SLOTS);
         let dropout = |stack| {
-            (self.cfg.dropout > 0.0).then_some(Dropout {
-                rate: self.cfg.dropout,
+            (cfg.dropout > 0.0).then_some(Dropout {
+                rate: cfg.dropout,
                 stack,
-                streams: MaskStreams::One { seed, step: t },
+                streams: models,
             })
         };
         let (enc_drop, dec_drop) = (dropout(0), dropout(1));
-        let e = &mut *self.e;
-        e.gather_rows(&self.data, d, order, start, rows, &mut self.xb);
-        forward(
-            e,
-            &self.p.enc,
-            &self.xb,
-            Rows::one(rows),
-            &mut self.enc_bufs,
-            enc_drop,
-        );
+        let (e, p) = (&mut *self.e, &mut self.p);
+        e.gather_rows(&self.data, d, rows, at, r.models * b, &mut self.xb);
+        forward(e, &p.enc, &self.xb, r, &mut self.enc_bufs, enc_drop);
         let head = self.enc_bufs.output();
-        let noise = Stream::new(seed, Purpose::Noise, t);
-        e.reparameterize(head, rows, l, noise, 0, &mut self.z, &mut self.eps);
-        forward(
-            e,
-            &self.p.dec,
-            &self.z,
-            Rows::one(rows),
-            &mut self.dec_bufs,
-            dec_drop,
+        e.reparameterize_models(
+            head,
+            b,
+            latent,
+            Purpose::Noise,
+            models,
+            &mut self.z,
+            &mut self.eps,
         );
-
-        let base = SLOTS * slot;
-        let last = self.p.dec.len() - 1;
-        match (&mut self.p.variance, &mut self.variance_terms) {
+        forward(e, &p.dec, &self.z, r, &mut self.dec_bufs, dec_drop);
+        let out = self.dec_bufs.output();
+        let dout = self.dec_gout.last_mut().expect("a decoder layer");
+        match (&mut p.variance, &mut self.variance_terms) {
             (Some(v), Some(terms)) => {
-                e.gaussian_learned(
-                    self.dec_bufs.output(),
-                    &self.xb,
-                    &v.s,
-                    rows,
-                    d,
-                    self.numeric,
-                    &mut self.dec_gout[last],
-                    terms,
+                e.gaussian_learned_models(
+                    (out, &self.xb, &v.s),
+                    (b, d, numeric),
+                    v.stride,
+                    models,
+                    (&mut *dout, &mut *terms),
                     &mut self.losses,
-                    base,
+                    slots(0),
                 );
-                e.bias_grad(terms, rows, self.numeric, Blocks::ONE, &mut v.ds);
+                let ds = Blocks {
+                    count: r.models,
+                    stride: v.stride,
+                };
+                e.bias_grad(terms, b, numeric, ds, &mut v.ds);
             }
-            _ => e.reconstruction(
-                self.cfg.likelihood,
-                self.dec_bufs.output(),
-                &self.xb,
-                rows,
-                d,
-                self.numeric,
-                &mut self.dec_gout[last],
+            _ => e.reconstruction_models(
+                cfg.likelihood,
+                (out, &self.xb),
+                (b, d, numeric),
+                models,
+                &mut *dout,
                 &mut self.losses,
-                base,
+                slots(0),
             ),
         }
-        if let Some(heads) = &self.heads {
-            e.softmax_cross_entropy(
-                self.dec_bufs.output(),
-                &self.xb,
-                rows,
-                d,
-                &heads.spans,
-                heads.count,
-                &mut self.dec_gout[last],
+        if let Some((spans, count)) = &self.heads {
+            e.softmax_cross_entropy_models(
+                (out, &self.xb),
+                (b, d),
+                (spans, *count),
+                models,
+                dout,
                 &mut self.losses,
-                base,
+                slots(0),
             );
         }
+        let dec = (&p.dec, &mut p.dec_grads, &self.dec_bufs, &mut self.dec_gout);
         backward(
             e,
-            &self.p.dec,
-            &mut self.p.dec_grads,
+            dec.0,
+            dec.1,
             &self.z,
-            Rows::one(rows),
-            &self.dec_bufs,
-            &mut self.dec_gout,
+            r,
+            dec.2,
+            dec.3,
             Some(&mut self.dz),
             dec_drop,
         );
-        let last = self.p.enc.len() - 1;
-        e.kl(
-            self.enc_bufs.output(),
-            &self.eps,
-            &self.dz,
-            rows,
-            l,
-            self.cfg.beta,
-            &mut self.enc_gout[last],
+        e.kl_models(
+            (self.enc_bufs.output(), &self.eps, &self.dz),
+            (b, latent),
+            cfg.beta,
+            models,
+            self.enc_gout.last_mut().expect("an encoder layer"),
             &mut self.losses,
-            base + 1,
+            slots(1),
         );
-        backward(
-            e,
-            &self.p.enc,
-            &mut self.p.enc_grads,
-            &self.xb,
-            Rows::one(rows),
-            &self.enc_bufs,
-            &mut self.enc_gout,
-            None,
-            enc_drop,
-        );
-        if self.cfg.l2 > 0.0 {
-            let p = &mut self.p;
+        let enc = (&p.enc, &mut p.enc_grads, &self.enc_bufs, &mut self.enc_gout);
+        backward(e, enc.0, enc.1, &self.xb, r, enc.2, enc.3, None, enc_drop);
+        if cfg.l2 > 0.0 {
             let layers = p.enc.iter().zip(p.enc_grads.iter_mut());
-            let layers = layers.chain(p.dec.iter().zip(p.dec_grads.iter_mut()));
-            for (layer, g) in layers {
-                let n = layer.fan_in * layer.fan_out;
-                let at = (base + 2, 0);
+            for (l, g) in layers.chain(p.dec.iter().zip(p.dec_grads.iter_mut())) {
+                let blocks = Blocks {
+                    count: r.models,
+                    stride: l.strides[0],
+                };
+                let n = l.fan_in * l.fan_out;
                 e.l2(
-                    &layer.w,
+                    &l.w,
                     &mut g.w,
                     n,
-                    Blocks::ONE,
-                    self.cfg.l2,
+                    blocks,
+                    cfg.l2,
                     &mut self.losses,
-                    at,
+                    slots(2),
                 );
             }
         }
     }
 
-    /// Clips the gradients (if configured) and applies one optimizer step `t`.
-    pub fn update(&mut self, t: u32) {
-        self.p.update(self.e, &self.cfg, &mut self.norm, (t, 1));
+    /// Clips the gradients of the first `models` models (if configured) and applies optimizer
+    /// step `t` to them.
+    fn update(&mut self, t: u32, models: usize) {
+        self.p
+            .update(self.e, &self.cfg, &mut self.norm, (t, models));
     }
 
-    /// Parameter tensor `k` (weights and bias of each layer in order, encoder then decoder, then
-    /// the learned log-variance if any), its gradient, and its length.
+    /// Parameter tensor `k` of the first model (weights and bias of each layer in order, encoder
+    /// then decoder, then the learned log-variance if any), its gradient, and its length.
     #[cfg(test)]
     fn tensor(&mut self, k: usize) -> (&mut E::Buffer, &mut E::Buffer, usize) {
         let p = &mut self.p;
@@ -547,67 +538,211 @@ impl<'e, E: Engine> Trainer<'e, E> {
             (&mut l.b, &mut g.b, l.fan_out)
         }
     }
+}
 
-    /// Reads the trained layers back into `vae`.
-    pub fn download(self, vae: &mut Vae) -> Result<()> {
-        self.p.download(self.e, &[0], &mut [vae])
+/// One model of a group: its schedule and its record so far.
+struct Member {
+    /// Its own settings (early stopping may differ within a group).
+    config: VaeConfig,
+    rows: usize,
+    /// Its first row in the group's data.
+    offset: usize,
+    batch: usize,
+    batches: usize,
+    epochs: usize,
+    /// The shuffle of the epoch in progress.
+    order: Vec<u32>,
+    /// The batch sums of the epoch in progress, `SLOTS` each, and its seconds so far.
+    sums: Vec<f32>,
+    seconds: f64,
+    history: History,
+    patience: Patience,
+    /// Steps taken, and whether it has ended.
+    steps: usize,
+    done: bool,
+}
+
+impl Member {
+    fn new(vae: &Vae, rows: usize, offset: usize) -> Member {
+        let c = &vae.config;
+        Member {
+            config: c.clone(),
+            rows,
+            offset,
+            batch: c.batch_for(rows),
+            batches: c.batches_for(rows),
+            epochs: c.epochs_for(rows),
+            order: Vec::new(),
+            sums: Vec::new(),
+            seconds: 0.0,
+            history: History::default(),
+            patience: Patience::default(),
+            steps: 0,
+            done: false,
+        }
+    }
+
+    /// Steps from `t` to the next step after which the host must look at this model: its last,
+    /// or with early stopping the end of its epoch.
+    fn until_sync(&self, t: usize) -> usize {
+        let last = self.epochs * self.batches;
+        let next = match self.config.early_stopping {
+            Some(_) => (t / self.batches + 1) * self.batches,
+            None => last,
+        };
+        next.min(last) - t
+    }
+
+    /// Its table entry at optimizer step `step`, and the rows of its batch then (indices into
+    /// the group's data), shuffling at the start of each epoch.
+    fn step(&mut self, step: usize) -> (ModelStep, &[u32]) {
+        let seed = self.config.seed;
+        if self.done {
+            let entry = ModelStep {
+                rows: 0,
+                seed,
+                step: step as u32,
+            };
+            return (entry, &[]);
+        }
+        let (epoch, batch_no) = ((step - 1) / self.batches, (step - 1) % self.batches);
+        if batch_no == 0 {
+            let shuffle = Stream::new(seed, Purpose::Shuffle, epoch as u32);
+            let first = self.offset as u32;
+            self.order = permutation(&shuffle, self.rows);
+            self.order.iter_mut().for_each(|i| *i += first);
+        }
+        let start = batch_no * self.batch;
+        let n = self.batch.min(self.rows - start);
+        let entry = ModelStep {
+            rows: n,
+            seed,
+            step: step as u32,
+        };
+        (entry, &self.order[start..start + n])
     }
 }
 
-/// Trains `vae`'s layers on `data` (already scaled) and returns the history.
-/// Called after every epoch with the epoch's number (from 0) and losses.
+/// Trains the prepared models of `group` (one network and step arithmetic, see
+/// [`Vae::fit_many`]) together, each exactly as it would train alone; their histories and
+/// layers are written back into them. A group of one is a fit alone.
 ///
-/// Returning [`ControlFlow::Break`] stops the fit between epochs with [`Error::Interrupted`].
-pub type EpochObserver<'a> = &'a (dyn Fn(usize, &EpochStats) -> ControlFlow<()> + Sync);
-
+/// Each step's kernels run once for the models still training (the first ones: put the longest
+/// fits first), each model a block of `B` rows (its batch, padded to the largest). The steps'
+/// inputs are uploaded, and the losses read back, a chunk of steps at a time; a chunk ends where
+/// some model may end, and an ended model is read back then.
 pub(crate) fn train<E: Engine>(
     e: &mut E,
-    vae: &mut Vae,
-    data: ArrayView2<'_, f32>,
-    observer: Option<EpochObserver<'_>>,
-) -> Result<History> {
-    let cfg = vae.config.clone();
-    let rows = data.nrows();
-    let mut trainer = Trainer::new(e, vae, data)?;
-    let (batch, n_batches) = (trainer.batch(), cfg.batches_for(rows));
-    let mut history = History::default();
-    let mut patience = Patience::default();
-    let mut t = 0u32;
-    let epochs = cfg.epochs_for(rows);
-    for epoch in 0..epochs {
-        let started = Instant::now();
-        let order = permutation(&Stream::new(cfg.seed, Purpose::Shuffle, epoch as u32), rows);
-        let order = trainer.e.upload_indices(&order)?;
-        trainer.e.fill(&mut trainer.losses, n_batches * SLOTS, 0.0);
-        for b in 0..n_batches {
-            t += 1;
-            let start = b * batch;
-            let n = batch.min(rows - start);
-            trainer.forward_backward(&order, start, n, t, b);
-            trainer.update(t);
-        }
-        let sums = trainer.e.read(&trainer.losses, n_batches * SLOTS)?;
-        let stats = epoch_stats(
-            &sums,
-            rows,
-            n_batches,
-            cfg.beta,
-            started.elapsed().as_secs_f64(),
-        );
-        let last = epoch + 1 == epochs;
-        if end_epoch(
-            &cfg,
-            &mut history,
-            &mut patience,
-            (epoch, last),
-            stats,
-            observer,
-        )? {
-            break;
-        }
+    group: &mut [&mut (Vae, Array2<f32>)],
+    observer: ManyObserver<'_>,
+) -> Result<()> {
+    let count = group.len();
+    let beta = group[0].0.config.beta;
+    let mut members = Vec::with_capacity(count);
+    let mut offset = 0;
+    for (vae, data) in group.iter() {
+        members.push(Member::new(vae, data.nrows(), offset));
+        offset += data.nrows();
     }
-    trainer.download(vae)?;
-    Ok(history)
+    let b = members.iter().map(|m| m.batch).max().expect("a group");
+    // The rows of every model one after another (a model alone's as they are), freed once on
+    // the engine.
+    let all: Cow<'_, [f32]> = match &group[..] {
+        [one] if one.1.is_standard_layout() => Cow::Borrowed(one.1.as_slice().expect("standard")),
+        _ => Cow::Owned(group.iter().flat_map(|(_, d)| d.iter().copied()).collect()),
+    };
+    let vaes: Vec<&Vae> = group.iter().map(|(v, _)| v).collect();
+    let mut tr = Trainer::new(e, &vaes, &all, b)?;
+    drop(all);
+
+    let mut t = 0usize;
+    while let Some(last_live) = members.iter().rposition(|m| !m.done) {
+        // Kernels cover the models up to the last one still training.
+        let live = last_live + 1;
+        let active = members.iter().filter(|m| !m.done);
+        let len = active
+            .map(|m| m.until_sync(t))
+            .min()
+            .expect("an active model")
+            .min(CHUNK)
+            .min((CHUNK_INDICES / (live * b)).max(1));
+        // Each step's table entries and gathered rows, for every model. A model training alone
+        // takes its batch's own rows, without padding.
+        let mut table = Vec::with_capacity(len * live);
+        let mut rows_idx = Vec::with_capacity(len * live * b);
+        let mut blocks = Vec::with_capacity(len);
+        for step in t + 1..=t + len {
+            let at = rows_idx.len();
+            let mut block = 0;
+            for m in &mut members[..live] {
+                let first = m.offset as u32;
+                let (entry, rows) = m.step(step);
+                block = if live == 1 { entry.rows } else { b };
+                rows_idx.extend_from_slice(rows);
+                rows_idx.extend(std::iter::repeat_n(first, block - rows.len()));
+                table.push(entry);
+            }
+            blocks.push((at, block));
+        }
+        let started = Instant::now();
+        let table = tr.e.upload_indices(&ModelStep::table(&table))?;
+        let rows_idx = tr.e.upload_indices(&rows_idx)?;
+        tr.e.fill(&mut tr.losses, count * CHUNK * SLOTS, 0.0);
+        for (s, &(at, rows)) in blocks.iter().enumerate() {
+            let models = Models {
+                table: &table,
+                at: s * live,
+                count: live,
+            };
+            let r = Rows { rows, models: live };
+            tr.forward_backward(models, (&rows_idx, at), r, s);
+            tr.update((t + s + 1) as u32, live);
+        }
+        let sums = tr.e.read(&tr.losses, count * CHUNK * SLOTS)?;
+        let per_step = started.elapsed().as_secs_f64() / len as f64;
+        let mut ended = Vec::new();
+        for (i, m) in members.iter_mut().enumerate() {
+            if m.done {
+                continue;
+            }
+            let mine = &sums[i * CHUNK * SLOTS..][..len * SLOTS];
+            for step_sums in mine.chunks_exact(SLOTS) {
+                m.sums.extend_from_slice(step_sums);
+                m.seconds += per_step;
+                m.steps += 1;
+                if m.steps % m.batches != 0 {
+                    continue;
+                }
+                let epoch = m.steps / m.batches - 1;
+                let stats = epoch_stats(&m.sums, m.rows, m.batches, beta, m.seconds);
+                m.sums.clear();
+                m.seconds = 0.0;
+                let observe = |epoch: usize, stats: &EpochStats| observer(i, epoch, stats);
+                let position = (epoch, epoch + 1 == m.epochs);
+                let (history, patience) = (&mut m.history, &mut m.patience);
+                if end_epoch(
+                    &m.config,
+                    history,
+                    patience,
+                    position,
+                    stats,
+                    Some(&observe),
+                )? {
+                    // Only ever at the chunk's last step: chunks end where a model may end.
+                    m.done = true;
+                    ended.push(i);
+                    break;
+                }
+            }
+        }
+        let mut vaes: Vec<&mut Vae> = group.iter_mut().map(|(v, _)| v).collect();
+        tr.p.download(tr.e, &ended, &mut vaes)?;
+        t += len;
+    }
+    for ((vae, _), m) in group.iter_mut().zip(members) {
+        vae.history = m.history;
+    }
+    Ok(())
 }
 
 /// Early stopping's record between epochs.
@@ -701,10 +836,17 @@ mod tests {
     use crate::vae::{Activation, Heads, Likelihood};
     use ndarray::Array2;
 
-    /// The objective of one batch as the loop minimises it: `(recon + beta kl) / rows + l2`.
-    fn batch_loss<E: Engine>(tr: &mut Trainer<'_, E>, order: &E::Indices, rows: usize) -> f64 {
+    /// The objective of one batch of all `rows` as the loop minimises it: `(recon + beta kl) /
+    /// rows + l2`, at optimizer step 1.
+    fn batch_loss(tr: &mut Trainer<'_, CpuEngine>, (table, order): (&Vec<u32>, &Vec<u32>)) -> f64 {
+        let rows = order.len();
         tr.e.fill(&mut tr.losses, SLOTS, 0.0);
-        tr.forward_backward(order, 0, rows, 1, 0);
+        let models = Models {
+            table,
+            at: 0,
+            count: 1,
+        };
+        tr.forward_backward(models, (order, 0), Rows::one(rows), 0);
         let s = tr.e.read(&tr.losses, SLOTS).unwrap();
         (f64::from(s[0]) + f64::from(tr.cfg.beta) * f64::from(s[1])) / rows as f64 + f64::from(s[2])
     }
@@ -761,11 +903,16 @@ mod tests {
         };
         let vae = untrained(cfg, d, heads);
         let mut engine = CpuEngine::new();
-        let mut tr = Trainer::new(&mut engine, &vae, x.view()).unwrap();
-        let order =
-            tr.e.upload_indices(&(0..rows as u32).collect::<Vec<_>>())
-                .unwrap();
-        batch_loss(&mut tr, &order, rows);
+        let data: Vec<f32> = x.iter().copied().collect();
+        let mut tr = Trainer::new(&mut engine, &[&vae], &data, rows).unwrap();
+        let order: Vec<u32> = (0..rows as u32).collect();
+        let step = ModelStep {
+            rows,
+            seed: vae.config.seed,
+            step: 1,
+        };
+        let batch = (&ModelStep::table(&[step]), &order);
+        batch_loss(&mut tr, batch);
         let n_tensors =
             2 * (vae.encoder.len() + vae.decoder.len()) + usize::from(vae.output_logvar.is_some());
         let h = 2e-3f32;
@@ -780,7 +927,7 @@ mod tests {
                     values[i] = v;
                     let (p, _, _) = tr.tensor(k);
                     p[..len].copy_from_slice(&values);
-                    batch_loss(tr, &order, rows)
+                    batch_loss(tr, batch)
                 };
                 let numeric =
                     (at(orig + h, &mut tr) - at(orig - h, &mut tr)) / (2.0 * f64::from(h));
