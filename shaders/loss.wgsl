@@ -2,8 +2,7 @@
 // reduces its share into partials[workgroup], then `finish_sum` adds scale * sum(partials) into
 // out[slot]. Both are deterministic: same inputs, same bits. A batch of models runs one workgroup
 // layer z per model: its partials from z * PARTIALS, its sum into out[slot + z * slot_stride].
-// The losses serve one model (p.at == ALONE: every row, scale p.scale) or a batch whose rows and
-// scales come from the table.
+// Each model of a batch takes its rows and its gradients' scale from the table.
 
 struct LossParams {
     len: u32,
@@ -34,21 +33,14 @@ struct LossParams {
 // words, step, the bits of 1 / rows.
 @group(0) @binding(10) var<storage, read> table: array<u32>;
 
-// p.at for one model alone: no table.
-const ALONE: u32 = 0xffffffffu;
-
-// The rows model z uses this step, of the `rows` its block holds, and the scale of its gradients
-// (1 / rows as the host rounds it): all of them and p.scale alone, else its entry of the table
-// (from p.at).
+// The rows model z uses this step (of the rows its block holds) and the scale of its gradients
+// (1 / rows as the host rounds it): its entry of the table (from p.at).
 struct ModelRows {
     rows: u32,
     scale: f32,
 }
 
-fn model_rows(z: u32, rows: u32) -> ModelRows {
-    if p.at == ALONE {
-        return ModelRows(rows, p.scale);
-    }
+fn model_rows(z: u32) -> ModelRows {
     let entry = (p.at + z) * MODEL_WORDS;
     return ModelRows(table[entry], bitcast<f32>(table[entry + 4u]));
 }
@@ -112,7 +104,7 @@ fn reconstruction(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-    let model = model_rows(wid.z, p.len / p.latent);
+    let model = model_rows(wid.z);
     let used = model.rows * p.latent;
     let scale = model.scale;
     let first = wid.z * p.len;
@@ -162,7 +154,7 @@ fn gaussian_learned(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-    let model = model_rows(wid.z, p.len / p.latent);
+    let model = model_rows(wid.z);
     let used = model.rows * p.latent;
     let scale = model.scale;
     let first = wid.z * p.len;
@@ -219,7 +211,7 @@ fn softmax_cross_entropy(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-    let model = model_rows(wid.z, p.len / p.heads);
+    let model = model_rows(wid.z);
     let used = model.rows * p.heads;
     let scale = model.scale;
     let first = wid.z * (p.len / p.heads) * p.latent;
@@ -264,7 +256,7 @@ fn kl(
     @builtin(workgroup_id) wid: vec3<u32>,
     @builtin(num_workgroups) groups: vec3<u32>,
 ) {
-    let model = model_rows(wid.z, p.len / p.latent);
+    let model = model_rows(wid.z);
     let used = model.rows * p.latent;
     let scale = model.scale;
     let first = wid.z * p.len;

@@ -33,24 +33,14 @@ fn stride(groups: vec3<u32>) -> u32 {
     return groups.x * WG;
 }
 
-// p.at for one model alone: its stream is the parameters' own, and it reads no table.
-const ALONE: u32 = 0xffffffffu;
-
-// Model m's stream (from element p.offset): the parameters' alone, else (seed, p.purpose, step)
-// of its table entry.
+// Model m's stream (from element p.offset): (seed, p.purpose, step) of its table entry.
 fn model_stream(m: u32) -> Stream {
-    if p.at == ALONE {
-        return params_stream();
-    }
     let entry = (p.at + m) * MODEL_WORDS;
     return Stream(table[entry + 1u], table[entry + 2u], table[entry + 3u], p.purpose, p.offset_lo, p.offset_hi);
 }
 
-// The rows model m uses of the `rows` its block holds: all of them alone, else its table entry's.
-fn model_rows(m: u32, rows: u32) -> u32 {
-    if p.at == ALONE {
-        return rows;
-    }
+// The rows model m uses (its table entry's) of the rows its block holds.
+fn model_rows(m: u32) -> u32 {
     return table[(p.at + m) * MODEL_WORDS];
 }
 
@@ -91,7 +81,7 @@ fn reparameterize(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
         let i = g % p.len;
         let r = i / p.latent;
         let j = i % p.latent;
-        if r >= model_rows(m, p.len / p.latent) {
+        if r >= model_rows(m) {
             eps[g] = 0.0;
             dst[g] = 0.0;
             continue;

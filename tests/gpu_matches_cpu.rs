@@ -542,8 +542,16 @@ fn reparameterized<E: Engine>(
         for (m, s) in steps.iter().enumerate() {
             let h = e.upload(&head[m * 2 * block..(m + 1) * 2 * block]).unwrap();
             let (mut zb, mut eb) = (poisoned(e, block), poisoned(e, block));
-            let stream = Stream::new(s.seed, Purpose::Noise, s.step);
-            e.reparameterize(&h, s.rows, latent, stream, 0, &mut zb, &mut eb);
+            let t = one_model(e, s.rows, s.seed, s.step);
+            e.reparameterize_models(
+                &h,
+                s.rows,
+                latent,
+                Purpose::Noise,
+                only_model(&t),
+                &mut zb,
+                &mut eb,
+            );
             let used = s.rows * latent;
             // Padding rows of a batch are 0.
             let pad = |mut v: Vec<f32>| {
@@ -615,7 +623,17 @@ fn kl_batch<E: Engine>(
             );
             let mut g = poisoned(e, 2 * block);
             if n > 0 {
-                e.kl(&h, &ep, &d, n, latent, 0.7, &mut g, &mut losses, 1 + 3 * m);
+                let t = one_model(e, n, 0, 0);
+                let slots = (1 + 3 * m, 0);
+                e.kl_models(
+                    (&h, &ep, &d),
+                    (n, latent),
+                    0.7,
+                    only_model(&t),
+                    &mut g,
+                    &mut losses,
+                    slots,
+                );
             }
             let mut got = e.read(&g, 2 * block).unwrap();
             got[2 * n * latent..].fill(0.0); // padding rows of a batch get zero gradients
@@ -671,16 +689,15 @@ fn reconstructed<E: Engine>(
             );
             let mut g = e.upload(&vec![9.0; block]).unwrap();
             if n > 0 {
-                e.reconstruction(
+                let t = one_model(e, n, 0, 0);
+                e.reconstruction_models(
                     likelihood,
-                    &ob,
-                    &xb,
-                    n,
-                    cols,
-                    numeric,
+                    (&ob, &xb),
+                    (n, cols, numeric),
+                    only_model(&t),
                     &mut g,
                     &mut losses,
-                    2 * m,
+                    (2 * m, 0),
                 );
             }
             let mut got = e.read(&g, block).unwrap();
@@ -754,6 +771,22 @@ fn rows_table<E: Engine>(e: &mut E, used: &[usize]) -> E::Indices {
         })
         .collect();
     e.upload_indices(&ModelStep::table(&steps)).unwrap()
+}
+
+/// The table of one model using `rows` rows, with the stream of `seed` at `step`: a batched
+/// kernel given it computes that model alone.
+fn one_model<E: Engine>(e: &mut E, rows: usize, seed: u64, step: u32) -> E::Indices {
+    let step = ModelStep { rows, seed, step };
+    e.upload_indices(&ModelStep::table(&[step])).unwrap()
+}
+
+/// The first model of `table`, alone.
+fn only_model<I>(table: &I) -> Models<'_, I> {
+    Models {
+        table,
+        at: 0,
+        count: 1,
+    }
 }
 
 /// Block `m` of `v`, blocks of `width` values.
@@ -854,7 +887,8 @@ parity_test!(dropout_and_normal_match_cpu, REL, ABS, |e| {
     for offset in [0u64, 3, (1 << 32) - 6, (257 << 40) + 5] {
         for n in [1, 7, 65, 300, 5000] {
             let mut b = e.upload(&data(n, 10, -1.0, 1.0)).unwrap();
-            e.dropout(&mut b, n, 0.3, stream, offset);
+            let t = one_model(e, n, stream.seed, stream.step);
+            e.dropout_models(&mut b, n, 0.3, (stream.purpose, offset), only_model(&t));
             out.push((format!("dropout {n} at {offset}"), e.read(&b, n).unwrap()));
             let mut z = poisoned(e, n);
             e.normal(&mut z, n, stream, offset);
@@ -866,12 +900,13 @@ parity_test!(dropout_and_normal_match_cpu, REL, ABS, |e| {
 
 parity_test!(reparameterize_matches_cpu, REL, ABS, |e| {
     let mut out = Vec::new();
-    let stream = Stream::new(42, Purpose::Noise, 3);
     for rows in SIZES {
         for latent in [1, 7, 65] {
             let head = e.upload(&data(rows * 2 * latent, 11, -2.0, 2.0)).unwrap();
             let (mut z, mut eps) = (poisoned(e, rows * latent), poisoned(e, rows * latent));
-            e.reparameterize(&head, rows, latent, stream, 64, &mut z, &mut eps);
+            let t = one_model(e, rows, 42, 3);
+            let one = only_model(&t);
+            e.reparameterize_models(&head, rows, latent, Purpose::Noise, one, &mut z, &mut eps);
             out.push((
                 format!("z {rows} x {latent}"),
                 e.read(&z, rows * latent).unwrap(),
@@ -897,16 +932,15 @@ parity_test!(reconstruction_matches_cpu, REL, ABS, |e| {
                 let numeric = if cols > 2 { cols - 2 } else { cols };
                 let mut grad = e.upload(&vec![7.0; n]).unwrap();
                 let mut losses = e.upload(&[f32::NAN, 0.5]).unwrap();
-                e.reconstruction(
+                let t = one_model(e, rows, 0, 0);
+                e.reconstruction_models(
                     likelihood,
-                    &o,
-                    &x,
-                    rows,
-                    cols,
-                    numeric,
+                    (&o, &x),
+                    (rows, cols, numeric),
+                    only_model(&t),
                     &mut grad,
                     &mut losses,
-                    1,
+                    (1, 0),
                 );
                 let label = format!("{likelihood:?} {rows} x {cols} ({numeric} numeric)");
                 let g = e.read(&grad, n).unwrap();
@@ -940,7 +974,17 @@ parity_test!(softmax_heads_match_cpu, REL, ABS, |e| {
         let groups = e.upload_indices(&spans).unwrap();
         let mut grad = e.upload(&vec![7.0; n]).unwrap();
         let mut losses = e.upload(&[f32::NAN, 0.5]).unwrap();
-        e.softmax_cross_entropy(&o, &x, rows, cols, &groups, 3, &mut grad, &mut losses, 1);
+        let t = one_model(e, rows, 0, 0);
+        let shape = ((rows, cols), (&groups, 3));
+        e.softmax_cross_entropy_models(
+            (&o, &x),
+            shape.0,
+            shape.1,
+            only_model(&t),
+            &mut grad,
+            &mut losses,
+            (1, 0),
+        );
         let grad = e.read(&grad, n).unwrap();
         for r in 0..rows {
             assert_eq!(
@@ -970,17 +1014,15 @@ parity_test!(learned_variance_loss_matches_cpu, REL, ABS, |e| {
             let mut grad = e.upload(&vec![7.0; n]).unwrap();
             let mut terms = poisoned(e, rows * numeric);
             let mut losses = e.upload(&[f32::NAN, 0.5]).unwrap();
-            e.gaussian_learned(
-                &o,
-                &x,
-                &s,
-                rows,
-                cols,
-                numeric,
-                &mut grad,
-                &mut terms,
+            let t = one_model(e, rows, 0, 0);
+            e.gaussian_learned_models(
+                (&o, &x, &s),
+                (rows, cols, numeric),
+                0,
+                only_model(&t),
+                (&mut grad, &mut terms),
                 &mut losses,
-                1,
+                (1, 0),
             );
             let label = format!("{rows} x {cols} ({numeric} numeric)");
             let g = e.read(&grad, n).unwrap();
@@ -1010,16 +1052,16 @@ parity_test!(kl_and_l2_match_cpu, REL, ABS, |e| {
             let dz = e.upload(&data(n, 16, -0.1, 0.1)).unwrap();
             let mut dhead = poisoned(e, 2 * n);
             let mut losses = e.upload(&[0.0]).unwrap();
-            e.kl(
-                &head,
-                &eps,
-                &dz,
-                rows,
-                latent,
+            let t = one_model(e, rows, 0, 0);
+            let inputs = (&head, &eps, &dz);
+            e.kl_models(
+                inputs,
+                (rows, latent),
                 0.7,
+                only_model(&t),
                 &mut dhead,
                 &mut losses,
-                0,
+                (0, 0),
             );
             out.push((
                 format!("dhead {rows} x {latent}"),
@@ -1465,8 +1507,14 @@ fn dropped<E: Engine>(e: &mut E, len: usize, offset: u64, alone: bool) -> Vec<f3
         return (0..3)
             .flat_map(|m| {
                 let mut buf = e.upload(&block_of(&values, m, len)).unwrap();
-                let stream = Stream::new(steps[m].seed, Purpose::Dropout, steps[m].step);
-                e.dropout(&mut buf, len, 0.3, stream, offset);
+                let t = one_model(e, 1, steps[m].seed, steps[m].step);
+                e.dropout_models(
+                    &mut buf,
+                    len,
+                    0.3,
+                    (Purpose::Dropout, offset),
+                    only_model(&t),
+                );
                 e.read(&buf, len).unwrap()
             })
             .collect();
@@ -1581,8 +1629,16 @@ fn learned_batch<E: Engine>(
             let mut g = poisoned(e, block);
             let mut t = poisoned(e, terms_block);
             if n > 0 {
-                let (gg, tt) = (&mut g, &mut t);
-                e.gaussian_learned(&ob, &xb, &s, n, cols, numeric, gg, tt, &mut losses, 3 * m);
+                let table = one_model(e, n, 0, 0);
+                e.gaussian_learned_models(
+                    (&ob, &xb, &s),
+                    (n, cols, numeric),
+                    0,
+                    only_model(&table),
+                    (&mut g, &mut t),
+                    &mut losses,
+                    (3 * m, 0),
+                );
             }
             let mut got = e.read(&g, block).unwrap();
             // Padding rows of a batch get zero gradients in the Gaussian columns; the others
@@ -1694,16 +1750,15 @@ fn softmax_batch<E: Engine>(e: &mut E, rows: usize, alone: bool) -> (Vec<f32>, V
             );
             let mut g = poisoned(e, block);
             if n > 0 {
-                e.softmax_cross_entropy(
-                    &ob,
-                    &xb,
-                    n,
-                    cols,
-                    &groups,
-                    3,
+                let t = one_model(e, n, 0, 0);
+                e.softmax_cross_entropy_models(
+                    (&ob, &xb),
+                    (n, cols),
+                    (&groups, 3),
+                    only_model(&t),
                     &mut g,
                     &mut losses,
-                    1 + 3 * m,
+                    (1 + 3 * m, 0),
                 );
             }
             let mut got = e.read(&g, block).unwrap();

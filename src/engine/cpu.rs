@@ -244,10 +244,6 @@ impl Engine for CpuEngine {
         }
     }
 
-    fn dropout(&mut self, buf: &mut Vec<f32>, len: usize, rate: f32, stream: Stream, offset: u64) {
-        dropout(&mut buf[..len], rate, stream, offset);
-    }
-
     fn dropout_models(
         &mut self,
         buf: &mut Vec<f32>,
@@ -265,28 +261,6 @@ impl Engine for CpuEngine {
 
     fn normal(&mut self, dst: &mut Vec<f32>, len: usize, stream: Stream, offset: u64) {
         stream.fill_normal(offset, &mut dst[..len]);
-    }
-
-    fn reparameterize(
-        &mut self,
-        head: &Vec<f32>,
-        rows: usize,
-        latent: usize,
-        stream: Stream,
-        offset: u64,
-        z: &mut Vec<f32>,
-        eps: &mut Vec<f32>,
-    ) {
-        let n = rows * latent;
-        stream.fill_normal(offset, &mut eps[..n]);
-        for r in 0..rows {
-            let h = &head[r * 2 * latent..(r + 1) * 2 * latent];
-            let (mu, logvar) = h.split_at(latent);
-            for j in 0..latent {
-                let i = r * latent + j;
-                z[i] = mu[j] + eps[i] * exp(0.5 * logvar[j]);
-            }
-        }
     }
 
     fn reparameterize_models(
@@ -317,68 +291,6 @@ impl Engine for CpuEngine {
             z[used..].fill(0.0);
             eps[used..].fill(0.0);
         }
-    }
-
-    fn reconstruction(
-        &mut self,
-        likelihood: Likelihood,
-        o: &Vec<f32>,
-        x: &Vec<f32>,
-        rows: usize,
-        cols: usize,
-        numeric: usize,
-        grad: &mut Vec<f32>,
-        losses: &mut Vec<f32>,
-        slot: usize,
-    ) {
-        losses[slot] += reconstruction(likelihood, o, x, (rows, cols, numeric), grad);
-    }
-
-    fn softmax_cross_entropy(
-        &mut self,
-        o: &Vec<f32>,
-        x: &Vec<f32>,
-        rows: usize,
-        cols: usize,
-        groups: &Vec<u32>,
-        heads: usize,
-        grad: &mut Vec<f32>,
-        losses: &mut Vec<f32>,
-        slot: usize,
-    ) {
-        losses[slot] += softmax_cross_entropy(o, x, (rows, cols), &groups[..2 * heads], grad);
-    }
-
-    fn gaussian_learned(
-        &mut self,
-        o: &Vec<f32>,
-        x: &Vec<f32>,
-        logvar: &Vec<f32>,
-        rows: usize,
-        cols: usize,
-        numeric: usize,
-        grad: &mut Vec<f32>,
-        dlogvar_terms: &mut Vec<f32>,
-        losses: &mut Vec<f32>,
-        slot: usize,
-    ) {
-        let shape = (rows, cols, numeric);
-        losses[slot] += gaussian_learned(o, x, logvar, shape, grad, dlogvar_terms);
-    }
-
-    fn kl(
-        &mut self,
-        head: &Vec<f32>,
-        eps: &Vec<f32>,
-        dz: &Vec<f32>,
-        rows: usize,
-        latent: usize,
-        beta: f32,
-        dhead: &mut Vec<f32>,
-        losses: &mut Vec<f32>,
-        slot: usize,
-    ) {
-        losses[slot] += kl(head, eps, dz, (rows, latent), beta, dhead);
     }
 
     fn reconstruction_models(
@@ -911,15 +823,13 @@ mod tests {
 
     #[test]
     fn softmax_heads_match_hand_values_and_finite_differences() {
-        let mut e = CpuEngine;
         // One row, a head over columns 1..3: o = [0, ln 3], x = [0, 1]: p = [1/4, 3/4],
         // loss = ln 4 - ln 3, grad = p - x. Columns 0 and 3 are not the head's.
         let o = vec![9.0, 0.0, 3f32.ln(), 9.0];
         let x = vec![0.0, 0.0, 1.0, 0.0];
         let mut grad = vec![f32::NAN; 4];
-        let mut losses = vec![0.0];
-        e.softmax_cross_entropy(&o, &x, 1, 4, &vec![1, 2], 1, &mut grad, &mut losses, 0);
-        assert_relative_eq!(losses[0], (4f32 / 3.0).ln(), max_relative = 1e-6);
+        let loss = softmax_cross_entropy(&o, &x, (1, 4), &[1, 2], &mut grad);
+        assert_relative_eq!(loss, (4f32 / 3.0).ln(), max_relative = 1e-6);
         assert_relative_eq!(grad[1], 0.25, max_relative = 1e-6);
         assert_relative_eq!(grad[2], -0.25, max_relative = 1e-6);
         assert!(
@@ -939,10 +849,9 @@ mod tests {
             x[r * cols + 4 + r % 2] = 1.0;
         }
         let loss = |o: &Vec<f32>| {
-            let mut l = vec![0.0];
             let mut g = vec![0.0; rows * cols];
-            CpuEngine.softmax_cross_entropy(o, &x, rows, cols, &groups, 2, &mut g, &mut l, 0);
-            (f64::from(l[0]), g)
+            let l = softmax_cross_entropy(o, &x, (rows, cols), &groups, &mut g);
+            (f64::from(l), g)
         };
         let (_, analytic) = loss(&o);
         for i in (0..rows * cols).filter(|i| i % cols != 0) {
@@ -961,40 +870,17 @@ mod tests {
 
     #[test]
     fn losses_match_hand_values() {
-        let mut e = CpuEngine;
-        let mut losses = vec![0.0; 1];
         let mut grad = vec![f32::NAN; 2];
         // Bernoulli, o = [0, ln 3], x = [1, 0]: softplus(0) = ln 2, softplus(ln 3) = ln 4.
-        let o = vec![0.0, 3f32.ln()];
-        e.reconstruction(
-            Likelihood::Bernoulli,
-            &o,
-            &vec![1.0, 0.0],
-            1,
-            2,
-            2,
-            &mut grad,
-            &mut losses,
-            0,
-        );
-        assert_relative_eq!(losses[0], 2f32.ln() + 4f32.ln(), max_relative = 1e-6);
+        let o = [0.0, 3f32.ln()];
+        let loss = reconstruction(Likelihood::Bernoulli, &o, &[1.0, 0.0], (1, 2, 2), &mut grad);
+        assert_relative_eq!(loss, 2f32.ln() + 4f32.ln(), max_relative = 1e-6);
         assert_relative_eq!(grad[0], -0.5, max_relative = 1e-6);
         assert_relative_eq!(grad[1], 0.75, max_relative = 1e-6);
         // KL of mu = 1, logvar = 0 is 0.5; gradient with dz = 0, beta = 2, rows = 1: dmu = 2, dlv = 0.
-        let mut kl = vec![0.0];
         let mut dhead = vec![f32::NAN; 2];
-        e.kl(
-            &vec![1.0, 0.0],
-            &vec![0.3],
-            &vec![0.0],
-            1,
-            1,
-            2.0,
-            &mut dhead,
-            &mut kl,
-            0,
-        );
-        assert_relative_eq!(kl[0], 0.5, max_relative = 1e-6);
+        let kl = kl(&[1.0, 0.0], &[0.3], &[0.0], (1, 1), 2.0, &mut dhead);
+        assert_relative_eq!(kl, 0.5, max_relative = 1e-6);
         assert_eq!(dhead, vec![2.0, 0.0]);
     }
 }

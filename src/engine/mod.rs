@@ -345,20 +345,11 @@ pub trait Engine {
         models: Blocks,
         db: &mut Self::Buffer,
     );
-    /// Inverted dropout in place: element `i` is zeroed when the uniform draw at `offset + i` of
-    /// `stream` is `<= rate`, the rest are scaled by `1 / (1 - rate)`. Applying it again with the
-    /// same stream and offset applies the same mask, which is the backward pass.
-    fn dropout(
-        &mut self,
-        buf: &mut Self::Buffer,
-        len: usize,
-        rate: f32,
-        stream: Stream,
-        offset: u64,
-    );
-    /// [`Engine::dropout`] for several models at once: `buf` holds `models.count` blocks of
-    /// `len` elements, and model `m`'s mask is drawn from `Stream::new(seed, purpose, step)` of
-    /// its table entry (elements from `offset`): exactly the mask `dropout` applies alone.
+    /// Inverted dropout in place, model by model: `buf` holds `models.count` blocks of `len`
+    /// elements, and element `i` of model `m`'s block is zeroed when the uniform draw at
+    /// `offset + i` of `Stream::new(seed, purpose, step)` (its table entry's seed and step) is
+    /// `<= rate`; the rest are scaled by `1 / (1 - rate)`. Applying it again with the same
+    /// table applies the same masks, which is the backward pass.
     fn dropout_models(
         &mut self,
         buf: &mut Self::Buffer,
@@ -370,24 +361,10 @@ pub trait Engine {
     /// Standard normal draws for elements `offset..offset + len` of `stream`.
     fn normal(&mut self, dst: &mut Self::Buffer, len: usize, stream: Stream, offset: u64);
 
-    /// Reparameterisation. `head` is `rows x 2L` (`[mu | logvar]` per row); draws
-    /// `eps = N(0, I)` (elements `offset..` of `stream`) and sets `z = mu + eps * exp(0.5 logvar)`.
-    #[allow(clippy::too_many_arguments)]
-    fn reparameterize(
-        &mut self,
-        head: &Self::Buffer,
-        rows: usize,
-        latent: usize,
-        stream: Stream,
-        offset: u64,
-        z: &mut Self::Buffer,
-        eps: &mut Self::Buffer,
-    );
-    /// [`Engine::reparameterize`] for several models at once: `head` holds `models.count` blocks
-    /// of `rows x 2L`, `z` and `eps` blocks of `rows x L`. Model `m`'s entry of the table gives
-    /// the rows it uses and its stream, `Stream::new(seed, purpose, step)`: its first rows are
-    /// exactly what `reparameterize` gives alone with that stream (elements from 0), and its
-    /// padding rows are 0 in `z` and `eps`.
+    /// Reparameterisation, model by model: `head` holds `models.count` blocks of `rows x 2L`
+    /// (`[mu | logvar]` per row), `z` and `eps` blocks of `rows x L`. For the rows model `m`'s
+    /// table entry gives, `eps = N(0, I)` from `Stream::new(seed, purpose, step)` (elements from
+    /// 0) and `z = mu + eps * exp(0.5 logvar)`; its padding rows are 0 in `z` and `eps`.
     #[allow(clippy::too_many_arguments)]
     fn reparameterize_models(
         &mut self,
@@ -399,30 +376,14 @@ pub trait Engine {
         z: &mut Self::Buffer,
         eps: &mut Self::Buffer,
     );
-    /// Reconstruction loss and its gradient for logits `o` against targets `x` (`rows x cols`),
-    /// over the first `numeric` columns of each row (the rest belong to categorical heads,
-    /// [`Engine::softmax_cross_entropy`], and are left as they are): adds the summed loss to
-    /// `losses[slot]` and writes `grad = d(loss)/d(o) / rows`. Both Gaussians compute the
-    /// unit-variance loss here; the learned variance has its own kernel,
-    /// [`Engine::gaussian_learned`].
-    #[allow(clippy::too_many_arguments)]
-    fn reconstruction(
-        &mut self,
-        likelihood: Likelihood,
-        o: &Self::Buffer,
-        x: &Self::Buffer,
-        rows: usize,
-        cols: usize,
-        numeric: usize,
-        grad: &mut Self::Buffer,
-        losses: &mut Self::Buffer,
-        slot: usize,
-    );
-    /// [`Engine::reconstruction`] for several models at once: `o`, `x` and `grad` hold
-    /// `models.count` blocks of `rows x cols`. Model `m` uses the rows its table entry gives: its
-    /// gradients and its sum, added to `losses[slot + m * stride]`, are exactly what
-    /// `reconstruction` gives alone, and the numeric columns of its padding rows get zero
-    /// gradients.
+    /// Reconstruction loss and its gradient for logits `o` against targets `x`, model by model:
+    /// `o`, `x` and `grad` hold `models.count` blocks of `rows x cols`, and model `m` uses the
+    /// `n` rows its table entry gives. Over the first `numeric` columns of each row (the rest
+    /// belong to categorical heads, [`Engine::softmax_cross_entropy_models`], and are left as
+    /// they are) it adds the summed loss to `losses[slot + m * stride]` and writes
+    /// `grad = d(loss)/d(o) / n`; the numeric columns of its padding rows get zero gradients.
+    /// Both Gaussians compute the unit-variance loss here; the learned variance has its own
+    /// kernel, [`Engine::gaussian_learned_models`].
     #[allow(clippy::too_many_arguments)]
     fn reconstruction_models(
         &mut self,
@@ -434,35 +395,16 @@ pub trait Engine {
         losses: &mut Self::Buffer,
         slots: (usize, usize),
     );
-    /// The loss of [`Likelihood::GaussianLearned`] and its gradients, for means `o` against
-    /// targets `x` (`rows x cols`, of which the first `numeric` columns of each row are
-    /// Gaussian; the rest are left as they are) with log-variances `logvar` (`numeric`, used
-    /// clamped to [`Likelihood::MIN_LOGVAR`]..=[`Likelihood::MAX_LOGVAR`]). Per element, with
-    /// `w = e^(-s_j)` and `s_j` the clamped value:
-    /// `loss = 0.5 ((x - o)^2 w + s_j + ln 2 pi)`, summed into `losses[slot]`;
-    /// `grad = (o - x) w / rows`; `dlogvar_terms[r, j] = 0.5 (1 - (x - o)^2 w) / rows`
-    /// (`rows x numeric`), or 0 where the clamp is active. The column sums of `dlogvar_terms`
-    /// ([`Engine::bias_grad`]) are the gradient with respect to `logvar`.
-    #[allow(clippy::too_many_arguments)]
-    fn gaussian_learned(
-        &mut self,
-        o: &Self::Buffer,
-        x: &Self::Buffer,
-        logvar: &Self::Buffer,
-        rows: usize,
-        cols: usize,
-        numeric: usize,
-        grad: &mut Self::Buffer,
-        dlogvar_terms: &mut Self::Buffer,
-        losses: &mut Self::Buffer,
-        slot: usize,
-    );
-    /// [`Engine::gaussian_learned`] for several models at once: `o`, `x` and `grad` hold
-    /// `models.count` blocks of `rows x cols`, `dlogvar_terms` blocks of `rows x numeric`, and
-    /// model `m`'s log-variances start at `m * logvar_stride` of `logvar`. Model `m` uses the
-    /// rows its table entry gives: its gradients, terms and sum (into
-    /// `losses[slot + m * stride]`) are exactly what `gaussian_learned` gives alone, and its
-    /// padding rows get zero gradients and terms.
+    /// The loss of [`Likelihood::GaussianLearned`] and its gradients, model by model: `o`, `x`
+    /// and `grad` hold `models.count` blocks of `rows x cols` (of which the first `numeric`
+    /// columns of each row are Gaussian; the rest are left as they are), `dlogvar_terms` blocks
+    /// of `rows x numeric`, and model `m`'s log-variances start at `m * logvar_stride` of
+    /// `logvar` (used clamped to [`Likelihood::MIN_LOGVAR`]..=[`Likelihood::MAX_LOGVAR`]). Over
+    /// the `n` rows its table entry gives, per element, with `w = e^(-s_j)` and `s_j` the clamped
+    /// value: `loss = 0.5 ((x - o)^2 w + s_j + ln 2 pi)`, summed into `losses[slot + m * stride]`;
+    /// `grad = (o - x) w / n`; `dlogvar_terms[r, j] = 0.5 (1 - (x - o)^2 w) / n`, or 0 where the
+    /// clamp is active. Its padding rows get zero gradients and terms. The column sums of a
+    /// model's `dlogvar_terms` ([`Engine::bias_grad`]) are its gradient with respect to `logvar`.
     #[allow(clippy::too_many_arguments)]
     fn gaussian_learned_models(
         &mut self,
@@ -474,30 +416,14 @@ pub trait Engine {
         losses: &mut Self::Buffer,
         slots: (usize, usize),
     );
-    /// Categorical cross-entropy of softmax heads. Each row of logits `o` and of targets `x`
-    /// (`rows x cols`) holds `heads` groups of consecutive columns; `groups` lists each group's
-    /// first column and width (`[start_0, width_0, start_1, width_1, ...]`). Per row and group,
-    /// with `p = softmax(o_g)`: `loss = logsumexp(o_g) - sum(x_g o_g)` (the cross-entropy
-    /// `-sum(x_g ln p)` for targets that sum to 1), summed into `losses[slot]`, and
-    /// `grad_g = (p - x_g) / rows`. Columns outside the groups are left as they are.
-    #[allow(clippy::too_many_arguments)]
-    fn softmax_cross_entropy(
-        &mut self,
-        o: &Self::Buffer,
-        x: &Self::Buffer,
-        rows: usize,
-        cols: usize,
-        groups: &Self::Indices,
-        heads: usize,
-        grad: &mut Self::Buffer,
-        losses: &mut Self::Buffer,
-        slot: usize,
-    );
-    /// [`Engine::softmax_cross_entropy`] for several models at once: `o`, `x` and `grad` hold
-    /// `models.count` blocks of `rows x cols`, each with the heads `groups`. Model `m` uses the
-    /// rows its table entry gives: its gradients and sum (into `losses[slot + m * stride]`) are
-    /// exactly what `softmax_cross_entropy` gives alone, and the heads' columns of its padding
-    /// rows get zero gradients.
+    /// Categorical cross-entropy of softmax heads, model by model: `o` (logits), `x` (targets)
+    /// and `grad` hold `models.count` blocks of `rows x cols`. Each row holds `heads` groups of
+    /// consecutive columns; `groups` lists each group's first column and width
+    /// (`[start_0, width_0, start_1, width_1, ...]`). Over the `n` rows model `m`'s table entry
+    /// gives, per row and group, with `p = softmax(o_g)`: `loss = logsumexp(o_g) - sum(x_g o_g)`
+    /// (the cross-entropy `-sum(x_g ln p)` for targets that sum to 1), summed into
+    /// `losses[slot + m * stride]`, and `grad_g = (p - x_g) / n`. The heads' columns of its
+    /// padding rows get zero gradients; columns outside the groups are left as they are.
     #[allow(clippy::too_many_arguments)]
     fn softmax_cross_entropy_models(
         &mut self,
@@ -509,28 +435,13 @@ pub trait Engine {
         losses: &mut Self::Buffer,
         slots: (usize, usize),
     );
-    /// KL divergence of `N(mu, exp(logvar))` to `N(0, I)`, summed into `losses[slot]`, and the
-    /// gradient at the encoder head given `dz`, the gradient reaching `z` (already divided by `rows`):
-    /// `dmu = dz + beta mu / rows`,
-    /// `dlogvar = 0.5 dz eps exp(0.5 logvar) + 0.5 beta (exp(logvar) - 1) / rows`.
-    #[allow(clippy::too_many_arguments)]
-    fn kl(
-        &mut self,
-        head: &Self::Buffer,
-        eps: &Self::Buffer,
-        dz: &Self::Buffer,
-        rows: usize,
-        latent: usize,
-        beta: f32,
-        dhead: &mut Self::Buffer,
-        losses: &mut Self::Buffer,
-        slot: usize,
-    );
-    /// [`Engine::kl`] for several models at once: `head` and `dhead` hold `models.count` blocks
-    /// of `rows x 2L`, `eps` and `dz` blocks of `rows x L`. Model `m` uses the rows its table
-    /// entry gives (and `dz` already divided by them): its gradients and its sum, added to
-    /// `losses[slot + m * stride]`, are exactly what `kl` gives alone, and its padding rows get
-    /// zero gradients.
+    /// KL divergence of `N(mu, exp(logvar))` to `N(0, I)` and its gradient at the encoder head,
+    /// model by model: `head` and `dhead` hold `models.count` blocks of `rows x 2L`, `eps` and
+    /// `dz` (the gradient reaching `z`, already divided by the rows) blocks of `rows x L`. Over
+    /// the `n` rows model `m`'s table entry gives: the sum into `losses[slot + m * stride]`,
+    /// `dmu = dz + beta mu / n`,
+    /// `dlogvar = 0.5 dz eps exp(0.5 logvar) + 0.5 beta (exp(logvar) - 1) / n`;
+    /// its padding rows get zero gradients.
     #[allow(clippy::too_many_arguments)]
     fn kl_models(
         &mut self,

@@ -5,7 +5,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::kernels::Kernel;
 use super::recorder::Binding;
-use super::{GpuBuffer, GpuEngine, ALONE, PARTIALS};
+use super::{GpuBuffer, GpuEngine, PARTIALS};
 use crate::engine::{Blocks, Likelihood, Models};
 use crate::error::Result;
 
@@ -32,45 +32,21 @@ struct LossParams {
     pad: u32,
 }
 
-/// Whose rows a loss covers: one model's, every row (its gradients scaled by `1 / rows`), or
-/// each model's of a batch, as its table entry gives.
-#[derive(Clone, Copy)]
-pub(super) enum Whose<'a> {
-    Alone { rows: usize },
-    Batch(Models<'a, GpuBuffer>),
-}
-
 /// The parameters every loss shares (`len` elements a model in rows of `cols`, each model's sum
-/// `stride` slots after the last), its models, and the table to bind (a placeholder alone).
+/// `stride` slots after the last) for the models `m`, their number, and the table to bind.
 fn loss_params(
-    e: &GpuEngine,
     (len, cols): (usize, usize),
-    whose: Whose<'_>,
+    m: Models<'_, GpuBuffer>,
     stride: usize,
 ) -> (LossParams, usize, GpuBuffer) {
     let p = LossParams {
         len: len as u32,
         latent: cols as u32,
         slot_stride: stride as u32,
+        at: m.at as u32,
         ..LossParams::default()
     };
-    match whose {
-        Whose::Alone { rows } => {
-            let alone = LossParams {
-                at: ALONE,
-                scale: 1.0 / rows as f32,
-                ..p
-            };
-            (alone, 1, e.no_table.handle())
-        }
-        Whose::Batch(m) => {
-            let batch = LossParams {
-                at: m.at as u32,
-                ..p
-            };
-            (batch, m.count, m.table.handle())
-        }
-    }
+    (p, m.count, m.table.handle())
 }
 
 /// The first pass over `models` blocks of `len` elements each, a workgroup layer per block, each
@@ -119,12 +95,12 @@ pub(super) fn reconstruction(
     likelihood: Likelihood,
     (o, x): (&GpuBuffer, &GpuBuffer),
     (rows, cols, numeric): (usize, usize, usize),
-    whose: Whose<'_>,
+    models: Models<'_, GpuBuffer>,
     grad: &GpuBuffer,
     losses: &GpuBuffer,
     (slot, stride): (usize, usize),
 ) -> Result<()> {
-    let (p, count, table) = loss_params(e, (rows * cols, cols), whose, stride);
+    let (p, count, table) = loss_params((rows * cols, cols), models, stride);
     let p = LossParams {
         heads: numeric as u32,
         likelihood: likelihood as u32,
@@ -146,12 +122,12 @@ pub(super) fn gaussian_learned(
     e: &mut GpuEngine,
     (o, x, logvar): (&GpuBuffer, &GpuBuffer, &GpuBuffer),
     ((rows, cols, numeric), logvar_stride): ((usize, usize, usize), usize),
-    whose: Whose<'_>,
+    models: Models<'_, GpuBuffer>,
     (grad, terms): (&GpuBuffer, &GpuBuffer),
     losses: &GpuBuffer,
     (slot, stride): (usize, usize),
 ) -> Result<()> {
-    let (p, count, table) = loss_params(e, (rows * cols, cols), whose, stride);
+    let (p, count, table) = loss_params((rows * cols, cols), models, stride);
     let p = LossParams {
         heads: numeric as u32,
         model_stride: logvar_stride as u32,
@@ -173,12 +149,12 @@ pub(super) fn softmax_cross_entropy(
     e: &mut GpuEngine,
     (o, x): (&GpuBuffer, &GpuBuffer),
     ((rows, cols), (groups, heads)): ((usize, usize), (&GpuBuffer, usize)),
-    whose: Whose<'_>,
+    models: Models<'_, GpuBuffer>,
     grad: &GpuBuffer,
     losses: &GpuBuffer,
     (slot, stride): (usize, usize),
 ) -> Result<()> {
-    let (p, count, table) = loss_params(e, (rows * heads, cols), whose, stride);
+    let (p, count, table) = loss_params((rows * heads, cols), models, stride);
     let p = LossParams {
         heads: heads as u32,
         ..p
@@ -200,12 +176,12 @@ pub(super) fn kl(
     (head, eps, dz): (&GpuBuffer, &GpuBuffer, &GpuBuffer),
     (rows, latent): (usize, usize),
     beta: f32,
-    whose: Whose<'_>,
+    models: Models<'_, GpuBuffer>,
     dhead: &GpuBuffer,
     losses: &GpuBuffer,
     (slot, stride): (usize, usize),
 ) -> Result<()> {
-    let (p, count, table) = loss_params(e, (rows * latent, latent), whose, stride);
+    let (p, count, table) = loss_params((rows * latent, latent), models, stride);
     let p = LossParams { beta, ..p };
     let inputs = [
         head.into(),

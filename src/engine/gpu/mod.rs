@@ -32,7 +32,6 @@ use super::{Blocks, Clip, Engine, Epilogue, KnnTile, MatMul, Models, Packed, Upd
 use crate::engine::{Activation, Likelihood};
 use crate::error::{Error, Result};
 use crate::rng::{Purpose, Stream};
-use loss::Whose;
 
 /// One GPU device, its queue and its compiled kernels. Clones share them.
 #[derive(Clone)]
@@ -153,13 +152,11 @@ impl Gpu {
             s.counts.clone(),
         )?;
         let partials = self.buffer(PARTIALS as u64 * 4, "partial sums")?;
-        let no_table = self.buffer(4, "no model table")?;
         Ok(GpuEngine {
             max_groups: s.device.limits().max_compute_workgroups_per_dimension,
             gpu: self.clone(),
             rec: recorder,
             partials,
-            no_table,
             failed: None,
         })
     }
@@ -246,10 +243,6 @@ impl GpuBuffer {
 /// Workgroups (and partial sums) of a reduction's first pass, per model of a batch.
 pub(crate) const PARTIALS: u32 = 256;
 
-/// `at` in a loss's or a random kernel's parameters for one model alone: it reads no model
-/// table, and takes every row and the parameters' own scale and stream (`ALONE` in the shaders).
-const ALONE: u32 = u32::MAX;
-
 /// Records kernels on a [`Gpu`]. Kernels that fail (validation, limits) do not panic: the first
 /// error is kept and returned by the next call that returns a `Result` (a read, write or upload).
 pub struct GpuEngine {
@@ -258,8 +251,6 @@ pub struct GpuEngine {
     max_groups: u32,
     rec: Recorder,
     partials: GpuBuffer,
-    /// Bound as the table of a loss computed for one model alone (which reads none).
-    no_table: GpuBuffer,
     failed: Option<Error>,
 }
 
@@ -434,11 +425,6 @@ impl Engine for GpuEngine {
         self.record(r);
     }
 
-    fn dropout(&mut self, buf: &mut GpuBuffer, len: usize, rate: f32, stream: Stream, offset: u64) {
-        let r = random::dropout(self, buf, (len, rate), (stream, offset), None);
-        self.record(r);
-    }
-
     fn dropout_models(
         &mut self,
         buf: &mut GpuBuffer,
@@ -448,27 +434,12 @@ impl Engine for GpuEngine {
         models: Models<'_, GpuBuffer>,
     ) {
         let stream = Stream::new(0, purpose, 0);
-        let r = random::dropout(self, buf, (len, rate), (stream, offset), Some(models));
+        let r = random::dropout(self, buf, (len, rate), (stream, offset), models);
         self.record(r);
     }
 
     fn normal(&mut self, dst: &mut GpuBuffer, len: usize, stream: Stream, offset: u64) {
         let r = random::normal(self, dst, len, stream, offset);
-        self.record(r);
-    }
-
-    fn reparameterize(
-        &mut self,
-        head: &GpuBuffer,
-        rows: usize,
-        latent: usize,
-        stream: Stream,
-        offset: u64,
-        z: &mut GpuBuffer,
-        eps: &mut GpuBuffer,
-    ) {
-        let shape = (rows, latent);
-        let r = random::reparameterize(self, head, shape, (stream, offset), None, (z, eps));
         self.record(r);
     }
 
@@ -483,52 +454,7 @@ impl Engine for GpuEngine {
         eps: &mut GpuBuffer,
     ) {
         let (shape, stream) = ((rows, latent), Stream::new(0, purpose, 0));
-        let r = random::reparameterize(self, head, shape, (stream, 0), Some(models), (z, eps));
-        self.record(r);
-    }
-
-    fn reconstruction(
-        &mut self,
-        likelihood: Likelihood,
-        o: &GpuBuffer,
-        x: &GpuBuffer,
-        rows: usize,
-        cols: usize,
-        numeric: usize,
-        grad: &mut GpuBuffer,
-        losses: &mut GpuBuffer,
-        slot: usize,
-    ) {
-        let alone = Whose::Alone { rows };
-        let shape = (rows, cols, numeric);
-        let r = loss::reconstruction(
-            self,
-            likelihood,
-            (o, x),
-            shape,
-            alone,
-            grad,
-            losses,
-            (slot, 0),
-        );
-        self.record(r);
-    }
-
-    fn softmax_cross_entropy(
-        &mut self,
-        o: &GpuBuffer,
-        x: &GpuBuffer,
-        rows: usize,
-        cols: usize,
-        groups: &GpuBuffer,
-        heads: usize,
-        grad: &mut GpuBuffer,
-        losses: &mut GpuBuffer,
-        slot: usize,
-    ) {
-        let shape = ((rows, cols), (groups, heads));
-        let alone = Whose::Alone { rows };
-        let r = loss::softmax_cross_entropy(self, (o, x), shape, alone, grad, losses, (slot, 0));
+        let r = random::reparameterize(self, head, shape, (stream, 0), models, (z, eps));
         self.record(r);
     }
 
@@ -546,7 +472,7 @@ impl Engine for GpuEngine {
             self,
             o_x_logvar,
             (shape, logvar_stride),
-            Whose::Batch(models),
+            models,
             (grad, terms),
             losses,
             slots,
@@ -565,60 +491,7 @@ impl Engine for GpuEngine {
         slots: (usize, usize),
     ) {
         let shape = (rows_cols, groups_heads);
-        let whose = Whose::Batch(models);
-        let r = loss::softmax_cross_entropy(self, o_x, shape, whose, grad, losses, slots);
-        self.record(r);
-    }
-
-    fn gaussian_learned(
-        &mut self,
-        o: &GpuBuffer,
-        x: &GpuBuffer,
-        logvar: &GpuBuffer,
-        rows: usize,
-        cols: usize,
-        numeric: usize,
-        grad: &mut GpuBuffer,
-        dlogvar_terms: &mut GpuBuffer,
-        losses: &mut GpuBuffer,
-        slot: usize,
-    ) {
-        let r = loss::gaussian_learned(
-            self,
-            (o, x, logvar),
-            ((rows, cols, numeric), numeric),
-            Whose::Alone { rows },
-            (grad, dlogvar_terms),
-            losses,
-            (slot, 0),
-        );
-        self.record(r);
-    }
-
-    fn kl(
-        &mut self,
-        head: &GpuBuffer,
-        eps: &GpuBuffer,
-        dz: &GpuBuffer,
-        rows: usize,
-        latent: usize,
-        beta: f32,
-        dhead: &mut GpuBuffer,
-        losses: &mut GpuBuffer,
-        slot: usize,
-    ) {
-        let inputs = (head, eps, dz);
-        let alone = Whose::Alone { rows };
-        let r = loss::kl(
-            self,
-            inputs,
-            (rows, latent),
-            beta,
-            alone,
-            dhead,
-            losses,
-            (slot, 0),
-        );
+        let r = loss::softmax_cross_entropy(self, o_x, shape, models, grad, losses, slots);
         self.record(r);
     }
 
@@ -632,8 +505,7 @@ impl Engine for GpuEngine {
         losses: &mut GpuBuffer,
         slots: (usize, usize),
     ) {
-        let whose = Whose::Batch(models);
-        let r = loss::reconstruction(self, likelihood, o_x, shape, whose, grad, losses, slots);
+        let r = loss::reconstruction(self, likelihood, o_x, shape, models, grad, losses, slots);
         self.record(r);
     }
 
@@ -647,8 +519,7 @@ impl Engine for GpuEngine {
         losses: &mut GpuBuffer,
         slots: (usize, usize),
     ) {
-        let whose = Whose::Batch(models);
-        let r = loss::kl(self, inputs, shape, beta, whose, dhead, losses, slots);
+        let r = loss::kl(self, inputs, shape, beta, models, dhead, losses, slots);
         self.record(r);
     }
 

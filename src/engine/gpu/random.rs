@@ -4,7 +4,7 @@ use bytemuck::{Pod, Zeroable};
 
 use super::kernels::Kernel;
 use super::recorder::Binding;
-use super::{GpuBuffer, GpuEngine, ALONE};
+use super::{GpuBuffer, GpuEngine};
 use crate::engine::Models;
 use crate::error::Result;
 use crate::rng::Stream;
@@ -60,33 +60,23 @@ pub(super) fn philox_words(
     run(e, Kernel::PhiloxWords, p, &[Binding::from(&*out)])
 }
 
-/// Runs `kernel` over `p.len` elements of each model: one model alone (`models` `None`, the
-/// stream of `p`) or a batch (each model the stream of its table entry, from element `p`'s
-/// offset).
+/// Runs `kernel` over `p.len` elements of each of the models `m`, each with the stream of its
+/// table entry (from element `p`'s offset).
 fn run_models(
     e: &mut GpuEngine,
     kernel: Kernel,
     p: RandomParams,
     bindings: &[Binding<'_>],
-    models: Option<Models<'_, GpuBuffer>>,
+    m: Models<'_, GpuBuffer>,
 ) -> Result<()> {
-    let (p, table) = match models {
-        None => {
-            let alone = RandomParams { at: ALONE, ..p };
-            (alone, e.no_table.handle())
-        }
-        Some(m) => {
-            let batch = RandomParams {
-                at: m.at as u32,
-                models: m.count as u32,
-                ..p
-            };
-            (batch, m.table.handle())
-        }
+    let p = RandomParams {
+        at: m.at as u32,
+        models: m.count as u32,
+        ..p
     };
     let groups = e.groups(p.len as usize * p.models as usize);
     let mut bindings = bindings.to_vec();
-    bindings.push((&table).into());
+    bindings.push(m.table.into());
     e.rec.dispatch(kernel, &p, &bindings, groups)
 }
 
@@ -95,7 +85,7 @@ pub(super) fn dropout(
     buf: &GpuBuffer,
     (len, rate): (usize, f32),
     (stream, offset): (Stream, u64),
-    models: Option<Models<'_, GpuBuffer>>,
+    models: Models<'_, GpuBuffer>,
 ) -> Result<()> {
     let p = RandomParams {
         rate,
@@ -124,7 +114,7 @@ pub(super) fn reparameterize(
     head: &GpuBuffer,
     (rows, latent): (usize, usize),
     (stream, offset): (Stream, u64),
-    models: Option<Models<'_, GpuBuffer>>,
+    models: Models<'_, GpuBuffer>,
     (z, eps): (&GpuBuffer, &GpuBuffer),
 ) -> Result<()> {
     let p = RandomParams {
