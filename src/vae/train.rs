@@ -637,7 +637,6 @@ pub(crate) fn train<E: Engine>(
     observer: ManyObserver<'_>,
 ) -> Result<()> {
     let count = group.len();
-    let beta = group[0].0.config.beta;
     let mut members = Vec::with_capacity(count);
     let mut offset = 0;
     for (vae, data) in group.iter() {
@@ -673,16 +672,17 @@ pub(crate) fn train<E: Engine>(
         let mut blocks = Vec::with_capacity(len);
         for step in t + 1..=t + len {
             let at = rows_idx.len();
-            let mut block = 0;
             for m in &mut members[..live] {
                 let first = m.offset as u32;
                 let (entry, rows) = m.step(step);
-                block = if live == 1 { entry.rows } else { b };
                 rows_idx.extend_from_slice(rows);
-                rows_idx.extend(std::iter::repeat_n(first, block - rows.len()));
+                if live > 1 {
+                    rows_idx.extend(std::iter::repeat_n(first, b - rows.len()));
+                }
                 table.push(entry);
             }
-            blocks.push((at, block));
+            // Rows per model this step: `b`, or a model alone's own.
+            blocks.push((at, (rows_idx.len() - at) / live));
         }
         let started = Instant::now();
         let table = tr.e.upload_indices(&ModelStep::table(&table))?;
@@ -714,7 +714,7 @@ pub(crate) fn train<E: Engine>(
                     continue;
                 }
                 let epoch = m.steps / m.batches - 1;
-                let stats = epoch_stats(&m.sums, m.rows, m.batches, beta, m.seconds);
+                let stats = epoch_stats(&m.sums, m.rows, m.batches, tr.cfg.beta, m.seconds);
                 m.sums.clear();
                 m.seconds = 0.0;
                 let observe = |epoch: usize, stats: &EpochStats| observer(i, epoch, stats);

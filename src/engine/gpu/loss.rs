@@ -32,21 +32,16 @@ struct LossParams {
     pad: u32,
 }
 
-/// The parameters every loss shares (`len` elements a model in rows of `cols`, each model's sum
-/// `stride` slots after the last) for the models `m`, their number, and the table to bind.
-fn loss_params(
-    (len, cols): (usize, usize),
-    m: Models<'_, GpuBuffer>,
-    stride: usize,
-) -> (LossParams, usize, GpuBuffer) {
-    let p = LossParams {
+/// The parameters every loss shares: `len` elements a model in rows of `cols`, the models'
+/// table entries from `m.at`, each model's sum `stride` slots after the last.
+fn loss_params((len, cols): (usize, usize), m: Models<'_, GpuBuffer>, stride: usize) -> LossParams {
+    LossParams {
         len: len as u32,
         latent: cols as u32,
         slot_stride: stride as u32,
         at: m.at as u32,
         ..LossParams::default()
-    };
-    (p, m.count, m.table.handle())
+    }
 }
 
 /// The first pass over `models` blocks of `len` elements each, a workgroup layer per block, each
@@ -100,20 +95,20 @@ pub(super) fn reconstruction(
     losses: &GpuBuffer,
     (slot, stride): (usize, usize),
 ) -> Result<()> {
-    let (p, count, table) = loss_params((rows * cols, cols), models, stride);
+    let p = loss_params((rows * cols, cols), models, stride);
     let p = LossParams {
         heads: numeric as u32,
         likelihood: likelihood as u32,
         ..p
     };
-    let inputs = [o.into(), x.into(), grad.into(), (&table).into()];
+    let inputs = [o.into(), x.into(), grad.into(), models.table.into()];
     reduce_batch(
         e,
         Kernel::Reconstruction,
         p,
         &inputs,
         losses,
-        (slot, count),
+        (slot, models.count),
         1.0,
     )
 }
@@ -127,7 +122,7 @@ pub(super) fn gaussian_learned(
     losses: &GpuBuffer,
     (slot, stride): (usize, usize),
 ) -> Result<()> {
-    let (p, count, table) = loss_params((rows * cols, cols), models, stride);
+    let p = loss_params((rows * cols, cols), models, stride);
     let p = LossParams {
         heads: numeric as u32,
         model_stride: logvar_stride as u32,
@@ -139,9 +134,9 @@ pub(super) fn gaussian_learned(
         logvar.into(),
         grad.into(),
         terms.into(),
-        (&table).into(),
+        models.table.into(),
     ];
-    let at = (slot, count);
+    let at = (slot, models.count);
     reduce_batch(e, Kernel::GaussianLearned, p, &inputs, losses, at, 1.0)
 }
 
@@ -154,7 +149,7 @@ pub(super) fn softmax_cross_entropy(
     losses: &GpuBuffer,
     (slot, stride): (usize, usize),
 ) -> Result<()> {
-    let (p, count, table) = loss_params((rows * heads, cols), models, stride);
+    let p = loss_params((rows * heads, cols), models, stride);
     let p = LossParams {
         heads: heads as u32,
         ..p
@@ -164,9 +159,9 @@ pub(super) fn softmax_cross_entropy(
         x.into(),
         groups.into(),
         grad.into(),
-        (&table).into(),
+        models.table.into(),
     ];
-    let at = (slot, count);
+    let at = (slot, models.count);
     reduce_batch(e, Kernel::SoftmaxCrossEntropy, p, &inputs, losses, at, 1.0)
 }
 
@@ -181,16 +176,16 @@ pub(super) fn kl(
     losses: &GpuBuffer,
     (slot, stride): (usize, usize),
 ) -> Result<()> {
-    let (p, count, table) = loss_params((rows * latent, latent), models, stride);
+    let p = loss_params((rows * latent, latent), models, stride);
     let p = LossParams { beta, ..p };
     let inputs = [
         head.into(),
         eps.into(),
         dz.into(),
         dhead.into(),
-        (&table).into(),
+        models.table.into(),
     ];
-    reduce_batch(e, Kernel::Kl, p, &inputs, losses, (slot, count), 1.0)
+    reduce_batch(e, Kernel::Kl, p, &inputs, losses, (slot, models.count), 1.0)
 }
 
 pub(super) fn l2(

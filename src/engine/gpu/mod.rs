@@ -219,16 +219,6 @@ impl GpuBuffer {
         self.window.map_or(0, |(offset, _)| offset)
     }
 
-    /// Another handle on the same buffer (or window), for a binding while the engine is borrowed.
-    fn handle(&self) -> GpuBuffer {
-        GpuBuffer {
-            buffer: self.buffer.clone(),
-            id: self.id,
-            alive: self.alive.clone(),
-            window: self.window,
-        }
-    }
-
     /// A window of `size` bytes from `offset` of this (whole) buffer.
     fn window(&self, offset: u64, size: u64) -> GpuBuffer {
         GpuBuffer {
@@ -433,8 +423,7 @@ impl Engine for GpuEngine {
         (purpose, offset): (Purpose, u64),
         models: Models<'_, GpuBuffer>,
     ) {
-        let stream = Stream::new(0, purpose, 0);
-        let r = random::dropout(self, buf, (len, rate), (stream, offset), models);
+        let r = random::dropout(self, buf, (len, rate), (purpose, offset), models);
         self.record(r);
     }
 
@@ -453,8 +442,7 @@ impl Engine for GpuEngine {
         z: &mut GpuBuffer,
         eps: &mut GpuBuffer,
     ) {
-        let (shape, stream) = ((rows, latent), Stream::new(0, purpose, 0));
-        let r = random::reparameterize(self, head, shape, (stream, 0), models, (z, eps));
+        let r = random::reparameterize(self, head, (rows, latent), purpose, models, (z, eps));
         self.record(r);
     }
 

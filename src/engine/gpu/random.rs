@@ -7,7 +7,7 @@ use super::recorder::Binding;
 use super::{GpuBuffer, GpuEngine};
 use crate::engine::Models;
 use crate::error::Result;
-use crate::rng::Stream;
+use crate::rng::{Purpose, Stream};
 
 /// Mirrors `RandomParams` in the shader.
 #[repr(C)]
@@ -60,8 +60,13 @@ pub(super) fn philox_words(
     run(e, Kernel::PhiloxWords, p, &[Binding::from(&*out)])
 }
 
-/// Runs `kernel` over `p.len` elements of each of the models `m`, each with the stream of its
-/// table entry (from element `p`'s offset).
+/// The parameters of `len` elements a model whose streams are `(seed, purpose, step)` of each
+/// model's table entry, from element `offset` (the table, not these, gives seed and step).
+fn models_params(len: usize, (purpose, offset): (Purpose, u64)) -> RandomParams {
+    RandomParams::new(len, Stream::new(0, purpose, 0), offset)
+}
+
+/// Runs `kernel` over `p.len` elements of each of the models `m`.
 fn run_models(
     e: &mut GpuEngine,
     kernel: Kernel,
@@ -84,12 +89,12 @@ pub(super) fn dropout(
     e: &mut GpuEngine,
     buf: &GpuBuffer,
     (len, rate): (usize, f32),
-    (stream, offset): (Stream, u64),
+    streams: (Purpose, u64),
     models: Models<'_, GpuBuffer>,
 ) -> Result<()> {
     let p = RandomParams {
         rate,
-        ..RandomParams::new(len, stream, offset)
+        ..models_params(len, streams)
     };
     run_models(e, Kernel::Dropout, p, &[buf.into()], models)
 }
@@ -113,13 +118,13 @@ pub(super) fn reparameterize(
     e: &mut GpuEngine,
     head: &GpuBuffer,
     (rows, latent): (usize, usize),
-    (stream, offset): (Stream, u64),
+    purpose: Purpose,
     models: Models<'_, GpuBuffer>,
     (z, eps): (&GpuBuffer, &GpuBuffer),
 ) -> Result<()> {
     let p = RandomParams {
         latent: latent as u32,
-        ..RandomParams::new(rows * latent, stream, offset)
+        ..models_params(rows * latent, (purpose, 0))
     };
     let bindings = [head.into(), z.into(), eps.into()];
     run_models(e, Kernel::Reparameterize, p, &bindings, models)
