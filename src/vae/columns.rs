@@ -85,7 +85,11 @@ impl Columns {
                         "column {j} was given as a yes/no column, and the rows hold more than two values in it (or have no such column)"
                     )));
                 }
-                given.to_vec()
+                // In any order, repeats allowed: the heads follow the columns' order.
+                let mut given = given.to_vec();
+                given.sort_unstable();
+                given.dedup();
+                given
             }
         };
         // A yes/no column constant in these rows is copied like any constant column.
@@ -275,6 +279,9 @@ mod tests {
         // three values is an error.
         let c = Columns::observe(x.view(), Some(&[2])).unwrap();
         assert_eq!((c.modelled(), c.binary()), (&[0, 1][..], &[2][..]));
+        let c = Columns::observe(x.view(), Some(&[2, 1, 2])).unwrap();
+        assert_eq!((c.modelled(), c.binary()), (&[0][..], &[1, 2][..]));
+        assert!(c.is_consistent(), "a saved model of these columns loads");
         let c = Columns::observe(y.view(), Some(&[0, 1])).unwrap();
         assert_eq!((c.modelled(), c.binary()), (&[][..], &[1][..]));
         assert!(Columns::observe(x.view(), Some(&[0])).is_err());
