@@ -824,6 +824,31 @@ fn parse_csv<R: Read + std::io::Seek>(
                 "need at least one feature column and a label column".into(),
             ));
         }
+        // A name the caller refers to must pick one column: the first of two would be a guess.
+        let named = (label.iter().map(|l| (*l, "label")))
+            .chain(
+                hints
+                    .categorical
+                    .iter()
+                    .map(|c| (c.as_str(), "categorical")),
+            )
+            .chain(hints.numeric.iter().map(|c| (c.as_str(), "numeric")));
+        for (name, option) in named {
+            let columns: Vec<String> = (header.iter().enumerate())
+                .filter(|(_, h)| *h == name)
+                .map(|(c, _)| (c + 1).to_string())
+                .collect();
+            if columns.len() > 1 {
+                return Err(Error::config(
+                    option,
+                    format!(
+                        "{name:?} names {} columns (columns {}); rename them so each name is one column",
+                        columns.len(),
+                        columns.join(", ")
+                    ),
+                ));
+            }
+        }
         let label_col = match label {
             None => header.len() - 1,
             Some(name) => header.iter().position(|h| h == name).ok_or_else(|| {
@@ -1176,6 +1201,24 @@ mod tests {
         let ragged = "a,label\n1,x\n2\n";
         let err = Table::from_reader(ragged.as_bytes(), Path::new("t.csv"), None).unwrap_err();
         assert!(err.to_string().contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn a_name_given_for_two_columns_is_an_error_and_an_unnamed_repeat_is_not() {
+        let csv = "a,a,label\n1,2,x\n3,4,y\n";
+        let path = Path::new("t.csv");
+        let t = Table::from_reader(csv.as_bytes(), path, None).unwrap();
+        assert_eq!(t.x, ndarray::array![[1.0, 2.0], [3.0, 4.0]]);
+        let err = Table::from_reader(csv.as_bytes(), path, Some("a")).unwrap_err();
+        assert!(err.to_string().contains("columns 1, 2"), "{err}");
+        let hints = TypeHints {
+            categorical: vec!["a".into()],
+            numeric: Vec::new(),
+        };
+        let err = Table::from_reader_typed(csv.as_bytes(), path, None, b',', &hints).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("\"a\" names 2 columns"), "{message}");
+        assert!(message.contains("categorical"), "{message}");
     }
 
     #[test]

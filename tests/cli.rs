@@ -1404,6 +1404,50 @@ fn report_takes_the_column_before_a_trailing_mark_as_the_label() {
 }
 
 #[test]
+fn a_repeated_column_name_is_refused_where_a_flag_names_it() {
+    let d = dir("repeated-name");
+    let input = d.join("in.csv");
+    let mut s = String::from("a,a,kind\n");
+    for i in 0..30 {
+        let kind = if i < 24 { "big" } else { "small" };
+        s.push_str(&format!("{},{},{kind}\n", i % 7, (i * 3) % 11));
+    }
+    std::fs::write(&input, s).unwrap();
+    let out = d.join("out.csv");
+    let (input_arg, out_arg) = (input.to_str().unwrap(), out.to_str().unwrap());
+    let balance = |extra: &[&str]| {
+        let mut args = vec![
+            "balance", "--input", input_arg, "--output", out_arg, "--quiet",
+        ];
+        args.extend(extra);
+        smrt(&args)
+    };
+    // Unnamed, the repeat is only a header: the rows balance.
+    let r = balance(&["--method", "smote", "--label", "kind"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    std::fs::remove_file(&out).unwrap();
+    for flag in ["--label", "--categorical", "--numeric"] {
+        let r = balance(&["--method", "smote", flag, "a"]);
+        assert_failed_cleanly(&r, &out, "\"a\" names 2 columns (columns 1, 2)");
+    }
+    let json = d.join("never.json");
+    let report = d.join("report.csv");
+    std::fs::write(&report, "x,made,made,kind\n1,0,0,big\n2,1,1,big\n").unwrap();
+    let r = smrt(&[
+        "report",
+        "--input",
+        report.to_str().unwrap(),
+        "--label",
+        "kind",
+        "--synthetic-column",
+        "made",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_failed_cleanly(&r, &json, "\"made\" names more than one column");
+}
+
+#[test]
 fn report_errors_are_one_clear_line() {
     let d = dir("report-bad");
     let input = d.join("in.csv");

@@ -250,6 +250,13 @@ def test_bad_input_is_a_value_error_with_smrts_message():
         smrt.SMOTE(sampling_strategy="everything").fit_resample(X, y)
     with pytest.raises(ValueError, match="generation"):
         smrt.SMRT(generation="sideways", **FAST).fit_resample(X, y)
+    # Columns are found by name, so a name given to two columns is refused (as scikit-learn does).
+    repeated = pd.DataFrame(X, columns=["a", "a", "b"])
+    for sampler in samplers():
+        with pytest.raises(ValueError, match=r"unique; repeated: 'a' \(2 columns\)"):
+            sampler.fit_resample(repeated, y)
+    with pytest.raises(ValueError, match="unique"):
+        smrt.SMRT(**FAST).fit_models(repeated, y, ["rare"])
 
 
 def test_pipeline_and_cross_validation():
@@ -306,6 +313,8 @@ def test_models_saved_in_python_serve_smrt_and_the_cli(tmp_path):
     assert list(made.columns) == ["a", "b", "c", "tier"]
     assert (made["tier"] == drawn["tier"]).all()
     np.testing.assert_allclose(made[["a", "b", "c"]], drawn[["a", "b", "c"]], rtol=1e-6)
+    with pytest.raises(ValueError, match="unique"):
+        smrt.generate(models, "rare", 30, X=df.rename(columns={"b": "a"}), y=ys)
 
 
 def saved_binary_columns(directory, cls):

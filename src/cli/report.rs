@@ -184,6 +184,12 @@ pub fn marks(origin: &[Origin]) -> Vec<bool> {
 /// for synthetic rows; 0, false, no for real ones.
 fn take_mark(table: &mut Table, name: &str) -> Result<Vec<bool>, Error> {
     let names = table.feature_names();
+    if names.iter().filter(|n| *n == name).count() > 1 {
+        return Err(Error::config(
+            "synthetic_column",
+            format!("{name:?} names more than one column of the input; rename them"),
+        ));
+    }
     let Some(f) = names.iter().position(|n| n == name) else {
         return Err(Error::config(
             "synthetic_column",

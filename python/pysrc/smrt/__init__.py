@@ -75,6 +75,7 @@ def generate(models, label, n, random_state=0, shard=None, X=None, y=None, gener
             raise ValueError("X needs its labels y")
         mine = np.asarray([str(v) for v in np.asarray(y)]) == key
         if frame:
+            _unique_columns(X)
             missing = [f for f in features if f not in [str(c) for c in X.columns]]
             if missing:
                 raise ValueError(f"X lacks the models' columns {missing}")
@@ -112,11 +113,22 @@ def generate(models, label, n, random_state=0, shard=None, X=None, y=None, gener
     return pd.DataFrame(out, columns=features)
 
 
+def _unique_columns(X):
+    """Refuses a DataFrame whose column names repeat: its columns are found by name."""
+    import collections
+
+    repeated = {c: n for c, n in collections.Counter(X.columns).items() if n > 1}
+    if repeated:
+        names = ", ".join(f"{c!r} ({n} columns)" for c, n in repeated.items())
+        raise ValueError(f"X's column names must be unique; repeated: {names}")
+
+
 def _frame_parts(X):
     """Numeric block (float32), categorical codes (uint32), category values per categorical
     column, and how to rebuild the input's kind."""
     import pandas as pd
 
+    _unique_columns(X)
     numeric_cols, categorical_cols, values, codes = [], [], [], []
     for name in X.columns:
         col = X[name]
