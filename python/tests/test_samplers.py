@@ -250,6 +250,29 @@ def test_bad_input_is_a_value_error_with_smrts_message():
         smrt.SMOTE(sampling_strategy="everything").fit_resample(X, y)
     with pytest.raises(ValueError, match="generation"):
         smrt.SMRT(generation="sideways", **FAST).fit_resample(X, y)
+    # A class too small to model is named by its label, as y holds it.
+    lonely = np.r_[y[:-1], ["lonely"]]
+    for sampler in [smrt.SMRT(**FAST), smrt.SMOTE()]:
+        with pytest.raises(ValueError, match=r"^class 'lonely' has 1 row\(s\)"):
+            sampler.fit_resample(X, lonely)
+    numbers = np.r_[np.zeros(60), np.ones(11), [7.0]]
+    with pytest.raises(ValueError, match=r"^class 7.0 has 1 row\(s\)"):
+        smrt.SMOTE().fit_resample(X, numbers)
+    with pytest.raises(ValueError, match=r"class 'lonely' has 1 row\(s\)"):
+        smrt.SMRT(**FAST).fit_models(X, lonely, ["lonely"])
+    from scipy import sparse
+    for sampler in samplers():
+        with pytest.raises(ValueError, match=r"sparse X is not supported: pass a dense array \(X.toarray\(\)\)"):
+            sampler.fit_resample(sparse.csr_matrix(X), y)
+    with pytest.raises(ValueError, match="sparse X is not supported"):
+        smrt.SMRT(**FAST).fit_models(sparse.csr_array(X), y, ["rare"])
+    # A missing label is refused, as scikit-learn refuses it.
+    for missing in [np.nan, np.inf]:
+        with pytest.raises(ValueError, match=f"y holds {missing} at row 71"):
+            smrt.SMOTE().fit_resample(X, np.r_[np.zeros(60), np.ones(11), [missing]])
+    for missing in [None, np.nan, pd.NA]:
+        with pytest.raises(ValueError, match=f"y holds {missing} at row 71"):
+            smrt.SMOTE().fit_resample(X, pd.Series([*y[:-1], missing], dtype=object))
     # Columns are found by name, so a name given to two columns is refused (as scikit-learn does).
     repeated = pd.DataFrame(X, columns=["a", "a", "b"])
     for sampler in samplers():

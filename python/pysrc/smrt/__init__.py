@@ -16,7 +16,9 @@ The computation runs in Rust (``smrt._smrt``) with the GIL released, on the CPU 
 (``backend='gpu'``); ``smrt.info()`` lists the GPU adapters found.
 """
 
+import contextlib
 import inspect
+import re
 
 import numpy as np
 
@@ -70,6 +72,7 @@ def generate(models, label, n, random_state=0, shard=None, X=None, y=None, gener
     x = np.zeros((0, len(numeric)), np.float32)
     codes = np.zeros((0, len(categorical)), np.uint32)
     frame = hasattr(X, "columns") and hasattr(X, "iloc")
+    _refuse_sparse(X)
     if X is not None:
         if y is None:
             raise ValueError("X needs its labels y")
@@ -111,6 +114,12 @@ def generate(models, label, n, random_state=0, shard=None, X=None, y=None, gener
         else:
             out[name] = next(num).astype(np.float64)
     return pd.DataFrame(out, columns=features)
+
+
+def _refuse_sparse(X):
+    """A SciPy sparse matrix (or array) would turn into a 0-D object array: says so instead."""
+    if hasattr(X, "tocsr") and hasattr(X, "nnz"):
+        raise ValueError("sparse X is not supported: pass a dense array (X.toarray())")
 
 
 def _unique_columns(X):
@@ -178,9 +187,30 @@ def _target(y):
         raise ValueError("Multilabel and multioutput targets are not supported.")
     if y_arr.ndim != 1:
         raise ValueError(f"y must be 1-D, got {y_arr.ndim} dimension(s)")
-    if y_arr.dtype.kind == "f" and len(y_arr) and not np.all(np.mod(y_arr[np.isfinite(y_arr)], 1) == 0):
+    if y_arr.dtype.kind == "f" and not np.isfinite(y_arr).all():
+        row = int(np.flatnonzero(~np.isfinite(y_arr))[0])
+        raise ValueError(f"y holds {y_arr[row]} at row {row}: every row needs a class label")
+    if y_arr.dtype.kind == "O":
+        for row, v in enumerate(y_arr):
+            if v is None or type(v).__name__ == "NAType" or (isinstance(v, float) and v != v):
+                raise ValueError(f"y holds {v} at row {row}: every row needs a class label")
+    if y_arr.dtype.kind == "f" and len(y_arr) and not np.all(np.mod(y_arr, 1) == 0):
         raise ValueError("Unknown label type: continuous. y holds class labels, not values to regress.")
     return y_arr, None
+
+
+_CLASS_CODE = re.compile(r"\b(class )(\d+)(?= has |: )")
+
+
+@contextlib.contextmanager
+def _labels_in_errors(classes):
+    """Errors from the extension name a class by its code (its index in ``classes``): shows the
+    label instead."""
+    try:
+        yield
+    except ValueError as e:
+        message = _CLASS_CODE.sub(lambda m: m[1] + repr(classes[int(m[2])]), str(e))
+        raise ValueError(message) from None
 
 
 def _encode(y_arr):
@@ -407,6 +437,7 @@ class _Sampler(_Base):
 
     def fit_resample(self, X, y):
         """Resamples ``X`` (rows) with labels ``y``; returns ``(X_resampled, y_resampled)``."""
+        _refuse_sparse(X)
         frame = hasattr(X, "columns") and hasattr(X, "iloc")
         if frame:
             x, codes, values, cols = _frame_parts(X)
@@ -466,23 +497,25 @@ class _Sampler(_Base):
         levels = [len(v) for v in values]
         y_codes = np.asarray(y_codes, dtype=np.int64)
         if direct:
-            out, y_out, rows = _smrt.oversample(self._method, arr, y_codes, strategy, self._seed(), self._options(classes))
+            with _labels_in_errors(classes.tolist()):
+                out, y_out, rows = _smrt.oversample(self._method, arr, y_codes, strategy, self._seed(), self._options(classes))
             self._provenance = (x.shape[0], rows, None)
             return out, self._over_labels(y, y_arr, one_hot, classes, y_out)
         # Over-samplers return every input row, in order, then the synthetic rows: only those
         # come back from smrt, and the input rows are copied once, from X as it came.
         over = self._method != "random-under"
-        made, made_codes, y_out, rows, synthetic, models = _smrt.fit_resample(
-            self._method,
-            x,
-            np.ascontiguousarray(codes, dtype=np.uint32),
-            levels,
-            y_codes,
-            strategy,
-            self._seed(),
-            self._options(classes),
-            over,
-        )
+        with _labels_in_errors(classes.tolist()):
+            made, made_codes, y_out, rows, synthetic, models = _smrt.fit_resample(
+                self._method,
+                x,
+                np.ascontiguousarray(codes, dtype=np.uint32),
+                levels,
+                y_codes,
+                strategy,
+                self._seed(),
+                self._options(classes),
+                over,
+            )
         if over:
             # The input rows, then the synthetic ones: provenance arrays are built when read.
             self._provenance = (x.shape[0], rows, None)
@@ -612,6 +645,7 @@ class SMRT(_Sampler):
         DataFrame, indices for an array): each is a yes/no variable, modelled by a two-way head.
         Default: the numeric columns with exactly two values in ``X``."""
         cols = None
+        _refuse_sparse(X)
         if hasattr(X, "columns") and hasattr(X, "iloc"):
             x, codes, values, cols = _frame_parts(X)
         else:
@@ -635,15 +669,16 @@ class SMRT(_Sampler):
             if unknown:
                 raise ValueError(f"binary_columns {unknown} are not numeric columns of X (numeric: {list(numeric)})")
             options["binary"] = [at[c] for c in binary_columns]
-        models = _smrt.fit_models(
-            np.ascontiguousarray(x, dtype=np.float32),
-            np.ascontiguousarray(codes, dtype=np.uint32),
-            [len(v) for v in values],
-            np.asarray(y_codes, dtype=np.int64),
-            [index[c] for c in classes],
-            self._seed(),
-            options,
-        )
+        with _labels_in_errors(known.tolist()):
+            models = _smrt.fit_models(
+                np.ascontiguousarray(x, dtype=np.float32),
+                np.ascontiguousarray(codes, dtype=np.uint32),
+                [len(v) for v in values],
+                np.asarray(y_codes, dtype=np.int64),
+                [index[c] for c in classes],
+                self._seed(),
+                options,
+            )
         self._saved = _saved(models, X, y, cols, values, known, x.shape[1])
         return self
 
