@@ -1148,6 +1148,25 @@ fn csv_error(source: &Path, e: csv::Error) -> Error {
     }
 }
 
+/// The folder a file written to `path` goes in, or an error naming it when there is no such
+/// folder: a command checks its outputs with it before the work, not after.
+pub fn output_folder(path: &Path) -> Result<PathBuf> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !dir.is_dir() {
+        return Err(Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("there is no folder {}", dir.display()),
+            ),
+        });
+    }
+    Ok(dir)
+}
+
 /// Runs `fill` on a temporary file beside `path`, then renames it to `path`. On any error the
 /// temporary file is removed and `path` is untouched.
 pub fn write_atomic(
@@ -1158,10 +1177,7 @@ pub fn write_atomic(
         path: path.to_path_buf(),
         source,
     };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let dir = output_folder(path)?;
     let mut builder = tempfile::Builder::new();
     // A finished file gets the usual permissions (0666 less the umask), not a temporary's 0600.
     #[cfg(unix)]

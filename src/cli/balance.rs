@@ -90,6 +90,10 @@ pub fn balance(args: BalanceArgs) -> Result<(), Error> {
             reason: "is the input file; the input is never overwritten".into(),
         });
     }
+    // A mistyped folder is an error now, not after the work.
+    for file in std::iter::once(&args.output).chain(&args.provenance) {
+        smrt::table::output_folder(file)?;
+    }
     let s = args.settings.with_config(args.config.as_deref())?;
     s.check_method()?;
     if args.verbose {
