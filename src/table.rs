@@ -1155,16 +1155,15 @@ pub fn output_folder(path: &Path) -> Result<PathBuf> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    if !dir.is_dir() {
-        return Err(Error::Io {
-            path: path.to_path_buf(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                format!("there is no folder {}", dir.display()),
-            ),
-        });
-    }
-    Ok(dir)
+    let (kind, reason) = match (dir.exists(), dir.is_dir()) {
+        (_, true) => return Ok(dir),
+        (true, false) => (std::io::ErrorKind::NotADirectory, "is not a directory"),
+        (false, _) => (std::io::ErrorKind::NotFound, "does not exist"),
+    };
+    Err(Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(kind, format!("the folder {} {reason}", dir.display())),
+    })
 }
 
 /// Runs `fill` on a temporary file beside `path`, then renames it to `path`. On any error the

@@ -221,7 +221,10 @@ fn bad_flags_and_files_fail_cleanly() {
     assert_failed_cleanly(&out, &output, "missing.csv");
     // A missing output folder is named before any work (the flags would fail the work).
     let nowhere = d.join("no-folder").join("out.csv");
-    let needle = format!("there is no folder {}", d.join("no-folder").display());
+    let needle = format!(
+        "the folder {} does not exist",
+        d.join("no-folder").display()
+    );
     let (n, lonely) = (nowhere.to_str().unwrap(), ["--label", "height"]);
     let out = smrt(&[&["balance", "--input", i, "--output", n][..], &lonely].concat());
     assert_failed_cleanly(&out, &nowhere, &needle);
