@@ -123,4 +123,10 @@ def test_errors_name_the_way_out(spark):
         balance(df, "label", method="random-under")
     with pytest.raises(ValueError, match="not in the DataFrame"):
         balance(df, "label", sampling_strategy={"nope": 5})
+    with pytest.raises(ValueError, match=r"no column 'nope' \(columns: \['id', 'a'"):
+        balance(df, "nope")
+    missing = table().astype({"label": object})
+    missing.loc[[3, 9], "label"] = None
+    with pytest.raises(ValueError, match="column 'label' is null in 2 row"):
+        balance(spark.createDataFrame(missing), "label")
     assert smrt.spark.SPARK_FIT_ROWS == 20_000

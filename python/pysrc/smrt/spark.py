@@ -56,9 +56,13 @@ def balance(df, label, method="smrt", sampling_strategy="auto", random_state=0, 
     from pyspark.sql import functions as F
 
     seed = int(random_state)
+    if label not in df.columns:
+        raise ValueError(f"no column {label!r} (columns: {df.columns})")
     counts = {row[0]: int(row[1]) for row in df.groupBy(label).count().collect()}
     if not counts:
         raise ValueError("the DataFrame has no rows")
+    if None in counts:
+        raise ValueError(f"column {label!r} is null in {counts[None]} row(s): every row needs a class label")
     classes = sorted(counts, key=str)
     if method == "random-under":
         return _under(df, label, classes, counts, sampling_strategy, seed, row_key, mark)
