@@ -824,34 +824,9 @@ fn parse_csv<R: Read + std::io::Seek>(
                 "need at least one feature column and a label column".into(),
             ));
         }
-        // A name the caller refers to must pick one column: the first of two would be a guess.
-        let named = (label.iter().map(|l| (*l, "label")))
-            .chain(
-                hints
-                    .categorical
-                    .iter()
-                    .map(|c| (c.as_str(), "categorical")),
-            )
-            .chain(hints.numeric.iter().map(|c| (c.as_str(), "numeric")));
-        for (name, option) in named {
-            let columns: Vec<String> = (header.iter().enumerate())
-                .filter(|(_, h)| *h == name)
-                .map(|(c, _)| (c + 1).to_string())
-                .collect();
-            if columns.len() > 1 {
-                return Err(Error::config(
-                    option,
-                    format!(
-                        "{name:?} names {} columns (columns {}); rename them so each name is one column",
-                        columns.len(),
-                        columns.join(", ")
-                    ),
-                ));
-            }
-        }
         let label_col = match label {
             None => header.len() - 1,
-            Some(name) => header.iter().position(|h| h == name).ok_or_else(|| {
+            Some(name) => column_named(&header, name, "label")?.ok_or_else(|| {
                 Error::config(
                     "label",
                     format!(
@@ -861,8 +836,10 @@ fn parse_csv<R: Read + std::io::Seek>(
                 )
             })?,
         };
-        for name in hints.categorical.iter().chain(&hints.numeric) {
-            if !header.contains(name) || *name == header[label_col] {
+        let hinted = (hints.categorical.iter().map(|c| (c, "categorical")))
+            .chain(hints.numeric.iter().map(|c| (c, "numeric")));
+        for (name, option) in hinted {
+            if column_named(&header, name, option)?.is_none_or(|c| c == label_col) {
                 return Err(Error::config(
                     "categorical",
                     format!(
@@ -1146,6 +1123,25 @@ fn csv_error(source: &Path, e: csv::Error) -> Error {
         line,
         reason,
     }
+}
+
+/// Where the one column of `header` called `name` is (`None` where there is none). A name that
+/// several columns share is an error naming them, for `option`: taking the first would be a
+/// guess.
+pub fn column_named(header: &[String], name: &str, option: &'static str) -> Result<Option<usize>> {
+    let columns: Vec<usize> = (0..header.len()).filter(|&c| header[c] == name).collect();
+    if columns.len() > 1 {
+        let numbers: Vec<String> = columns.iter().map(|c| (c + 1).to_string()).collect();
+        return Err(Error::config(
+            option,
+            format!(
+                "{name:?} names {} columns (columns {}); rename them so each name is one column",
+                columns.len(),
+                numbers.join(", ")
+            ),
+        ));
+    }
+    Ok(columns.first().copied())
 }
 
 /// The folder a file written to `path` goes in, or an error naming it when there is no such

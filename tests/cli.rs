@@ -1438,6 +1438,19 @@ fn a_repeated_column_name_is_refused_where_a_flag_names_it() {
     let r = balance(&["--method", "smote", "--label", "kind"]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     std::fs::remove_file(&out).unwrap();
+    let under = [
+        "--method",
+        "random-under",
+        "--label",
+        "kind",
+        "--row-key",
+        "a",
+    ];
+    assert_failed_cleanly(
+        &balance(&under),
+        &out,
+        "\"a\" names 2 columns (columns 1, 2)",
+    );
     for flag in ["--label", "--categorical", "--numeric"] {
         let r = balance(&["--method", "smote", flag, "a"]);
         assert_failed_cleanly(&r, &out, "\"a\" names 2 columns (columns 1, 2)");
@@ -1456,7 +1469,7 @@ fn a_repeated_column_name_is_refused_where_a_flag_names_it() {
         "--json",
         json.to_str().unwrap(),
     ]);
-    assert_failed_cleanly(&r, &json, "\"made\" names more than one column");
+    assert_failed_cleanly(&r, &json, "\"made\" names 2 columns (columns 2, 3)");
 }
 
 #[test]

@@ -385,7 +385,7 @@ fn keyed_under_sample(
 ) -> Result<smrt::Resampled<Class>, Error> {
     use smrt::balance::keyed;
 
-    let Some(column) = table.header.iter().position(|h| h == key) else {
+    let Some(column) = smrt::table::column_named(&table.header, key, "row_key")? else {
         return Err(Error::config(
             "row_key",
             format!("no column {key:?} (columns: {:?})", table.header),

@@ -184,13 +184,13 @@ pub fn marks(origin: &[Origin]) -> Vec<bool> {
 /// for synthetic rows; 0, false, no for real ones.
 fn take_mark(table: &mut Table, name: &str) -> Result<Vec<bool>, Error> {
     let names = table.feature_names();
-    if names.iter().filter(|n| *n == name).count() > 1 {
-        return Err(Error::config(
-            "synthetic_column",
-            format!("{name:?} names more than one column of the input; rename them"),
-        ));
-    }
-    let Some(f) = names.iter().position(|n| n == name) else {
+    let label = table.label_col;
+    // The feature's place among the features: the label column is not one of them.
+    let column = smrt::table::column_named(&table.header, name, "synthetic_column")?;
+    let Some(f) = column
+        .filter(|&c| c != label)
+        .map(|c| c - usize::from(c > label))
+    else {
         return Err(Error::config(
             "synthetic_column",
             format!(
