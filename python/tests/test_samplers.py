@@ -406,11 +406,18 @@ def test_generate_in_shards_and_its_errors(tmp_path):
 def test_ctrl_c_stops_a_long_fit_with_keyboard_interrupt():
     X, y = data()
     sampler = smrt.SMRT(epochs=10**6, min_steps=0, max_steps=10**9, backend="cpu")
+    # Python's own Ctrl-C handler, also where the test runner was started with SIGINT ignored
+    # (a background job of a shell without job control).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
     started = time.monotonic()
     timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        sampler.fit_resample(X, y)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            sampler.fit_resample(X, y)
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     assert time.monotonic() - started < 5
 
 
