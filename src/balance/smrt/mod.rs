@@ -1,5 +1,12 @@
 //! SMRT: one VAE per class that needs rows, synthetic rows drawn from it.
 
+mod auto;
+mod builder;
+
+pub use builder::SmrtBuilder;
+
+use auto::Choice;
+
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,14 +18,10 @@ use super::{Balancer, Categories, Classes, Job, Origin, Output, Part, Resampled}
 use crate::engine::{Backend, Device};
 use crate::error::{Error, Result};
 use crate::rng::{permutation, Purpose, Stream};
-use crate::scale::Scaling;
 use crate::shard::Shard;
 use crate::strategy::{Label, Strategy};
 use crate::vae::no_codes;
-use crate::vae::{
-    Activation, BiasInit, CategoryDraw, EarlyStopping, EpochStats, FitJob, Generation, Heads, Init,
-    Latent, Likelihood, Optimizer, Sampling, Vae, VaeConfig,
-};
+use crate::vae::{EpochStats, FitJob, Generation, Heads, Sampling, Vae, VaeConfig};
 
 /// The SMRT balancer (Synthetic Minority Reconstruction Technique).
 ///
@@ -367,45 +370,6 @@ impl<L: Label> Smrt<L> {
         }
     }
 
-    /// [`Generation::Auto`]'s choice for one class, from `model`, fitted on four fifths of it:
-    /// prior-residual where its draws come nearer the held-out fifth than the prior's by more
-    /// than two standard errors of the held-out rows' sampling (energy distance over the
-    /// numeric columns, in the fitted rows' standard units); otherwise the prior. A few
-    /// held-out rows cannot tell the two apart, and then the prior, the better on small
-    /// classes, stays.
-    fn choose(&self, device: &Device, model: &Vae, choice: &Choice) -> Result<Generation> {
-        let fit_x = &choice.x;
-        let mean = fit_x.mean_axis(Axis(0)).expect("rows to fit");
-        let sd = fit_x
-            .std_axis(Axis(0), 0.0)
-            .mapv(|v| if v > 0.0 { v } else { 1.0 });
-        let standard = |a: ArrayView2<'_, f32>| (&a - &mean) / &sd;
-        let held_out = standard(choice.held.view());
-        let draws = (4 * choice.held.nrows()).clamp(200, 1000);
-        let mut drawn = Vec::with_capacity(2);
-        for generation in [Generation::Prior, Generation::PriorResidual] {
-            let sampling = Sampling {
-                generation,
-                ..self.sampling
-            };
-            let (rows, _, _) = model.sample_mixed_on(
-                device,
-                fit_x.view(),
-                choice.codes.view(),
-                draws,
-                model.config().seed,
-                &sampling,
-            )?;
-            drawn.push(standard(rows.view()));
-        }
-        let (gain, se) = energy_gain(drawn[0].view(), drawn[1].view(), held_out.view());
-        Ok(if gain > 2.0 * se {
-            Generation::PriorResidual
-        } else {
-            Generation::Prior
-        })
-    }
-
     /// Trains the models `fit_resample` would train, without generating: one per class the
     /// strategy grows, or one per class of `classes` when given. Models passed with
     /// [`SmrtBuilder::prefit`] are returned as they are. The same seed gives the same models as
@@ -499,47 +463,6 @@ impl ClassFit {
     }
 }
 
-/// [`Generation::Auto`]'s split of a class: a model is fitted on four fifths of its rows, and
-/// the generation whose draws come nearer the other fifth is chosen.
-struct Choice {
-    /// The rows the held-out model is fitted on, and their codes.
-    x: Array2<f32>,
-    codes: Array2<u32>,
-    /// The held-out rows compared with (at most 500: the distance costs rows squared).
-    held: Array2<f32>,
-}
-
-impl Choice {
-    /// The fit of the held-out model, with the class's settings.
-    fn job(&self, config: &VaeConfig) -> FitJob<'_> {
-        FitJob::new(self.x.view(), config.clone()).with_codes(self.codes.view())
-    }
-
-    /// The split of a class's rows, or `None` for a class too small to split (under 10 rows)
-    /// or without numeric columns: it draws from the prior.
-    fn split(
-        x: ArrayView2<'_, f32>,
-        codes: ArrayView2<'_, u32>,
-        config: &VaeConfig,
-    ) -> Option<Choice> {
-        let n = x.nrows();
-        if n < 10 || x.ncols() == 0 {
-            return None;
-        }
-        let order = permutation(&Stream::new(config.seed, Purpose::Choose, 0), n);
-        let held = n / 5;
-        let (held_rows, fit_rows): (Vec<usize>, Vec<usize>) = (
-            order[..held].iter().map(|&i| i as usize).collect(),
-            order[held..].iter().map(|&i| i as usize).collect(),
-        );
-        Some(Choice {
-            x: x.select(Axis(0), &fit_rows),
-            codes: codes.select(Axis(0), &fit_rows),
-            held: x.select(Axis(0), &held_rows[..held.min(500)]),
-        })
-    }
-}
-
 /// Synthetic rows drawn at a time when a class's rows join the output.
 const DRAW_CHUNK: usize = 1 << 18;
 
@@ -553,204 +476,6 @@ struct EpochHook<L>(Arc<OnEpoch<L>>);
 impl<L> std::fmt::Debug for EpochHook<L> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("EpochHook")
-    }
-}
-
-/// Builds a [`Smrt`]; every VAE setting of [`VaeConfig`] has a method. `build` validates.
-#[derive(Debug, Clone)]
-pub struct SmrtBuilder<L> {
-    inner: Smrt<L>,
-}
-
-macro_rules! vae_setter {
-    ($(#[$doc:meta] $name:ident : $ty:ty => $field:ident),* $(,)?) => {$(
-        #[$doc]
-        pub fn $name(mut self, value: $ty) -> Self {
-            self.inner.vae.$field = value.into();
-            self
-        }
-    )*};
-}
-
-impl<L: Label> SmrtBuilder<L> {
-    /// Which classes grow, and to what size.
-    pub fn strategy(mut self, strategy: Strategy<L>) -> Self {
-        self.inner.strategy = strategy;
-        self
-    }
-
-    /// Shorthand for `strategy(Strategy::Ratio(r))`.
-    pub fn ratio(self, r: f32) -> Self {
-        self.strategy(Strategy::Ratio(r))
-    }
-
-    /// All VAE settings at once.
-    pub fn vae(mut self, config: VaeConfig) -> Self {
-        self.inner.vae = config;
-        self
-    }
-
-    /// Where synthetic rows come from (see [`Generation`]).
-    pub fn generation(mut self, generation: Generation) -> Self {
-        self.inner.sampling.generation = generation;
-        self
-    }
-
-    /// Scale of the latent noise of prior, posterior and residual draws (1: as trained).
-    pub fn temperature(mut self, temperature: f32) -> Self {
-        self.inner.sampling.temperature = temperature;
-        self
-    }
-
-    /// Limit generated values to each column's range in the class (default off).
-    pub fn clip(mut self, clip: bool) -> Self {
-        self.inner.sampling.clip = clip;
-        self
-    }
-
-    /// Latent neighbours per row for [`Generation::Interpolate`].
-    pub fn neighbors(mut self, neighbors: usize) -> Self {
-        self.inner.sampling.neighbors = neighbors;
-        self
-    }
-
-    /// How categorical columns take their value from their softmax heads.
-    pub fn category(mut self, category: CategoryDraw) -> Self {
-        self.inner.sampling.category = category;
-        self
-    }
-
-    /// Fit each class's model from at most `rows` of its rows, a seeded uniform sample
-    /// ([`crate::rng::reservoir_sample`], stream `(seed, Purpose::Sample, class number)`),
-    /// where a class has more: training then costs what `rows` rows cost. Generation still
-    /// starts from any of the class's rows, and the model knows every category of them, also
-    /// those its sample missed. Default: every row.
-    pub fn fit_rows(mut self, rows: usize) -> Self {
-        self.inner.fit_rows = Some(rows);
-        self
-    }
-
-    /// The numeric columns that are yes/no variables of the table (see
-    /// [`crate::vae::FitJob::binary`]), for rows that are a part of a larger table, as a class's
-    /// sample on a cluster is: each class's network models them with a two-way head. Default:
-    /// the columns with exactly two values in the rows given. A column given here with more
-    /// than two values in a class's rows is an error.
-    pub fn binary_columns(mut self, columns: Vec<usize>) -> Self {
-        self.inner.binary = Some(columns);
-        self
-    }
-
-    /// All sampling settings at once.
-    pub fn sampling(mut self, sampling: Sampling) -> Self {
-        self.inner.sampling = sampling;
-        self
-    }
-
-    /// Shuffle the output rows (the origin of each row is still reported); with
-    /// [`Balancer::fit_synthetic`], the synthetic rows among themselves.
-    pub fn shuffle(mut self, shuffle: bool) -> Self {
-        self.inner.shuffle = shuffle;
-        self
-    }
-
-    /// Seed of all randomness: per-class training seeds and generation draws derive from it.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.inner.seed = seed;
-        self
-    }
-
-    /// Where to compute: a hardware GPU when there is one ([`Backend::Auto`], the default), any
-    /// GPU adapter, or the CPU engine.
-    pub fn backend(mut self, backend: Backend) -> Self {
-        self.inner.backend = backend;
-        self
-    }
-
-    /// Compute on this device: for an application that owns its GPU
-    /// ([`crate::engine::Gpu::from_device`]). Takes precedence over [`SmrtBuilder::backend`].
-    pub fn device(mut self, device: Device) -> Self {
-        self.inner.device = OnceLock::from(device);
-        self
-    }
-
-    /// Calls `f(class, epoch, losses)` after every training epoch of every class (from the
-    /// training threads): for progress displays.
-    pub fn on_epoch(mut self, f: impl Fn(&L, usize, &EpochStats) + Send + Sync + 'static) -> Self {
-        self.inner.observer = Some(EpochHook(Arc::new(f)));
-        self
-    }
-
-    /// A flag the caller may set (from any thread, a signal handler's for example) to stop
-    /// training between epochs: `fit_resample` then returns [`Error::Interrupted`].
-    ///
-    /// ```
-    /// use std::sync::{atomic::AtomicBool, Arc};
-    /// let stop = Arc::new(AtomicBool::new(true)); // already set: the first epoch is the last
-    /// let smrt = smrt::Smrt::builder().stop_flag(stop).build()?;
-    /// let x = ndarray::Array2::from_shape_fn((30, 2), |(i, j)| (i * 2 + j) as f32);
-    /// let y: Vec<u8> = (0..30).map(|i| u8::from(i >= 24)).collect();
-    /// assert!(matches!(smrt.fit_resample(x.view(), &y), Err(smrt::Error::Interrupted)));
-    /// # Ok::<(), smrt::Error>(())
-    /// ```
-    pub fn stop_flag(mut self, stop: Arc<AtomicBool>) -> Self {
-        self.inner.stop = Some(stop);
-        self
-    }
-
-    /// A model already fitted for `class`: used instead of training one.
-    pub fn prefit(mut self, class: L, model: Vae) -> Self {
-        self.inner.models.insert(class, model);
-        self
-    }
-
-    vae_setter! {
-        /// Widths of the hidden layers.
-        hidden: Vec<usize> => hidden,
-        /// Latent size: a count or a fraction of the features.
-        latent: Latent => latent,
-        /// Hidden nonlinearity.
-        activation: Activation => activation,
-        /// Weight initialisation.
-        init: Init => init,
-        /// Bias initialisation.
-        bias_init: BiasInit => bias_init,
-        /// Optimizer.
-        optimizer: Optimizer => optimizer,
-        /// Learning rate.
-        learning_rate: f32 => learning_rate,
-        /// Passes over the class's rows, within the step budget.
-        epochs: usize => epochs,
-        /// The fewest optimizer steps of a fit.
-        min_steps: usize => min_steps,
-        /// The most optimizer steps of a fit.
-        max_steps: usize => max_steps,
-        /// Mini-batch size.
-        batch_size: usize => batch_size,
-        /// L2 penalty on weights.
-        l2: f32 => l2,
-        /// Global gradient-norm clipping (`None` disables).
-        clip_norm: Option<f32> => clip_norm,
-        /// Dropout rate on hidden activations.
-        dropout: f32 => dropout,
-        /// Early stopping (`None` disables).
-        early_stopping: Option<EarlyStopping> => early_stopping,
-        /// KL weight.
-        beta: f32 => beta,
-        /// Reconstruction likelihood.
-        likelihood: Likelihood => likelihood,
-        /// Input scaling.
-        scaling: Scaling => scaling,
-    }
-
-    /// Validates every setting and returns the balancer.
-    pub fn build(self) -> Result<Smrt<L>> {
-        if self.inner.fit_rows.is_some_and(|r| r < 2) {
-            return Err(Error::config("fit_rows", "a model needs at least 2 rows"));
-        }
-        self.inner.strategy.validate()?;
-        self.inner.vae.validate()?;
-        self.inner.sampling.validate()?;
-        Ok(self.inner)
     }
 }
 
@@ -785,94 +510,5 @@ impl<L: Label> Balancer<L> for Smrt<L> {
         categories.check(x.nrows())?;
         let categories = (categories.codes.ncols() > 0).then_some(categories);
         self.resample(x, categories, y, Part::Synthetic(shard))
-    }
-}
-
-/// How much nearer the rows of `b` are to the rows of `held` than those of `a` are, and the
-/// standard error of that from the sampling of the held-out rows.
-///
-/// The gain is `E(a, held) - E(b, held)` with `E` the energy distance
-/// `2 E|X - Y| - E|X - X'| - E|Y - Y'|` (Szekely and Rizzo; Euclidean norms), which is
-/// `2 mean_h (m_a(h) - m_b(h)) - (E|A - A'| - E|B - B'|)` with `m(h)` the mean distance of the
-/// draws to held-out row `h`. The held-out rows are few and the draws many, so the error is
-/// that of the mean over `h`: `2 sd_h(m_a(h) - m_b(h)) / sqrt(rows)`.
-fn energy_gain(
-    a: ArrayView2<'_, f32>,
-    b: ArrayView2<'_, f32>,
-    held: ArrayView2<'_, f32>,
-) -> (f64, f64) {
-    let mean_norm_to = |p: ArrayView2<'_, f32>, t: ndarray::ArrayView1<'_, f32>| {
-        let total: f64 = p
-            .rows()
-            .into_iter()
-            .map(|r| {
-                let d2: f32 = r.iter().zip(t).map(|(x, y)| (x - y) * (x - y)).sum();
-                f64::from(d2).sqrt()
-            })
-            .sum();
-        total / p.nrows() as f64
-    };
-    let diffs: Vec<f64> = held
-        .rows()
-        .into_iter()
-        .map(|h| mean_norm_to(a, h) - mean_norm_to(b, h))
-        .collect();
-    let n = diffs.len() as f64;
-    let mean = diffs.iter().sum::<f64>() / n;
-    let var = diffs.iter().map(|d| (d - mean) * (d - mean)).sum::<f64>() / (n - 1.0).max(1.0);
-    let self_term = |p: ArrayView2<'_, f32>| {
-        p.rows()
-            .into_iter()
-            .map(|r| mean_norm_to(p, r))
-            .sum::<f64>()
-            / p.nrows() as f64
-    };
-    let gain = 2.0 * mean - (self_term(a) - self_term(b));
-    (gain, 2.0 * (var / n).sqrt())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use ndarray::Array2;
-
-    fn cloud(n: usize, centre: f32, seed: u64) -> Array2<f32> {
-        let s = Stream::new(seed, Purpose::Init, 0);
-        Array2::from_shape_fn((n, 3), |(i, j)| centre + s.normal_at((i * 3 + j) as u64))
-    }
-
-    #[test]
-    fn energy_gain_is_significant_only_where_the_held_out_rows_tell_the_draws_apart() {
-        let held = cloud(60, 0.0, 1);
-        let (near, far) = (cloud(400, 0.0, 2), cloud(400, 1.5, 3));
-        // Draws from the held-out rows' own distribution against draws shifted away.
-        let (gain, se) = energy_gain(far.view(), near.view(), held.view());
-        assert!(gain > 2.0 * se && se > 0.0, "gain {gain}, se {se}");
-        let (gain, se) = energy_gain(near.view(), far.view(), held.view());
-        assert!(gain < -2.0 * se, "gain {gain}, se {se}");
-        // Two sets of draws from one distribution: no significant gain either way.
-        let twin = cloud(400, 0.0, 4);
-        let (gain, se) = energy_gain(near.view(), twin.view(), held.view());
-        assert!(gain.abs() < 2.0 * se, "gain {gain}, se {se}");
-        // The gain is the difference of the two energy distances.
-        let energy = |a: &Array2<f32>, b: &Array2<f32>| {
-            let mean = |p: &Array2<f32>, q: &Array2<f32>| {
-                let mut t = 0.0f64;
-                for r in p.rows() {
-                    for u in q.rows() {
-                        let d2: f32 = r.iter().zip(u).map(|(x, y)| (x - y) * (x - y)).sum();
-                        t += f64::from(d2).sqrt();
-                    }
-                }
-                t / (p.nrows() * q.nrows()) as f64
-            };
-            2.0 * mean(a, b) - mean(a, a) - mean(b, b)
-        };
-        let (gain, _) = energy_gain(far.view(), near.view(), held.view());
-        let want = energy(&far, &held) - energy(&near, &held);
-        assert!(
-            (gain - want).abs() < 1e-9 * want.abs().max(1.0),
-            "{gain} against {want}"
-        );
     }
 }
