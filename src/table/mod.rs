@@ -1,5 +1,5 @@
-//! Labelled tables in CSV files: numeric and categorical feature columns plus one label column
-//! kept as text.
+//! Labelled tables in CSV or `.npy` files: numeric and categorical feature columns plus one label
+//! column kept as text.
 //!
 //! Input rows are kept as read, so balanced output repeats them field for field; only synthetic rows
 //! are formatted (shortest representation that reads back to the same `f32`).
