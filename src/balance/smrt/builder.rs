@@ -19,11 +19,12 @@ pub struct SmrtBuilder<L> {
     pub(super) inner: Smrt<L>,
 }
 
-macro_rules! vae_setter {
-    ($(#[$doc:meta] $name:ident : $ty:ty => $field:ident),* $(,)?) => {$(
+/// One builder method per setting of `self.inner.$part` (the VAE's or the sampling's).
+macro_rules! setters {
+    ($part:ident; $(#[$doc:meta] $name:ident : $ty:ty => $field:ident),* $(,)?) => {$(
         #[$doc]
         pub fn $name(mut self, value: $ty) -> Self {
-            self.inner.vae.$field = value.into();
+            self.inner.$part.$field = value.into();
             self
         }
     )*};
@@ -47,34 +48,17 @@ impl<L: Label> SmrtBuilder<L> {
         self
     }
 
-    /// Where synthetic rows come from (see [`Generation`]).
-    pub fn generation(mut self, generation: Generation) -> Self {
-        self.inner.sampling.generation = generation;
-        self
-    }
-
-    /// Scale of the latent noise of prior, posterior and residual draws (1: as trained).
-    pub fn temperature(mut self, temperature: f32) -> Self {
-        self.inner.sampling.temperature = temperature;
-        self
-    }
-
-    /// Limit generated values to each column's range in the class (default off).
-    pub fn clip(mut self, clip: bool) -> Self {
-        self.inner.sampling.clip = clip;
-        self
-    }
-
-    /// Latent neighbours per row for [`Generation::Interpolate`].
-    pub fn neighbors(mut self, neighbors: usize) -> Self {
-        self.inner.sampling.neighbors = neighbors;
-        self
-    }
-
-    /// How categorical columns take their value from their softmax heads.
-    pub fn category(mut self, category: CategoryDraw) -> Self {
-        self.inner.sampling.category = category;
-        self
+    setters! { sampling;
+        /// Where synthetic rows come from (see [`Generation`]).
+        generation: Generation => generation,
+        /// Scale of the latent noise of prior, posterior and residual draws (1: as trained).
+        temperature: f32 => temperature,
+        /// Limit generated values to each column's range in the class (default off).
+        clip: bool => clip,
+        /// Latent neighbours per row for [`Generation::Interpolate`].
+        neighbors: usize => neighbors,
+        /// How categorical columns take their value from their softmax heads.
+        category: CategoryDraw => category,
     }
 
     /// Fit each class's model from at most `rows` of its rows, a seeded uniform sample
@@ -161,7 +145,7 @@ impl<L: Label> SmrtBuilder<L> {
         self
     }
 
-    vae_setter! {
+    setters! { vae;
         /// Widths of the hidden layers.
         hidden: Vec<usize> => hidden,
         /// Latent size: a count or a fraction of the features.
