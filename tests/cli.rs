@@ -1188,6 +1188,125 @@ fn npy_in_and_out() {
 }
 
 #[test]
+fn generate_writes_npy_with_the_values_of_its_csv() {
+    use ndarray_npy::{ReadNpyExt, WriteNpyExt};
+    let d = dir("generate-npy");
+    let (input, models) = (d.join("in.npy"), d.join("models"));
+    // 40 rows of class 0 and 8 of class 3; the label last.
+    let x = ndarray::Array2::from_shape_fn((48, 3), |(i, j)| match (j, i < 40) {
+        (2, true) => 0.0,
+        (2, false) => 3.0,
+        _ => (i % 7) as f64 * 0.25 + j as f64 * 1.5,
+    });
+    x.write_npy(std::fs::File::create(&input).unwrap()).unwrap();
+    let m = models.to_str().unwrap();
+    let fit = [
+        "fit",
+        "--input",
+        input.to_str().unwrap(),
+        "--out",
+        m,
+        "--epochs",
+        "20",
+        "--quiet",
+    ];
+    let out = smrt(&fit);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let generate = |to: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "generate",
+            "--models",
+            m,
+            "--class",
+            "3",
+            "--n",
+            "25",
+            "--seed",
+            "5",
+            "--quiet",
+            "--backend",
+            "cpu",
+            "--output",
+        ];
+        args.push(to.to_str().unwrap());
+        args.extend(extra);
+        smrt(&args)
+    };
+    let (csv, npy) = (d.join("rows.csv"), d.join("rows.npy"));
+    for to in [&csv, &npy] {
+        let out = generate(to, &[]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let got = ndarray::Array2::<f64>::read_npy(std::fs::File::open(&npy).unwrap()).unwrap();
+    assert_eq!(got.dim(), (25, 3));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("0,1,2"),
+        "columns by index, the label last"
+    );
+    for (line, row) in lines.zip(got.rows()) {
+        let fields: Vec<&str> = line.split(',').collect();
+        assert_eq!(fields[2], "3");
+        assert_eq!(row[2], 3.0, "the label column");
+        for c in 0..2 {
+            let value: f32 = fields[c].parse().unwrap();
+            assert_eq!(
+                row[c],
+                f64::from(value),
+                "row {line}: the CSV's value, exactly"
+            );
+        }
+    }
+    // A .npy file cannot be cut into shards, and holds numbers only.
+    let cut = d.join("cut.npy");
+    assert_failed_cleanly(&generate(&cut, &["--shard", "1/2"]), &cut, ".npy");
+    let text_input = d.join("text.csv");
+    write_input(&text_input);
+    let text_models = d.join("text-models");
+    let out = smrt(&[
+        "fit",
+        "--input",
+        text_input.to_str().unwrap(),
+        "--label",
+        "kind",
+        "--out",
+        text_models.to_str().unwrap(),
+        "--epochs",
+        "20",
+        "--quiet",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bad = d.join("bad.npy");
+    let out = smrt(&[
+        "generate",
+        "--models",
+        text_models.to_str().unwrap(),
+        "--class",
+        "rare",
+        "--n",
+        "5",
+        "--quiet",
+        "--output",
+        bad.to_str().unwrap(),
+    ]);
+    assert_failed_cleanly(&out, &bad, "\"rare\" is not one");
+}
+
+#[test]
 fn quoted_fields_and_shuffled_output_keep_input_rows_intact() {
     let d = dir("quoted");
     let (input, output, prov) = (d.join("in.csv"), d.join("out.csv"), d.join("prov.csv"));

@@ -19,10 +19,11 @@ use super::{count, delimiter, same_file, ColumnTypes};
 
 #[derive(clap::Args)]
 pub struct BalanceArgs {
-    /// CSV file with a header row.
+    /// CSV file with a header row, or a `.npy` array.
     #[arg(long)]
     pub input: PathBuf,
-    /// Where to write the balanced CSV (never the input file).
+    /// Where to write the balanced table (never the input file): CSV, or a `.npy` array when it
+    /// ends in `.npy`.
     #[arg(long)]
     pub output: PathBuf,
     /// Name of the label column (default: the last column).

@@ -1,22 +1,24 @@
 //! `smrt fit` and `smrt generate`: models trained once, drawn from later.
 
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ndarray::{Array2, Axis};
+use ndarray::{Array2, ArrayView1, Axis};
 use smrt::models::SavedModels;
 use smrt::shard::Shard;
 use smrt::table::{Table, TypeHints};
+use smrt::vae::Drawer;
 use smrt::{Backend, Categories, Error, Generation};
 
 use super::progress::Progress;
-use super::settings::{kebab, sampling_over, Method, Settings};
+use super::settings::{kebab, kebab_name, sampling_over, Method, Settings};
 use super::{count, delimiter, same_file, ColumnTypes};
 
 #[derive(clap::Args)]
 pub struct FitArgs {
-    /// CSV file with a header row.
+    /// CSV file with a header row, or a `.npy` array.
     #[arg(long)]
     pub input: PathBuf,
     /// Name of the label column (default: the last column).
@@ -55,7 +57,8 @@ pub struct GenerateArgs {
     /// Number of rows.
     #[arg(long)]
     pub n: usize,
-    /// The CSV file to write (header: the training data's columns).
+    /// The file to write: CSV (header: the training data's columns, the label last), or a
+    /// float64 `.npy` array in the same column order when it ends in `.npy`.
     #[arg(long)]
     pub output: PathBuf,
     /// Seed of the draws.
@@ -185,6 +188,12 @@ pub fn generate(args: GenerateArgs) -> Result<(), Error> {
             ),
         });
     };
+    if args.shard.is_some() && smrt::table::is_npy(&args.output) {
+        return Err(Error::config(
+            "shard",
+            "shards are CSV pieces of one file; a .npy file cannot be cut",
+        ));
+    }
     if same_file(&args.models.join(smrt::models::INDEX), &args.output) {
         return Err(Error::InvalidConfig {
             name: "output",
@@ -200,7 +209,8 @@ pub fn generate(args: GenerateArgs) -> Result<(), Error> {
     );
     sampling.validate()?;
     // `auto` draws as each model chose when it was fitted.
-    let (real, real_codes) = class_rows(&args, &saved, vae.resolve_generation(&sampling))?;
+    let generation = vae.resolve_generation(&sampling);
+    let (real, real_codes) = class_rows(&args, &saved, generation)?;
     let device = super::device(args.backend, args.quiet)?;
     let started = Instant::now();
     let mut header = saved.features.clone();
@@ -215,17 +225,16 @@ pub fn generate(args: GenerateArgs) -> Result<(), Error> {
     )?;
     let shard = args.shard.unwrap_or(Shard::ALL);
     let rows = shard.range(args.n);
-    smrt::table::write_atomic(&args.output, |w| {
-        let mut out = csv::Writer::from_writer(w);
-        if shard.is_first() {
-            out.write_record(&header)?;
-        }
-        let mut fields: Vec<String> = Vec::with_capacity(header.len());
-        for start in rows.clone().step_by(GENERATE_PIECE) {
-            smrt::interrupt::check()?;
-            let end = (start + GENERATE_PIECE).min(rows.end);
-            let (rows, codes, _) = drawer.rows(start..end)?;
-            for (row, codes) in rows.rows().into_iter().zip(codes.rows()) {
+    if smrt::table::is_npy(&args.output) {
+        write_npy_rows(&args, &saved, &drawer, rows.clone())?;
+    } else {
+        smrt::table::write_atomic(&args.output, |w| {
+            let mut out = csv::Writer::from_writer(w);
+            if shard.is_first() {
+                out.write_record(&header)?;
+            }
+            let mut fields: Vec<String> = Vec::with_capacity(header.len());
+            each_row(&drawer, rows.clone(), |row, codes| {
                 fields.clear();
                 let (mut num, mut cat) = (row.iter(), codes.iter());
                 for name in &saved.features {
@@ -237,27 +246,93 @@ pub fn generate(args: GenerateArgs) -> Result<(), Error> {
                     });
                 }
                 fields.push(args.class.clone());
-                out.write_record(&fields)?;
-            }
-        }
-        out.flush()?;
-        Ok(())
-    })?;
+                out.write_record(&fields)
+                    .map_err(Box::<dyn std::error::Error>::from)
+            })?;
+            out.flush()?;
+            Ok(())
+        })?;
+    }
     if !args.quiet {
         let of = match args.shard {
             Some(s) => format!(" (shard {}/{} of {})", s.index(), s.count(), args.n),
             None => String::new(),
         };
         eprintln!(
-            "{}{of} rows of class {} ({:?} generation) in {:.2} s on {}",
+            "{}{of} rows of class {} ({} generation) in {:.2} s on {}",
             rows.len(),
             args.class,
-            sampling.generation,
+            kebab_name(&generation),
             started.elapsed().as_secs_f64(),
             device.name()
         );
     }
     Ok(())
+}
+
+/// Draws rows `rows` of `drawer` a piece at a time, handing each row (numeric values, category
+/// codes) to `write`.
+fn each_row<E: From<Error>>(
+    drawer: &Drawer<'_>,
+    rows: Range<usize>,
+    mut write: impl FnMut(ArrayView1<'_, f32>, ArrayView1<'_, u32>) -> Result<(), E>,
+) -> Result<(), E> {
+    for start in rows.clone().step_by(GENERATE_PIECE) {
+        smrt::interrupt::check()?;
+        let end = (start + GENERATE_PIECE).min(rows.end);
+        let (values, codes, _) = drawer.rows(start..end)?;
+        for (row, codes) in values.rows().into_iter().zip(codes.rows()) {
+            write(row, codes)?;
+        }
+    }
+    Ok(())
+}
+
+/// `generate` into a float64 `.npy` array: the models' columns in order, then the label, so
+/// the class and any categorical values must be numbers.
+fn write_npy_rows(
+    args: &GenerateArgs,
+    saved: &SavedModels,
+    drawer: &Drawer<'_>,
+    rows: Range<usize>,
+) -> Result<(), Error> {
+    use ndarray_npy::WriteNpyExt;
+    let number = |what: &str, text: &str| {
+        text.trim().parse::<f64>().map_err(|_| {
+            Error::config(
+                "output",
+                format!("a .npy file holds numbers; {what} {text:?} is not one"),
+            )
+        })
+    };
+    let label = number("the class", &args.class)?;
+    // Each categorical column's values as numbers, checked before anything is drawn.
+    let categories: Vec<Option<Vec<f64>>> = (saved.features.iter())
+        .map(|name| {
+            saved.categories.get(name).map(|dictionary| {
+                (dictionary.iter())
+                    .map(|v| number(&format!("the {name} category"), v))
+                    .collect::<Result<Vec<f64>, Error>>()
+            })
+        })
+        .map(Option::transpose)
+        .collect::<Result<_, Error>>()?;
+    let cols = saved.features.len() + 1;
+    let mut out = Array2::<f64>::zeros((rows.len(), cols));
+    let mut next = out.rows_mut().into_iter();
+    each_row(drawer, rows, |values, codes| {
+        let mut row = next.next().expect("a row of the output per row drawn");
+        let (mut num, mut cat) = (values.iter(), codes.iter());
+        for (c, dictionary) in categories.iter().enumerate() {
+            row[c] = match dictionary {
+                Some(d) => d[*cat.next().expect("a code") as usize],
+                None => f64::from(*num.next().expect("a value")),
+            };
+        }
+        row[cols - 1] = label;
+        Ok::<(), Error>(())
+    })?;
+    smrt::table::write_atomic(&args.output, |w| Ok(out.write_npy(w)?))
 }
 
 /// The rows of the class in `--input` (numeric columns, and codes of the categorical ones in
@@ -278,7 +353,8 @@ fn class_rows(
         return Err(Error::config(
             "input",
             format!(
-                "{generation:?} generation starts from real rows of the class: give the data the models were fitted on with --input"
+                "{} generation starts from real rows of the class: give the data the models were fitted on with --input",
+                kebab_name(&generation)
             ),
         ));
     };

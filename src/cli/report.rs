@@ -12,7 +12,7 @@ use super::{delimiter, same_file, ColumnTypes};
 
 #[derive(clap::Args)]
 pub struct ReportArgs {
-    /// The balanced table (CSV), real and synthetic rows together.
+    /// The balanced table (CSV, or a `.npy` array), real and synthetic rows together.
     #[arg(long)]
     pub input: PathBuf,
     /// Name of the label column (default: the last column).
@@ -25,7 +25,7 @@ pub struct ReportArgs {
     /// The file `balance --provenance` wrote: its output_row column lists the synthetic rows.
     #[arg(long, value_name = "FILE", group = "origin")]
     pub provenance: Option<PathBuf>,
-    /// The real rows, a CSV with the columns of --input: each of its rows marks one equal row of
+    /// The real rows, a CSV (or `.npy`) with the columns of --input: each of its rows marks one equal row of
     /// --input as real; the other rows are synthetic.
     #[arg(long, value_name = "FILE", group = "origin")]
     pub real: Option<PathBuf>,

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use smrt::{
     Activation, Backend, BiasInit, CategoryDraw, EarlyStopping, Error, Generation, Init, Latent,
     Likelihood, Optimizer, Sampling, Scaling, SmrtBuilder, Strategy,
@@ -16,11 +16,19 @@ pub fn kebab<T: DeserializeOwned>(s: &str) -> Result<T, String> {
     serde_json::from_value(serde_json::Value::String(s.to_string())).map_err(|e| e.to_string())
 }
 
-/// The resamplers of `balance --method`.
+/// A value's kebab-case name, as [`kebab`] parses it back (`prior-residual`).
+pub fn kebab_name<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => String::from("?"),
+    }
+}
+
 /// Rows per class a model is fitted from at most by default (`--sample`): a million rows of
 /// 20 features hold 80 MB; a class that size trains in minutes on two cores.
 pub const FIT_SAMPLE: usize = 1_000_000;
 
+/// The resamplers of `balance --method`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
@@ -118,7 +126,8 @@ pub struct Settings {
     /// KL weight.
     #[arg(long)]
     pub beta: Option<f32>,
-    /// Reconstruction likelihood: gaussian, bernoulli.
+    /// Reconstruction likelihood: gaussian (unit variance), gaussian-learned (a variance per
+    /// feature, learned), bernoulli.
     #[arg(long, value_parser = kebab::<Likelihood>)]
     pub likelihood: Option<Likelihood>,
     /// Input scaling: standard, min-max, none.
