@@ -103,6 +103,10 @@ fn main() -> ExitCode {
             eprintln!("error: stopped by {name}; no output written");
             ExitCode::from(128 + number as u8)
         }
+        Err(Error::InvalidConfig { name, reason }) => {
+            eprintln!("error: invalid setting `{}`: {reason}", cli::flag_of(name));
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(2)

@@ -466,15 +466,28 @@ fn method_flags_are_checked() {
     write_input(&input);
     let (i, o) = (input.to_str().unwrap(), output.to_str().unwrap());
     let base = ["balance", "--input", i, "--output", o, "--label", "kind"];
-    let cases: [(&[&str], &str); 5] = [
+    // A setting's error names the flag that gives it.
+    let cases: [(&[&str], &str); 11] = [
         (&["--method", "adasyn"], "adasyn"),
-        (&["--method", "smote", "--shrinkage", "0.5"], "shrinkage"),
+        (
+            &["--method", "smote", "--shrinkage", "0.5"],
+            "--shrinkage applies to --method random-over only",
+        ),
         (&["--method", "smote", "--epochs", "5"], "epochs"),
-        (&["--method", "smote", "--k-neighbors", "0"], "k_neighbors"),
+        (&["--min-delta", "0.1"], "give --patience too"),
+        (
+            &["--method", "smote", "--k-neighbors", "0"],
+            "`--k-neighbors`",
+        ),
         (
             &["--method", "random-over", "--shrinkage", "-1"],
-            "shrinkage",
+            "`--shrinkage`",
         ),
+        (&["--sample", "1"], "`--sample`"),
+        (&["--patience", "0"], "`--patience`"),
+        (&["--strategy", "common=3"], "`--strategy`"),
+        (&["--beta", "-1"], "`--beta`: -1"),
+        (&["--batch-size", "0"], "`--batch-size`"),
     ];
     for (extra, needle) in cases {
         assert_failed_cleanly(&smrt(&[&base[..], extra].concat()), &output, needle);

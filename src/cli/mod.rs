@@ -27,6 +27,23 @@ pub fn device(backend: smrt::Backend, quiet: bool) -> Result<Device, Error> {
     Ok(device)
 }
 
+/// The command-line flag of a library setting named in an [`Error::InvalidConfig`]
+/// (`k_neighbors` is `--k-neighbors`, `early_stopping.patience` is `--patience`).
+pub fn flag_of(setting: &str) -> String {
+    match setting {
+        "fit_rows" => "--sample".into(),
+        "targets" => "--strategy".into(),
+        // `smrt report` itself: told which of its flags it lacks.
+        "report" => "report".into(),
+        // An environment variable (`SMRT_BACKEND`).
+        _ if setting.chars().any(|c| c.is_ascii_uppercase()) => setting.into(),
+        _ => {
+            let field = setting.rsplit('.').next().unwrap_or(setting);
+            format!("--{}", field.replace('_', "-"))
+        }
+    }
+}
+
 pub fn same_file(a: &Path, b: &Path) -> bool {
     match (a.canonicalize(), b.canonicalize()) {
         (Ok(x), Ok(y)) => x == y,

@@ -29,7 +29,7 @@ pub fn kebab_name<T: Serialize>(value: &T) -> String {
 pub const FIT_SAMPLE: usize = 1_000_000;
 
 /// The resamplers of `balance --method`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
     Smrt,
@@ -94,7 +94,7 @@ pub struct Settings {
     #[arg(long, value_parser = kebab::<Optimizer>)]
     pub optimizer: Option<Optimizer>,
     /// Learning rate.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub learning_rate: Option<f32>,
     /// Passes over each class's rows (default 1000), within the step budget below.
     #[arg(long)]
@@ -109,22 +109,22 @@ pub struct Settings {
     #[arg(long)]
     pub batch_size: Option<usize>,
     /// L2 penalty on the weights.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub l2: Option<f32>,
     /// Global gradient-norm clipping; 0 turns it off.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub clip_norm: Option<f32>,
     /// Dropout rate on hidden activations.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub dropout: Option<f32>,
     /// Early stopping: epochs without improvement before training stops.
     #[arg(long)]
     pub patience: Option<usize>,
     /// Early stopping: the smallest loss decrease that counts as an improvement (default 0).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub min_delta: Option<f32>,
     /// KL weight.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub beta: Option<f32>,
     /// Reconstruction likelihood: gaussian (unit variance), gaussian-learned (a variance per
     /// feature, learned), bernoulli.
@@ -296,19 +296,39 @@ impl Settings {
             || self.shuffle.is_some()
             || self.sample.is_some();
         let misplaced = [
-            ("epochs and the other model settings", vae_set, Method::Smrt),
-            ("k_neighbors", self.k_neighbors.is_some(), Method::Smote),
-            ("shrinkage", self.shrinkage.is_some(), Method::RandomOver),
+            (
+                "--epochs and the other model settings apply",
+                vae_set,
+                Method::Smrt,
+            ),
+            (
+                "--k-neighbors applies",
+                self.k_neighbors.is_some(),
+                Method::Smote,
+            ),
+            (
+                "--shrinkage applies",
+                self.shrinkage.is_some(),
+                Method::RandomOver,
+            ),
         ];
-        for (name, set, only) in misplaced {
+        for (what, set, only) in misplaced {
             if set && method != only {
                 return Err(Error::InvalidConfig {
                     name: "method",
                     reason: format!(
-                        "{name} do(es) not apply to --method {method:?}; they are for {only:?}"
+                        "{what} to --method {} only, not to {}",
+                        kebab_name(&only),
+                        kebab_name(&method)
                     ),
                 });
             }
+        }
+        if self.min_delta.is_some() && self.patience.is_none() {
+            return Err(Error::config(
+                "min_delta",
+                "is part of early stopping: give --patience too",
+            ));
         }
         Ok(())
     }
@@ -363,7 +383,8 @@ impl Settings {
             b = b.clip(clip);
         }
         if let Some(c) = self.clip_norm {
-            b = b.clip_norm((c > 0.0).then_some(c));
+            // 0 turns clipping off; a negative norm is refused by the builder.
+            b = b.clip_norm((c != 0.0).then_some(c));
         }
         if let Some(patience) = self.patience {
             b = b.early_stopping(Some(EarlyStopping {
