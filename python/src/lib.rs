@@ -13,8 +13,9 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyInt, PyString};
 use smrt::{
-    Backend, Balancer, Categories, CategoryDraw, Generation, Latent, Likelihood, Origin,
-    RandomOverSampler, RandomUnderSampler, Smote, Smrt, Strategy,
+    Activation, Backend, Balancer, BiasInit, Categories, CategoryDraw, EarlyStopping, Generation,
+    Init, Latent, Likelihood, Optimizer, Origin, RandomOverSampler, RandomUnderSampler, Scaling,
+    Smote, Smrt, Strategy,
 };
 
 fn value_error(e: impl std::fmt::Display) -> PyErr {
@@ -114,6 +115,8 @@ fn smrt_balancer(
             }
         }
     }
+    // Early stopping takes `patience` and `min_delta` together.
+    let (mut patience, mut min_delta) = (None, None);
     for (key, v) in options.iter() {
         let key: String = key.extract()?;
         if v.is_none() {
@@ -121,6 +124,27 @@ fn smrt_balancer(
         }
         b = match key.as_str() {
             "backend" | "models" | "progress" => b,
+            "patience" => {
+                patience = Some(v.extract::<usize>()?);
+                b
+            }
+            "min_delta" => {
+                min_delta = Some(v.extract::<f32>()?);
+                b
+            }
+            "activation" => b.activation(named::<Activation>(&key, &v)?),
+            "init" => b.init(named::<Init>(&key, &v)?),
+            "bias_init" => b.bias_init(named::<BiasInit>(&key, &v)?),
+            "optimizer" => b.optimizer(named::<Optimizer>(&key, &v)?),
+            "scaling" => b.scaling(named::<Scaling>(&key, &v)?),
+            "l2" => b.l2(v.extract::<f32>()?),
+            "dropout" => b.dropout(v.extract::<f32>()?),
+            // 0 turns clipping off, as `--clip-norm 0` does.
+            "clip_norm" => {
+                let norm = v.extract::<f32>()?;
+                b.clip_norm((norm != 0.0).then_some(norm))
+            }
+            "neighbors" => b.neighbors(v.extract()?),
             "hidden" => b.hidden(v.extract::<Vec<usize>>()?),
             "latent" => {
                 if v.is_instance_of::<PyInt>() {
@@ -148,6 +172,20 @@ fn smrt_balancer(
                 )))
             }
         };
+    }
+    match (patience, min_delta) {
+        (Some(patience), min_delta) => {
+            b = b.early_stopping(Some(EarlyStopping {
+                patience,
+                min_delta: min_delta.unwrap_or(0.0),
+            }));
+        }
+        (None, Some(_)) => {
+            return Err(PyValueError::new_err(
+                "min_delta is part of early stopping: give patience too",
+            ))
+        }
+        (None, None) => {}
     }
     b.build().map_err(value_error)
 }

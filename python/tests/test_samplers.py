@@ -178,7 +178,8 @@ def test_fitted_sampling_strategy_follows_imbalanced_learn():
 
 def test_clone_round_trips_every_parameter():
     s = smrt.SMRT(hidden=[32, 16], latent=0.5, epochs=7, generation="residual", temperature=0.5,
-                  category="sample", random_state=3, sampling_strategy=0.5)
+                  category="sample", random_state=3, sampling_strategy=0.5, optimizer="sgd",
+                  patience=4, min_delta=0.01, clip_norm=0)
     c = clone(s)
     assert c.get_params() == s.get_params()
     assert c is not s
@@ -186,6 +187,32 @@ def test_clone_round_trips_every_parameter():
     assert c.epochs == 9 and s.epochs == 7
     with pytest.raises(ValueError, match="invalid parameter 'nope'"):
         c.set_params(nope=1)
+
+
+@pytest.mark.parametrize("setting", [
+    {"activation": "tanh"}, {"init": "he-normal"}, {"bias_init": "ones"}, {"optimizer": "sgd"},
+    {"l2": 0.5}, {"clip_norm": 1e-3}, {"dropout": 0.3}, {"scaling": "min-max"},
+    {"patience": 1, "min_delta": 1e6},
+], ids=lambda d: "-".join(d))
+def test_every_network_setting_reaches_the_fit(setting):
+    X, y = data()
+    default, _ = smrt.SMRT(random_state=1, backend="cpu", **FAST).fit_resample(X, y)
+    changed, _ = smrt.SMRT(random_state=1, backend="cpu", **FAST, **setting).fit_resample(X, y)
+    assert changed.shape == default.shape
+    np.testing.assert_array_equal(changed[:72], X)
+    assert not np.array_equal(changed[72:], default[72:]), setting
+
+
+def test_neighbors_and_bad_network_settings():
+    X, y = data()
+    draws = [smrt.SMRT(random_state=1, backend="cpu", generation="interpolate", neighbors=k, **FAST)
+             .fit_resample(X, y)[0][72:] for k in (1, 5)]
+    assert not np.array_equal(*draws)
+    for setting, message in [({"activation": "swish"}, "activation"), ({"dropout": 1.5}, "dropout"),
+                             ({"clip_norm": -1.0}, "clip_norm"), ({"min_delta": 0.1}, "give patience too"),
+                             ({"patience": 0}, "patience"), ({"l2": -1.0}, "l2")]:
+        with pytest.raises(ValueError, match=message):
+            smrt.SMRT(backend="cpu", **FAST, **setting).fit_resample(X, y)
 
 
 @pytest.mark.parametrize("sampler", samplers(), ids=lambda s: type(s).__name__)

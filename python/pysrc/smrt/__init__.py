@@ -565,7 +565,13 @@ class SMRT(_Sampler):
     ``'residual'``, ``'prior-residual'``, ``'interpolate'``), ``temperature``,
     ``clip``, ``category`` (``'argmax'`` or ``'sample'``), ``fit_rows`` (fit each class from at
     most this many of its rows, a seeded uniform sample; the CLI's ``--sample``; default: every
-    row), ``backend`` (``'auto'``, ``'gpu'``,
+    row), the network and its training: ``activation`` (``'relu'``, ``'elu'``, ``'tanh'``,
+    ``'sigmoid'``, ``'identity'``), ``init`` (``'xavier-uniform'``, ``'he-normal'``),
+    ``bias_init`` (``'zeros'``, ``'ones'``), ``optimizer`` (``'adam'``, ``'rms-prop'``,
+    ``'sgd'``, ``'momentum'``, ``'adagrad'``), ``l2``, ``clip_norm`` (0 turns clipping off),
+    ``dropout``, ``patience`` and ``min_delta`` (early stopping on the epoch loss; ``min_delta``
+    only with ``patience``), ``scaling`` (``'standard'``, ``'min-max'``, ``'none'``),
+    ``neighbors`` (latent neighbours of ``'interpolate'`` generation), ``backend`` (``'auto'``, ``'gpu'``,
     ``'cpu'``), ``models`` (a directory of saved models to reuse: written by :meth:`save_models`,
     ``smrt fit`` or ``smrt balance --save-models``; classes without a model are trained, and the
     models draw with their saved settings unless keywords say otherwise), ``verbose`` (a progress
@@ -599,6 +605,17 @@ class SMRT(_Sampler):
         clip=None,
         category=None,
         fit_rows=None,
+        activation=None,
+        init=None,
+        bias_init=None,
+        optimizer=None,
+        l2=None,
+        clip_norm=None,
+        dropout=None,
+        patience=None,
+        min_delta=None,
+        scaling=None,
+        neighbors=None,
         backend="auto",
         models=None,
         verbose=False,
@@ -619,6 +636,17 @@ class SMRT(_Sampler):
         self.clip = clip
         self.category = category
         self.fit_rows = fit_rows
+        self.activation = activation
+        self.init = init
+        self.bias_init = bias_init
+        self.optimizer = optimizer
+        self.l2 = l2
+        self.clip_norm = clip_norm
+        self.dropout = dropout
+        self.patience = patience
+        self.min_delta = min_delta
+        self.scaling = scaling
+        self.neighbors = neighbors
         self.backend = backend
         self.models = models
         self.verbose = verbose
