@@ -495,6 +495,40 @@ fn method_flags_are_checked() {
 }
 
 #[test]
+fn fit_shows_and_takes_only_smrts_flags() {
+    let help = smrt(&["fit", "--help"]);
+    let text = String::from_utf8_lossy(&help.stdout);
+    assert!(
+        text.contains("--epochs") && text.contains("--sample"),
+        "{text}"
+    );
+    for other in ["--method", "--k-neighbors", "--shrinkage", "--shuffle"] {
+        assert!(!text.contains(other), "fit --help lists {other}");
+    }
+    let d = dir("fit-flags");
+    let input = d.join("in.csv");
+    write_input(&input);
+    let models = d.join("models");
+    for (extra, needle) in [
+        (&["--k-neighbors", "3"][..], "--k-neighbors applies"),
+        (&["--shuffle"][..], "fit writes no rows"),
+        (&["--method", "smote"][..], "--method does not apply"),
+    ] {
+        let mut args = vec![
+            "fit",
+            "--input",
+            input.to_str().unwrap(),
+            "--label",
+            "kind",
+            "--out",
+            models.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        assert_failed_cleanly(&smrt(&args), &models, needle);
+    }
+}
+
+#[test]
 fn fit_then_generate_and_reuse_saved_models() {
     let d = dir("models");
     let input = d.join("in.csv");

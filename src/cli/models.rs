@@ -16,7 +16,15 @@ use super::progress::Progress;
 use super::settings::{kebab, kebab_name, sampling_over, Method, Settings};
 use super::{count, delimiter, same_file, ColumnTypes};
 
+/// `fit` trains SMRT only: the other resamplers' flags, and the output's, stay out of its help
+/// (and are refused if given).
 #[derive(clap::Args)]
+#[command(
+    mut_arg("method", |a| a.hide(true)),
+    mut_arg("k_neighbors", |a| a.hide(true)),
+    mut_arg("shrinkage", |a| a.hide(true)),
+    mut_arg("shuffle", |a| a.hide(true))
+)]
 pub struct FitArgs {
     /// CSV file with a header row, or a `.npy` array.
     #[arg(long)]
@@ -107,6 +115,12 @@ pub fn fit(args: FitArgs) -> Result<(), Error> {
         return Err(Error::config(
             "method",
             "fit trains SMRT models; --method does not apply",
+        ));
+    }
+    if settings.shuffle.is_some() {
+        return Err(Error::config(
+            "shuffle",
+            "orders the rows balance writes; fit writes no rows",
         ));
     }
     settings.check_method()?;
