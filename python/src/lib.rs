@@ -29,7 +29,7 @@ fn strategy(s: &Bound<'_, PyAny>) -> PyResult<Strategy<i64>> {
             "auto" | "not majority" => Ok(Strategy::NotMajority),
             "minority" => Ok(Strategy::Minority),
             other => Err(PyValueError::new_err(format!(
-                "sampling_strategy {other:?} is not one of 'auto', 'not majority', 'minority', a float or a dict"
+                "sampling_strategy {other:?} is not one of 'auto', 'all', 'minority', 'majority', 'not minority', 'not majority', a float, a dict or a callable"
             ))),
         };
     }

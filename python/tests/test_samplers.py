@@ -176,6 +176,33 @@ def test_fitted_sampling_strategy_follows_imbalanced_learn():
     assert under.sampling_strategy_ == {"common": 12}
 
 
+def test_named_and_callable_strategies_give_imbalanced_learns_counts():
+    from collections import Counter
+
+    import imblearn.over_sampling as io
+    import imblearn.under_sampling as iu
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(90, 2))
+    y = np.array(["a"] * 50 + ["b"] * 25 + ["c"] * 15)
+    pairs = [
+        (smrt.RandomOverSampler, io.RandomOverSampler, ["auto", "all", "minority", "not minority", "not majority"]),
+        (smrt.SMOTE, io.SMOTE, ["all", "not minority"]),
+        (smrt.RandomUnderSampler, iu.RandomUnderSampler, ["auto", "all", "majority", "not minority", "not majority"]),
+    ]
+    for ours, theirs, names in pairs:
+        for name in names + [lambda y: {"b": 40 if ours is not smrt.RandomUnderSampler else 20}]:
+            got = Counter(ours(sampling_strategy=name, random_state=0).fit_resample(X, y)[1].tolist())
+            want = Counter(theirs(sampling_strategy=name, random_state=0).fit_resample(X, y)[1].tolist())
+            assert got == want, (ours.__name__, name, got, want)
+    with pytest.raises(ValueError, match="'majority' cannot be used with an over-sampler"):
+        smrt.SMOTE(sampling_strategy="majority").fit_resample(X, y)
+    with pytest.raises(ValueError, match="'minority' cannot be used with an under-sampler"):
+        smrt.RandomUnderSampler(sampling_strategy="minority").fit_resample(X, y)
+    with pytest.raises(ValueError, match="must return a dict"):
+        smrt.SMOTE(sampling_strategy=lambda y: 0.5).fit_resample(X, y)
+
+
 def test_clone_round_trips_every_parameter():
     s = smrt.SMRT(hidden=[32, 16], latent=0.5, epochs=7, generation="residual", temperature=0.5,
                   category="sample", random_state=3, sampling_strategy=0.5, optimizer="sgd",
@@ -273,7 +300,7 @@ def test_bad_input_is_a_value_error_with_smrts_message():
         smrt.SMOTE().fit_resample(X, ["a"] * 72)
     with pytest.raises(ValueError, match="not in y"):
         smrt.SMOTE(sampling_strategy={"nope": 80}).fit_resample(X, y)
-    with pytest.raises(ValueError, match="'auto', 'not majority', 'minority'"):
+    with pytest.raises(ValueError, match="'auto', 'all', 'minority', 'majority', 'not minority'"):
         smrt.SMOTE(sampling_strategy="everything").fit_resample(X, y)
     with pytest.raises(ValueError, match="generation"):
         smrt.SMRT(generation="sideways", **FAST).fit_resample(X, y)

@@ -108,6 +108,10 @@ def test_under_sampling_by_row_key_is_the_same_for_any_partitioning(spark):
     kept = [rows(balance(spark.createDataFrame(pdf).repartition(p), "label", method="random-under",
                          row_key="id", random_state=5)) for p in (1, 2, 4)]
     assert kept[0] == kept[1] == kept[2]
+    # imbalanced-learn's 'majority' names the one class 'auto' shrinks here.
+    named = balance(spark.createDataFrame(pdf), "label", method="random-under", row_key="id",
+                    random_state=5, sampling_strategy="majority")
+    assert rows(named) == kept[0]
     # The rule of `smrt balance --row-key`: the rare class whole, the common one at 60 / 600.
     rate = np.where(pdf["label"] == "common", 60 / 600, 1.0)
     want = pdf[_smrt.keeps(list(pdf["id"]), rate, 5)]
@@ -123,6 +127,10 @@ def test_errors_name_the_way_out(spark):
         balance(df, "label", method="random-under")
     with pytest.raises(ValueError, match="not in the DataFrame"):
         balance(df, "label", sampling_strategy={"nope": 5})
+    with pytest.raises(ValueError, match="give a dict"):
+        balance(df, "label", sampling_strategy=lambda y: {"rare": 100})
+    with pytest.raises(ValueError, match="'majority' cannot be used with an over-sampler"):
+        balance(df, "label", sampling_strategy="majority")
     with pytest.raises(ValueError, match=r"no column 'nope' \(columns: \['id', 'a'"):
         balance(df, "nope")
     missing = table().astype({"label": object})

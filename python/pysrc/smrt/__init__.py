@@ -12,6 +12,12 @@ with the same columns and dtypes; ``y`` as an array of the input's labels, or a 
 call, ``sample_indices_`` holds for each output row the input row it is or was drawn from (-1
 where there is none) and ``synthetic_`` whether it is synthetic.
 
+``sampling_strategy`` takes imbalanced-learn's forms: ``'auto'`` (over-samplers: every class but
+the majority up to its count; the under-sampler: every class down to the minority's),
+``'minority'``, ``'majority'`` (under-sampling), ``'not minority'``, ``'not majority'``,
+``'all'``, a float (the ratio to the majority, or of the minority for the under-sampler), a dict
+``{label: final count}``, or a function of ``y`` returning such a dict.
+
 The computation runs in Rust (``smrt._smrt``) with the GIL released, on the CPU engine or a GPU
 (``backend='gpu'``); ``smrt.info()`` lists the GPU adapters found.
 """
@@ -319,6 +325,37 @@ def _sampling_strategy_(method, classes, y_in, y_out):
     return {label(c): int(after[c] - before[c]) for c in range(len(classes)) if after[c] > before[c]}
 
 
+def _named_targets(strategy, over, labels, counts):
+    """imbalanced-learn's named selections that smrt's core does not take (``'all'``,
+    ``'not minority'``, ``'majority'``; ``'not majority'`` when under-sampling, where it leaves the
+    majority alone) as final counts by label: the chosen classes go up to the largest count, or
+    down to the smallest. Any other strategy comes back as it is. Ties pick the first class in
+    ``labels`` order, as imbalanced-learn does."""
+    if not isinstance(strategy, str):
+        return strategy
+    smallest = min(range(len(labels)), key=lambda i: counts[i])
+    largest = max(range(len(labels)), key=lambda i: counts[i])
+    everyone = range(len(labels))
+    if over:
+        if strategy in ("majority",):
+            raise ValueError("sampling_strategy 'majority' cannot be used with an over-sampler: the majority already has the most rows")
+        chosen = {"all": everyone, "not minority": [i for i in everyone if i != smallest]}.get(strategy)
+        target = counts[largest]
+    else:
+        if strategy == "minority":
+            raise ValueError("sampling_strategy 'minority' cannot be used with an under-sampler: the minority already has the fewest rows")
+        chosen = {
+            "all": everyone,
+            "majority": [largest],
+            "not minority": [i for i in everyone if i != smallest],
+            "not majority": [i for i in everyone if i != largest],
+        }.get(strategy)
+        target = counts[smallest]
+    if chosen is None:
+        return strategy
+    return {labels[i]: int(target) for i in chosen}
+
+
 class _Sampler(_Base):
     """What every sampler shares: parameters, conversion in and out, provenance."""
 
@@ -484,6 +521,15 @@ class _Sampler(_Base):
         if len(classes) < 2:
             raise ValueError(f"y needs at least 2 classes to balance; it has {len(classes)}: {classes.tolist()}")
         strategy = self.sampling_strategy
+        over = self._method != "random-under"
+        if callable(strategy):
+            # imbalanced-learn's form: a function of y giving {label: count}.
+            strategy = strategy(y)
+            if not isinstance(strategy, dict):
+                raise ValueError(f"a callable sampling_strategy must return a dict of {{label: count}}, not {type(strategy).__name__}")
+        if isinstance(strategy, str):
+            counts = np.bincount(y_codes, minlength=len(classes)).tolist()
+            strategy = _named_targets(strategy, over, classes.tolist(), counts)
         if isinstance(strategy, dict):
             index = {c: i for i, c in enumerate(classes.tolist())}
             unknown = [k for k in strategy if k not in index]
@@ -503,7 +549,6 @@ class _Sampler(_Base):
             return out, self._over_labels(y, y_arr, one_hot, classes, y_out)
         # Over-samplers return every input row, in order, then the synthetic rows: only those
         # come back from smrt, and the input rows are copied once, from X as it came.
-        over = self._method != "random-under"
         with _labels_in_errors(classes.tolist()):
             made, made_codes, y_out, rows, synthetic, models = _smrt.fit_resample(
                 self._method,
@@ -765,7 +810,8 @@ class RandomOverSampler(_Sampler):
 
 class RandomUnderSampler(_Sampler):
     """A random subset of the rows of each large class (``'auto'``: every class down to the
-    minority count; a float ``r``: down to ``ceil(minority / r)``; a dict: the count of each
-    named class)."""
+    minority count; ``'majority'``, ``'not minority'``, ``'not majority'``, ``'all'``: those
+    classes down to it, as in imbalanced-learn; a float ``r``: down to ``ceil(minority / r)``; a
+    dict, or a function of ``y`` returning one: the count of each named class)."""
 
     _method = "random-under"

@@ -31,7 +31,7 @@ import tempfile
 
 import numpy as np
 
-from . import SMRT, _smrt, generate
+from . import SMRT, _named_targets, _smrt, generate
 
 #: Rows per class a Spark fit samples by default: the sample is also what residual generation
 #: starts from, and it is broadcast to every generating task.
@@ -49,8 +49,8 @@ def balance(df, label, method="smrt", sampling_strategy="auto", random_state=0, 
 
     ``method``: ``"smrt"`` (every SMRT keyword of :class:`smrt.SMRT` may follow, for example
     ``epochs=200``) or ``"random-under"`` (needs ``row_key``, a column holding a unique, stable
-    key per row). ``sampling_strategy`` as in :class:`smrt.SMRT` (``'auto'``, a float, a dict of
-    final counts). ``mark``: the name of an added int column, 1 on synthetic rows and 0 on the
+    key per row). ``sampling_strategy`` as in :class:`smrt.SMRT` (``'auto'``, imbalanced-learn's
+    named selections, a float, a dict of final counts; not a function of ``y``). ``mark``: the name of an added int column, 1 on synthetic rows and 0 on the
     input's. The same ``random_state`` gives the same rows for any partitioning.
     """
     from pyspark.sql import functions as F
@@ -73,7 +73,7 @@ def balance(df, label, method="smrt", sampling_strategy="auto", random_state=0, 
         )
     if row_key is not None:
         raise ValueError("row_key decides random under-sampling; use it with method='random-under'")
-    strategy = _strategy(sampling_strategy, classes)
+    strategy = _strategy(sampling_strategy, classes, counts, True)
     plan = _smrt.plan([counts[c] for c in classes], strategy, False)
     grow = {classes[code]: n for code, n in plan.items()}
     base = df.withColumn(mark, F.lit(0)) if mark else df
@@ -113,8 +113,12 @@ def balance(df, label, method="smrt", sampling_strategy="auto", random_state=0, 
     return base.unionByName(tasks_df.mapInPandas(draw, schema))
 
 
-def _strategy(sampling_strategy, classes):
-    """The strategy with a dict's labels replaced by their class numbers (for ``_smrt.plan``)."""
+def _strategy(sampling_strategy, classes, counts, over):
+    """The strategy with a dict's labels replaced by their class numbers (for ``_smrt.plan``),
+    imbalanced-learn's named selections made dicts first (``counts``: rows by label)."""
+    if callable(sampling_strategy):
+        raise ValueError("a callable sampling_strategy takes y, which a DataFrame does not hand over: give a dict")
+    sampling_strategy = _named_targets(sampling_strategy, over, classes, [counts[c] for c in classes])
     if not isinstance(sampling_strategy, dict):
         return sampling_strategy
     index = {c: i for i, c in enumerate(classes)}
@@ -226,7 +230,7 @@ def _under(df, label, classes, counts, sampling_strategy, seed, row_key, mark):
         raise ValueError("random-under on Spark needs row_key: a column with a unique, stable key per row")
     if row_key not in df.columns:
         raise ValueError(f"no column {row_key!r} (columns: {df.columns})")
-    plan = _smrt.plan([counts[c] for c in classes], _strategy(sampling_strategy, classes), True)
+    plan = _smrt.plan([counts[c] for c in classes], _strategy(sampling_strategy, classes, counts, False), True)
     rates = {str(classes[code]): keep / counts[classes[code]] for code, keep in plan.items()}
     base = df.withColumn(mark, F.lit(0)) if mark else df
 
