@@ -17,6 +17,8 @@ FAST = {"epochs": 3, "min_steps": 0, "backend": "cpu"}
 @parametrize_with_checks(
     [
         smrt.SMOTE(backend="cpu"),
+        smrt.SMOTENC(categorical_features=[0], backend="cpu"),
+        smrt.SMOTEN(backend="cpu"),
         smrt.RandomOverSampler(),
         smrt.RandomUnderSampler(),
         smrt.SMRT(**FAST),

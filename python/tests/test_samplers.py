@@ -203,6 +203,37 @@ def test_named_and_callable_strategies_give_imbalanced_learns_counts():
         smrt.SMOTE(sampling_strategy=lambda y: 0.5).fit_resample(X, y)
 
 
+def test_smotenc_takes_categorical_features_and_smoten_integer_codes():
+    from collections import Counter
+
+    import imblearn.over_sampling as io
+
+    rng = np.random.default_rng(3)
+    X = np.c_[rng.normal(size=(72, 2)), rng.integers(0, 3, size=72)]
+    y = np.array(["common"] * 60 + ["rare"] * 12)
+    by_index, labels = smrt.SMOTENC(categorical_features=[2], random_state=0).fit_resample(X, y)
+    by_mask, _ = smrt.SMOTENC(categorical_features=[False, False, True], random_state=0).fit_resample(X, y)
+    np.testing.assert_array_equal(by_index, by_mask)
+    assert by_index.dtype == X.dtype
+    np.testing.assert_array_equal(by_index[:72], X)
+    assert set(by_index[72:, 2]) <= {0.0, 1.0, 2.0}, "a categorical column keeps its values"
+    assert not set(by_index[72:, 0]) <= set(X[:, 0]), "numeric columns are interpolated"
+    theirs = io.SMOTENC(categorical_features=[2], random_state=0).fit_resample(X, y)[1]
+    assert Counter(labels.tolist()) == Counter(theirs.tolist())
+    # Names on a DataFrame; the column keeps its integer dtype.
+    frame = pd.DataFrame(X, columns=["u", "v", "code"]).astype({"code": np.int64})
+    out, _ = smrt.SMOTENC(categorical_features=["code"], random_state=0).fit_resample(frame, y)
+    assert out["code"].dtype == np.int64 and set(out["code"]) <= {0, 1, 2}
+    np.testing.assert_array_equal(out[["u", "v"]].to_numpy(), by_index[:, :2])
+    # SMOTEN: every column categorical, integer codes included.
+    codes = rng.integers(0, 4, size=(72, 3))
+    made, _ = smrt.SMOTEN(random_state=0).fit_resample(codes, y)
+    assert made.dtype == codes.dtype and set(made[72:].ravel().tolist()) <= {0, 1, 2, 3}
+    for bad, message in [([3], "names column 3"), ([True, False], "needs 3 entries"), (["nope"], "not a column")]:
+        with pytest.raises(ValueError, match=message):
+            smrt.SMOTENC(categorical_features=bad).fit_resample(X, y)
+
+
 def test_clone_round_trips_every_parameter():
     s = smrt.SMRT(hidden=[32, 16], latent=0.5, epochs=7, generation="residual", temperature=0.5,
                   category="sample", random_state=3, sampling_strategy=0.5, optimizer="sgd",

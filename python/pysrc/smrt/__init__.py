@@ -783,14 +783,84 @@ class SMOTE(_Sampler):
         return {"k_neighbors": int(self.k_neighbors), "backend": self.backend}
 
 
-class SMOTENC(SMOTE):
-    """SMOTE-NC: :class:`SMOTE` on a DataFrame whose text, ``category`` and ``bool`` columns are
-    categorical (the columns' dtypes say which; imbalanced-learn's ``categorical_features`` is
-    not needed)."""
+def _categorical_positions(categorical_features, X, width):
+    """The column positions imbalanced-learn's ``categorical_features`` names: indices, a
+    boolean mask, or column names of a DataFrame."""
+    chosen = np.asarray(categorical_features)
+    if chosen.dtype == bool:
+        if chosen.shape != (width,):
+            raise ValueError(f"categorical_features as a mask needs {width} entries, one per column; it has {chosen.size}")
+        return np.flatnonzero(chosen).tolist()
+    names = list(X.columns) if hasattr(X, "columns") else None
+    positions = []
+    for c in chosen.ravel().tolist():
+        if isinstance(c, (int, np.integer)) and not isinstance(c, bool):
+            if not -width <= c < width:
+                raise ValueError(f"categorical_features names column {c}; X has {width} columns")
+            positions.append(int(c) % width)
+        elif names is not None and c in names:
+            positions.append(names.index(c))
+        else:
+            raise ValueError(f"categorical_features names {c!r}, which is not a column of X")
+    return sorted(set(positions))
 
 
-class SMOTEN(SMOTE):
-    """SMOTE-N: :class:`SMOTE` on a DataFrame whose every column is categorical."""
+class _ForcedCategorical(SMOTE):
+    """SMOTE with some columns categorical whatever their dtype (a subclass's ``_forced(X,
+    width)`` gives their positions, or None to go by dtype): they travel as a DataFrame's
+    ``category`` columns and come back in X's own kind and dtypes."""
+
+    def fit_resample(self, X, y):
+        _refuse_sparse(X)
+        frame = hasattr(X, "columns") and hasattr(X, "iloc")
+        arr = None if frame else np.asarray(X)
+        if arr is not None and arr.ndim != 2:
+            raise ValueError(f"X must be 2-D (rows x features), got {arr.ndim} dimension(s)")
+        width = X.shape[1] if frame else arr.shape[1]
+        forced = self._forced(X, width)
+        if forced is None:
+            return super().fit_resample(X, y)
+        import pandas as pd
+
+        data = X.copy() if frame else pd.DataFrame(arr)
+        for i in forced:
+            data.isetitem(i, data.iloc[:, i].astype("category"))
+        out, labels = super().fit_resample(data, y)
+        if frame:
+            for i in forced:
+                out.isetitem(i, out.iloc[:, i].astype(X.dtypes.iloc[i]))
+            return out, labels
+        del self.feature_names_in_
+        rows = out.to_numpy(dtype=arr.dtype if arr.dtype.kind in "biuf" else object)
+        if isinstance(X, list):
+            return rows.tolist(), (np.asarray(labels).tolist() if isinstance(y, list) else labels)
+        return rows, labels
+
+
+class SMOTENC(_ForcedCategorical):
+    """SMOTE-NC: :class:`SMOTE` with categorical columns. ``categorical_features`` says which, as
+    in imbalanced-learn: column indices, a boolean mask, column names of a DataFrame, or
+    ``'auto'`` (the default: a DataFrame's text, ``category`` and ``bool`` columns). Columns named
+    are categorical whatever their dtype (integer codes, say); they come back in their dtype."""
+
+    def __init__(self, categorical_features="auto", sampling_strategy="auto", random_state=None,
+                 k_neighbors=5, backend="auto"):
+        super().__init__(sampling_strategy=sampling_strategy, random_state=random_state,
+                         k_neighbors=k_neighbors, backend=backend)
+        self.categorical_features = categorical_features
+
+    def _forced(self, X, width):
+        if isinstance(self.categorical_features, str) and self.categorical_features == "auto":
+            return None
+        return _categorical_positions(self.categorical_features, X, width)
+
+
+class SMOTEN(_ForcedCategorical):
+    """SMOTE-N: :class:`SMOTE` with every column categorical, whatever its dtype (as
+    imbalanced-learn's SMOTEN treats integer-coded columns)."""
+
+    def _forced(self, X, width):
+        return list(range(width))
 
 
 class RandomOverSampler(_Sampler):
