@@ -331,6 +331,60 @@ fn random_over_sampling_copies_rows_and_shrinkage_adds_scaled_noise() {
 }
 
 #[test]
+fn shrinkage_per_class_gives_each_class_its_own_noise() {
+    // Three classes: 0 (1,000 rows) stays; 1 and 2 (200 each) grow.
+    let x = random(1400, 3, 11);
+    let y: Vec<u8> = (0..1400)
+        .map(|i| u8::from(i >= 1000) + u8::from(i >= 1200))
+        .collect();
+    let one = |s: f32| RandomOverSampler::new().shrinkage(s).seed(5);
+    let per_class = RandomOverSampler::new()
+        .shrinkage_per_class(BTreeMap::from([(0, 9.0), (1, 0.0), (2, 0.7)]))
+        .seed(5)
+        .fit_resample(x.view(), &y)
+        .unwrap();
+    let exact = one(0.0).fit_resample(x.view(), &y).unwrap();
+    let smooth = one(0.7).fit_resample(x.view(), &y).unwrap();
+    assert_eq!(per_class.y, exact.y);
+    assert_eq!(
+        per_class.origin, exact.origin,
+        "the same copies, whatever the noise"
+    );
+    for r in 1400..per_class.y.len() {
+        // Class 1 at 0 copies exactly; class 2 at 0.7 as the one-factor run at 0.7. Class 0's
+        // factor is unused: it does not grow.
+        let want = if per_class.y[r] == 1 { &exact } else { &smooth };
+        assert_eq!(per_class.x.row(r), want.x.row(r), "row {r}");
+    }
+    assert_ne!(smooth.x, exact.x);
+    // A class that grows needs a factor; a label not in y is refused.
+    let missing = RandomOverSampler::new()
+        .shrinkage_per_class(BTreeMap::from([(1, 0.5)]))
+        .fit_resample(x.view(), &y);
+    assert!(
+        matches!(&missing, Err(Error::InvalidConfig { name: "shrinkage", reason }) if reason.contains("class 2")),
+        "{missing:?}"
+    );
+    let unknown = RandomOverSampler::new()
+        .shrinkage_per_class(BTreeMap::from([(1, 0.5), (2, 0.5), (7, 0.5)]))
+        .fit_resample(x.view(), &y);
+    assert!(
+        matches!(unknown, Err(Error::UnknownClass(_))),
+        "{unknown:?}"
+    );
+    let negative = RandomOverSampler::new()
+        .shrinkage_per_class(BTreeMap::from([(1, 0.5), (2, -0.5)]))
+        .fit_resample(x.view(), &y);
+    assert!(matches!(
+        negative,
+        Err(Error::InvalidConfig {
+            name: "shrinkage",
+            ..
+        })
+    ));
+}
+
+#[test]
 fn same_seed_same_rows_other_seed_other_rows() {
     let (x, y) = data();
     let run = |seed| {

@@ -307,7 +307,11 @@ fn balancer(
         "random-over" => {
             let mut r = RandomOverSampler::new().strategy(strategy).seed(seed);
             if let Some(s) = option("shrinkage") {
-                r = r.shrinkage(s.extract()?);
+                r = match s.cast::<PyDict>() {
+                    // imbalanced-learn's dict form, by label code.
+                    Ok(by_class) => r.shrinkage_per_class(by_class.extract()?),
+                    Err(_) => r.shrinkage(s.extract()?),
+                };
             }
             (Box::new(r), smrt::Sampling::default())
         }

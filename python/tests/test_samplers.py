@@ -168,6 +168,25 @@ def test_integer_labels_of_any_range_give_the_rows_string_labels_give(codes):
     assert set(smrt.SMOTE().fit(X, as_int).sampling_strategy_) == {rare}
 
 
+def test_shrinkage_per_class_as_imbalanced_learn_takes_it():
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(90, 2))
+    y = np.array(["a"] * 50 + ["b"] * 25 + ["c"] * 15)
+    run = lambda s: smrt.RandomOverSampler(shrinkage=s, random_state=0).fit_resample(X, y)
+    mixed, labels = run({"b": 0.0, "c": 0.8})
+    exact, _ = run(0.0)
+    smooth, _ = run(0.8)
+    b, c = labels == "b", labels == "c"
+    np.testing.assert_array_equal(mixed[b], exact[b])
+    np.testing.assert_array_equal(mixed[c], smooth[c])
+    assert not np.array_equal(mixed[c], exact[c])
+    with pytest.raises(ValueError, match="class 'c' has no shrinkage factor"):
+        run({"b": 0.5})
+    with pytest.raises(ValueError, match=r"shrinkage names classes \['z'\]"):
+        run({"b": 0.5, "c": 0.5, "z": 1.0})
+    assert smrt.RandomOverSampler(shrinkage={"b": 0.5}).get_params()["shrinkage"] == {"b": 0.5}
+
+
 def test_fitted_sampling_strategy_follows_imbalanced_learn():
     X, y = data()
     over = smrt.SMOTE().fit(X, y)

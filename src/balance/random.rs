@@ -1,5 +1,7 @@
 //! Random over-sampling (with an optional smoothed bootstrap) and random under-sampling.
 
+use std::collections::BTreeMap;
+
 use ndarray::{Array2, ArrayView2, Axis};
 
 use super::{append, Balancer, Categories, Classes, Grown, Origin, Part, Resampled, Rows};
@@ -11,7 +13,9 @@ use crate::strategy::{Label, Strategy};
 /// Grows classes by copying random rows of the class. With `shrinkage`, each copy gets Gaussian
 /// noise (a smoothed bootstrap, as imbalanced-learn's): per feature, standard deviation
 /// `shrinkage * std_j * (4 / ((d + 2) n))^(1 / (d + 4))`, with `std_j` the class's standard
-/// deviation of feature `j`, `d` features and `n` rows in the class.
+/// deviation of feature `j`, `d` features and `n` rows in the class. The factor is one for every
+/// class ([`RandomOverSampler::shrinkage`]) or one per class that grows
+/// ([`RandomOverSampler::shrinkage_per_class`]).
 ///
 /// ```
 /// use smrt::{Balancer, RandomOverSampler};
@@ -24,8 +28,15 @@ use crate::strategy::{Label, Strategy};
 #[derive(Debug, Clone)]
 pub struct RandomOverSampler<L> {
     strategy: Strategy<L>,
-    shrinkage: Option<f32>,
+    shrinkage: Option<Shrinkage<L>>,
     seed: u64,
+}
+
+/// The smoothed bootstrap's factor: one for every class, or one per class.
+#[derive(Debug, Clone)]
+enum Shrinkage<L> {
+    All(f32),
+    PerClass(BTreeMap<L, f32>),
 }
 
 impl<L: Label> Default for RandomOverSampler<L> {
@@ -52,7 +63,14 @@ impl<L: Label> RandomOverSampler<L> {
 
     /// Noise on the copies (a smoothed bootstrap); `0` gives exact copies.
     pub fn shrinkage(mut self, shrinkage: f32) -> Self {
-        self.shrinkage = Some(shrinkage);
+        self.shrinkage = Some(Shrinkage::All(shrinkage));
+        self
+    }
+
+    /// A smoothed bootstrap with each class's own factor (imbalanced-learn's dict form). Every
+    /// class that grows needs one; a class of the map that does not grow is left as it is.
+    pub fn shrinkage_per_class(mut self, shrinkage: BTreeMap<L, f32>) -> Self {
+        self.shrinkage = Some(Shrinkage::PerClass(shrinkage));
         self
     }
 
@@ -91,12 +109,22 @@ impl<L: Label> Balancer<L> for RandomOverSampler<L> {
 
 impl<L: Label> RandomOverSampler<L> {
     fn oversample(&self, x: ArrayView2<'_, f32>, y: &[L], part: Part) -> Result<Resampled<L>> {
-        if let Some(s) = self.shrinkage {
+        let factors: Vec<f32> = match &self.shrinkage {
+            None => Vec::new(),
+            Some(Shrinkage::All(s)) => vec![*s],
+            Some(Shrinkage::PerClass(m)) => m.values().copied().collect(),
+        };
+        for s in factors {
             if !(s >= 0.0 && s.is_finite()) {
                 return Err(Error::config("shrinkage", format!("{s} is not >= 0")));
             }
         }
         let classes = Classes::of(x, y)?;
+        if let Some(Shrinkage::PerClass(m)) = &self.shrinkage {
+            if let Some(unknown) = m.keys().find(|l| !classes.rows.contains_key(*l)) {
+                return Err(Error::UnknownClass(format!("{unknown:?}")));
+            }
+        }
         let to_add = self.strategy.samples_to_add(&classes.counts())?;
         let d = x.ncols();
         let mut grown = Vec::new();
@@ -113,7 +141,17 @@ impl<L: Label> RandomOverSampler<L> {
                 .take(slice.len())
                 .map(|w| below(w, rows.len() as u32))
                 .collect();
-            let noise = self.shrinkage.map(|s| {
+            let factor = match &self.shrinkage {
+                None => None,
+                Some(Shrinkage::All(s)) => Some(*s),
+                Some(Shrinkage::PerClass(m)) => Some(*m.get(label).ok_or_else(|| {
+                    Error::config(
+                        "shrinkage",
+                        format!("class {label:?} has no shrinkage factor and grows; give one for every class that grows"),
+                    )
+                })?),
+            };
+            let noise = factor.map(|s| {
                 let m = rows.len() as f64;
                 let smoothing = (4.0 / ((d as f64 + 2.0) * m)).powf(1.0 / (d as f64 + 4.0));
                 class_x

@@ -865,7 +865,8 @@ class SMOTEN(_ForcedCategorical):
 
 class RandomOverSampler(_Sampler):
     """Copies of random rows of the class; ``shrinkage`` adds Gaussian noise to the numeric
-    columns (a smoothed bootstrap, as imbalanced-learn's)."""
+    columns (a smoothed bootstrap, as imbalanced-learn's): a float for every class, or a dict
+    ``{label: factor}`` with a factor for each class that grows."""
 
     _method = "random-over"
 
@@ -875,7 +876,15 @@ class RandomOverSampler(_Sampler):
         self.shrinkage = shrinkage
 
     def _options(self, classes):
-        return {} if self.shrinkage is None else {"shrinkage": float(self.shrinkage)}
+        if self.shrinkage is None:
+            return {}
+        if isinstance(self.shrinkage, dict):
+            index = {c: i for i, c in enumerate(classes.tolist())}
+            unknown = [k for k in self.shrinkage if k not in index]
+            if unknown:
+                raise ValueError(f"shrinkage names classes {unknown} that are not in y (classes: {classes.tolist()})")
+            return {"shrinkage": {index[k]: float(v) for k, v in self.shrinkage.items()}}
+        return {"shrinkage": float(self.shrinkage)}
 
 
 class RandomUnderSampler(_Sampler):
