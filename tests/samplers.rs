@@ -385,6 +385,43 @@ fn shrinkage_per_class_gives_each_class_its_own_noise() {
 }
 
 #[test]
+fn under_sampling_with_replacement_may_keep_a_row_twice() {
+    // 400 rows of class 0 kept down to 300; class 1's 300 rows stay.
+    let x = random(700, 2, 3);
+    let y: Vec<u8> = (0..700).map(|i| u8::from(i >= 400)).collect();
+    let run = |replacement| {
+        RandomUnderSampler::new()
+            .replacement(replacement)
+            .seed(9)
+            .fit_resample(x.view(), &y)
+            .unwrap()
+    };
+    for replacement in [false, true] {
+        let out = run(replacement);
+        assert_eq!(out.class_counts()[&0], 300);
+        let rows: Vec<usize> = (out.origin.iter())
+            .map(|o| match *o {
+                Origin::Real(i) => i,
+                Origin::Synthetic { .. } => panic!("under-sampling keeps real rows"),
+            })
+            .collect();
+        assert!(rows.windows(2).all(|w| w[0] <= w[1]), "input order");
+        assert!(rows
+            .iter()
+            .filter(|&&i| i >= 400)
+            .eq((400..700).collect::<Vec<_>>().iter()));
+        for (r, &i) in rows.iter().enumerate() {
+            assert_eq!(out.x.row(r), x.row(i));
+            assert_eq!(out.y[r], y[i]);
+        }
+        // 300 draws from 400 rows repeat some (all but certainly: about 80 repeats expected).
+        let repeats = rows.windows(2).filter(|w| w[0] == w[1]).count();
+        assert_eq!(repeats > 0, replacement, "{repeats} repeated rows");
+    }
+    assert_eq!(run(true).origin, run(true).origin, "same seed, same rows");
+}
+
+#[test]
 fn same_seed_same_rows_other_seed_other_rows() {
     let (x, y) = data();
     let run = |seed| {

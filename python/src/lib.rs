@@ -315,10 +315,13 @@ fn balancer(
             }
             (Box::new(r), smrt::Sampling::default())
         }
-        "random-under" => (
-            Box::new(RandomUnderSampler::new().strategy(strategy).seed(seed)),
-            smrt::Sampling::default(),
-        ),
+        "random-under" => {
+            let mut r = RandomUnderSampler::new().strategy(strategy).seed(seed);
+            if let Some(replacement) = option("replacement") {
+                r = r.replacement(replacement.extract()?);
+            }
+            (Box::new(r), smrt::Sampling::default())
+        }
         other => return Err(PyValueError::new_err(format!("unknown method {other:?}"))),
     })
 }

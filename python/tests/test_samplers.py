@@ -187,6 +187,17 @@ def test_shrinkage_per_class_as_imbalanced_learn_takes_it():
     assert smrt.RandomOverSampler(shrinkage={"b": 0.5}).get_params()["shrinkage"] == {"b": 0.5}
 
 
+def test_under_sampling_with_replacement():
+    X, y = data(n_major=400, n_minor=300)
+    plain = smrt.RandomUnderSampler(random_state=0).fit(X, y)
+    again = smrt.RandomUnderSampler(random_state=0, replacement=True).fit(X, y)
+    for sampler, repeats in [(plain, False), (again, True)]:
+        kept = sampler.sample_indices_
+        assert len(kept) == 600 and (np.asarray(y)[kept] == "common").sum() == 300
+        assert (len(np.unique(kept)) < len(kept)) == repeats
+    assert clone(again).get_params()["replacement"] is True
+
+
 def test_fitted_sampling_strategy_follows_imbalanced_learn():
     X, y = data()
     over = smrt.SMOTE().fit(X, y)

@@ -243,7 +243,8 @@ impl Rows for Copies {
 
 /// Shrinks classes by keeping a random subset of their rows (see [`Strategy::rows_to_keep`] for
 /// how each strategy reads here: by default every class down to the minority count). The rows
-/// kept stay in input order.
+/// kept stay in input order. With [`RandomUnderSampler::replacement`] a shrinking class's rows
+/// are drawn with replacement (imbalanced-learn's `replacement=True`): a row may be kept twice.
 ///
 /// ```
 /// use smrt::{Balancer, RandomUnderSampler};
@@ -257,6 +258,7 @@ impl Rows for Copies {
 #[derive(Debug, Clone)]
 pub struct RandomUnderSampler<L> {
     strategy: Strategy<L>,
+    replacement: bool,
     seed: u64,
 }
 
@@ -264,6 +266,7 @@ impl<L: Label> Default for RandomUnderSampler<L> {
     fn default() -> Self {
         RandomUnderSampler {
             strategy: Strategy::NotMajority,
+            replacement: false,
             seed: 0,
         }
     }
@@ -281,6 +284,12 @@ impl<L: Label> RandomUnderSampler<L> {
         self
     }
 
+    /// Draw the kept rows of a shrinking class with replacement (default: without).
+    pub fn replacement(mut self, replacement: bool) -> Self {
+        self.replacement = replacement;
+        self
+    }
+
     /// Seed of the choice of rows.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
@@ -295,6 +304,12 @@ impl<L: Label> Balancer<L> for RandomUnderSampler<L> {
         let mut kept = Vec::with_capacity(x.nrows());
         for (class_no, (label, rows)) in classes.rows.iter().enumerate() {
             match keep.get(*label) {
+                Some(&n) if self.replacement => {
+                    let stream = Stream::new(self.seed, Purpose::RandomUnder, class_no as u32);
+                    let words = (0..n.div_ceil(4) as u64).flat_map(|b| stream.block(b));
+                    let picks = words.take(n).map(|w| below(w, rows.len() as u32));
+                    kept.extend(picks.map(|p| rows[p as usize]));
+                }
                 Some(&n) => {
                     let stream = Stream::new(self.seed, Purpose::RandomUnder, class_no as u32);
                     let order = permutation(&stream, rows.len());

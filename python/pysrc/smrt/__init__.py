@@ -891,6 +891,15 @@ class RandomUnderSampler(_Sampler):
     """A random subset of the rows of each large class (``'auto'``: every class down to the
     minority count; ``'majority'``, ``'not minority'``, ``'not majority'``, ``'all'``: those
     classes down to it, as in imbalanced-learn; a float ``r``: down to ``ceil(minority / r)``; a
-    dict, or a function of ``y`` returning one: the count of each named class)."""
+    dict, or a function of ``y`` returning one: the count of each named class). With
+    ``replacement=True`` the rows kept are drawn with replacement, as imbalanced-learn's."""
 
     _method = "random-under"
+
+    def __init__(self, sampling_strategy="auto", random_state=None, replacement=False):
+        self.sampling_strategy = sampling_strategy
+        self.random_state = random_state
+        self.replacement = replacement
+
+    def _options(self, classes):
+        return {"replacement": bool(self.replacement)}
