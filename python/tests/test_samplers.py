@@ -198,6 +198,17 @@ def test_under_sampling_with_replacement():
     assert clone(again).get_params()["replacement"] is True
 
 
+def test_smote_takes_a_neighbours_estimator_as_imbalanced_learn_does():
+    from sklearn.neighbors import NearestNeighbors
+
+    X, y = data()
+    by_count, _ = smrt.SMOTE(k_neighbors=3, random_state=2).fit_resample(X, y)
+    by_estimator, _ = smrt.SMOTE(k_neighbors=NearestNeighbors(n_neighbors=4), random_state=2).fit_resample(X, y)
+    np.testing.assert_array_equal(by_count, by_estimator)
+    with pytest.raises(ValueError, match=r"Euclidean .* k_neighbors=3"):
+        smrt.SMOTE(k_neighbors=NearestNeighbors(n_neighbors=4, metric="manhattan")).fit_resample(X, y)
+
+
 def test_fitted_sampling_strategy_follows_imbalanced_learn():
     X, y = data()
     over = smrt.SMOTE().fit(X, y)

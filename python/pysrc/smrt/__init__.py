@@ -769,7 +769,12 @@ class SMRT(_Sampler):
 class SMOTE(_Sampler):
     """SMOTE (imbalanced-learn's semantics): a random row of the class plus a uniform fraction of
     the way to one of its ``k_neighbors`` nearest neighbours in the class. On a DataFrame with
-    categorical columns it is SMOTE-NC, with every column categorical SMOTE-N."""
+    categorical columns it is SMOTE-NC, with every column categorical SMOTE-N.
+
+    ``k_neighbors`` is a count, or, as imbalanced-learn takes it, a scikit-learn neighbours
+    estimator with the Euclidean metric: its ``n_neighbors`` counts the row itself, so
+    ``NearestNeighbors(n_neighbors=6)`` is ``k_neighbors=5``. smrt searches the exact neighbours
+    itself; another metric is refused."""
 
     _method = "smote"
 
@@ -780,7 +785,23 @@ class SMOTE(_Sampler):
         self.backend = backend
 
     def _options(self, classes):
-        return {"k_neighbors": int(self.k_neighbors), "backend": self.backend}
+        return {"k_neighbors": _neighbour_count(self.k_neighbors), "backend": self.backend}
+
+
+def _neighbour_count(k_neighbors):
+    """SMOTE's neighbour count from an int, or from a scikit-learn neighbours estimator (whose
+    ``n_neighbors`` includes the row itself) that measures Euclidean distance."""
+    if not hasattr(k_neighbors, "n_neighbors"):
+        return int(k_neighbors)
+    metric = getattr(k_neighbors, "metric", "minkowski")
+    p = getattr(k_neighbors, "p", 2)
+    euclidean = metric == "euclidean" or (metric == "minkowski" and p == 2)
+    if not euclidean or getattr(k_neighbors, "metric_params", None):
+        raise ValueError(
+            f"k_neighbors: smrt's SMOTE finds exact Euclidean neighbours; {type(k_neighbors).__name__} "
+            f"measures {metric!r} (p={p}). Give the count instead, k_neighbors={k_neighbors.n_neighbors - 1}"
+        )
+    return int(k_neighbors.n_neighbors) - 1
 
 
 def _categorical_positions(categorical_features, X, width):
