@@ -39,6 +39,38 @@ enum Shrinkage<L> {
     PerClass(BTreeMap<L, f32>),
 }
 
+impl<L: Label> Shrinkage<L> {
+    /// Every factor is finite and >= 0, and a per-class map names only classes of `classes`.
+    fn check(&self, classes: &Classes<'_, L>) -> Result<()> {
+        let factors: Vec<f32> = match self {
+            Shrinkage::All(s) => vec![*s],
+            Shrinkage::PerClass(m) => m.values().copied().collect(),
+        };
+        if let Some(s) = factors.iter().find(|s| !(**s >= 0.0 && s.is_finite())) {
+            return Err(Error::config("shrinkage", format!("{s} is not >= 0")));
+        }
+        if let Shrinkage::PerClass(m) = self {
+            if let Some(unknown) = m.keys().find(|l| !classes.rows.contains_key(*l)) {
+                return Err(Error::UnknownClass(format!("{unknown:?}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The factor of `label`, a class that grows.
+    fn of(&self, label: &L) -> Result<f32> {
+        match self {
+            Shrinkage::All(s) => Ok(*s),
+            Shrinkage::PerClass(m) => m.get(label).copied().ok_or_else(|| {
+                Error::config(
+                    "shrinkage",
+                    format!("class {label:?} has no shrinkage factor and grows; give one for every class that grows"),
+                )
+            }),
+        }
+    }
+}
+
 impl<L: Label> Default for RandomOverSampler<L> {
     fn default() -> Self {
         RandomOverSampler {
@@ -109,21 +141,9 @@ impl<L: Label> Balancer<L> for RandomOverSampler<L> {
 
 impl<L: Label> RandomOverSampler<L> {
     fn oversample(&self, x: ArrayView2<'_, f32>, y: &[L], part: Part) -> Result<Resampled<L>> {
-        let factors: Vec<f32> = match &self.shrinkage {
-            None => Vec::new(),
-            Some(Shrinkage::All(s)) => vec![*s],
-            Some(Shrinkage::PerClass(m)) => m.values().copied().collect(),
-        };
-        for s in factors {
-            if !(s >= 0.0 && s.is_finite()) {
-                return Err(Error::config("shrinkage", format!("{s} is not >= 0")));
-            }
-        }
         let classes = Classes::of(x, y)?;
-        if let Some(Shrinkage::PerClass(m)) = &self.shrinkage {
-            if let Some(unknown) = m.keys().find(|l| !classes.rows.contains_key(*l)) {
-                return Err(Error::UnknownClass(format!("{unknown:?}")));
-            }
+        if let Some(shrinkage) = &self.shrinkage {
+            shrinkage.check(&classes)?;
         }
         let to_add = self.strategy.samples_to_add(&classes.counts())?;
         let d = x.ncols();
@@ -141,16 +161,7 @@ impl<L: Label> RandomOverSampler<L> {
                 .take(slice.len())
                 .map(|w| below(w, rows.len() as u32))
                 .collect();
-            let factor = match &self.shrinkage {
-                None => None,
-                Some(Shrinkage::All(s)) => Some(*s),
-                Some(Shrinkage::PerClass(m)) => Some(*m.get(label).ok_or_else(|| {
-                    Error::config(
-                        "shrinkage",
-                        format!("class {label:?} has no shrinkage factor and grows; give one for every class that grows"),
-                    )
-                })?),
-            };
+            let factor = self.shrinkage.as_ref().map(|s| s.of(label)).transpose()?;
             let noise = factor.map(|s| {
                 let m = rows.len() as f64;
                 let smoothing = (4.0 / ((d as f64 + 2.0) * m)).powf(1.0 / (d as f64 + 4.0));
@@ -304,16 +315,16 @@ impl<L: Label> Balancer<L> for RandomUnderSampler<L> {
         let mut kept = Vec::with_capacity(x.nrows());
         for (class_no, (label, rows)) in classes.rows.iter().enumerate() {
             match keep.get(*label) {
-                Some(&n) if self.replacement => {
-                    let stream = Stream::new(self.seed, Purpose::RandomUnder, class_no as u32);
-                    let words = (0..n.div_ceil(4) as u64).flat_map(|b| stream.block(b));
-                    let picks = words.take(n).map(|w| below(w, rows.len() as u32));
-                    kept.extend(picks.map(|p| rows[p as usize]));
-                }
                 Some(&n) => {
                     let stream = Stream::new(self.seed, Purpose::RandomUnder, class_no as u32);
-                    let order = permutation(&stream, rows.len());
-                    kept.extend(order[..n].iter().map(|&p| rows[p as usize]));
+                    if self.replacement {
+                        let words = (0..n.div_ceil(4) as u64).flat_map(|b| stream.block(b));
+                        let picks = words.take(n).map(|w| below(w, rows.len() as u32));
+                        kept.extend(picks.map(|p| rows[p as usize]));
+                    } else {
+                        let order = permutation(&stream, rows.len());
+                        kept.extend(order[..n].iter().map(|&p| rows[p as usize]));
+                    }
                 }
                 None => kept.extend_from_slice(rows),
             }

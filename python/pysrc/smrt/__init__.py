@@ -832,13 +832,10 @@ class _ForcedCategorical(SMOTE):
     ``category`` columns and come back in X's own kind and dtypes."""
 
     def fit_resample(self, X, y):
-        _refuse_sparse(X)
         frame = hasattr(X, "columns") and hasattr(X, "iloc")
         arr = None if frame else np.asarray(X)
-        if arr is not None and arr.ndim != 2:
-            raise ValueError(f"X must be 2-D (rows x features), got {arr.ndim} dimension(s)")
-        width = X.shape[1] if frame else arr.shape[1]
-        forced = self._forced(X, width)
+        # Sparse or not 2-D: the plain path refuses it with its message.
+        forced = self._forced(X, X.shape[1] if frame else arr.shape[1]) if frame or arr.ndim == 2 else None
         if forced is None:
             return super().fit_resample(X, y)
         import pandas as pd
