@@ -8,7 +8,8 @@
 # PYTHON is a venv's python with the suite's requirements.txt installed. Environment: OUT (the
 # results' folder, default /tmp/smrt-quality-seeds; baselines already there are reused), FLAGS
 # (more smrt flags), DATASETS (a --datasets list for quality.py, for example the CSVs of
-# scripts/rare_class_sets.py). Each seed takes 2-3 minutes on two cores.
+# scripts/rare_class_sets.py), DATA_DIR and SUITE (quality.py's --data-dir and --suite, for
+# example the folder scripts/wider_sets.py writes). Each seed takes 2-3 minutes on two cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${1:?usage: scripts/quality-seeds.sh PYTHON [SEED...]}
@@ -19,6 +20,8 @@ Q=../shared/quality
 OUT=${OUT:-/tmp/smrt-quality-seeds}
 SETS=()
 [ -n "${DATASETS:-}" ] && SETS=(--datasets "$DATASETS")
+[ -n "${DATA_DIR:-}" ] && SETS+=(--data-dir "$DATA_DIR")
+[ -n "${SUITE:-}" ] && SETS+=(--suite "$SUITE")
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp}
 cargo build --release --quiet
 for s in "${SEEDS[@]}"; do
