@@ -503,15 +503,7 @@ fn two_valued_columns_are_drawn_as_their_values_at_the_class_rate() {
     let threes = |g: &Array2<f32>| g.column(1).iter().filter(|&&v| v == 3.0).count();
     let real = threes(&x) as f64 / 200.0;
     for generation in EVERY_GENERATION {
-        let (g, _) = vae
-            .sample_on(
-                &smrt::Device::Cpu,
-                x.view(),
-                2000,
-                3,
-                &Sampling::of(generation),
-            )
-            .unwrap();
+        let g = draws_of(&vae, x.view(), 0..2000, generation);
         assert!(
             g.column(1).iter().all(|&v| v == 3.0 || v == -1.0),
             "{generation:?}: only the column's two values"
@@ -542,17 +534,76 @@ fn two_valued_columns_are_drawn_as_their_values_at_the_class_rate() {
     let agree = (0..200).filter(|&i| back[[i, 1]] == x[[i, 1]]).count();
     assert!(agree >= 180, "{agree} of 200 rows keep their value");
     // Residual draws at temperature 0 are their source rows, the two-valued column included.
+    assert_still_draws_are_their_sources(&vae, x.view(), 100);
+}
+
+/// Residual draws at temperature 0 are exactly the rows they start from.
+fn assert_still_draws_are_their_sources(vae: &Vae, x: ArrayView2<'_, f32>, n: usize) {
     let still = Sampling {
         generation: Generation::Residual,
         temperature: 0.0,
         ..Sampling::default()
     };
-    let (rows, sources) = vae
-        .sample_on(&smrt::Device::Cpu, x.view(), 100, 5, &still)
-        .unwrap();
+    let (rows, sources) = vae.sample_on(&smrt::Device::Cpu, x, n, 5, &still).unwrap();
     for (row, source) in rows.rows().into_iter().zip(sources) {
         assert_eq!(row, x.row(source.unwrap()));
     }
+}
+
+/// Draws `range` of the run of `vae` for seed 3 in mode `generation`, from the class rows `x`.
+fn draws_of(
+    vae: &Vae,
+    x: ArrayView2<'_, f32>,
+    range: std::ops::Range<usize>,
+    generation: Generation,
+) -> Array2<f32> {
+    vae.sample_range_on(&smrt::Device::Cpu, x, range, 3, &Sampling::of(generation))
+        .unwrap()
+        .0
+}
+
+/// A class whose column 1 is exactly 0.0 in the rows where column 0 is small (about 60%) and
+/// spread over 0.4 to 1.4 in the others, like a concentration that most rows lack.
+fn point_mass_class(n: usize) -> Array2<f32> {
+    let s = Stream::new(9, Purpose::Generate, 2);
+    Array2::from_shape_fn((n, 2), |(i, j)| {
+        let a = s.normal_at(i as u64);
+        match j {
+            0 => a,
+            _ if a < 0.25 => 0.0, // P(N(0, 1) < 0.25) = 0.60
+            _ => 0.4 + a.min(1.0) * (0.7 + 0.3 * s.uniform_at(900 + i as u64)),
+        }
+    })
+}
+
+#[test]
+fn a_value_the_class_holds_in_many_rows_is_drawn_at_the_class_share() {
+    let x = point_mass_class(200);
+    let at_point = |g: ArrayView2<'_, f32>| {
+        g.column(1).iter().filter(|&&v| v == 0.0).count() as f64 / g.nrows() as f64
+    };
+    let real = at_point(x.view());
+    assert!((0.5..0.7).contains(&real), "{real}");
+    let vae = Vae::fit_on(&smrt::Device::Cpu, x.view(), &VaeConfig::default()).unwrap();
+    let point = vae.columns().stats()[1]
+        .point
+        .expect("column 1 has a point mass");
+    assert_eq!((point.value, point.share), (0.0, real as f32));
+    assert!(vae.columns().stats()[0].point.is_none());
+    for generation in EVERY_GENERATION {
+        let g = draws_of(&vae, x.view(), 0..2000, generation);
+        // A Gaussian decoder alone puts no draw exactly on 0.0.
+        let share = at_point(g.view());
+        assert!(
+            (share - real).abs() < 0.08,
+            "{generation:?}: {share} of the draws at the point, the class {real}"
+        );
+        // The same rows whichever pieces they are drawn in.
+        let tail = draws_of(&vae, x.view(), 1500..2000, generation);
+        assert_eq!(tail, g.slice(s![1500.., ..]), "{generation:?}");
+    }
+    // Residual draws at temperature 0 are still their source rows.
+    assert_still_draws_are_their_sources(&vae, x.view(), 300);
 }
 
 #[test]

@@ -185,6 +185,51 @@ fn two_valued_columns_round_trip_and_version_2_files_still_load() {
 }
 
 #[test]
+fn a_point_mass_round_trips_and_files_without_one_draw_as_before() {
+    // Column 1 is 0.5 in two rows of three, spread elsewhere.
+    let x = ndarray::Array2::from_shape_fn((30, 2), |(i, j)| match (j, i % 3) {
+        (0, _) => (i as f32 * 0.37).sin(),
+        (_, 2) => 1.0 + i as f32 / 17.0,
+        _ => 0.5,
+    });
+    let vae = Vae::fit_on(&Device::Cpu, x.view(), &VaeConfig::default()).unwrap();
+    assert!(vae.columns().stats()[1].point.is_some());
+    let (_, info) = fitted();
+    let info = ModelInfo {
+        features: vec!["a".into(), "b".into()],
+        ..info
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("m");
+    vae.save(&base, &info).unwrap();
+    let (back, _) = Vae::load(&base).unwrap();
+    assert_eq!(back, vae);
+    let rows = back.generate_on(&Device::Cpu, 400, 3).unwrap();
+    assert_eq!(rows, vae.generate_on(&Device::Cpu, 400, 3).unwrap());
+    let at_point = |r: &ndarray::Array2<f32>| r.column(1).iter().filter(|&&v| v == 0.5).count();
+    assert!(
+        at_point(&rows) > 200,
+        "{} of 400 at the point",
+        at_point(&rows)
+    );
+    // A file written before point masses were kept names none, loads, and draws the Gaussian's
+    // values: the same rows but for the ones set to the point.
+    edit_json(&base, |v| {
+        for stats in v["columns"]["stats"].as_array_mut().unwrap() {
+            stats.as_object_mut().unwrap().remove("point");
+        }
+    });
+    let (old, _) = Vae::load(&base).unwrap();
+    assert!(old.columns().stats().iter().all(|s| s.point.is_none()));
+    let before = old.generate_on(&Device::Cpu, 400, 3).unwrap();
+    assert_eq!(at_point(&before), 0);
+    for (a, b) in rows.rows().into_iter().zip(before.rows()) {
+        assert_eq!(a[0], b[0]);
+        assert!(a[1] == b[1] || a[1] == 0.5, "{} drawn as {}", b[1], a[1]);
+    }
+}
+
+#[test]
 fn an_index_that_does_not_match_the_categorical_heads_is_refused() {
     use smrt::models::SavedModels;
     let x = ndarray::Array2::from_shape_fn((20, 1), |(i, _)| i as f32);

@@ -1,7 +1,8 @@
 //! What a VAE knows of each column of its class beyond the network: which columns are constant
 //! (copied, not modelled), which take exactly two values (yes/no variables, modelled by a
-//! two-way softmax head), each column's observed range (for clipping), and which hold only whole
-//! numbers (rounded on output, so counts stay counts).
+//! two-way softmax head), each column's observed range (for clipping), which hold only whole
+//! numbers (rounded on output, so counts stay counts), and which hold one value in at least half
+//! the rows (a point mass, kept at the class's share).
 
 use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,53 @@ pub struct ColumnStats {
     pub max: f32,
     /// Every value seen is a whole number.
     pub integer: bool,
+    /// The value at least half of the class's rows hold in a column of fractions (absent where
+    /// there is none, and in models saved before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point: Option<PointMass>,
+}
+
+/// A value that at least half of a class's rows hold in one column, like a concentration of
+/// exactly 0 in most rows and spread values in the rest. A Gaussian decoder smears such a point
+/// into values near it that the class never has; the draws nearest the point are set to it
+/// instead, as many as the class's share (see [`Columns::reaches`]), but never one as far from
+/// it as the class's nearest other value.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PointMass {
+    /// The value.
+    pub value: f32,
+    /// The fraction of the class's rows that hold it.
+    pub share: f32,
+    /// The distance from the point to the nearest other value of the class.
+    pub gap: f32,
+}
+
+impl PointMass {
+    /// The value at least half of `values` hold, if they are not all whole numbers (those are
+    /// rounded instead) and not all the same; of two halves, the smaller value.
+    fn of(values: impl Iterator<Item = f32>) -> Option<PointMass> {
+        let mut sorted: Vec<f32> = values.collect();
+        if sorted.iter().all(|v| v.fract() == 0.0) {
+            return None;
+        }
+        sorted.sort_by(f32::total_cmp);
+        let (mut best, mut count) = (sorted[0], 0usize);
+        for run in sorted.chunk_by(|a, b| a == b) {
+            if run.len() > count {
+                (best, count) = (run[0], run.len());
+            }
+        }
+        let gap = sorted
+            .iter()
+            .filter(|&&v| v != best)
+            .map(|v| (v - best).abs())
+            .fold(f32::INFINITY, f32::min);
+        (2 * count >= sorted.len() && gap.is_finite()).then(|| PointMass {
+            value: best,
+            share: count as f32 / sorted.len() as f32,
+            gap,
+        })
+    }
 }
 
 impl ColumnStats {
@@ -68,12 +116,13 @@ impl Columns {
     /// Gaussian, and its draws take one of its two values. A column given in `binary` with more
     /// than two values in `x` is an error.
     pub fn observe(x: ArrayView2<'_, f32>, binary: Option<&[usize]>) -> Result<Columns> {
-        let stats: Vec<ColumnStats> = x
+        let mut stats: Vec<ColumnStats> = x
             .axis_iter(Axis(1))
             .map(|c| ColumnStats {
                 min: c.iter().copied().fold(f32::INFINITY, f32::min),
                 max: c.iter().copied().fold(f32::NEG_INFINITY, f32::max),
                 integer: c.iter().all(|v| v.fract() == 0.0),
+                point: None,
             })
             .collect();
         let binary: Vec<usize> = match binary {
@@ -103,6 +152,9 @@ impl Columns {
         if modelled.is_empty() && binary.is_empty() {
             modelled = (0..stats.len()).collect();
         }
+        for &j in &modelled {
+            stats[j].point = PointMass::of(x.column(j).iter().copied());
+        }
         Ok(Columns {
             stats,
             modelled,
@@ -119,6 +171,7 @@ impl Columns {
                     min: f32::NEG_INFINITY,
                     max: f32::INFINITY,
                     integer: false,
+                    point: None,
                 };
                 features
             ],
@@ -189,16 +242,43 @@ impl Columns {
         }
     }
 
+    /// How near its point mass a drawn value of each column must be to be set to it, from a run
+    /// of draws (`modelled`: `rows x modelled`, row-major, before [`Columns::complete`]): the
+    /// distance within which the class's share of the draws lies. One entry per column, `None`
+    /// where a column has no point mass (or there are no draws).
+    pub(crate) fn reaches(&self, modelled: &[f32], rows: usize) -> Vec<Option<f32>> {
+        let m = self.modelled.len();
+        let mut reach = vec![None; self.stats.len()];
+        if rows == 0 {
+            return reach;
+        }
+        for (k, &j) in self.modelled.iter().enumerate() {
+            if let Some(p) = self.stats[j].point {
+                let mut far: Vec<f32> = (0..rows)
+                    .map(|i| (modelled[i * m + k] - p.value).abs())
+                    .collect();
+                far.sort_by(f32::total_cmp);
+                // The nearest `share * rows` draws (at least one) reach the point.
+                let within = ((p.share * rows as f32).round() as usize).clamp(1, rows);
+                reach[j] = Some(far[within - 1]);
+            }
+        }
+        reach
+    }
+
     /// Rows of the modelled columns (row-major, `rows x modelled`) and the codes of the
     /// two-valued columns (`rows x binary`) widened to every column: constant columns get their
-    /// value, two-valued columns the value of their code, whole-number columns are rounded, and
-    /// with `clip` every value is limited to its column's observed range.
+    /// value, two-valued columns the value of their code, a value within `reach` of its column's
+    /// point mass takes the point's value (`reach` from [`Columns::reaches`]; empty: none),
+    /// whole-number columns are rounded, and with `clip` every value is limited to its column's
+    /// observed range.
     pub(crate) fn complete(
         &self,
         modelled: &[f32],
         binary: &[u32],
         rows: usize,
         clip: bool,
+        reach: &[Option<f32>],
     ) -> Vec<f32> {
         let (m, b, d) = (self.modelled.len(), self.binary.len(), self.stats.len());
         if d == 0 {
@@ -213,10 +293,16 @@ impl Columns {
                 let s = self.stats[j];
                 dst[j] = if binary[i * b + k] == 1 { s.max } else { s.min };
             }
-            for (v, s) in dst.iter_mut().zip(&self.stats) {
+            for (j, (v, s)) in dst.iter_mut().zip(&self.stats).enumerate() {
                 if s.is_constant() {
                     *v = s.min;
                     continue;
+                }
+                if let (Some(p), Some(&Some(r))) = (s.point, reach.get(j)) {
+                    let far = (*v - p.value).abs();
+                    if far <= r && far < p.gap {
+                        *v = p.value;
+                    }
                 }
                 if s.integer {
                     *v = v.round();
@@ -243,9 +329,9 @@ mod tests {
         assert!(c.binary().is_empty());
         assert!(c.stats()[0].integer && !c.stats()[2].integer);
         // Two generated rows of the modelled columns (0 and 2).
-        let out = c.complete(&[2.6, 9.0, -7.0, 1.25], &[], 2, true);
+        let out = c.complete(&[2.6, 9.0, -7.0, 1.25], &[], 2, true, &[]);
         assert_eq!(out, vec![3.0, 5.0, 1.5, 1.0, 5.0, 1.25]);
-        let unclipped = c.complete(&[2.6, 9.0, -7.0, 1.25], &[], 2, false);
+        let unclipped = c.complete(&[2.6, 9.0, -7.0, 1.25], &[], 2, false, &[]);
         assert_eq!(unclipped, vec![3.0, 5.0, 9.0, -7.0, 5.0, 1.25]);
     }
 
@@ -268,13 +354,16 @@ mod tests {
             c.binary_codes(array![[0.0f32, 0.4, 1.0]].view()),
             array![[0, 1]]
         );
-        let out = c.complete(&[1.6, 2.2], &[1, 0, 0, 1], 2, false);
+        let out = c.complete(&[1.6, 2.2], &[1, 0, 0, 1], 2, false, &[]);
         assert_eq!(out, vec![2.0, 1.0, -2.5, 2.0, 0.0, 4.0]);
         // Two-valued and constant columns only: nothing is left to the Gaussian part.
         let y = array![[7.0f32, 0.0], [7.0, 3.0]];
         let c = Columns::observe(y.view(), None).unwrap();
         assert_eq!((c.modelled(), c.binary()), (&[][..], &[1][..]));
-        assert_eq!(c.complete(&[], &[1, 0], 2, true), vec![7.0, 3.0, 7.0, 0.0]);
+        assert_eq!(
+            c.complete(&[], &[1, 0], 2, true, &[]),
+            vec![7.0, 3.0, 7.0, 0.0]
+        );
         // Given yes/no columns: only those are heads, a constant one is copied, and one with
         // three values is an error.
         let c = Columns::observe(x.view(), Some(&[2])).unwrap();
@@ -291,10 +380,60 @@ mod tests {
     }
 
     #[test]
+    fn a_value_most_rows_hold_is_a_point_mass_kept_at_its_share() {
+        // Column 0: 0.0 in three of five rows, the nearest other value 0.25 away. Column 1:
+        // whole numbers (rounded instead). Column 2: no value twice.
+        let x = array![
+            [0.0f32, 1.0, 0.1],
+            [0.25, 2.0, 0.2],
+            [0.0, 2.0, 0.3],
+            [0.9, 3.0, 0.4],
+            [0.0, 1.0, 0.5]
+        ];
+        let c = Columns::observe(x.view(), None).unwrap();
+        let point = |j: usize| c.stats()[j].point;
+        assert_eq!(
+            point(0),
+            Some(PointMass {
+                value: 0.0,
+                share: 0.6,
+                gap: 0.25
+            })
+        );
+        assert_eq!((point(1), point(2)), (None, None));
+        // Of two halves, the smaller value; a value held by fewer than half the rows is no point.
+        let tie = PointMass::of([0.5f32, 0.5, -1.5, -1.5].into_iter()).unwrap();
+        assert_eq!((tie.value, tie.share, tie.gap), (-1.5, 0.5, 2.0));
+        assert_eq!(
+            PointMass::of([0.5f32, 0.5, -1.5, 2.0, 3.0].into_iter()),
+            None
+        );
+        // Ten draws of the three modelled columns; column 0 smeared around 0.0.
+        let col0 = [
+            -0.04f32, 0.02, -0.05, -0.01, 0.5, 0.03, 0.2, 0.05, -0.3, 0.7,
+        ];
+        let draws: Vec<f32> = col0.iter().flat_map(|&v| [v, 2.0, 0.3]).collect();
+        let reach = c.reaches(&draws, 10);
+        // Six of ten draws (the class's share) lie within 0.05 of the point.
+        assert_eq!(reach, vec![Some(0.05), None, None]);
+        let out = c.complete(&draws, &[], 10, false, &reach);
+        let got: Vec<f32> = out.chunks_exact(3).map(|r| r[0]).collect();
+        assert_eq!(got, [0.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.2, 0.0, -0.3, 0.7]);
+        // A wider reach still never moves a value as far from the point as the class's nearest
+        // other value (0.25): the class's own values stay what they are.
+        let out = c.complete(&draws, &[], 10, false, &[Some(1.0), None, None]);
+        let got: Vec<f32> = out.chunks_exact(3).map(|r| r[0]).collect();
+        assert_eq!(got, [0.0, 0.0, 0.0, 0.0, 0.5, 0.0, 0.0, 0.0, -0.3, 0.7]);
+        // Without a reach nothing moves.
+        let out = c.complete(&draws, &[], 10, false, &[]);
+        assert_eq!(out.chunks_exact(3).map(|r| r[0]).collect::<Vec<_>>(), col0);
+    }
+
+    #[test]
     fn all_constant_columns_are_all_modelled_and_clipped_to_the_row() {
         let x = array![[1.0f32, 2.0], [1.0, 2.0]];
         let c = Columns::observe(x.view(), None).unwrap();
         assert_eq!(c.modelled(), &[0, 1]);
-        assert_eq!(c.complete(&[0.3, 7.0], &[], 1, false), vec![1.0, 2.0]);
+        assert_eq!(c.complete(&[0.3, 7.0], &[], 1, false, &[]), vec![1.0, 2.0]);
     }
 }

@@ -19,6 +19,12 @@ use crate::rng::{Purpose, Stream};
 /// Rows per chunk: bounds the memory of generation whatever the number of rows asked for.
 const CHUNK: usize = 8192;
 
+/// Draws made before a run to find how near a point mass a draw must be to take its value
+/// ([`super::columns::Columns::reaches`]), and their seed: fixed, so the reach depends on the
+/// model, the class's rows and the sampling settings, never on the run's seed or range.
+const CALIBRATION_DRAWS: usize = 1000;
+const CALIBRATION_SEED: u64 = 0x00ca_11b7_a7e5;
+
 /// The model's layers uploaded once, with buffers for one chunk.
 struct Inference<'e, E: Engine> {
     e: &'e mut E,
@@ -151,6 +157,7 @@ pub struct Drawer<'a> {
     source: Source,
     seed: u64,
     sampling: Sampling,
+    reach: Vec<Option<f32>>,
 }
 
 impl Drawer<'_> {
@@ -179,7 +186,7 @@ impl Drawer<'_> {
                 out
             }
         };
-        Ok(vae.finish_run(source, &out, range, seed, sampling))
+        Ok(vae.finish_run(source, &out, range, seed, sampling, &self.reach))
     }
 }
 
@@ -287,7 +294,7 @@ impl Vae {
                 &mut out.codes,
             );
         }
-        Ok(self.finish(&out, n, false).0)
+        Ok(self.finish(&out, n, false, &[]).0)
     }
 
     /// Decodes the posterior mean of each row of `x`: the model's reconstruction of `x`.
@@ -445,13 +452,34 @@ impl Vae {
     ) -> Result<Drawer<'a>> {
         let sampling = self.resolve(sampling);
         let source = self.source(device, x, codes, &sampling)?;
+        let reach = match device {
+            Device::Cpu => self.reach(&mut CpuEngine::new(), &source, &sampling)?,
+            Device::Gpu(gpu) => self.reach(&mut gpu.engine()?, &source, &sampling)?,
+        };
         Ok(Drawer {
             vae: self,
             device: device.clone(),
             source,
             seed,
             sampling,
+            reach,
         })
+    }
+
+    /// How near its point mass a draw of each column must be to take its value, from
+    /// [`CALIBRATION_DRAWS`] draws made as `sampling` says (none where no column has a point mass).
+    fn reach<E: Engine>(
+        &self,
+        engine: &mut E,
+        source: &Source,
+        sampling: &Sampling,
+    ) -> Result<Vec<Option<f32>>> {
+        if self.columns.stats().iter().all(|s| s.point.is_none()) {
+            return Ok(Vec::new());
+        }
+        let n = CALIBRATION_DRAWS;
+        let out = self.draw(engine, source, 0..n, CALIBRATION_SEED, sampling)?;
+        Ok(self.columns.reaches(&out.numeric, n))
     }
 
     /// [`Vae::sample_on`] on `engine`.
@@ -467,8 +495,9 @@ impl Vae {
         let sampling = &self.resolve(sampling);
         let codes = no_codes(x.nrows());
         let source = self.source_with(engine, x, codes.view(), sampling)?;
+        let reach = self.reach(engine, &source, sampling)?;
         let out = self.draw(engine, &source, 0..n, seed, sampling)?;
-        let (rows, _, sources) = self.finish_run(&source, &out, 0..n, seed, sampling);
+        let (rows, _, sources) = self.finish_run(&source, &out, 0..n, seed, sampling, &reach);
         Ok((rows, sources))
     }
 
@@ -481,10 +510,11 @@ impl Vae {
         range: Range<usize>,
         seed: u64,
         sampling: &Sampling,
+        reach: &[Option<f32>],
     ) -> Sampled {
         let draws = Draws::new(seed);
         let n = range.len();
-        let (rows, codes) = self.finish(out, n, sampling.clip);
+        let (rows, codes) = self.finish(out, n, sampling.clip, reach);
         let sources = range
             .map(|i| source.row_of(&draws, i, sampling.generation))
             .collect();
@@ -773,8 +803,15 @@ impl Vae {
     }
 
     /// `n` drawn rows as an `n x features` matrix of every column (the two-valued heads' codes
-    /// become their columns' values) and the categorical columns' codes.
-    fn finish(&self, out: &Drawn, n: usize, clip: bool) -> (Array2<f32>, Array2<u32>) {
+    /// become their columns' values, values within `reach` of a point mass take its value) and
+    /// the categorical columns' codes.
+    fn finish(
+        &self,
+        out: &Drawn,
+        n: usize,
+        clip: bool,
+        reach: &[Option<f32>],
+    ) -> (Array2<f32>, Array2<u32>) {
         let (q, b) = (self.heads.len(), self.columns.binary().len());
         let (mut categorical, mut binary) = (Vec::with_capacity(n * q), Vec::with_capacity(n * b));
         if q + b > 0 {
@@ -783,7 +820,7 @@ impl Vae {
                 binary.extend_from_slice(&row[q..]);
             }
         }
-        let full = self.columns.complete(&out.numeric, &binary, n, clip);
+        let full = self.columns.complete(&out.numeric, &binary, n, clip, reach);
         let rows = Array2::from_shape_vec((n, self.features()), full).expect("n * features values");
         let codes = Array2::from_shape_vec((n, q), categorical).expect("a code per row and head");
         (rows, codes)

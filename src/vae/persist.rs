@@ -5,8 +5,9 @@
 //! `torch.nn.Sequential(...).load_state_dict(safetensors.torch.load_file(...))` reads them.
 //! A learned output variance is the tensor `output.logvar` (one value per modelled column).
 //! `NAME.json` holds the format version, the settings, the scaler, the per-column facts (range,
-//! whole numbers, which columns are modelled), the layer shapes and activations, the class label
-//! and feature names, and the training history. Version 2 files (before two-valued columns had
+//! whole numbers, point masses, which columns are modelled), the layer shapes and activations, the
+//! class label and feature names, and the training history. A file written before point masses
+//! were kept names none, and draws as it did. Version 2 files (before two-valued columns had
 //! heads of their own) load and draw as they did; version 1 files (before per-column facts and
 //! the learned variance) are refused with a message naming their version.
 
