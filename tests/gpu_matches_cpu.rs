@@ -1305,6 +1305,68 @@ fn a_whole_fit_and_generation_match_cpu() {
 }
 
 #[test]
+fn draws_at_a_point_mass_match_cpu() {
+    let Some(gpu) = gpu() else { return };
+    // Column 1 is exactly 0.5 where column 0 is small (about 60% of rows), spread elsewhere.
+    let mut x = table(70);
+    for mut row in x.rows_mut() {
+        row[1] = if row[0] < 0.25 {
+            0.5
+        } else {
+            1.0 + row[1].abs()
+        };
+    }
+    let vae = Vae::fit_on(&Device::Cpu, x.view(), &small_config()).unwrap();
+    let point = vae.columns().stats()[1]
+        .point
+        .expect("column 1 has a point mass");
+    for generation in [
+        Generation::Prior,
+        Generation::Posterior,
+        Generation::Residual,
+        Generation::PriorResidual,
+        Generation::Interpolate,
+    ] {
+        let sampling = Sampling {
+            generation,
+            temperature: 0.8,
+            ..Sampling::default()
+        };
+        let draw = |device: &Device| {
+            vae.sample_on(device, x.view(), 300, 9, &sampling)
+                .unwrap()
+                .0
+        };
+        let (on_gpu, on_cpu) = (draw(&Device::Gpu(gpu.clone())), draw(&Device::Cpu));
+        let at = |rows: &ndarray::Array2<f32>, i: usize| rows[[i, 1]] == point.value;
+        let on_point = (0..300).filter(|&i| at(&on_cpu, i)).count();
+        assert!(
+            on_point > 100,
+            "{generation:?}: {on_point} of 300 at the point"
+        );
+        // Each engine measures its own reach from its own calibration draws: a row can land on
+        // the point on one engine only where a draw and the reach meet within rounding.
+        let (flips, same): (Vec<usize>, Vec<usize>) =
+            (0..300).partition(|&i| at(&on_gpu, i) != at(&on_cpu, i));
+        assert!(
+            flips.len() <= 2,
+            "{generation:?}: {} rows differ at the point",
+            flips.len()
+        );
+        let pick = |rows: &ndarray::Array2<f32>| -> Vec<f32> {
+            same.iter().flat_map(|&i| rows.row(i).to_vec()).collect()
+        };
+        assert_close(
+            &format!("{generation:?} rows"),
+            &pick(&on_gpu),
+            &pick(&on_cpu),
+            1e-4,
+            1e-4,
+        );
+    }
+}
+
+#[test]
 fn a_fit_with_categorical_heads_and_its_draws_match_cpu() {
     let Some(gpu) = gpu() else { return };
     let x = table(70);
