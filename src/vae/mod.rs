@@ -10,7 +10,7 @@ mod network;
 mod persist;
 mod train;
 
-pub use columns::{two_valued_columns, ColumnStats, Columns};
+pub use columns::{two_valued_columns, ColumnStats, Columns, PointMass};
 pub use config::{
     Activation, BiasInit, CategoryDraw, EarlyStopping, Generation, Init, Latent, Likelihood,
     Optimizer, Sampling, VaeConfig,
