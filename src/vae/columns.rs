@@ -49,8 +49,9 @@ pub struct ColumnStats {
 /// A value that at least half of a class's rows hold in one column, like a concentration of
 /// exactly 0 in most rows and spread values in the rest. A Gaussian decoder smears such a point
 /// into values near it that the class never has; the draws nearest the point are set to it
-/// instead, as many as the class's share (see [`Columns::reaches`]), but never one as far from
-/// it as the class's nearest other value.
+/// instead, as many as the class's share (how near is measured before each run, from 1,000 draws
+/// made with the run's settings), but never one as far from it as the class's nearest other
+/// value.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PointMass {
     /// The value.
