@@ -63,8 +63,8 @@ pub struct PointMass {
 }
 
 impl PointMass {
-    /// The value at least half of `values` hold, if they are not all whole numbers (those are
-    /// rounded instead) and not all the same; of two halves, the smaller value.
+    /// The value at least half of `values` hold, in two rows or more, if they are not all whole
+    /// numbers (those are rounded instead) and not all the same; of two halves, the smaller.
     fn of(values: impl Iterator<Item = f32>) -> Option<PointMass> {
         let mut sorted: Vec<f32> = values.collect();
         if sorted.iter().all(|v| v.fract() == 0.0) {
@@ -82,7 +82,7 @@ impl PointMass {
             .filter(|&&v| v != best)
             .map(|v| (v - best).abs())
             .fold(f32::INFINITY, f32::min);
-        (2 * count >= sorted.len() && gap.is_finite()).then(|| PointMass {
+        (count >= 2 && 2 * count >= sorted.len() && gap.is_finite()).then(|| PointMass {
             value: best,
             share: count as f32 / sorted.len() as f32,
             gap,
@@ -409,6 +409,8 @@ mod tests {
             PointMass::of([0.5f32, 0.5, -1.5, 2.0, 3.0].into_iter()),
             None
         );
+        // One row of two is no point, however it halves the class.
+        assert_eq!(PointMass::of([0.5f32, 0.7].into_iter()), None);
         // Ten draws of the three modelled columns; column 0 smeared around 0.0.
         let col0 = [
             -0.04f32, 0.02, -0.05, -0.01, 0.5, 0.03, 0.2, 0.05, -0.3, 0.7,
