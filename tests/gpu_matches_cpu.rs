@@ -1203,6 +1203,15 @@ fn table(rows: usize) -> ndarray::Array2<f32> {
     })
 }
 
+/// Every generation mode a run can be asked for (`Auto` resolves to one of them).
+const EVERY_GENERATION: [Generation; 5] = [
+    Generation::Prior,
+    Generation::Posterior,
+    Generation::Residual,
+    Generation::PriorResidual,
+    Generation::Interpolate,
+];
+
 fn small_config() -> VaeConfig {
     VaeConfig {
         hidden: vec![16, 8],
@@ -1266,13 +1275,7 @@ fn a_whole_fit_and_generation_match_cpu() {
         1e-4,
     );
     // Every generation mode, at a temperature other than 1.
-    for generation in [
-        Generation::Prior,
-        Generation::Posterior,
-        Generation::Residual,
-        Generation::PriorResidual,
-        Generation::Interpolate,
-    ] {
+    for generation in EVERY_GENERATION {
         let sampling = Sampling {
             generation,
             temperature: 0.8,
@@ -1320,13 +1323,7 @@ fn draws_at_a_point_mass_match_cpu() {
     let point = vae.columns().stats()[1]
         .point
         .expect("column 1 has a point mass");
-    for generation in [
-        Generation::Prior,
-        Generation::Posterior,
-        Generation::Residual,
-        Generation::PriorResidual,
-        Generation::Interpolate,
-    ] {
+    for generation in EVERY_GENERATION {
         let sampling = Sampling {
             generation,
             temperature: 0.8,
@@ -1398,13 +1395,7 @@ fn a_fit_with_categorical_heads_and_its_draws_match_cpu() {
         );
     }
     // The same model draws the same rows and categories on either engine, in every mode.
-    for generation in [
-        Generation::Prior,
-        Generation::Posterior,
-        Generation::Residual,
-        Generation::PriorResidual,
-        Generation::Interpolate,
-    ] {
+    for generation in EVERY_GENERATION {
         for category in [CategoryDraw::Sample, CategoryDraw::Argmax] {
             let sampling = Sampling {
                 generation,

@@ -334,13 +334,21 @@ fn write_npy_rows(
     let cols = saved.features.len() + 1;
     let mut out = Array2::<f64>::zeros((rows.len(), cols));
     let mut next = out.rows_mut().into_iter();
+    // A model whose draws do not fill its columns (a file edited by hand) is an error, not a panic.
+    let mismatch = || Error::Model {
+        path: args.models.clone(),
+        reason: "the model's draws do not match its columns and categories".into(),
+    };
     each_row(drawer, rows, |values, codes| {
-        let mut row = next.next().expect("a row of the output per row drawn");
+        let mut row = next.next().ok_or_else(mismatch)?;
         let (mut num, mut cat) = (values.iter(), codes.iter());
         for (c, dictionary) in categories.iter().enumerate() {
             row[c] = match dictionary {
-                Some(d) => d[*cat.next().expect("a code") as usize],
-                None => f64::from(*num.next().expect("a value")),
+                Some(d) => *cat
+                    .next()
+                    .and_then(|&code| d.get(code as usize))
+                    .ok_or_else(mismatch)?,
+                None => f64::from(*num.next().ok_or_else(mismatch)?),
             };
         }
         row[cols - 1] = label;
