@@ -606,6 +606,41 @@ fn a_value_the_class_holds_in_many_rows_is_drawn_at_the_class_share() {
     assert_still_draws_are_their_sources(&vae, x.view(), 300);
 }
 
+/// A class whose column 2 is the sum of columns 0 and 1 and whose column 4 equals column 3 in
+/// every row, like a total count beside its parts.
+fn related_class(n: usize) -> Array2<f32> {
+    let s = Stream::new(4, Purpose::Generate, 8);
+    Array2::from_shape_fn((n, 5), |(i, j)| {
+        let (a, b) = (s.normal_at(i as u64), 2.0 + s.normal_at(1000 + i as u64));
+        let c = s.uniform_at(2000 + i as u64) * 3.0;
+        [a, b, a + b, c, c][j]
+    })
+}
+
+#[test]
+fn relations_every_row_of_the_class_keeps_hold_in_every_draw() {
+    let x = related_class(150);
+    let vae = Vae::fit_on(&smrt::Device::Cpu, x.view(), &VaeConfig::default()).unwrap();
+    let relations = vae.columns().relations().expect("two exact relations");
+    assert_eq!((relations.len(), relations.columns()), (2, 5));
+    let broken = |g: ArrayView2<'_, f32>| {
+        g.rows()
+            .into_iter()
+            .map(|r| (r[2] - r[0] - r[1]).abs().max((r[4] - r[3]).abs()))
+            .fold(0.0f32, f32::max)
+    };
+    for generation in EVERY_GENERATION {
+        let g = draws_of(&vae, x.view(), 0..500, generation);
+        assert!(
+            broken(g.view()) < 1e-3,
+            "{generation:?}: {}",
+            broken(g.view())
+        );
+    }
+    // Residual draws at temperature 0 are still their source rows.
+    assert_still_draws_are_their_sources(&vae, x.view(), 300);
+}
+
 #[test]
 fn smrt_takes_a_tables_yes_no_columns_from_the_whole_table() {
     // Column 1 holds 0 and 1 in every class; column 2 holds 0, 1 and 2 in the table, but the

@@ -1364,6 +1364,43 @@ fn draws_at_a_point_mass_match_cpu() {
 }
 
 #[test]
+fn draws_keeping_a_relation_match_cpu() {
+    let Some(gpu) = gpu() else { return };
+    // Column 4 becomes the sum of columns 0 and 1 in every row.
+    let mut x = table(70);
+    for mut row in x.rows_mut() {
+        row[4] = row[0] + row[1];
+    }
+    let vae = Vae::fit_on(&Device::Cpu, x.view(), &small_config()).unwrap();
+    assert_eq!(vae.columns().relations().map(|r| r.len()), Some(1));
+    for generation in EVERY_GENERATION {
+        let sampling = Sampling {
+            generation,
+            temperature: 0.8,
+            ..Sampling::default()
+        };
+        let draw = |device: &Device| {
+            vae.sample_on(device, x.view(), 300, 9, &sampling)
+                .unwrap()
+                .0
+        };
+        let (on_gpu, on_cpu) = (draw(&Device::Gpu(gpu.clone())), draw(&Device::Cpu));
+        for row in on_gpu.rows() {
+            let off = (row[4] - row[0] - row[1]).abs();
+            assert!(off < 1e-4, "{generation:?}: the sum is off by {off}");
+        }
+        let flat = |rows: &ndarray::Array2<f32>| rows.iter().copied().collect::<Vec<f32>>();
+        assert_close(
+            &format!("{generation:?} rows"),
+            &flat(&on_gpu),
+            &flat(&on_cpu),
+            1e-4,
+            1e-4,
+        );
+    }
+}
+
+#[test]
 fn a_fit_with_categorical_heads_and_its_draws_match_cpu() {
     let Some(gpu) = gpu() else { return };
     let x = table(70);

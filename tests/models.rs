@@ -230,6 +230,51 @@ fn a_point_mass_round_trips_and_files_without_one_draw_as_before() {
 }
 
 #[test]
+fn relations_round_trip_and_files_without_them_draw_as_before() {
+    // Column 2 is the sum of columns 0 and 1 in every row.
+    let x = ndarray::Array2::from_shape_fn((30, 3), |(i, j)| {
+        let (a, b) = ((i as f32 * 0.37).sin(), (i as f32 * 0.91).cos());
+        [a, b, a + b][j]
+    });
+    let vae = Vae::fit_on(&Device::Cpu, x.view(), &VaeConfig::default()).unwrap();
+    assert_eq!(vae.columns().relations().map(|r| r.len()), Some(1));
+    let (_, info) = fitted();
+    let info = ModelInfo {
+        features: vec!["a".into(), "b".into(), "sum".into()],
+        ..info
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("m");
+    vae.save(&base, &info).unwrap();
+    let (back, _) = Vae::load(&base).unwrap();
+    assert_eq!(back, vae);
+    let rows = back.generate_on(&Device::Cpu, 200, 3).unwrap();
+    assert_eq!(rows, vae.generate_on(&Device::Cpu, 200, 3).unwrap());
+    let broken = |r: &ndarray::Array2<f32>| {
+        r.rows()
+            .into_iter()
+            .map(|r| (r[2] - r[0] - r[1]).abs())
+            .fold(0.0f32, f32::max)
+    };
+    assert!(broken(&rows) < 1e-4, "{}", broken(&rows));
+    // A file written before relations were kept names none, loads, and draws the decoder's
+    // rows as they come, which break the sum.
+    edit_json(&base, |v| {
+        v["columns"].as_object_mut().unwrap().remove("relations");
+    });
+    let (old, _) = Vae::load(&base).unwrap();
+    assert!(old.columns().relations().is_none());
+    assert!(broken(&old.generate_on(&Device::Cpu, 200, 3).unwrap()) > 1e-2);
+    // Relations over another number of columns than the model's are refused.
+    vae.save(&base, &info).unwrap();
+    edit_json(&base, |v| {
+        let mean = v["columns"]["relations"]["mean"].as_array_mut().unwrap();
+        mean.pop();
+    });
+    assert!(matches!(Vae::load(&base), Err(smrt::Error::Model { .. })));
+}
+
+#[test]
 fn an_index_that_does_not_match_the_categorical_heads_is_refused() {
     use smrt::models::SavedModels;
     let x = ndarray::Array2::from_shape_fn((20, 1), |(i, _)| i as f32);

@@ -1,12 +1,14 @@
 //! What a VAE knows of each column of its class beyond the network: which columns are constant
 //! (copied, not modelled), which take exactly two values (yes/no variables, modelled by a
 //! two-way softmax head), each column's observed range (for clipping), which hold only whole
-//! numbers (rounded on output, so counts stay counts), and which hold one value in at least half
-//! the rows (a point mass, kept at the class's share).
+//! numbers (rounded on output, so counts stay counts), which hold one value in at least half
+//! the rows (a point mass, kept at the class's share), and the exact linear relations between
+//! the modelled columns (kept in every draw).
 
 use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 
+use super::relations::Relations;
 use crate::error::{Error, Result};
 
 /// The columns of `x` holding exactly two distinct values: the yes/no variables of a table
@@ -106,6 +108,10 @@ pub struct Columns {
     /// variable (absent in models saved before there were any).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     binary: Vec<usize>,
+    /// Exact linear relations between the modelled columns (absent where there are none, and in
+    /// models saved before they were kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    relations: Option<Relations>,
 }
 
 impl Columns {
@@ -156,10 +162,12 @@ impl Columns {
         for &j in &modelled {
             stats[j].point = PointMass::of(x.column(j).iter().copied());
         }
+        let relations = Relations::observe(x.select(Axis(1), &modelled).view());
         Ok(Columns {
             stats,
             modelled,
             binary,
+            relations,
         })
     }
 
@@ -178,6 +186,7 @@ impl Columns {
             ],
             modelled: (0..features).collect(),
             binary: Vec::new(),
+            relations: None,
         }
     }
 
@@ -206,14 +215,24 @@ impl Columns {
         &self.binary
     }
 
-    /// Whether both lists of columns ascend within range and no column is both modelled and
-    /// two-valued (a check of a loaded model).
+    /// The exact linear relations between the modelled columns that every training row
+    /// satisfies, if there are any (see [`Relations`]).
+    pub fn relations(&self) -> Option<&Relations> {
+        self.relations.as_ref()
+    }
+
+    /// Whether both lists of columns ascend within range, no column is both modelled and
+    /// two-valued, and the relations span the modelled columns (a check of a loaded model).
     pub(crate) fn is_consistent(&self) -> bool {
         let d = self.stats.len();
         let ascending = |v: &[usize]| v.windows(2).all(|p| p[0] < p[1]) && v.iter().all(|&j| j < d);
         ascending(&self.modelled)
             && ascending(&self.binary)
             && self.binary.iter().all(|j| !self.modelled.contains(j))
+            && self
+                .relations
+                .as_ref()
+                .is_none_or(|r| r.is_consistent(self.modelled.len()))
     }
 
     /// The code of each two-valued column of `x` (`rows x binary`): 1 for its larger value, 0

@@ -674,14 +674,20 @@ impl Vae {
                     let (mut at_mean, mean_logits) = self.split(&heads, at_mean, rows);
                     self.scaler.inverse_in_place(&mut moved);
                     self.scaler.inverse_in_place(&mut at_mean);
-                    // x_i + dec(z) - dec(mu_i), in original units: exactly x_i when z = mu_i.
+                    // The steps dec(z) - dec(mu_i), in original units, minus any part that
+                    // would break a relation the class's rows keep.
+                    moved.iter_mut().zip(&at_mean).for_each(|(a, &b)| *a -= b);
+                    if let Some(relations) = self.columns.relations() {
+                        relations.keep_in_steps(&mut moved);
+                    }
+                    // x_i + step: exactly x_i when z = mu_i.
                     for (k, &i) in sources.iter().enumerate() {
                         let row = src.original.row(i);
-                        let (a, b) = (&moved[k * d..(k + 1) * d], &at_mean[k * d..(k + 1) * d]);
+                        let step = &moved[k * d..(k + 1) * d];
                         out.numeric.extend(
                             row.iter()
-                                .zip(a.iter().zip(b))
-                                .map(|(&x, (&a, &b))| (x + (a - b)).clamp(-f32::MAX, f32::MAX)),
+                                .zip(step)
+                                .map(|(&x, &step)| (x + step).clamp(-f32::MAX, f32::MAX)),
                         );
                     }
                     let codes = &mut out.codes;
@@ -692,6 +698,9 @@ impl Vae {
                         self.add_output_noise(&mut moved, (first * d) as u64, seed, t);
                     }
                     self.scaler.inverse_in_place(&mut moved);
+                    if let Some(relations) = self.columns.relations() {
+                        relations.keep_in_rows(&mut moved);
+                    }
                     out.numeric.extend(moved);
                     self.choose(&heads, &logits, first, seed, s.category, &mut out.codes);
                 }

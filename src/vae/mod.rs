@@ -8,6 +8,7 @@ mod many;
 mod model;
 mod network;
 mod persist;
+mod relations;
 mod train;
 
 pub use columns::{two_valued_columns, ColumnStats, Columns, PointMass};
@@ -22,4 +23,5 @@ pub(crate) use model::no_codes;
 pub use model::{Dense, Vae};
 pub use persist::{model_files, ModelInfo, MODEL_VERSION, OLDEST_MODEL_VERSION};
 pub(crate) use persist::{reads_version, versions_read};
+pub use relations::Relations;
 pub use train::{EpochObserver, EpochStats, History};
