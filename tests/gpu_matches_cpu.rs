@@ -1307,6 +1307,23 @@ fn a_whole_fit_and_generation_match_cpu() {
     assert!(worst < 1e-2, "rows of the two fits differ by up to {worst}");
 }
 
+/// 300 draws of `vae` from the class rows `x` in mode `generation` at temperature 0.8, seed 9,
+/// on the GPU engine and on the CPU.
+fn draws_on_both(
+    gpu: &Gpu,
+    vae: &Vae,
+    x: ndarray::ArrayView2<'_, f32>,
+    generation: Generation,
+) -> (ndarray::Array2<f32>, ndarray::Array2<f32>) {
+    let sampling = Sampling {
+        generation,
+        temperature: 0.8,
+        ..Sampling::default()
+    };
+    let draw = |device: &Device| vae.sample_on(device, x, 300, 9, &sampling).unwrap().0;
+    (draw(&Device::Gpu(gpu.clone())), draw(&Device::Cpu))
+}
+
 #[test]
 fn draws_at_a_point_mass_match_cpu() {
     let Some(gpu) = gpu() else { return };
@@ -1324,17 +1341,7 @@ fn draws_at_a_point_mass_match_cpu() {
         .point
         .expect("column 1 has a point mass");
     for generation in EVERY_GENERATION {
-        let sampling = Sampling {
-            generation,
-            temperature: 0.8,
-            ..Sampling::default()
-        };
-        let draw = |device: &Device| {
-            vae.sample_on(device, x.view(), 300, 9, &sampling)
-                .unwrap()
-                .0
-        };
-        let (on_gpu, on_cpu) = (draw(&Device::Gpu(gpu.clone())), draw(&Device::Cpu));
+        let (on_gpu, on_cpu) = draws_on_both(&gpu, &vae, x.view(), generation);
         let at = |rows: &ndarray::Array2<f32>, i: usize| rows[[i, 1]] == point.value;
         let on_point = (0..300).filter(|&i| at(&on_cpu, i)).count();
         assert!(
@@ -1374,17 +1381,7 @@ fn draws_keeping_a_relation_match_cpu() {
     let vae = Vae::fit_on(&Device::Cpu, x.view(), &small_config()).unwrap();
     assert_eq!(vae.columns().relations().map(|r| r.len()), Some(1));
     for generation in EVERY_GENERATION {
-        let sampling = Sampling {
-            generation,
-            temperature: 0.8,
-            ..Sampling::default()
-        };
-        let draw = |device: &Device| {
-            vae.sample_on(device, x.view(), 300, 9, &sampling)
-                .unwrap()
-                .0
-        };
-        let (on_gpu, on_cpu) = (draw(&Device::Gpu(gpu.clone())), draw(&Device::Cpu));
+        let (on_gpu, on_cpu) = draws_on_both(&gpu, &vae, x.view(), generation);
         for row in on_gpu.rows() {
             let off = (row[4] - row[0] - row[1]).abs();
             assert!(off < 1e-4, "{generation:?}: the sum is off by {off}");
