@@ -451,10 +451,9 @@ impl Vae {
         sampling: &Sampling,
     ) -> Result<Drawer<'a>> {
         let sampling = self.resolve(sampling);
-        let source = self.source(device, x, codes, &sampling)?;
-        let reach = match device {
-            Device::Cpu => self.reach(&mut CpuEngine::new(), &source, &sampling)?,
-            Device::Gpu(gpu) => self.reach(&mut gpu.engine()?, &source, &sampling)?,
+        let (source, reach) = match device {
+            Device::Cpu => self.prepare_with(&mut CpuEngine::new(), x, codes, &sampling)?,
+            Device::Gpu(gpu) => self.prepare_with(&mut gpu.engine()?, x, codes, &sampling)?,
         };
         Ok(Drawer {
             vae: self,
@@ -494,8 +493,7 @@ impl Vae {
         self.numeric_only("sample_with")?;
         let sampling = &self.resolve(sampling);
         let codes = no_codes(x.nrows());
-        let source = self.source_with(engine, x, codes.view(), sampling)?;
-        let reach = self.reach(engine, &source, sampling)?;
+        let (source, reach) = self.prepare_with(engine, x, codes.view(), sampling)?;
         let out = self.draw(engine, &source, 0..n, seed, sampling)?;
         let (rows, _, sources) = self.finish_run(&source, &out, 0..n, seed, sampling, &reach);
         Ok((rows, sources))
@@ -533,18 +531,17 @@ impl Vae {
         }
     }
 
-    /// The class rows a run draws from, prepared on `device`.
-    fn source(
+    /// The class rows a run draws from and the reach of each point mass, both on one engine.
+    fn prepare_with<E: Engine>(
         &self,
-        device: &Device,
+        engine: &mut E,
         x: ArrayView2<'_, f32>,
         codes: ArrayView2<'_, u32>,
         s: &Sampling,
-    ) -> Result<Source> {
-        match device {
-            Device::Cpu => self.source_with(&mut CpuEngine::new(), x, codes, s),
-            Device::Gpu(gpu) => self.source_with(&mut gpu.engine()?, x, codes, s),
-        }
+    ) -> Result<(Source, Vec<Option<f32>>)> {
+        let source = self.source_with(engine, x, codes, s)?;
+        let reach = self.reach(engine, &source, s)?;
+        Ok((source, reach))
     }
 
     fn source_with<E: Engine>(

@@ -54,16 +54,12 @@ impl Relations {
         let correlation = z.tr_mul(&z) / n as f64;
         let eigen = SymmetricEigen::new(correlation);
         let largest = eigen.eigenvalues.max();
-        let fixed: Vec<f32> = (0..m)
-            .filter(|&k| eigen.eigenvalues[k] <= FIXED_RATIO * largest)
-            .flat_map(|k| {
-                eigen
-                    .eigenvectors
-                    .column(k)
-                    .iter()
-                    .map(|&v| v as f32)
-                    .collect::<Vec<_>>()
-            })
+        let fixed: Vec<f32> = eigen
+            .eigenvectors
+            .column_iter()
+            .zip(eigen.eigenvalues.iter())
+            .filter(|&(_, &value)| value <= FIXED_RATIO * largest)
+            .flat_map(|(direction, _)| direction.into_iter().map(|&v| v as f32))
             .collect();
         (!fixed.is_empty()).then(|| Relations {
             mean: mean.iter().map(|&v| v as f32).collect(),
@@ -98,14 +94,13 @@ impl Relations {
     /// Moves each row of `rows` (row-major, `modelled` wide, original units) to the nearest
     /// point, in standardised units, that satisfies every relation.
     pub(crate) fn keep_in_rows(&self, rows: &mut [f32]) {
+        // A row is the class mean (which satisfies every relation) plus a step from it.
         for row in rows.chunks_exact_mut(self.columns()) {
-            for ((v, &mu), &s) in row.iter_mut().zip(&self.mean).zip(&self.scale) {
-                *v = (*v - mu) / s;
-            }
-            self.remove_fixed(row);
-            for ((v, &mu), &s) in row.iter_mut().zip(&self.mean).zip(&self.scale) {
-                *v = (*v * s + mu).clamp(-f32::MAX, f32::MAX);
-            }
+            row.iter_mut().zip(&self.mean).for_each(|(v, &mu)| *v -= mu);
+            self.keep_in_steps(row);
+            row.iter_mut()
+                .zip(&self.mean)
+                .for_each(|(v, &mu)| *v = (*v + mu).clamp(-f32::MAX, f32::MAX));
         }
     }
 
