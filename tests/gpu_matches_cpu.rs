@@ -19,6 +19,9 @@ use smrt::{
     VaeConfig,
 };
 
+mod common;
+use common::EVERY_GENERATION;
+
 /// Relative tolerance: a few ulps of f32 accumulated over a few hundred terms, plus the
 /// different `exp`/`log`/`tanh` of the two engines.
 const REL: f32 = 1e-4;
@@ -1202,15 +1205,6 @@ fn table(rows: usize) -> ndarray::Array2<f32> {
         }
     })
 }
-
-/// Every generation mode a run can be asked for (`Auto` resolves to one of them).
-const EVERY_GENERATION: [Generation; 5] = [
-    Generation::Prior,
-    Generation::Posterior,
-    Generation::Residual,
-    Generation::PriorResidual,
-    Generation::Interpolate,
-];
 
 fn small_config() -> VaeConfig {
     VaeConfig {
